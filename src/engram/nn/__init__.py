@@ -1,0 +1,42 @@
+"""engram.nn: a neural-network engine in NumPy with hand-written backpropagation.
+
+A Keras program ports by changing its import: ``from engram.nn.models import Sequential``,
+``from engram.nn.layers import Dense``, ``engram.nn.Sequential([...])``.
+"""
+
+from engram.nn import (
+    activations,
+    callbacks,
+    functional,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
+from engram.nn.gradcheck import GradcheckReport, gradcheck
+from engram.nn.io import ModelFileError, load_model
+from engram.nn.layers import Input
+from engram.nn.model import Sequential, set_random_seed
+
+__all__ = [
+    "GradcheckReport",
+    "Input",
+    "ModelFileError",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "functional",
+    "gradcheck",
+    "initializers",
+    "layers",
+    "load_model",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "set_random_seed",
+    "utils",
+]

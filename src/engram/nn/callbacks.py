@@ -1,0 +1,273 @@
+"""Callbacks: hooks that run during `Sequential.fit`, with Keras's names and arguments."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+class Callback:
+    """Base class; override any of the ``on_*`` hooks. ``self.model`` is the model in training."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+
+
+class CallbackList:
+    """Calls every callback's hook in order."""
+
+    def __init__(self, callbacks: list[Callback], model: Any) -> None:
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks must be Callback instances such as EarlyStopping(). Got "
+                    f"{type(cb).__name__} instead."
+                )
+            cb.set_model(model)
+        self.callbacks = callbacks
+
+    def set_params(self, params):
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    def on_train_begin(self):
+        for cb in self.callbacks:
+            cb.on_train_begin({})
+
+    def on_train_end(self):
+        for cb in self.callbacks:
+            cb.on_train_end({})
+
+    def on_epoch_begin(self, epoch):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, {})
+
+    def on_epoch_end(self, epoch, logs):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs):
+        for cb in self.callbacks:
+            cb.on_train_batch_end(batch, logs)
+
+
+class History(Callback):
+    """Records the epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ..."""
+
+    def on_train_begin(self, logs=None):
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+class ProgbarLogger(Callback):
+    """The progress bar shown by ``fit(verbose=1)`` (tqdm), or one line per epoch (verbose=2)."""
+
+    def __init__(self, verbose: int = 1) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=self.params.get("steps"),
+                desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
+                unit="batch",
+                leave=True,
+                dynamic_ncols=True,
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(1)
+            if batch % 20 == 0:
+                self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()})
+
+    def on_epoch_end(self, epoch, logs=None):
+        text = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {text}")
+
+
+def _monitor_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'. Got {mode!r} instead.")
+    if mode != "auto":
+        return mode
+    return "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has stopped improving for ``patience`` epochs.
+
+    Args:
+        monitor: the log key watched (default ``"val_loss"``).
+        min_delta: smallest change counted as an improvement.
+        patience: epochs without improvement before stopping.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracies).
+        baseline: a value the monitor must beat.
+        restore_best_weights: at the end, put back the weights of the best epoch.
+        start_from_epoch: epochs to wait before starting to watch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta = abs(float(min_delta))
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = int(start_from_epoch)
+
+    def _improved(self, value: float, reference: float) -> bool:
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"EarlyStopping is watching {self.monitor!r}, which is not among the logged "
+                f"values: {', '.join(logs or {})}. Pass validation data for val_* keys."
+            )
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        if self.stopped_epoch and self.verbose:
+            print(
+                f"Epoch {self.stopped_epoch + 1}: early stopping (best epoch "
+                f"{self.best_epoch + 1})."
+            )
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) after epochs, atomically.
+
+    Args:
+        filepath: where to save; may contain ``{epoch}`` and log keys, e.g.
+            ``"ckpt-{epoch:02d}-{val_loss:.3f}.engram"``.
+        monitor: the log key compared when ``save_best_only``.
+        save_best_only: only save when ``monitor`` improves.
+        save_weights_only: save only the weights.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode = _monitor_mode(monitor, mode)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                raise ValueError(
+                    f"ModelCheckpoint is watching {self.monitor!r}, which is not among the "
+                    f"logged values: {', '.join(logs)}."
+                )
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+
+
+class TerminateOnNaN(Callback):
+    """Stops training as soon as the loss becomes NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"Batch {batch}: invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(
+        self, on_epoch_end=None, on_train_batch_end=None, on_train_begin=None, on_train_end=None
+    ) -> None:
+        super().__init__()
+        if on_epoch_end:
+            self.on_epoch_end = on_epoch_end
+        if on_train_batch_end:
+            self.on_train_batch_end = on_train_batch_end
+        if on_train_begin:
+            self.on_train_begin = on_train_begin
+        if on_train_end:
+            self.on_train_end = on_train_end

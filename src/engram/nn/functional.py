@@ -1,0 +1,93 @@
+"""Small pure math functions: the numerically stable building blocks of engram.
+
+Each function takes arrays and returns arrays; nothing here keeps state. Letters follow the
+docstrings: ``z`` are logits (pre-activations), ``p`` probabilities, ``y`` targets.
+They keep the float dtype of their input and never warn on extreme inputs (+/-1e20).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Stable logistic function.
+
+    Math:
+        sigmoid(z) = 1 / (1 + exp(-z))         for z >= 0
+                   = exp(z) / (1 + exp(z))     for z < 0      (no overflow either way)
+    """
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+def log_sigmoid(z: np.ndarray) -> np.ndarray:
+    """log(sigmoid(z)) = -softplus(-z) = min(z, 0) - log1p(exp(-|z|)), stable."""
+    return np.minimum(z, 0) - np.log1p(np.exp(-np.abs(z)))
+
+
+def logsumexp(z: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """log(sum(exp(z))) along ``axis``, shifted by the maximum so nothing overflows.
+
+    Math:
+        logsumexp(z) = m + log(sum(exp(z - m))),  m = max(z)
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis``: exp(z - max) / sum(exp(z - max))."""
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log(softmax(z)) = z - logsumexp(z), stable."""
+    return z - logsumexp(z, axis=axis, keepdims=True)
+
+
+def one_hot(labels: np.ndarray, n_classes: int, dtype: type = np.float32) -> np.ndarray:
+    """(n,) integer labels -> (n, n_classes) one-hot rows."""
+    out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fused softmax + cross-entropy on logits, with integer labels.
+
+    Math:
+        loss   = mean_i [ logsumexp(z_i) - z_i[y_i] ]
+        dL/dz  = (softmax(z) - onehot(y)) / batch
+
+    Args:
+        z: logits, (batch, classes).
+        labels: integer classes, (batch,).
+
+    Returns:
+        (mean loss as a Python float, gradient with respect to z).
+    """
+    n = z.shape[0]
+    rows = np.arange(n)
+    logp = log_softmax(z)
+    loss = -float(np.mean(logp[rows, labels], dtype=np.float64))
+    grad = np.exp(logp)
+    grad[rows, labels] -= 1
+    grad /= n
+    return loss, grad
+
+
+def sigmoid_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fused sigmoid + binary cross-entropy on logits.
+
+    Math:
+        loss  = mean[ max(z, 0) - z * y + log1p(exp(-|z|)) ]
+        dL/dz = (sigmoid(z) - y) / size
+    """
+    per = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    loss = float(np.mean(per, dtype=np.float64))
+    grad = (sigmoid(z) - y) / z.size
+    return loss, grad.astype(z.dtype, copy=False)

@@ -1,0 +1,210 @@
+"""Weight initializers, with Keras's names and formulas.
+
+An initializer is called as ``init(shape, rng, dtype)`` and returns a new array. Fans follow
+Keras: a Dense kernel (in, out) has fan_in = in, fan_out = out; a convolution kernel
+(kh, kw, in, out) multiplies both by the receptive field kh * kw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.registry import Registry
+
+initializers: Registry[Any] = Registry("initializer")
+
+# stddev of a standard normal truncated at +/-2, used to correct truncated-normal draws
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """(fan_in, fan_out) of a weight of ``shape``, as Keras computes them."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = float(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """Normal(0, std) draws, redrawn until all lie within two standard deviations."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return out * std
+
+
+class Initializer:
+    name = "initializer"
+
+    def __call__(self, shape, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+        return np.asarray(self.sample(tuple(shape), rng), dtype=dtype)
+
+    def sample(self, shape, rng):
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+class VarianceScaling(Initializer):
+    """Draws with variance ``scale / n``, n = fan_in, fan_out or their mean (``mode``).
+
+    Math:
+        uniform:           U(-limit, limit), limit = sqrt(3 * scale / n)
+        truncated normal:  N(0, sqrt(scale / n) / 0.8796) truncated at 2 std
+    """
+
+    name = "variance_scaling"
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal"):
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def sample(self, shape, rng):
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        if self.distribution == "uniform":
+            limit = np.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, size=shape)
+        return truncated_normal(rng, shape, np.sqrt(variance) / _TRUNCATED_STD)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+
+
+def _preset(name: str, scale: float, mode: str, distribution: str) -> type:
+    cls = type(
+        name,
+        (VarianceScaling,),
+        {
+            "name": name,
+            "__init__": lambda self: VarianceScaling.__init__(self, scale, mode, distribution),
+            "get_config": lambda self: {},
+            "__doc__": f"VarianceScaling(scale={scale}, mode={mode!r}, "
+            f"distribution={distribution!r}), as Keras's {name}.",
+        },
+    )
+    return initializers.add(name, cls)
+
+
+GlorotUniform = _preset("glorot_uniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _preset("glorot_normal", 1.0, "fan_avg", "normal")
+HeUniform = _preset("he_uniform", 2.0, "fan_in", "uniform")
+HeNormal = _preset("he_normal", 2.0, "fan_in", "normal")
+LecunUniform = _preset("lecun_uniform", 1.0, "fan_in", "uniform")
+LecunNormal = _preset("lecun_normal", 1.0, "fan_in", "normal")
+initializers.add("variance_scaling", VarianceScaling)
+
+
+@initializers.register("zeros")
+class Zeros(Initializer):
+    name = "zeros"
+
+    def sample(self, shape, rng):
+        return np.zeros(shape)
+
+
+@initializers.register("ones")
+class Ones(Initializer):
+    name = "ones"
+
+    def sample(self, shape, rng):
+        return np.ones(shape)
+
+
+@initializers.register("constant")
+class Constant(Initializer):
+    name = "constant"
+
+    def __init__(self, value: float = 0.0):
+        self.value = float(value)
+
+    def sample(self, shape, rng):
+        return np.full(shape, self.value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+@initializers.register("random_normal")
+class RandomNormal(Initializer):
+    name = "random_normal"
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def sample(self, shape, rng):
+        return rng.normal(self.mean, self.stddev, size=shape)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev}
+
+
+@initializers.register("random_uniform")
+class RandomUniform(Initializer):
+    name = "random_uniform"
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def sample(self, shape, rng):
+        return rng.uniform(self.minval, self.maxval, size=shape)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval}
+
+
+@initializers.register("orthogonal")
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian matrix, times ``gain``.
+
+    Math:
+        A ~ N(0, 1) of shape (rows, cols) flattened as (prod(shape[:-1]), shape[-1]);
+        Q, R = qr(A);  Q *= sign(diag(R));  W = gain * Q
+    Reference: Saxe, McClelland & Ganguli 2014.
+    """
+
+    name = "orthogonal"
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = float(gain)
+
+    def sample(self, shape, rng):
+        rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        cols = shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return self.gain * q[:rows, :cols].reshape(shape)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+def get(identifier: Any) -> Initializer:
+    """An `Initializer` from a name, a ``{"name", "config"}`` dict or an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict):
+        return initializers.get(identifier["name"])(**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        return initializers.get(identifier)()
+    raise TypeError(
+        f"initializer must be a name such as 'glorot_uniform' or an Initializer. Got "
+        f"{type(identifier).__name__} instead."
+    )
+
+
+def to_json(init: Initializer) -> Any:
+    config = init.get_config()
+    return init.name if not config else {"name": init.name, "config": config}

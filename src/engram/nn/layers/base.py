@@ -1,0 +1,177 @@
+"""The `Layer` base class every layer of engram derives from.
+
+A layer is built in three steps, as in Keras:
+
+* ``__init__`` stores its arguments unchanged (so ``from_config(get_config())`` rebuilds it);
+* ``build(input_shape, rng)`` creates the weights once the input shape is known
+  (``input_shape`` excludes the batch axis);
+* ``forward(x, training)`` and ``backward(grad_y)`` sit side by side: ``forward`` caches exactly
+  what ``backward`` reads, ``backward`` fills ``self.grads`` (same keys as ``self.params``) and
+  returns the gradient with respect to the input.
+
+Layers keep whatever float dtype their parameters and inputs have: float32 by default, float64
+when `engram.nn.gradcheck` checks them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from engram.registry import Registry
+
+layers: Registry[type[Layer]] = Registry("layer")
+
+_name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def register_layer(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: register a layer under its class name."""
+    return layers.add(cls.__name__, cls)
+
+
+def shape_str(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ")"
+
+
+class Layer:
+    """Base class: weights, gradients, configuration and shape bookkeeping.
+
+    Args:
+        name: a unique name; generated from the class name when omitted (``dense``,
+            ``dense_1``, ...).
+        trainable: whether optimizers update this layer's weights.
+        dtype: the float dtype of the weights (``"float32"`` by default).
+        input_shape: shape of one sample (no batch axis), for the first layer of a model.
+        input_dim: shorthand for ``input_shape=(input_dim,)``.
+    """
+
+    #: names of the weights in Keras's ``get_weights()`` order
+    weight_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: str = "float32",
+        input_shape: tuple[int, ...] | None = None,
+        input_dim: int | None = None,
+        batch_input_shape: tuple[int | None, ...] | None = None,
+    ) -> None:
+        if name is None:
+            base = _snake(type(self).__name__)
+            count = next(_name_counters[base])
+            name = base if count == 0 else f"{base}_{count}"
+        self.name = name
+        self.trainable = trainable
+        self.dtype = np.dtype(dtype).name
+        if input_dim is not None:
+            input_shape = (int(input_dim),)
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        self.declared_input_shape = None if input_shape is None else tuple(input_shape)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.built = False
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+
+    # ----------------------------------------------------------------- building
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        """Create the weights for inputs of ``input_shape`` (no batch axis)."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one output sample for one input sample of ``input_shape``."""
+        return tuple(input_shape)
+
+    def check_input(self, shape: tuple[int, ...]) -> None:
+        """Raise a clear error if a batch of ``shape`` does not fit this built layer."""
+        if self.input_shape is not None and tuple(shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} was built for inputs of shape "
+                f"{shape_str((None, *self.input_shape))}, but received shape {shape_str(shape)}."
+                " Reshape the data to match, or rebuild the model for the new shape."
+            )
+
+    # ------------------------------------------------------- forward / backward
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Build on first use, then run `forward` (Keras-style functional call)."""
+        x = np.asarray(x)
+        if not self.built:
+            self.build(tuple(x.shape[1:]), np.random.default_rng(0))
+        return self.forward(x, training=training)
+
+    # ---------------------------------------------------------------- weights
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights as a list of arrays, in Keras's order and shapes (copies)."""
+        return [self.params[k].copy() for k in self.weight_names if k in self.params]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Set the weights from a list in Keras's order; shapes must match exactly."""
+        names = [k for k in self.weight_names if k in self.params]
+        if len(weights) != len(names):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(names)} weight arrays ({', '.join(names)}), "
+                f"but received {len(weights)}."
+            )
+        for key, value in zip(names, weights, strict=True):
+            value = np.asarray(value)
+            if value.shape != self.params[key].shape:
+                raise ValueError(
+                    f"Layer {self.name!r} weight {key!r} has shape {self.params[key].shape}, but "
+                    f"received shape {value.shape}."
+                )
+            self.params[key] = value.astype(self.params[key].dtype, copy=True)
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def astype(self, dtype: Any) -> Layer:
+        """Cast the weights (and future weights) to ``dtype`` in place; returns the layer."""
+        self.dtype = np.dtype(dtype).name
+        for key, value in self.params.items():
+            self.params[key] = value.astype(dtype)
+        for key, value in self.state_arrays().items():
+            setattr(self, key, value.astype(dtype))
+        return self
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Non-trainable arrays saved with the model (e.g. BatchNormalization's moving mean)."""
+        return {}
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments as JSON-able values."""
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self.dtype != "float32":
+            config["dtype"] = self.dtype
+        if self.declared_input_shape is not None:
+            config["input_shape"] = list(self.declared_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        config = dict(config)
+        if "input_shape" in config and config["input_shape"] is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"

@@ -1,0 +1,228 @@
+"""Loss functions: value and gradient side by side, with Keras's names and reductions.
+
+Every loss averages over the batch (Keras's "sum_over_batch_size"). ``forward(y_pred, y_true)``
+returns ``(loss, grad_y_pred)``; ``forward_logits(z, y_true)`` is the fused, stable path for
+cross-entropies computed on logits, which `Sequential` uses when the last layer's activation is
+softmax (or sigmoid) and the loss is a cross-entropy. Loss values are accumulated in float64 so
+that extreme predictions (1e20) give a finite number; gradients keep the prediction's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.nn import functional as F
+from engram.registry import Registry
+from engram.validation import check_array, check_labels
+
+losses: Registry[Any] = Registry("loss")
+
+EPSILON = 1e-7  # Keras's backend epsilon, used to clip probabilities
+
+
+class Loss:
+    """Base class.
+
+    Args:
+        from_logits: whether ``y_pred`` are logits rather than probabilities (cross-entropies).
+    """
+
+    name = "loss"
+    #: the activation whose fused gradient ``forward_logits`` implements, if any
+    fuses_with: str | None = None
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = bool(from_logits)
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        """The loss value, Keras-style ``loss(y_true, y_pred)``."""
+        y_pred = check_array(y_pred, "y_pred", dtype=None)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(np.float32)
+        y_true = self.prepare_targets(y_true, y_pred.shape)
+        return self.forward(y_pred, y_true)[0]
+
+    def prepare_targets(self, y: Any, output_shape: tuple[int, ...], name: str = "y") -> np.ndarray:
+        """Validate and convert targets once, before training. Default: float, same shape."""
+        y = check_array(y, name, dtype=np.float32)
+        if y.ndim == 1 and len(output_shape) == 2 and output_shape[1] == 1:
+            y = y[:, None]
+        if y.shape[1:] != tuple(output_shape[1:]):
+            raise ValueError(
+                f"{name} has shape {y.shape}, but the model's output has shape "
+                f"{(None, *output_shape[1:])}. Targets for loss={self.name!r} must match the "
+                "output shape."
+            )
+        return y
+
+    def forward(self, y_pred: np.ndarray, y_true: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def forward_logits(self, z: np.ndarray, y_true: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError(f"{self.name} has no fused logits path.")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits} if self.from_logits else {}
+
+
+@losses.register("mean_squared_error", "mse")
+class MeanSquaredError(Loss):
+    """Math: L = mean((y_pred - y)^2);  dL/dy_pred = 2 (y_pred - y) / size."""
+
+    name = "mean_squared_error"
+
+    def forward(self, y_pred, y_true):
+        diff = y_pred - y_true
+        loss = float(np.mean(np.square(diff, dtype=np.float64)))
+        return loss, diff * (2.0 / diff.size)
+
+
+@losses.register("mean_absolute_error", "mae")
+class MeanAbsoluteError(Loss):
+    """Math: L = mean(|y_pred - y|);  dL/dy_pred = sign(y_pred - y) / size."""
+
+    name = "mean_absolute_error"
+
+    def forward(self, y_pred, y_true):
+        diff = y_pred - y_true
+        loss = float(np.mean(np.abs(diff), dtype=np.float64))
+        return loss, np.sign(diff) * (1.0 / diff.size)
+
+
+@losses.register("binary_crossentropy", "bce")
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy for targets in [0, 1].
+
+    Math:
+        probabilities:  p = clip(y_pred, eps, 1 - eps)
+                        L = -mean(y log p + (1 - y) log(1 - p))
+                        dL/dy_pred = (p - y) / (p (1 - p)) / size   (0 where clipped)
+        logits (fused): L = mean(max(z, 0) - z y + log(1 + exp(-|z|)))
+                        dL/dz = (sigmoid(z) - y) / size
+    """
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def prepare_targets(self, y, output_shape, name="y"):
+        y = super().prepare_targets(y, output_shape, name)
+        if y.min() < 0 or y.max() > 1:
+            raise ValueError(
+                f"{name} must hold targets in [0, 1] for loss='binary_crossentropy'. Got values "
+                f"from {y.min()} to {y.max()}. Re-encode the labels as 0/1."
+            )
+        return y
+
+    def forward(self, y_pred, y_true):
+        if self.from_logits:
+            return self.forward_logits(y_pred, y_true)
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        per = y_true * np.log(p) + (1 - y_true) * np.log1p(-p)
+        loss = -float(np.mean(per, dtype=np.float64))
+        grad = (p - y_true) / (p * (1 - p)) / p.size
+        grad *= (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
+        return loss, grad.astype(y_pred.dtype, copy=False)
+
+    def forward_logits(self, z, y_true):
+        return F.sigmoid_cross_entropy(z, y_true)
+
+
+class _CategoricalBase(Loss):
+    fuses_with = "softmax"
+
+    def _labels(self, y_true: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward(self, y_pred, y_true):
+        if self.from_logits:
+            return self.forward_logits(y_pred, y_true)
+        total = np.sum(y_pred, axis=-1, keepdims=True)
+        p = np.clip(y_pred / total, EPSILON, 1 - EPSILON)
+        target = self._dense_targets(y_true, y_pred)
+        loss = -float(np.sum(target * np.log(p), dtype=np.float64) / len(p))
+        # d/dy of -sum_k t_k log(y_k / S), S = sum_k y_k:  (-t / p + sum_k t_k) / S
+        grad = (np.sum(target, axis=-1, keepdims=True) - target / p) / total
+        return loss, (grad / len(p)).astype(y_pred.dtype, copy=False)
+
+    def _dense_targets(self, y_true, y_pred):
+        return y_true
+
+    def forward_logits(self, z, y_true):
+        n = z.shape[0]
+        if y_true.ndim == 1:  # integer labels
+            return F.softmax_cross_entropy(z, y_true)
+        logp = F.log_softmax(z)
+        loss = -float(np.sum(y_true * logp, dtype=np.float64) / n)
+        grad = np.exp(logp) * np.sum(y_true, axis=-1, keepdims=True) - y_true
+        return loss, (grad / n).astype(z.dtype, copy=False)
+
+
+@losses.register("categorical_crossentropy", "cce")
+class CategoricalCrossentropy(_CategoricalBase):
+    """Cross-entropy with one-hot (or soft) targets of shape (batch, classes).
+
+    Math:
+        probabilities:  L = -mean_i sum_k y_ik log(p_ik),  p = clip(y_pred / sum y_pred)
+        logits (fused): L = mean_i [ logsumexp(z_i) sum_k y_ik - sum_k y_ik z_ik ]
+                        dL/dz = (softmax(z) sum_k y_k - y) / batch
+    """
+
+    name = "categorical_crossentropy"
+
+    def prepare_targets(self, y, output_shape, name="y"):
+        y = check_array(y, name, dtype=np.float32)
+        if y.ndim != 2 or y.shape[1] != output_shape[-1]:
+            hint = ""
+            if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+                hint = (
+                    " These look like integer labels: use "
+                    "loss='sparse_categorical_crossentropy', or one-hot encode them."
+                )
+            raise ValueError(
+                f"{name} must be one-hot with {output_shape[-1]} columns (one per output unit) "
+                f"for loss='categorical_crossentropy'. Got shape {y.shape} instead.{hint}"
+            )
+        return y
+
+
+@losses.register("sparse_categorical_crossentropy", "scce")
+class SparseCategoricalCrossentropy(_CategoricalBase):
+    """Cross-entropy with integer labels of shape (batch,) or (batch, 1).
+
+    Math:
+        logits (fused): L = mean_i [ logsumexp(z_i) - z_i[y_i] ]
+                        dL/dz = (softmax(z) - onehot(y)) / batch
+        probabilities:  L = -mean_i log(clip(p_i[y_i]))
+    """
+
+    name = "sparse_categorical_crossentropy"
+
+    def prepare_targets(self, y, output_shape, name="y"):
+        y = check_array(y, name, dtype=None)
+        return check_labels(y, output_shape[-1], name)
+
+    def _dense_targets(self, y_true, y_pred):
+        return F.one_hot(y_true, y_pred.shape[-1], dtype=y_pred.dtype)
+
+
+def get(identifier: Any) -> Loss:
+    """A `Loss` from a name, a ``{"name", "config"}`` dict or an instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        return losses.get(identifier["name"])(**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        return losses.get(identifier)()
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    raise TypeError(
+        f"loss must be a name such as 'mse' or a Loss instance. Got "
+        f"{type(identifier).__name__} instead."
+    )
+
+
+def to_json(loss: Loss) -> Any:
+    config = loss.get_config()
+    return loss.name if not config else {"name": loss.name, "config": config}

@@ -1,0 +1,27 @@
+"""Keras's ``utils``: ``to_categorical`` and ``set_random_seed``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.nn.model import set_random_seed
+from engram.validation import check_array, check_labels
+
+__all__ = ["set_random_seed", "to_categorical"]
+
+
+def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
+    """Integer labels (n,) -> one-hot rows (n, num_classes), as Keras's ``to_categorical``.
+
+    Raises:
+        ValueError: labels that are negative, not integers, or >= num_classes.
+    """
+    labels = check_array(y, "y", dtype=None)
+    if num_classes is None:
+        num_classes = int(np.max(labels)) + 1 if labels.size else 0
+    labels = check_labels(labels, num_classes, "y")
+    out = np.zeros((labels.shape[0], num_classes), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out

@@ -1,0 +1,106 @@
+"""One `Registry` type for every family of names in engram.
+
+Layers, activations, losses, optimizers, initializers, metrics and experiments are each kept in a
+`Registry`. An instance passes through `get` unchanged, a string is looked up, and an unknown
+string gets close matches and the full list::
+
+    Unknown optimizer 'adma'. Did you mean 'adam'? Available: adagrad, adam, rmsprop, sgd.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named family of objects (classes or functions) looked up by string.
+
+    Args:
+        kind: what the family is called in messages, e.g. ``"optimizer"``.
+        normalize: whether lookups ignore case, ``-`` and ``_`` differences (``"LeakyReLU"`` and
+            ``"leaky_relu"`` are the same name).
+
+    Example:
+        >>> optimizers = Registry("optimizer")
+        >>> @optimizers.register("sgd")
+        ... class SGD: ...
+        >>> optimizers.get("sgd") is SGD
+        True
+    """
+
+    def __init__(self, kind: str, normalize: bool = True) -> None:
+        self.kind = kind
+        self.normalize = normalize
+        self._entries: dict[str, T] = {}
+        self._display: dict[str, str] = {}
+
+    def _key(self, name: str) -> str:
+        if not self.normalize:
+            return name
+        return name.lower().replace("-", "").replace("_", "")
+
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Decorator that stores an object under ``name`` (and any aliases)."""
+
+        def decorator(obj: T) -> T:
+            for alias in (name, *aliases):
+                key = self._key(alias)
+                if key in self._entries and self._entries[key] is not obj:
+                    raise ValueError(f"{self.kind} name {alias!r} is already registered.")
+                self._entries[key] = obj
+            self._display[self._key(name)] = name
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T, *aliases: str) -> T:
+        """Store ``obj`` under ``name`` without the decorator syntax."""
+        return self.register(name, *aliases)(obj)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key(name) in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._display)
+
+    def names(self) -> list[str]:
+        """The primary names, sorted (aliases are not listed)."""
+        return sorted(self._display.values())
+
+    def name_of(self, obj: Any) -> str:
+        """The primary name under which ``obj`` (or its class) is registered."""
+        for key, value in self._entries.items():
+            if (value is obj or value is type(obj)) and key in self._display:
+                return self._display[key]
+        raise ValueError(f"{obj!r} is not a registered {self.kind}.")
+
+    def get(self, name: Any) -> T:
+        """Look ``name`` up; objects that are not strings pass through unchanged.
+
+        Raises:
+            ValueError: unknown name, with close matches and the full list.
+        """
+        if not isinstance(name, str):
+            return name
+        key = self._key(name)
+        if key in self._entries:
+            return self._entries[key]
+        raise ValueError(self.unknown_message(name))
+
+    def unknown_message(self, name: str) -> str:
+        names = self.names()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if not close:
+            keyed = {self._key(n): n for n in names}
+            close = [keyed[k] for k in difflib.get_close_matches(self._key(name), keyed, n=3)]
+        hint = ""
+        if close:
+            hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return f"Unknown {self.kind} {name!r}.{hint} Available: {', '.join(names)}."

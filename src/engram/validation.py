@@ -1,0 +1,172 @@
+"""Input checks, in one place, for every public entry point of engram.
+
+Each check raises a `ValueError` or `TypeError` whose message names the argument, what was
+expected, what was received and, where there is one, the fix. They run at the public boundary,
+before any computation, so a user never sees a NumPy broadcasting traceback from deep inside.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+Seed = int | np.random.Generator | None
+
+
+def as_rng(seed: Seed = None) -> np.random.Generator:
+    """Turn ``seed`` (None, an int or a Generator) into a `numpy.random.Generator`.
+
+    The one place randomness enters engram: the global NumPy state is never used.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be None, an int or a numpy.random.Generator. "
+            f"Got {type(seed).__name__} {seed!r} instead."
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int. Got {seed} instead.")
+    return np.random.default_rng(int(seed))
+
+
+def describe(x: Any) -> str:
+    """A short description of ``x`` for error messages: its shape and dtype when it has them."""
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def check_array(
+    x: Any,
+    name: str = "x",
+    *,
+    ndim: int | Sequence[int] | None = None,
+    min_ndim: int | None = None,
+    dtype: Any = np.float32,
+    allow_empty: bool = False,
+    finite: bool = True,
+) -> np.ndarray:
+    """Convert ``x`` to a numeric array of ``dtype`` and check it.
+
+    Integer, boolean, float16/32/64 inputs are accepted and cast to ``dtype`` (float32 unless
+    asked otherwise), as Keras accepts them. Object and string arrays, ragged lists, empty
+    arrays, NaN and Inf are refused with a message that says what to do.
+
+    Raises:
+        TypeError: ``x`` is not numeric.
+        ValueError: wrong rank, empty, or not finite.
+    """
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(
+                f"{name} must be a rectangular numeric array, but it could not be converted: "
+                f"{exc}. Make every row the same length."
+            ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a numeric array (int, bool or float). Got dtype {arr.dtype} "
+            f"instead. Convert it first, e.g. np.asarray({name}, dtype='float32'); "
+            "labels given as strings need encoding to integers."
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(
+                f"{name} must be a {want}-D array. Got shape {arr.shape} ({arr.ndim}-D) instead."
+            )
+    if min_ndim is not None and arr.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimensions. Got shape {arr.shape} instead."
+        )
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}). Pass at least one sample.")
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or Inf value(s). Remove or impute them before "
+            "passing the data (e.g. np.nan_to_num)."
+        )
+    return arr
+
+
+def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: str = "y") -> None:
+    """Check that two arrays have the same number of samples (first axis)."""
+    if len(x) != len(y):
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same number of samples. Got {len(x)} in "
+            f"{x_name} (shape {x.shape}) and {len(y)} in {y_name} (shape {y.shape})."
+        )
+
+
+def check_labels(y: np.ndarray, n_classes: int, name: str = "y") -> np.ndarray:
+    """Check integer class labels in [0, n_classes) and return them as int64 of shape (n,)."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must hold one integer class label per sample, shape (n,) or (n, 1). Got "
+            f"shape {arr.shape} instead. One-hot labels need loss='categorical_crossentropy'."
+        )
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
+            raise ValueError(
+                f"{name} must hold integer class labels. Got non-integer values such as "
+                f"{arr[arr != np.round(arr)][:3].tolist()} instead."
+            )
+    elif arr.dtype.kind not in "biu":
+        raise TypeError(f"{name} must hold integer class labels. Got dtype {arr.dtype} instead.")
+    labels = arr.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{name} has labels outside [0, {n_classes}): found values from {labels.min()} to "
+            f"{labels.max()}. The model's output has {n_classes} units; use as many units as "
+            "classes, or re-encode the labels to 0..n_classes-1."
+        )
+    return labels
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    """Check that ``value`` is one of ``choices``."""
+    options = list(choices)
+    if value not in options:
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(c) for c in options)}. Got {value!r} instead."
+        )
+    return value
+
+
+def check_positive(value: Any, name: str, *, integer: bool = False, strict: bool = True) -> Any:
+    """Check that ``value`` is a (strictly) positive number, or a positive int."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an int" if integer else "a number"
+        raise TypeError(f"{name} must be {what}. Got {describe(value)} instead.")
+    if not np.isfinite(value) or (value <= 0 if strict else value < 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be {bound}. Got {value!r} instead.")
+    return value
+
+
+def check_fraction(value: Any, name: str, *, inclusive_high: bool = False) -> float:
+    """Check that ``value`` is a float in [0, 1) (or [0, 1])."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1). Got {describe(value)} instead.")
+    high_ok = value <= 1 if inclusive_high else value < 1
+    if not (value >= 0 and high_ok):
+        bracket = "]" if inclusive_high else ")"
+        raise ValueError(f"{name} must be in [0, 1{bracket}. Got {value!r} instead.")
+    return float(value)
