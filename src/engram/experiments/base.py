@@ -110,3 +110,40 @@ def register(experiment: Experiment) -> Experiment:
             "defaults."
         )
     return experiments.add(experiment.name, experiment)
+
+
+def progress(iterable: Any, *, desc: str, verbose: int, total: int | None = None) -> Any:
+    """Wrap ``iterable`` in a progress bar when ``verbose`` (tqdm, imported only then)."""
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+def epoch_progress(desc: str, verbose: int) -> list[Any]:
+    """Callbacks for ``fit``: one progress bar over all epochs (none when not verbose)."""
+    if not verbose:
+        return []
+    from engram.nn.callbacks import Callback
+
+    class EpochProgress(Callback):
+        def on_train_begin(self, logs=None):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=self.params["epochs"],
+                desc=desc,
+                unit="epoch",
+                leave=False,
+                dynamic_ncols=True,
+            )
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in (logs or {}).items()})
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return [EpochProgress()]

@@ -91,3 +91,44 @@ def sigmoid_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarr
     loss = float(np.mean(per, dtype=np.float64))
     grad = (sigmoid(z) - y) / z.size
     return loss, grad.astype(z.dtype, copy=False)
+
+
+def linear(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Affine map. Math: z = x @ W + b,  x: (batch, in), W: (in, out), b: (out,) -> (batch, out)."""
+    return x @ weights + bias
+
+
+def linear_backward(
+    x: np.ndarray, weights: np.ndarray, grad_z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of z = x @ W + b by the chain rule.
+
+    Math:
+        dL/dW = x.T @ dL/dz        (in, out)
+        dL/db = sum_batch dL/dz    (out,)
+        dL/dx = dL/dz @ W.T        (batch, in)
+
+    Returns:
+        (grad_x, grad_weights, grad_bias).
+    """
+    return grad_z @ weights.T, x.T @ grad_z, grad_z.sum(axis=0)
+
+
+def relu(z: np.ndarray) -> np.ndarray:
+    """Math: a = max(z, 0)."""
+    return np.maximum(z, 0)
+
+
+def relu_backward(z: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+    """Math: dL/dz = dL/da * [z > 0]."""
+    return grad_a * (z > 0)
+
+
+def mse_loss(y_pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error and its gradient.
+
+    Math:
+        L = mean((y_pred - y)^2);   dL/dy_pred = 2 (y_pred - y) / size
+    """
+    diff = y_pred - y
+    return float(np.mean(np.square(diff, dtype=np.float64))), diff * (2.0 / diff.size)

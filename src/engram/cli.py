@@ -1,0 +1,200 @@
+"""The ``engram`` command: list, run and tour the experiments.
+
+It parses arguments, looks names up and prints short tables; the work is done by
+`engram.experiments.runner` and the reports by `engram.viz`.
+
+Example (shell)::
+
+    engram list
+    engram run hopfield --quick --set n_patterns=8
+    engram tour --out runs/tour
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+MAX_METRICS = 12
+
+
+class UsageProblem(click.ClickException):
+    """A bad name or setting: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
+    """Rows as plain text, left-aligned in columns under a header."""
+    n = len(columns)
+    cells = [[str(c) for c in columns]] + [[str(c) for c in row][:n] for row in rows]
+    cells = [row + [""] * (n - len(row)) for row in cells]
+    widths = [max(len(row[i]) for row in cells) for i in range(n)]
+    lines = [
+        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    lines.insert(1, indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="engram", prog_name="engram", message="%(prog)s %(version)s")
+def cli() -> None:
+    """engram: brain-inspired neural networks from first principles.
+
+    \b
+    engram list              the experiments
+    engram run NAME          run one; writes figures and a report
+    engram tour              run every experiment quickly; one combined report
+    """
+
+
+@cli.command("list")
+def list_experiments() -> None:
+    """List the experiments: name, what it shows, and where it comes from."""
+    from engram.experiments import get, names
+
+    found = names()
+    if not found:
+        click.echo("No experiments are registered.")
+        return
+    width = max(len(n) for n in found) + 2
+    text_width = max(40, shutil.get_terminal_size((100, 20)).columns - width - 2)
+    for name in found:
+        experiment = get(name)
+        summary = textwrap.wrap(experiment.summary, text_width) or [""]
+        click.echo(click.style(name.ljust(width), bold=True) + summary[0])
+        for line in summary[1:] + textwrap.wrap(f"Ref: {experiment.reference}", text_width):
+            click.echo(" " * width + line)
+    plural = "s" if len(found) != 1 else ""
+    click.echo(f"\n{len(found)} experiment{plural}. Run one with: engram run NAME [--quick]")
+
+
+def _print_run_summary(run: Any) -> None:
+    from engram.viz.report import flatten_metrics, format_seconds, format_value
+
+    result, out = run.result, run.out_dir
+    if result.figures:
+        click.echo(f"\nFigures in {out}:")
+        click.echo(_table(["file", "title"], [[f"{f.name}.png", f.title] for f in result.figures]))
+    for table in result.tables:
+        click.echo(f"\n{table.title}:")
+        click.echo(_table(table.columns, [[format_value(c) for c in r] for r in table.rows]))
+    metrics = [(k, v) for k, v in flatten_metrics(result.metrics) if not isinstance(v, list)]
+    if metrics:
+        click.echo("\nMetrics:")
+        click.echo(
+            _table(["metric", "value"], [[k, format_value(v)] for k, v in metrics][:MAX_METRICS])
+        )
+        if len(metrics) > MAX_METRICS:
+            click.echo(f"  ... and {len(metrics) - MAX_METRICS} more in metrics.json")
+    click.echo(f"\nDone in {format_seconds(run.elapsed_s)} (seed {run.config.get('seed')}).")
+
+
+@cli.command("run")
+@click.argument("name")
+@click.option("--seed", type=int, help="Random seed (data, initial weights, dropout, tasks).")
+@click.option("--epochs", type=int, help="Training epochs, for experiments that train.")
+@click.option("--quick", is_flag=True, help="Small, fast settings on embedded data.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: ./engram-runs/NAME].",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a setting (repeatable), e.g. --set learning_rate=0.01.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the report path.")
+@click.option("--traceback", "show_traceback", is_flag=True, help="Show tracebacks of errors.")
+def run_command(
+    name: str,
+    seed: int | None,
+    epochs: int | None,
+    quick: bool,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    show_traceback: bool,
+) -> None:
+    """Run the experiment NAME and write its figures and report.
+
+    Settings errors (an unknown name or key, a value of the wrong type) exit with code 2.
+    """
+    from engram.experiments import get
+    from engram.experiments.runner import run_experiment
+
+    try:
+        experiment = get(name)
+        if not quiet:
+            click.echo(f"Running {experiment.name}{' (quick)' if quick else ''} ...")
+        run = run_experiment(
+            experiment,
+            quick=quick,
+            seed=seed,
+            epochs=epochs,
+            overrides=list(overrides),
+            out_dir=out,
+            verbose=0 if quiet else 1,
+        )
+    except (ValueError, TypeError) as exc:
+        if show_traceback:
+            raise
+        raise UsageProblem(str(exc)) from None
+    if not quiet:
+        _print_run_summary(run)
+    report = run.paths["report.html"]
+    click.echo(f"Report: {report}  (also report.md, metrics.json)")
+
+
+@cli.command("tour")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("engram-runs") / "tour",
+    show_default=True,
+    help="Output folder; each experiment gets a subfolder.",
+)
+@click.option("--seed", type=int, help="Seed for every experiment [default: each one's own].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def tour_command(out: Path, seed: int | None, quiet: bool) -> None:
+    """Run every experiment in quick mode and write one combined report.
+
+    Exits with code 1 if any experiment failed (the others still run and are reported).
+    """
+    from engram.experiments.runner import run_tour
+    from engram.viz.report import format_seconds, format_value, key_metric
+
+    if seed is not None and seed < 0:
+        raise UsageProblem(f"--seed must be a non-negative int. Got {seed} instead.")
+    tour = run_tour(out, seed=seed, verbose=0 if quiet else 1, log=click.echo)
+    rows = []
+    for entry in tour.entries:
+        key = key_metric(entry.result.metrics) if entry.result is not None else None
+        metric = f"{key[0]} = {format_value(key[1])}" if key else entry.error[:60]
+        rows.append([entry.name, entry.status, format_seconds(entry.elapsed_s), metric])
+    click.echo("\n" + _table(["experiment", "status", "time", "key metric"], rows))
+    click.echo(f"\nReport: {tour.paths['report.html']}")
+    if tour.failed:
+        click.echo(f"{len(tour.failed)} failed: {', '.join(tour.failed)}", err=True)
+        sys.exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``engram`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="engram")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""A 2-4-1 binary classifier on random labels (the article's data) and on two moons.
+
+The article trains a 2-4-1 network (ReLU hidden units, sigmoid output) with SGD for 100 epochs,
+batch 10, on 1000 two-feature samples whose labels are drawn at random. Random labels carry no
+information about the inputs, so no network can beat chance on new samples: held-out accuracy
+stays near 50%. The same network on a learnable set, two interleaving moons, shows what it can do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.data.synthetic import make_moons, random_binary_labels, train_test_split
+from engram.experiments.base import Experiment, Figure, Result, Table, epoch_progress, register
+from engram.nn import Sequential
+from engram.nn.layers import Dense
+from engram.nn.optimizers import SGD
+
+
+def build_network(seed: int, learning_rate: float) -> Sequential:
+    """The article's 2-4-1 network, compiled with SGD and binary cross-entropy."""
+    model = Sequential(
+        [Dense(4, activation="relu", input_shape=(2,)), Dense(1, activation="sigmoid")], seed=seed
+    )
+    model.compile(
+        optimizer=SGD(learning_rate=learning_rate), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def _train(x, y, config: dict[str, Any], label: str) -> dict[str, Any]:
+    (x_train, y_train), (x_test, y_test) = train_test_split(
+        x, y, test_fraction=config["test_fraction"], seed=config["seed"]
+    )
+    model = build_network(config["seed"], config["learning_rate"])
+    history = model.fit(
+        x_train,
+        y_train,
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        validation_data=(x_test, y_test),
+        verbose=0,
+        callbacks=epoch_progress(label, config["verbose"]),
+    )
+    _, test_acc = model.evaluate(x_test, y_test, verbose=0)
+    _, train_acc = model.evaluate(x_train, y_train, verbose=0)
+    return {
+        "model": model,
+        "history": history.history,
+        "train_accuracy": float(train_acc),
+        "test_accuracy": float(test_acc),
+        "n_train": len(x_train),
+        "x": x_test,
+        "y": y_test,
+    }
+
+
+def _boundary(run_: dict[str, Any]) -> dict[str, Any]:
+    x = run_["x"]
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
+    grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float32)
+    zz = run_["model"].predict(grid, batch_size=4096).reshape(xx.shape)
+    return {"xx": xx, "yy": yy, "zz": zz, "points_x": x, "points_y": run_["y"].astype(int)}
+
+
+def run(config: dict[str, Any]) -> Result:
+    n = config["n_samples"]
+    random_set = _train(*random_binary_labels(n, 2, seed=config["seed"]), config, "random labels")
+    moons = _train(*make_moons(n, noise=config["noise"], seed=config["seed"]), config, "two moons")
+    metrics = {
+        "random_labels_train_accuracy": random_set["train_accuracy"],
+        "random_labels_test_accuracy": random_set["test_accuracy"],
+        "moons_train_accuracy": moons["train_accuracy"],
+        "moons_test_accuracy": moons["test_accuracy"],
+    }
+    epochs = np.arange(1, config["epochs"] + 1)
+    curves = {}
+    for name, run_ in (("random labels", random_set), ("two moons", moons)):
+        curves[f"{name}, train"] = {"x": epochs, "y": np.array(run_["history"]["accuracy"])}
+        curves[f"{name}, held out"] = {"x": epochs, "y": np.array(run_["history"]["val_accuracy"])}
+    figures = [
+        Figure(
+            "accuracy_curves",
+            "Accuracy per epoch",
+            "lines",
+            {"series": curves, "xlabel": "epoch", "ylabel": "accuracy", "hlines": {"chance": 0.5}},
+            "Random labels stay at chance on held-out samples; the moons are learned.",
+        ),
+        Figure(
+            "boundary_random_labels",
+            "Decision boundary, random labels",
+            "decision_boundary",
+            _boundary(random_set),
+            "Held-out points coloured by their (random) label.",
+        ),
+        Figure(
+            "boundary_moons",
+            "Decision boundary, two moons",
+            "decision_boundary",
+            _boundary(moons),
+            "Held-out points; four ReLU units bend the boundary.",
+        ),
+    ]
+    table = Table(
+        "Accuracy",
+        ["data", "train", "held out"],
+        [
+            [
+                "random labels (the article's)",
+                f"{random_set['train_accuracy']:.3f}",
+                f"{random_set['test_accuracy']:.3f}",
+            ],
+            ["two moons", f"{moons['train_accuracy']:.3f}", f"{moons['test_accuracy']:.3f}"],
+        ],
+    )
+    text = (
+        f"The article's 2-4-1 network (ReLU, sigmoid output, SGD lr {config['learning_rate']:g}, "
+        f"{config['epochs']} epochs, batch {config['batch_size']}) on {n} samples with random "
+        f"labels reaches **{random_set['test_accuracy']:.1%} on held-out samples**: chance, as "
+        f"it must be, since a label drawn by a coin flip says nothing about the inputs. Its "
+        f"training accuracy ({random_set['train_accuracy']:.1%}) is near chance too: with 17 "
+        f"weights the network cannot even memorize {random_set['n_train']} coin flips.\n\n"
+        f"On two moons, where the label does depend on the position, the same network and "
+        f"settings reach **{moons['test_accuracy']:.1%}** held out. The lesson of the article's "
+        f"program is in the data, not the network: a classifier can only learn what the labels "
+        f"encode."
+    )
+    return Result(metrics=metrics, figures=figures, tables=[table], text=text)
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="binary-classifier",
+        summary="The article's 2-4-1 classifier: random labels stay at chance, moons are learned.",
+        reference="The article's Keras binary classifier; Zhang et al. 2017 on random labels.",
+        defaults={
+            "seed": 0,
+            "epochs": 100,
+            "batch_size": 10,
+            "n_samples": 1000,
+            "learning_rate": 0.01,
+            "noise": 0.15,
+            "test_fraction": 0.3,
+        },
+        quick={"epochs": 40},
+        run=run,
+    )
+)
