@@ -42,14 +42,13 @@ def register_experiment(monkeypatch):
     added: list[str] = []
 
     def add(experiment: Experiment) -> Experiment:
+        register(experiment)
         added.append(experiment.name)
-        return register(experiment)
+        return experiment
 
     yield add
     for name in added:
-        key = experiments._key(name)
-        experiments._entries.pop(key, None)
-        experiments._display.pop(key, None)
+        experiments.unregister(name)
 
 
 @pytest.fixture

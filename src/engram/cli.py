@@ -45,6 +45,14 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = 
     return "\n".join(lines)
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="engram", prog_name="engram", message="%(prog)s %(version)s")
 def cli() -> None:
@@ -70,16 +78,18 @@ def list_experiments() -> None:
     text_width = max(40, shutil.get_terminal_size((100, 20)).columns - width - 2)
     for name in found:
         experiment = get(name)
-        summary = textwrap.wrap(experiment.summary, text_width) or [""]
+        summary = _wrap(experiment.summary, text_width) or [""]
         click.echo(click.style(name.ljust(width), bold=True) + summary[0])
-        for line in summary[1:] + textwrap.wrap(f"Ref: {experiment.reference}", text_width):
+        for line in summary[1:]:
             click.echo(" " * width + line)
+        for line in _wrap(f"Ref: {experiment.reference}", text_width):
+            click.echo(" " * width + click.style(line, dim=True))
     plural = "s" if len(found) != 1 else ""
     click.echo(f"\n{len(found)} experiment{plural}. Run one with: engram run NAME [--quick]")
 
 
 def _print_run_summary(run: Any) -> None:
-    from engram.viz.report import flatten_metrics, format_seconds, format_value
+    from engram.viz.values import flatten_metrics, format_seconds, format_value
 
     result, out = run.result, run.out_dir
     if result.figures:
@@ -117,7 +127,9 @@ def _print_run_summary(run: Any) -> None:
     help="Change a setting (repeatable), e.g. --set learning_rate=0.01.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the report path.")
-@click.option("--traceback", "show_traceback", is_flag=True, help="Show tracebacks of errors.")
+@click.option(
+    "--traceback", "show_traceback", is_flag=True, help="Show the traceback of a settings error."
+)
 def run_command(
     name: str,
     seed: int | None,
@@ -130,28 +142,24 @@ def run_command(
 ) -> None:
     """Run the experiment NAME and write its figures and report.
 
-    Settings errors (an unknown name or key, a value of the wrong type) exit with code 2.
+    Settings errors (an unknown name or key, a value of the wrong type) exit with code 2; an
+    error inside the experiment itself shows its traceback and exits with code 1.
     """
     from engram.experiments import get
-    from engram.experiments.runner import run_experiment
+    from engram.experiments.runner import resolve_config, run_resolved
 
     try:
         experiment = get(name)
-        if not quiet:
-            click.echo(f"Running {experiment.name}{' (quick)' if quick else ''} ...")
-        run = run_experiment(
-            experiment,
-            quick=quick,
-            seed=seed,
-            epochs=epochs,
-            overrides=list(overrides),
-            out_dir=out,
-            verbose=0 if quiet else 1,
+        config = resolve_config(
+            experiment, quick=quick, seed=seed, epochs=epochs, overrides=list(overrides)
         )
     except (ValueError, TypeError) as exc:
         if show_traceback:
             raise
         raise UsageProblem(str(exc)) from None
+    if not quiet:
+        click.echo(f"Running {experiment.name}{' (quick)' if quick else ''} ...")
+    run = run_resolved(experiment, config, out_dir=out, verbose=0 if quiet else 1)
     if not quiet:
         _print_run_summary(run)
     report = run.paths["report.html"]
@@ -174,16 +182,12 @@ def tour_command(out: Path, seed: int | None, quiet: bool) -> None:
     Exits with code 1 if any experiment failed (the others still run and are reported).
     """
     from engram.experiments.runner import run_tour
-    from engram.viz.report import format_seconds, format_value, key_metric
+    from engram.viz.report import index_rows
 
     if seed is not None and seed < 0:
         raise UsageProblem(f"--seed must be a non-negative int. Got {seed} instead.")
     tour = run_tour(out, seed=seed, verbose=0 if quiet else 1, log=click.echo)
-    rows = []
-    for entry in tour.entries:
-        key = key_metric(entry.result.metrics) if entry.result is not None else None
-        metric = f"{key[0]} = {format_value(key[1])}" if key else entry.error[:60]
-        rows.append([entry.name, entry.status, format_seconds(entry.elapsed_s), metric])
+    rows = [[*row[:3], _shorten(row[3], 70)] for row in index_rows(tour.entries)]
     click.echo("\n" + _table(["experiment", "status", "time", "key metric"], rows))
     click.echo(f"\nReport: {tour.paths['report.html']}")
     if tour.failed:

@@ -37,6 +37,7 @@ class Registry(Generic[T]):
         self.normalize = normalize
         self._entries: dict[str, T] = {}
         self._display: dict[str, str] = {}
+        self._spellings: dict[str, str] = {}  # every name and alias as registered, by key
 
     def _key(self, name: str) -> str:
         if not self.normalize:
@@ -52,6 +53,7 @@ class Registry(Generic[T]):
                 if key in self._entries and self._entries[key] is not obj:
                     raise ValueError(f"{self.kind} name {alias!r} is already registered.")
                 self._entries[key] = obj
+                self._spellings.setdefault(key, alias)
             self._display[self._key(name)] = name
             return obj
 
@@ -60,6 +62,29 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T, *aliases: str) -> T:
         """Store ``obj`` under ``name`` without the decorator syntax."""
         return self.register(name, *aliases)(obj)
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` and its aliases from the registry; return the object it held.
+
+        ``name`` is matched as `get` matches it and may be an alias, which removes the object
+        under every name. If the object is also stored under another primary name, that name
+        and the aliases stay.
+
+        Raises:
+            ValueError: unknown name, with close matches and the full list (as `get`).
+        """
+        key = self._key(name) if isinstance(name, str) else None
+        if key not in self._entries:
+            raise ValueError(self.unknown_message(str(name)))
+        obj = self._entries[key]
+        same = [k for k, v in self._entries.items() if v is obj]
+        primaries = [k for k in same if k in self._display]
+        keep = [k for k in primaries if k != key] if key in self._display else []
+        for other in same if not keep else [key]:
+            del self._entries[other]
+            self._display.pop(other, None)
+            self._spellings.pop(other, None)
+        return obj
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._key(name) in self._entries
@@ -96,9 +121,12 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         names = self.names()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        # aliases count as close matches too ('mse2' -> 'mse'), but only the primary names
+        # are listed as available
+        spellings = [s for k, s in self._spellings.items() if k in self._entries]
+        close = difflib.get_close_matches(name, spellings, n=3, cutoff=0.5)
         if not close:
-            keyed = {self._key(n): n for n in names}
+            keyed = {self._key(n): n for n in spellings}
             close = [keyed[k] for k in difflib.get_close_matches(self._key(name), keyed, n=3)]
         hint = ""
         if close:

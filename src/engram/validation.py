@@ -91,15 +91,33 @@ def check_array(
         )
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}). Pass at least one sample.")
+    cast = False
     if dtype is not None and arr.dtype != dtype:
-        arr = arr.astype(dtype)
-    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            arr = arr.astype(dtype)
+        cast = True
+    if finite and arr.dtype.kind == "f" and not _all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        note = (
+            f" (after conversion to {arr.dtype}, whose range is +/-{np.finfo(arr.dtype).max:.3g})"
+        )
         raise ValueError(
-            f"{name} contains {bad} NaN or Inf value(s). Remove or impute them before "
-            "passing the data (e.g. np.nan_to_num)."
+            f"{name} contains {bad} NaN or Inf value(s){note if cast else ''}. Remove or impute "
+            "them before passing the data (e.g. np.nan_to_num)."
         )
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every value is finite, without a full-size temporary in the common case.
+
+    NaN and Inf make the sum non-finite, so a finite sum proves every value finite; a sum that
+    overflows (huge but finite values) falls back to the element-wise check.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: str = "y") -> None:

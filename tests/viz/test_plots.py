@@ -135,3 +135,62 @@ def test_missing_data_key_names_figure_and_key():
 def test_bad_shape_is_a_value_error():
     with pytest.raises(ValueError, match="matrix must be 2-D"):
         figure_png(Figure("m", "M", "heatmap", {"matrix": np.zeros((2, 2, 2))}))
+
+
+def _drawn(kind: str, data: dict):
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(layout="constrained")
+    KINDS.get(kind)(fig, data)
+    return fig
+
+
+def test_panels_with_the_same_legend_show_it_once():
+    panel = {"series": {"a": [1, 2], "b": [2, 1]}}
+    fig = _drawn("lines", {"panels": [panel, panel, panel], "ylabel": "loss", "ncols": 2})
+    assert [ax.get_legend() for ax in fig.axes] == [None, None, None]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "", "loss"]
+
+
+def test_many_series_get_distinct_colours_and_an_outside_legend():
+    fig = _drawn("lines", {"series": {f"seed {i}": [i, i + 1] for i in range(12)}})
+    ax = fig.axes[0]
+    from matplotlib.colors import to_hex
+
+    assert len({to_hex(line.get_color()) for line in ax.get_lines()}) == 12
+    assert ax.get_legend()._loc == 2  # "upper left", anchored beside the axes
+
+
+def test_heatmap_text_is_readable_on_its_cell():
+    fig = _drawn("heatmap", {"matrix": [[0, 10], [5, 10]], "cmap": "viridis"})
+    colors = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colors["0"] == "white" and colors["10"] == "#222222"  # dark purple, bright yellow
+
+
+def test_count_bars_have_integer_ticks():
+    fig = _drawn("bars", {"labels": ["a", "b"], "values": [0, 3]})
+    ticks = fig.axes[0].get_yticks()
+    assert np.all(ticks == np.round(ticks))
+
+
+def test_diverging_images_are_centred_on_zero():
+    fig = _drawn("images", {"images": [[[0.0, 2.0]], [[-1.0, 0.5]]], "cmap": "RdBu_r"})
+    assert fig.axes[0].images[0].get_clim() == (-2.0, 2.0)
+    fig = _drawn(
+        "images", {"images": [[[0.0, 2.0]], [[-1.0, 0.5]]], "cmap": "RdBu_r", "shared_scale": False}
+    )
+    assert fig.axes[1].images[0].get_clim() == (-1.0, 1.0)
+
+
+def test_long_titles_wrap_to_the_figure_width():
+    from matplotlib.figure import Figure as MplFigure
+
+    from engram.viz.plots import _title
+
+    fig = MplFigure(figsize=(3, 2))
+    _title(fig, "A rather long title that cannot fit on one line of a narrow figure")
+    assert "\n" in fig._suptitle.get_text()
+    fig = MplFigure(figsize=(8, 2))
+    _title(fig, "Short title")
+    assert fig._suptitle.get_text() == "Short title"

@@ -1,4 +1,4 @@
-"""Reports: every file written, self-contained HTML, JSON round trip, atomic writes."""
+"""Reports: every file written, self-contained HTML, JSON round trip, atomic writes, the index."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ import pytest
 
 import engram.viz.report as report
 from engram.experiments import Experiment, Figure, Result, Table
-from engram.viz.report import (
-    ReportEntry,
-    markdown_to_html,
-    to_jsonable,
-    write_combined_report,
-    write_report,
-)
+from engram.viz.report import ReportEntry, index_rows, write_combined_report, write_report
+from engram.viz.values import key_metric, to_jsonable
 
 EXPERIMENT = Experiment(
     "demo",
@@ -135,21 +130,6 @@ def test_bad_figure_name_is_refused_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_markdown_to_html():
-    html = markdown_to_html(
-        "# Title\n\nA *b* **c** `d<e>` [x](y.html)\nmore\n\n- one\n- two\n\n"
-        "1. first\n\n```\ncode <x>\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |",
-        header_offset=1,
-    )
-    assert "<h2>Title</h2>" in html
-    assert "<p>A <em>b</em> <strong>c</strong> <code>d&lt;e&gt;</code> " in html
-    assert '<a href="y.html">x</a> more</p>' in html
-    assert "<ul><li>one</li><li>two</li></ul>" in html and "<ol><li>first</li></ol>" in html
-    assert "<pre><code>code &lt;x&gt;</code></pre>" in html
-    assert "<th>a</th>" in html and "<td>2</td>" in html
-    assert "snake_case_name" in markdown_to_html("snake_case_name")
-
-
 def test_combined_report_embeds_successes_and_records_failures(tmp_path):
     result = make_result(1)
     paths = write_report(result, EXPERIMENT, CONFIG, tmp_path / "demo", elapsed_s=1.0)
@@ -164,3 +144,51 @@ def test_combined_report_embeds_successes_and_records_failures(tmp_path):
     assert "accuracy = 0.9" in page  # key metric in the index
     markdown = written["report.md"].read_text()
     assert "| broken | failed |" in markdown and "![Figure 0](demo/fig0.png)" in markdown
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    paths = write_report(make_result(1), EXPERIMENT, CONFIG, tmp_path, elapsed_s=1.0)
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+def test_settings_echoed_as_metrics_are_not_headlines():
+    metrics = {"n_seeds": 4, "solved": 3, "rate": 0.5}
+    assert key_metric(metrics, {"n_seeds": 4, "rate": 0.1}) == ("solved", 3)
+    assert key_metric(metrics) == ("n_seeds", 4)
+    assert key_metric({"ok": True, "bad": float("nan")}) is None
+
+
+def test_cards_skip_echoed_settings_and_break_long_names(tmp_path):
+    result = Result(metrics={"epochs": 5, "final_test_accuracy": 0.9})
+    page = write_report(result, EXPERIMENT, CONFIG, tmp_path, elapsed_s=1.0)["report.html"]
+    cards = re.search(r'<div class="cards">(.*?)</div></div></div>', page.read_text())[0]
+    assert "final_<wbr>test_<wbr>accuracy" in cards and ">epochs<" not in cards
+
+
+def test_figures_have_their_pixel_size(tmp_path):
+    page = write_report(make_result(1), EXPERIMENT, CONFIG, tmp_path, elapsed_s=1.0)
+    width, height = re.search(
+        r'<img [^>]*width="(\d+)" height="(\d+)"', page["report.html"].read_text()
+    ).groups()
+    assert int(width) > 100 and int(height) > 100
+
+
+def test_index_lists_summaries_and_links_back(tmp_path):
+    result = make_result(1)
+    config = {**CONFIG, "count": 3}  # "count" repeats a setting: not the headline
+    paths = write_report(result, EXPERIMENT, config, tmp_path / "demo", elapsed_s=1.0)
+    entries = [
+        ReportEntry("demo", "ok", 1.0, EXPERIMENT, config, result, paths),
+        ReportEntry("broken", "failed", 0.1, error="ValueError: boom\nsecond line"),
+    ]
+    assert index_rows(entries) == [
+        ["demo", "ok", "1.0 s", "accuracy = 0.9"],
+        ["broken", "failed", "0.1 s", "ValueError: boom"],
+    ]
+    page = write_combined_report(entries, tmp_path)["report.html"].read_text()
+    index = re.search(r'<table class="index">.*?</table>', page)[0]
+    assert '<a href="#demo">demo</a><span class="what">A demo experiment.</span>' in index
+    assert page.count('href="#top"') == 2 and '<header id="top">' in page

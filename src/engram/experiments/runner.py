@@ -234,7 +234,24 @@ def run_experiment(
     """
     experiment = get_experiment(name)
     config = resolve_config(experiment, quick=quick, seed=seed, epochs=epochs, overrides=overrides)
-    config["verbose"] = int(verbose)
+    return run_resolved(experiment, config, out_dir=out_dir, verbose=verbose)
+
+
+def run_resolved(
+    experiment: Experiment,
+    config: Mapping[str, Any],
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    verbose: int = 1,
+) -> RunOutput:
+    """Run ``experiment`` with settings already resolved by `resolve_config`; write its report.
+
+    The command line resolves (and so checks) the settings first, then says what it runs.
+
+    Raises:
+        TypeError: the experiment's ``run`` did not return a `Result`.
+    """
+    config = {**config, "verbose": int(verbose)}
     start = time.perf_counter()
     result = experiment.run(dict(config))
     elapsed = time.perf_counter() - start

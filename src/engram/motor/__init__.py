@@ -50,3 +50,16 @@ __all__ = [
     "soft_normalize",
     "tanh_rnn_map",
 ]
+
+# The continuous-time rate network (a layer of engram.nn) and its regularized training step
+from engram.motor.rate_network import RATE_ACTIVATIONS, RateRNN, rate_activation  # noqa: E402
+from engram.motor.training import fit_task, masked_mse, train_step  # noqa: E402
+
+__all__ += [
+    "RATE_ACTIVATIONS",
+    "RateRNN",
+    "fit_task",
+    "masked_mse",
+    "rate_activation",
+    "train_step",
+]

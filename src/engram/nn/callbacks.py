@@ -115,6 +115,17 @@ class ProgbarLogger(Callback):
             print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {text}")
 
 
+def _check_monitor(callback: str, monitor: str, params: dict[str, Any]) -> None:
+    """Fail before training, not after an epoch, when ``monitor`` will never be logged."""
+    keys = params.get("metrics")
+    if keys is not None and monitor not in keys:
+        hint = " Pass validation data for val_* keys." if monitor.startswith("val_") else ""
+        raise ValueError(
+            f"{callback} is watching {monitor!r}, which is not among the logged values: "
+            f"{', '.join(keys)}.{hint}"
+        )
+
+
 def _monitor_mode(monitor: str, mode: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Got {mode!r} instead.")
@@ -160,6 +171,7 @@ class EarlyStopping(Callback):
         return value > reference + self.min_delta
 
     def on_train_begin(self, logs=None):
+        _check_monitor("EarlyStopping", self.monitor, self.params)
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_weights = None
@@ -223,6 +235,10 @@ class ModelCheckpoint(Callback):
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _monitor_mode(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_train_begin(self, logs=None):
+        if self.save_best_only:
+            _check_monitor("ModelCheckpoint", self.monitor, self.params)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -39,8 +39,8 @@ def logsumexp(z: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarr
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis``: exp(z - max) / sum(exp(z - max))."""
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    e /= np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
@@ -72,9 +72,13 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.
     """
     n = z.shape[0]
     rows = np.arange(n)
-    logp = log_softmax(z)
-    loss = -float(np.mean(logp[rows, labels], dtype=np.float64))
-    grad = np.exp(logp)
+    m = z.max(axis=-1, keepdims=True)
+    grad = np.exp(z - m)  # one exp: softmax and logsumexp share it
+    total = grad.sum(axis=-1, keepdims=True)
+    # loss_i = logsumexp(z_i) - z_i[y_i] = log(total_i) + (m_i - z_i[y_i]), each term finite
+    per_sample = np.log(total[:, 0]) + (m[:, 0] - z[rows, labels])
+    loss = float(np.sum(per_sample, dtype=np.float64)) / n
+    grad /= total
     grad[rows, labels] -= 1
     grad /= n
     return loss, grad

@@ -98,13 +98,22 @@ def _check_layer(layer, x, eps, max_checks, rng, training, tolerance):
     if not layer.built:
         layer.build(tuple(x.shape[1:]), as_rng(0))
     layer.astype(np.float64)
-    out = layer.forward(x, training)
+    # a stochastic layer (Dropout in training) draws the same noise in every forward pass
+    generators = [v for v in vars(layer).values() if isinstance(v, np.random.Generator)]
+    states = [g.bit_generator.state for g in generators]
+
+    def forward() -> np.ndarray:
+        for generator, state in zip(generators, states, strict=True):
+            generator.bit_generator.state = state
+        return layer.forward(x, training)
+
+    out = forward()
     upstream = rng.standard_normal(out.shape)
     grad_x = layer.backward(upstream)
     grads = {k: np.array(v) for k, v in layer.grads.items()}
 
     def f() -> float:
-        return float(np.sum(upstream * layer.forward(x, training)))
+        return float(np.sum(upstream * forward()))
 
     report = GradcheckReport(tolerance=tolerance)
     _compare(report, "input", grad_x, f, x, eps, max_checks, rng)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from engram.registry import Registry
+from engram.validation import as_rng, check_choice
 
 initializers: Registry[Any] = Registry("initializer")
 
@@ -42,10 +43,19 @@ def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: floa
 
 
 class Initializer:
+    """Base class. ``seed`` (Keras's argument): when set, every call draws the same values from
+    its own generator instead of the ``rng`` it is given (the model's)."""
+
     name = "initializer"
+    seed: int | None = None
 
     def __call__(self, shape, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+        if self.seed is not None:
+            rng = as_rng(self.seed)
         return np.asarray(self.sample(tuple(shape), rng), dtype=dtype)
+
+    def _seed_config(self) -> dict[str, Any]:
+        return {} if self.seed is None else {"seed": self.seed}
 
     def sample(self, shape, rng):
         raise NotImplementedError
@@ -58,14 +68,29 @@ class VarianceScaling(Initializer):
     """Draws with variance ``scale / n``, n = fan_in, fan_out or their mean (``mode``).
 
     Math:
-        uniform:           U(-limit, limit), limit = sqrt(3 * scale / n)
-        truncated normal:  N(0, sqrt(scale / n) / 0.8796) truncated at 2 std
+        uniform:             U(-limit, limit), limit = sqrt(3 * scale / n)
+        truncated normal:    N(0, sqrt(scale / n) / 0.8796) truncated at 2 std
+                             (distribution "truncated_normal", or "normal" as in tf.keras)
+        untruncated normal:  N(0, sqrt(scale / n))
     """
 
     name = "variance_scaling"
 
-    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal"):
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ):
+        check_choice(mode, "mode", ("fan_in", "fan_out", "fan_avg"))
+        check_choice(
+            distribution,
+            "distribution",
+            ("truncated_normal", "normal", "untruncated_normal", "uniform"),
+        )
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.seed = seed
 
     def sample(self, shape, rng):
         fan_in, fan_out = compute_fans(shape)
@@ -74,10 +99,13 @@ class VarianceScaling(Initializer):
         if self.distribution == "uniform":
             limit = np.sqrt(3.0 * variance)
             return rng.uniform(-limit, limit, size=shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, np.sqrt(variance), size=shape)
         return truncated_normal(rng, shape, np.sqrt(variance) / _TRUNCATED_STD)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+        config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+        return {**config, **self._seed_config()}
 
 
 def _preset(name: str, scale: float, mode: str, distribution: str) -> type:
@@ -86,8 +114,10 @@ def _preset(name: str, scale: float, mode: str, distribution: str) -> type:
         (VarianceScaling,),
         {
             "name": name,
-            "__init__": lambda self: VarianceScaling.__init__(self, scale, mode, distribution),
-            "get_config": lambda self: {},
+            "__init__": lambda self, seed=None: VarianceScaling.__init__(
+                self, scale, mode, distribution, seed
+            ),
+            "get_config": lambda self: self._seed_config(),
             "__doc__": f"VarianceScaling(scale={scale}, mode={mode!r}, "
             f"distribution={distribution!r}), as Keras's {name}.",
         },
@@ -96,11 +126,11 @@ def _preset(name: str, scale: float, mode: str, distribution: str) -> type:
 
 
 GlorotUniform = _preset("glorot_uniform", 1.0, "fan_avg", "uniform")
-GlorotNormal = _preset("glorot_normal", 1.0, "fan_avg", "normal")
+GlorotNormal = _preset("glorot_normal", 1.0, "fan_avg", "truncated_normal")
 HeUniform = _preset("he_uniform", 2.0, "fan_in", "uniform")
-HeNormal = _preset("he_normal", 2.0, "fan_in", "normal")
+HeNormal = _preset("he_normal", 2.0, "fan_in", "truncated_normal")
 LecunUniform = _preset("lecun_uniform", 1.0, "fan_in", "uniform")
-LecunNormal = _preset("lecun_normal", 1.0, "fan_in", "normal")
+LecunNormal = _preset("lecun_normal", 1.0, "fan_in", "truncated_normal")
 initializers.add("variance_scaling", VarianceScaling)
 
 
@@ -138,28 +168,28 @@ class Constant(Initializer):
 class RandomNormal(Initializer):
     name = "random_normal"
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        self.mean, self.stddev, self.seed = float(mean), float(stddev), seed
 
     def sample(self, shape, rng):
         return rng.normal(self.mean, self.stddev, size=shape)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return {"mean": self.mean, "stddev": self.stddev, **self._seed_config()}
 
 
 @initializers.register("random_uniform")
 class RandomUniform(Initializer):
     name = "random_uniform"
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
-        self.minval, self.maxval = float(minval), float(maxval)
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        self.minval, self.maxval, self.seed = float(minval), float(maxval), seed
 
     def sample(self, shape, rng):
         return rng.uniform(self.minval, self.maxval, size=shape)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval}
+        return {"minval": self.minval, "maxval": self.maxval, **self._seed_config()}
 
 
 @initializers.register("orthogonal")
@@ -174,8 +204,8 @@ class Orthogonal(Initializer):
 
     name = "orthogonal"
 
-    def __init__(self, gain: float = 1.0):
-        self.gain = float(gain)
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        self.gain, self.seed = float(gain), seed
 
     def sample(self, shape, rng):
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
@@ -188,7 +218,7 @@ class Orthogonal(Initializer):
         return self.gain * q[:rows, :cols].reshape(shape)
 
     def get_config(self):
-        return {"gain": self.gain}
+        return {"gain": self.gain, **self._seed_config()}
 
 
 def get(identifier: Any) -> Initializer:

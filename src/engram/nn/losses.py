@@ -22,6 +22,15 @@ losses: Registry[Any] = Registry("loss")
 EPSILON = 1e-7  # Keras's backend epsilon, used to clip probabilities
 
 
+def _flatten_hint(target_ndim: int, output_shape: tuple[int, ...]) -> str:
+    if len(output_shape) > 2 and target_ndim < len(output_shape):
+        return (
+            " The model's output keeps extra input axes: add a Flatten() layer before the "
+            "first Dense layer."
+        )
+    return ""
+
+
 class Loss:
     """Base class.
 
@@ -53,7 +62,7 @@ class Loss:
             raise ValueError(
                 f"{name} has shape {y.shape}, but the model's output has shape "
                 f"{(None, *output_shape[1:])}. Targets for loss={self.name!r} must match the "
-                "output shape."
+                f"output shape.{_flatten_hint(y.ndim, output_shape)}"
             )
         return y
 
@@ -173,6 +182,12 @@ class CategoricalCrossentropy(_CategoricalBase):
 
     def prepare_targets(self, y, output_shape, name="y"):
         y = check_array(y, name, dtype=np.float32)
+        if len(output_shape) != 2:
+            raise ValueError(
+                f"loss='categorical_crossentropy' needs a model output of shape (batch, "
+                f"classes), but the output has shape {(None, *output_shape[1:])} for {name} of "
+                f"shape {y.shape}.{_flatten_hint(y.ndim, output_shape)}"
+            )
         if y.ndim != 2 or y.shape[1] != output_shape[-1]:
             hint = ""
             if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
@@ -201,6 +216,13 @@ class SparseCategoricalCrossentropy(_CategoricalBase):
 
     def prepare_targets(self, y, output_shape, name="y"):
         y = check_array(y, name, dtype=None)
+        if len(output_shape) != 2:
+            raise ValueError(
+                f"loss='sparse_categorical_crossentropy' needs a model output of shape "
+                f"(batch, classes), one row of class scores per label, but the output has shape "
+                f"{(None, *output_shape[1:])} for {name} of shape {y.shape}."
+                f"{_flatten_hint(y.ndim, output_shape)}"
+            )
         return check_labels(y, output_shape[-1], name)
 
     def _dense_targets(self, y_true, y_pred):

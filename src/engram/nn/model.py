@@ -6,7 +6,9 @@ The training step, written out:
     loss:      L, g = loss.forward(a_L, y)                      g = dL/da_L
                (softmax or sigmoid + cross-entropy: L, g = loss.forward_logits(z_L, y), g = dL/dz_L,
                 the fused, stable gradient)
-    backward:  g = layer_l.backward(g)                          for l = L..1, fills layer.grads
+    backward:  g = layer_l.backward(g)                          for l = L..k, fills layer.grads
+               (k: the first layer with trainable weights; nothing below it learns, and its
+                own input gradient is skipped: layer_k.needs_input_grad is False meanwhile)
     update:    optimizer.step(layers)                           params -= f(grads)
 
 Inputs are checked once, at the boundary (``fit``/``evaluate``/``predict``), and cast to float32;
@@ -29,6 +31,15 @@ from engram.nn.layers.base import Layer, layers, shape_str
 from engram.validation import as_rng, check_array, check_fraction, check_positive, check_same_length
 
 _default_seed: list[int | None] = [None]
+
+
+def _check_verbose(verbose: Any) -> int:
+    """Keras's verbose: "auto" (= 1), 0 silent, 1 progress bar, 2 one line per epoch."""
+    if verbose == "auto" and isinstance(verbose, str):
+        return 1
+    if isinstance(verbose, str) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Got {verbose!r} instead.")
+    return int(verbose)
 
 
 def set_random_seed(seed: int | None) -> None:
@@ -172,6 +183,8 @@ class Sequential:
 
     # -------------------------------------------------------------- input checks
     def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
+        if x is None:
+            raise ValueError(f"{name} is required: pass the input data as an array.")
         x = check_array(x, name, dtype=self.dtype)
         if not self.built:
             if x.ndim == 1:
@@ -213,11 +226,23 @@ class Sequential:
         loss, grad = self._loss_and_grad(out, y, fused)
         layers_ = self.layers
         last = len(layers_) - 1
-        for i in range(last, -1, -1):
-            if i == last and fused:
-                grad = layers_[i].backward_from_logits(grad)
-            else:
-                grad = layers_[i].backward(grad)
+        # Backpropagate only down to the first layer with trainable weights: the layers below
+        # it have nothing to learn, and nobody reads its gradient with respect to its input.
+        stop = next(
+            (i for i, layer in enumerate(layers_) if layer.trainable and layer.params), None
+        )
+        if stop is not None:
+            first = layers_[stop]
+            before = first.needs_input_grad
+            first.needs_input_grad = False
+            try:
+                for i in range(last, stop - 1, -1):
+                    if i == last and fused:
+                        grad = layers_[i].backward_from_logits(grad)
+                    else:
+                        grad = layers_[i].backward(grad)
+            finally:
+                first.needs_input_grad = before
         self.optimizer.step(layers_)
         return loss, out
 
@@ -226,7 +251,10 @@ class Sequential:
         self._require_compiled("train_on_batch")
         x, y = self._check_xy(x, y)
         loss, out = self._train_step(x, y, self._fused())
-        values = [loss] + [f(y, out)[0] / f(y, out)[1] for _, f in self._resolved_metrics()]
+        values = [loss]
+        for _, fn in self._resolved_metrics():
+            total, count = fn(y, out)
+            values.append(total / count)
         return values[0] if len(values) == 1 else values
 
     # ------------------------------------------------------------------- fit
@@ -268,6 +296,7 @@ class Sequential:
         )
         check_positive(epochs, "epochs", integer=True, strict=False)
         check_fraction(validation_split, "validation_split")
+        verbose = _check_verbose(verbose)
         x, y = self._check_xy(x, y)
         x_val = y_val = None
         if validation_data is not None:
@@ -275,21 +304,30 @@ class Sequential:
                 raise ValueError("validation_data must be a tuple (x_val, y_val).")
             x_val, y_val = self._check_xy(validation_data[0], validation_data[1], "val_")
         elif validation_split:
-            n_val = int(len(x) * validation_split)
-            if n_val == 0 or n_val == len(x):
+            # Keras's split: the first floor(n * (1 - split)) samples train, the rest validate
+            split_at = math.floor(len(x) * (1.0 - validation_split))
+            if split_at == 0 or split_at == len(x):
                 raise ValueError(
-                    f"validation_split={validation_split} leaves {len(x) - n_val} training and "
-                    f"{n_val} validation samples out of {len(x)}. Use a split that leaves both."
+                    f"validation_split={validation_split} leaves {split_at} training and "
+                    f"{len(x) - split_at} validation samples out of {len(x)}. Use a split that "
+                    "leaves both."
                 )
-            x, x_val = x[:-n_val], x[-n_val:]
-            y, y_val = y[:-n_val], y[-n_val:]
-        verbose = 1 if verbose == "auto" else int(verbose)
+            x, x_val = x[:split_at], x[split_at:]
+            y, y_val = y[:split_at], y[split_at:]
         self.history = History()
         cbs = [self.history, *(callbacks or [])]
         if verbose:
             cbs.append(ProgbarLogger(verbose))
         callback_list = CallbackList(cbs, self)
-        params = {"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose}
+        keys = ["loss", *(key for key, _ in self._resolved_metrics())]
+        if x_val is not None:
+            keys += ["val_" + key for key in keys]
+        params = {
+            "epochs": epochs,
+            "steps": math.ceil(len(x) / batch_size),
+            "verbose": verbose,
+            "metrics": keys,  # the keys each epoch logs, so callbacks can check before training
+        }
         callback_list.set_params(params)
         self.stop_training = False
         callback_list.on_train_begin()
@@ -365,9 +403,9 @@ class Sequential:
         batch_size = (
             32 if batch_size is None else check_positive(batch_size, "batch_size", integer=True)
         )
+        verbose = _check_verbose(verbose)
         x, y = self._check_xy(x, y)
         logs = self._evaluate_arrays(x, y, batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if return_dict:
@@ -424,6 +462,7 @@ class Sequential:
                 f"{layer.count_params():,}",
             )
             for layer in self.layers
+            if type(layer).__name__ != "InputLayer"  # Keras lists no input layer
         ]
         widths = [
             max(len(h), *(len(r[i]) for r in rows))

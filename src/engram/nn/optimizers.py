@@ -40,17 +40,24 @@ class Optimizer:
         global_clipnorm: float | None = None,
     ) -> None:
         check_positive(learning_rate, "learning_rate")
-        for arg, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue)):
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        for arg, value in clips.items():
             if value is not None:
                 check_positive(value, arg)
-        if global_clipnorm is not None:
-            check_positive(global_clipnorm, "global_clipnorm")
+        given = [arg for arg, value in clips.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(
+                "Only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras). "
+                f"Got {', '.join(f'{a}={clips[a]!r}' for a in given)}."
+            )
+        # Python floats, never NumPy float64 scalars: float32 weights must stay float32
         self.learning_rate = float(learning_rate)
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.clipvalue = None if clipvalue is None else float(clipvalue)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
         self.iterations = 0
         self.slots: dict[str, dict[str, np.ndarray]] = {}
+        self._buffers: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
 
     def step(self, layers: list[Any]) -> None:
         """Update every trainable layer's ``params`` in place from its ``grads``."""
@@ -86,6 +93,14 @@ class Optimizer:
         if self.clipvalue is not None:
             grad = np.clip(grad, -self.clipvalue, self.clipvalue)
         return grad
+
+    def buffer(self, param: np.ndarray) -> np.ndarray:
+        """A scratch array shaped like ``param``, reused across updates (not saved)."""
+        key = (param.shape, param.dtype)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty_like(param)
+        return buf
 
     def init_slots(self, param: np.ndarray) -> dict[str, np.ndarray]:
         """The state kept for one weight, created at its first update (zeros by default)."""
@@ -123,15 +138,16 @@ class SGD(Optimizer):
         self.slot_names = ("velocity",) if self.momentum else ()
 
     def update(self, param, grad, state):
-        lr = self.learning_rate
+        step = np.multiply(grad, self.learning_rate, out=self.buffer(param))  # lr g
         if not self.momentum:
-            param -= lr * grad
+            param -= step
             return
         velocity = state["velocity"]
         velocity *= self.momentum
-        velocity -= lr * grad
+        velocity -= step
         if self.nesterov:
-            param += self.momentum * velocity - lr * grad
+            param -= step
+            param += np.multiply(velocity, self.momentum, out=step)
         else:
             param += velocity
 
@@ -144,9 +160,9 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015), in Keras's form.
 
     Math:
-        m <- b1 m + (1 - b1) g;      v <- b2 v + (1 - b2) g^2
+        m <- m + (1 - b1) (g - m);      v <- v + (1 - b2) (g^2 - v)
         lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
-        w <- w - lr_t m / (sqrt(v) + eps)
+        w <- w - lr_t m / (sqrt(v) + eps)       (eps outside the bias correction, as Keras)
     """
 
     name = "adam"
@@ -161,13 +177,18 @@ class Adam(Optimizer):
         b1, b2 = self.beta_1, self.beta_2
         lr_t = self.learning_rate * math.sqrt(1 - b2**t) / (1 - b1**t)
         m, v = state["m"], state["v"]
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
-        v += (1 - b2) * np.square(grad)
-        denom = np.sqrt(v)
-        denom += self.epsilon
-        param -= lr_t * m / denom
+        t = np.subtract(grad, m, out=self.buffer(param))  # one scratch array, no allocations
+        t *= 1 - b1
+        m += t
+        np.square(grad, out=t)
+        t -= v
+        t *= 1 - b2
+        v += t
+        np.sqrt(v, out=t)
+        t += self.epsilon
+        np.divide(m, t, out=t)
+        t *= lr_t
+        param -= t
 
     def get_config(self):
         return {
@@ -184,7 +205,7 @@ class RMSprop(Optimizer):
 
     Math:
         v <- rho v + (1 - rho) g^2
-        w <- w - lr g / (sqrt(v) + eps)
+        w <- w - lr g / sqrt(v + eps)      (Keras puts eps inside the root; torch outside)
     """
 
     name = "rmsprop"
@@ -196,11 +217,15 @@ class RMSprop(Optimizer):
 
     def update(self, param, grad, state):
         v = state["v"]
-        v *= self.rho
-        v += (1 - self.rho) * np.square(grad)
-        denom = np.sqrt(v)
-        denom += self.epsilon
-        param -= self.learning_rate * grad / denom
+        t = np.square(grad, out=self.buffer(param))
+        t -= v
+        t *= 1 - self.rho
+        v += t  # v <- rho v + (1 - rho) g^2
+        np.add(v, self.epsilon, out=t)
+        np.sqrt(t, out=t)
+        np.divide(grad, t, out=t)
+        t *= self.learning_rate
+        param -= t
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -212,7 +237,7 @@ class Adagrad(Optimizer):
 
     Math:
         a <- a + g^2            (a starts at initial_accumulator_value)
-        w <- w - lr g / (sqrt(a) + eps)
+        w <- w - lr g / sqrt(a + eps)      (Keras puts eps inside the root; torch outside)
     """
 
     name = "adagrad"
@@ -228,10 +253,13 @@ class Adagrad(Optimizer):
 
     def update(self, param, grad, state):
         acc = state["accumulator"]
-        acc += np.square(grad)
-        denom = np.sqrt(acc)
-        denom += self.epsilon
-        param -= self.learning_rate * grad / denom
+        t = np.square(grad, out=self.buffer(param))
+        acc += t
+        np.add(acc, self.epsilon, out=t)
+        np.sqrt(t, out=t)
+        np.divide(grad, t, out=t)
+        t *= self.learning_rate
+        param -= t
 
     def get_config(self):
         return {

@@ -21,6 +21,11 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32
     labels = check_array(y, "y", dtype=None)
     if num_classes is None:
         num_classes = int(np.max(labels)) + 1 if labels.size else 0
+    elif labels.size and np.max(labels) >= num_classes:
+        raise ValueError(
+            f"y has labels up to {np.max(labels)}, but num_classes={num_classes}. Pass "
+            "num_classes greater than the largest label, or num_classes=None."
+        )
     labels = check_labels(labels, num_classes, "y")
     out = np.zeros((labels.shape[0], num_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1

@@ -21,3 +21,29 @@ __all__ = [
     "layers",
     "register_layer",
 ]
+
+# Recurrent layers, Embedding and TimeDistributed (sequence models)
+from engram.nn.layers.embedding import Embedding  # noqa: E402
+from engram.nn.layers.gru import GRU  # noqa: E402
+from engram.nn.layers.lstm import LSTM  # noqa: E402
+from engram.nn.layers.simple_rnn import SimpleRNN  # noqa: E402
+from engram.nn.layers.wrappers import TimeDistributed  # noqa: E402
+
+__all__ += ["Embedding", "GRU", "LSTM", "SimpleRNN", "TimeDistributed"]
+
+# Image layers: convolution, pooling and batch normalization
+from engram.nn.layers.conv2d import Conv2D  # noqa: E402
+from engram.nn.layers.normalization import BatchNormalization  # noqa: E402
+from engram.nn.layers.pooling import (  # noqa: E402
+    AveragePooling2D,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+)
+
+__all__ += [
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Conv2D",
+    "GlobalAveragePooling2D",
+    "MaxPooling2D",
+]

@@ -39,7 +39,9 @@ def register_layer(cls: type[Layer]) -> type[Layer]:
 
 
 def shape_str(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ")"
+    """A shape as Python writes a tuple, with None for unknown sizes: ``(None, 784)``, ``(5,)``."""
+    inner = ", ".join("None" if s is None else str(s) for s in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 class Layer:
@@ -56,6 +58,10 @@ class Layer:
 
     #: names of the weights in Keras's ``get_weights()`` order
     weight_names: tuple[str, ...] = ()
+    #: whether ``backward`` must return the input gradient. `Sequential` clears it on its first
+    #: layer during a training step (nothing reads that gradient); a layer may then skip the
+    #: computation and return None, as Dense does (a third of its backward matmul work).
+    needs_input_grad: bool = True
 
     def __init__(
         self,

@@ -97,6 +97,8 @@ class Dense(Layer):
         self.grads["weights"] = x2.T @ g2
         if self.use_bias:
             self.grads["bias"] = g2.sum(axis=0)
+        if not self.needs_input_grad:
+            return None
         return grad_z @ self.params["weights"].T
 
     def get_config(self):

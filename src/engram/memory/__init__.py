@@ -1,0 +1,77 @@
+"""Brain memory mechanisms beside their network counterparts.
+
+- `hebbian`: plain Hebb (with decay), Oja, Sanger (GHA), BCM, pair-based STDP, a trainer.
+- `spiking`: Poisson spike trains, a leaky integrate-and-fire neuron, STDP competition.
+- `hopfield`: the classic Hopfield network (hebb, storkey and pseudo-inverse rules).
+- `modern_hopfield`: dense associative memory and the continuous modern Hopfield network,
+  whose update is attention.
+"""
+
+from engram.memory.hebbian import (
+    HebbianTrainer,
+    bcm_update,
+    hebb_update,
+    oja_update,
+    sanger_update,
+    stdp_step,
+    stdp_weight_change,
+    stdp_window,
+)
+from engram.memory.hopfield import (
+    CapacityWarning,
+    DependentPatternsWarning,
+    Hopfield,
+    RecallResult,
+    binarize,
+    critical_load,
+    energy,
+    flip_bits,
+    hebb_weights,
+    pseudo_inverse_weights,
+    published_capacity,
+    recall,
+    storkey_weights,
+)
+from engram.memory.modern_hopfield import (
+    DenseAssociativeMemory,
+    ModernHopfield,
+    ModernRecallResult,
+    attention,
+    dense_energy,
+    modern_energy,
+)
+from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, stdp_competition
+
+__all__ = [
+    "CapacityWarning",
+    "DenseAssociativeMemory",
+    "DependentPatternsWarning",
+    "HebbianTrainer",
+    "Hopfield",
+    "LIFParams",
+    "ModernHopfield",
+    "ModernRecallResult",
+    "RecallResult",
+    "attention",
+    "bcm_update",
+    "binarize",
+    "critical_load",
+    "dense_energy",
+    "energy",
+    "flip_bits",
+    "hebb_update",
+    "hebb_weights",
+    "modern_energy",
+    "oja_update",
+    "poisson_spike_train",
+    "pseudo_inverse_weights",
+    "published_capacity",
+    "recall",
+    "sanger_update",
+    "simulate_lif",
+    "stdp_competition",
+    "stdp_step",
+    "stdp_weight_change",
+    "stdp_window",
+    "storkey_weights",
+]

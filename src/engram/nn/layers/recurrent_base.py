@@ -1,0 +1,415 @@
+"""What SimpleRNN, LSTM and GRU share: arguments, input checks, masks, states and time order.
+
+A recurrent layer reads a batch of sequences ``x`` of shape (batch, time, features) and runs one
+cell step per time step. The base class does everything that is not the cell:
+
+* checks the input (3-D, at least one step, the built feature count) and the initial states;
+* turns the input time-major, ``xs`` (time, batch, features), reversed when ``go_backwards``,
+  with the input dropout mask applied (one mask per sequence, shared by all steps, as in Keras);
+* packs the outputs: the whole sequence (``return_sequences``) or the last output, plus the final
+  states for direct calls with ``return_state``;
+* routes the gradients back: the output gradient time-major to the subclass's
+  `_backward_sequence`, the input gradient back to (batch, time, features) order.
+
+Subclasses implement `_build_weights`, `_forward_sequence(xs, states)` and
+`_backward_sequence(grad_seq, grad_last)` with backpropagation through time written out.
+
+Direct calls and `Sequential`:
+    ``layer(x)`` returns the output; with ``return_state=True`` it returns a list
+    ``[output, *final_states]`` (``outputs, h = gru(x)``, ``outputs, h, c = lstm(x)``), and
+    ``layer(x, initial_state=[h0])`` (``[h0, c0]`` for LSTM) starts from given states. After
+    ``backward``, ``layer.grad_initial_state`` holds the gradients of the initial states, and
+    ``backward(grad_y, grad_states=[...])`` accepts gradients for the returned final states.
+    A `Sequential` passes one array from layer to layer, so ``return_state=True`` cannot be
+    used inside one: ``forward`` (the method a `Sequential` calls) raises a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engram.nn import activations, initializers
+from engram.nn.layers.base import Layer, shape_str
+from engram.validation import as_rng, check_fraction, check_positive
+
+#: activations whose derivative can be read from their output alone
+_FROM_OUTPUT = ("tanh", "sigmoid", "linear")
+
+#: run the per-step loops with one BLAS thread per worker (see `run_rows`)
+SINGLE_THREAD_STEPS = True
+#: rows of the batch per worker thread below which the loop runs in one thread
+MIN_ROWS_PER_WORKER = 16
+#: multiply-adds per step per worker below which threads cost more than they save
+MIN_WORK_PER_WORKER = 2**19
+_controller: list[Any] = []
+_pool: list[Any] = []
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _blas_limit() -> Any:
+    if not SINGLE_THREAD_STEPS:
+        return contextlib.nullcontext()
+    if not _controller:
+        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+
+        _controller.append(ThreadpoolController())
+    return _controller[0].limit(limits=1, user_api="blas")
+
+
+def workers_for(batch: int, work_per_row: int) -> int:
+    """How many threads the per-step loop of a (batch, work_per_row) problem uses."""
+    if not SINGLE_THREAD_STEPS:
+        return 1
+    by_work = batch * work_per_row // MIN_WORK_PER_WORKER
+    return max(1, min(_workers(), batch // MIN_ROWS_PER_WORKER, by_work))
+
+
+def blas_scope(batch: int, work_per_row: int) -> Any:
+    """BLAS threads for a whole forward or backward call.
+
+    Problems too small to split between threads run every matmul single-threaded: their
+    all-steps matmuls are small too, and OpenBLAS's threads only add waiting (measured 10x
+    slower training of a 16-unit LSTM on 2 shared cores). Large problems keep BLAS's threads
+    for the all-steps matmuls (`run_rows` limits them inside the loop).
+    """
+    if workers_for(batch, work_per_row) > 1:
+        return contextlib.nullcontext()
+    return _blas_limit()
+
+
+def run_rows(fn: Callable[[int, int], None], batch: int, work_per_row: int) -> None:
+    """Run ``fn(lo, hi)`` over the rows of a batch, split between threads when it pays.
+
+    The sequences of a batch are independent during the recurrence, so the per-step loop can
+    run on row blocks in parallel: NumPy releases the GIL inside matmuls and ufuncs. Each step's
+    matrices are small ((rows, units) @ (units, k*units)), where BLAS's own threads cost more
+    than they save (measured 2x slower on 2 shared cores), so BLAS runs single-threaded inside
+    the loop and the parallelism comes from the row blocks. Small problems (fewer than
+    `MIN_ROWS_PER_WORKER` rows or `MIN_WORK_PER_WORKER` multiply-adds per step and thread;
+    ``work_per_row`` is the multiply-adds of one row's step) run in the calling thread.
+    """
+    n = workers_for(batch, work_per_row)
+    with _blas_limit():
+        if n <= 1:
+            fn(0, batch)
+            return
+        if not _pool:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool.append(ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="rnn"))
+        bounds = np.linspace(0, batch, n + 1).astype(int)
+        # each block runs in a copy of the caller's context, so np.errstate applies there too
+        futures = [
+            _pool[0].submit(contextvars.copy_context().run, fn, lo, hi)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        for future in futures:
+            future.result()
+
+
+def needs_preactivation(*acts: Any) -> bool:
+    """Whether backpropagating through ``acts`` needs the pre-activations (not just outputs)."""
+    return any(a.name not in _FROM_OUTPUT for a in acts)
+
+
+def activate(activation: Any, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = activation(z)`` without temporaries for tanh, sigmoid and linear.
+
+    Math:
+        sigmoid(z) = 0.5 * tanh(z / 2) + 0.5     (stable for any z, one ufunc pass)
+    """
+    name = activation.name
+    if name == "tanh":
+        np.tanh(z, out=out)
+    elif name == "sigmoid":
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+    elif name == "linear":
+        if out is not z:
+            out[...] = z
+    else:
+        out[...] = activation.forward(z)
+    return out
+
+
+def activation_grad(
+    activation: Any, z: np.ndarray | None, a: np.ndarray, grad: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """``out[...] = grad * activation'(z)``, from the output ``a`` where that suffices.
+
+    Math:
+        tanh:     grad * (1 - a^2)
+        sigmoid:  grad * (a - a^2)
+        other:    activation.backward(z, a, grad)     (needs the pre-activation z)
+    """
+    name = activation.name
+    if name == "tanh":
+        d = a * a
+        np.subtract(1, d, out=d)
+        np.multiply(grad, d, out=out)
+    elif name == "sigmoid":
+        d = a * a
+        np.subtract(a, d, out=d)
+        np.multiply(grad, d, out=out)
+    elif name == "linear":
+        if out is not grad:
+            out[...] = grad
+    else:
+        out[...] = activation.backward(z, a, grad)
+    return out
+
+
+def sequence_error(layer: str, shape: tuple[int, ...]) -> ValueError:
+    """The error for an input that is not (batch, time, features)."""
+    hint = ""
+    if len(shape) == 2:
+        hint = (
+            " A batch of sequences with one feature per step needs a feature axis: x[..., None];"
+            " a single sequence (time, features) needs a batch axis: x[None]."
+        )
+    return ValueError(
+        f"{layer} expects inputs of shape (batch, time, features), but received a "
+        f"{len(shape)}-D input of shape {shape_str(tuple(shape))}.{hint}"
+    )
+
+
+class Recurrent(Layer):
+    """Base class of the recurrent layers (not registered; use SimpleRNN, LSTM or GRU).
+
+    Args:
+        units: size of the hidden state.
+        activation: activation of the hidden state (tanh).
+        use_bias: whether the cell has biases.
+        kernel_initializer: initializer of ``weights`` (Keras's "kernel"), (features, k*units).
+        recurrent_initializer: initializer of ``recurrent_weights``, (units, k*units).
+        bias_initializer: initializer of ``bias``.
+        dropout: fraction of input features dropped in training (one mask per sequence).
+        recurrent_dropout: fraction of the hidden state dropped before the recurrent product in
+            training (one mask per sequence, Gal & Ghahramani 2016).
+        return_sequences: return the output of every step, (batch, time, units), instead of the
+            last one, (batch, units).
+        return_state: direct calls return ``[output, *final_states]`` (not in a `Sequential`).
+        go_backwards: process the sequence from its last step to its first; the returned
+            sequence is in processing order (reversed), as in Keras.
+        seed: seed of the dropout masks; None uses the generator given to ``build``.
+    """
+
+    weight_names = ("weights", "recurrent_weights", "bias")
+    state_names: tuple[str, ...] = ("hidden_state",)
+    #: number of units-wide blocks in the kernels (1 SimpleRNN, 4 LSTM, 3 GRU)
+    blocks = 1
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_positive(units, "units", integer=True)
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.dropout = check_fraction(dropout, "dropout")
+        self.recurrent_dropout = check_fraction(recurrent_dropout, "recurrent_dropout")
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.seed = seed
+        self.rng = as_rng(seed) if seed is not None else None
+        self.grad_initial_state: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
+
+    # ----------------------------------------------------------------- building
+    def build(self, input_shape, rng):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2:
+            raise sequence_error(self._label(), (None, *input_shape))
+        if self.rng is None:
+            self.rng = rng
+        self._build_weights(int(input_shape[1]), rng)
+        super().build(input_shape, rng)
+
+    def _build_weights(self, n_in: int, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], self.units)
+        return (self.units,)
+
+    def _label(self) -> str:
+        return f"{type(self).__name__}(units={self.units}) layer {self.name!r}"
+
+    def check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 3:
+            raise sequence_error(self._label(), shape)
+        if shape[1] == 0:
+            raise ValueError(
+                f"{self._label()} received sequences of length 0 (shape {shape_str(shape)}). "
+                "Every sequence needs at least one time step."
+            )
+        if self.input_shape is not None:
+            steps, features = self.input_shape
+            if shape[2] != features or (steps is not None and shape[1] != steps):
+                raise ValueError(
+                    f"{self._label()} was built for inputs of shape "
+                    f"{shape_str((None, steps, features))}, but received shape "
+                    f"{shape_str(shape)}. Reshape or pad the data to match, or build a new "
+                    "layer for the new shape."
+                )
+
+    def _check_initial_state(self, initial_state: Any, batch: int) -> list[np.ndarray]:
+        if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        n = len(self.state_names)
+        want = f"({batch}, {self.units})"
+        names = ", ".join(self.state_names)
+        if len(initial_state) != n:
+            raise ValueError(
+                f"{self._label()} needs initial_state as a list of {n} array(s) [{names}], each "
+                f"of shape {want}. Received {len(initial_state)}."
+            )
+        states = []
+        for name, state in zip(self.state_names, initial_state, strict=True):
+            arr = np.asarray(state, dtype=self.params["recurrent_weights"].dtype)
+            if arr.shape != (batch, self.units):
+                raise ValueError(
+                    f"{self._label()} initial_state {name} must have shape {want} (batch, "
+                    f"units) for this batch, but received shape {shape_str(arr.shape)}."
+                )
+            states.append(arr)
+        return states
+
+    # ------------------------------------------------------- forward / backward
+    def __call__(self, x: Any, training: bool = False, initial_state: Any = None) -> Any:
+        """Run the layer on ``x`` (building it first); see the module docstring for states."""
+        if not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x, dtype=self.dtype)
+            except ValueError:
+                raise ValueError(
+                    f"{self._label()} received sequences of different lengths (a ragged "
+                    "list). Pad them to one length first, e.g. "
+                    "engram.data.sequences.pad_sequences(sequences)."
+                ) from None
+        self.check_input(x.shape)
+        if not self.built:
+            self.build(tuple(x.shape[1:]), np.random.default_rng(0))
+        output = self._forward(x, training, initial_state)
+        if self.return_state:
+            return [output, *(s.copy() for s in self.states)]
+        return output
+
+    def forward(self, x, training=False, initial_state=None):
+        if self.return_state:
+            raise ValueError(
+                f"{self._label()} has return_state=True, which makes it return several arrays "
+                f"([output, {', '.join(self.state_names)}]); a Sequential passes one array "
+                "between layers. Use return_state=False in a Sequential, or call the layer "
+                "directly: outputs = layer(x)."
+            )
+        if x.ndim != 3 or x.shape[1] == 0:
+            self.check_input(x.shape)
+        return self._forward(x, training, initial_state)
+
+    def _forward(self, x, training, initial_state):
+        dtype = self.params["recurrent_weights"].dtype
+        batch = x.shape[0]
+        if initial_state is None:
+            states = [np.zeros((batch, self.units), dtype) for _ in self.state_names]
+        else:
+            states = self._check_initial_state(initial_state, batch)
+        xs = x[:, ::-1] if self.go_backwards else x
+        xs = xs.transpose(1, 0, 2)
+        self.input_mask = self.recurrent_mask = None
+        if training and self.dropout > 0:
+            keep = self.rng.random((batch, x.shape[2]), dtype=np.float32) >= self.dropout
+            self.input_mask = keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.dropout))
+            xs = xs * self.input_mask
+        if training and self.recurrent_dropout > 0:
+            keep = self.rng.random((batch, self.units), dtype=np.float32) >= self.recurrent_dropout
+            self.recurrent_mask = keep.astype(dtype) * dtype.type(1 / (1 - self.recurrent_dropout))
+        self.xs = np.ascontiguousarray(xs, dtype=dtype)
+        with blas_scope(batch, self._work_per_row()):
+            outputs, self.states = self._forward_sequence(self.xs, states)
+        if self.return_sequences:
+            return outputs.transpose(1, 0, 2)
+        return self.states[0].copy()
+
+    def backward(self, grad_y, grad_states=None):
+        grad_seq = grad_y.transpose(1, 0, 2) if self.return_sequences else None
+        grad_last = [np.zeros_like(s) for s in self.states]
+        if not self.return_sequences:
+            grad_last[0] += grad_y
+        if grad_states is not None:
+            if len(grad_states) != len(self.states):
+                raise ValueError(
+                    f"{self._label()} backward needs {len(self.states)} state gradient(s) "
+                    f"({', '.join(self.state_names)}). Received {len(grad_states)}."
+                )
+            for acc, g in zip(grad_last, grad_states, strict=True):
+                acc += g
+        with blas_scope(len(grad_last[0]), self._work_per_row()):
+            grad_xs, self.grad_initial_state = self._backward_sequence(grad_seq, grad_last)
+        if self.input_mask is not None:
+            grad_xs *= self.input_mask
+        grad_x = grad_xs.transpose(1, 0, 2)
+        return grad_x[:, ::-1] if self.go_backwards else grad_x
+
+    def _forward_sequence(self, xs, states):
+        raise NotImplementedError
+
+    def _backward_sequence(self, grad_seq, grad_last):
+        raise NotImplementedError
+
+    def _work_per_row(self) -> int:
+        """Multiply-adds of one sequence's step: (units) @ (units, blocks * units)."""
+        return self.blocks * self.units * self.units
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation.to_json(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.to_json(self.kernel_initializer),
+            "recurrent_initializer": initializers.to_json(self.recurrent_initializer),
+            "bias_initializer": initializers.to_json(self.bias_initializer),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "seed": self.seed,
+        }
+        return config

@@ -1,0 +1,145 @@
+"""How values look in reports and on the terminal: metrics, settings, times, JSON.
+
+Numbers get 4 significant digits, nested metric dicts become ``group.name`` pairs, numpy values
+become plain JSON, and a run's settings become the ``engram run`` command that reproduces it.
+
+Example:
+    >>> format_value(0.123456)
+    '0.1235'
+    >>> flatten_metrics({"loss": 0.5, "per_class": {"a": 1}})
+    [('loss', 0.5), ('per_class.a', 1)]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+HIDDEN_SETTINGS = {"verbose"}  # settings that do not change results: not shown, not reproduced
+
+
+def engram_version() -> str:
+    """The installed engram version (``"unknown"`` when running from an uninstalled tree)."""
+    import engram
+
+    version = getattr(engram, "__version__", None)
+    if version:
+        return str(version)
+    from importlib import metadata
+
+    try:
+        return metadata.version("engram")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars and arrays, tuples, paths and nested containers to plain JSON.
+
+    Non-finite floats become ``None`` (JSON has no NaN); unknown objects become their ``repr``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (str, type(None))):
+        return value
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def format_value(value: Any) -> str:
+    """A short human form of a metric or setting: 4 significant digits, short lists inline."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.4g}"
+    if value is None:
+        return "–"
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) > 8 or any(isinstance(v, (list, tuple, Mapping)) for v in value):
+            return f"{len(value)} values (see metrics.json)"
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def format_seconds(seconds: float) -> str:
+    """``12.3 s`` or ``2 min 05 s``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested metric dicts as ``("group.name", value)`` pairs, in order."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            pairs.extend(flatten_metrics(value, f"{name}."))
+        else:
+            pairs.append((name, value))
+    return pairs
+
+
+def scalar_metrics(
+    metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> list[tuple[str, float]]:
+    """The finite numeric scalar metrics (not booleans), in the order the experiment gave them.
+
+    With ``config``, metrics that only repeat a setting (``n_seeds`` equal to the ``n_seeds``
+    setting) are left out.
+    """
+    config = config or {}
+    return [
+        (k, v)
+        for k, v in flatten_metrics(metrics)
+        if isinstance(v, numbers.Real)
+        and not isinstance(v, (bool, np.bool_))
+        and math.isfinite(v)
+        and not (k in config and config[k] == v)
+    ]
+
+
+def key_metric(
+    metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> tuple[str, float] | None:
+    """The headline metric: the first finite numeric scalar that is not a repeated setting."""
+    scalars = scalar_metrics(metrics, config)
+    return scalars[0] if scalars else None
+
+
+def reproduce_command(experiment: Any, config: Mapping[str, Any]) -> str:
+    """The ``engram run`` command line that resolves to ``config``."""
+    parts = ["engram", "run", experiment.name, "--seed", str(config.get("seed"))]
+    for key, value in config.items():
+        if key in HIDDEN_SETTINGS or key == "seed" or experiment.defaults.get(key) == value:
+            continue
+        if isinstance(value, (list, tuple)):
+            text = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        else:
+            text = str(value)
+        parts += ["--epochs", text] if key == "epochs" else ["--set", f"{key}={text}"]
+    return " ".join(shlex.quote(p) for p in parts)

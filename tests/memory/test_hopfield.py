@@ -1,0 +1,261 @@
+"""Classic Hopfield network: known answers, the energy property, and bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from engram.memory import (
+    CapacityWarning,
+    DependentPatternsWarning,
+    Hopfield,
+    binarize,
+    critical_load,
+    flip_bits,
+    hebb_weights,
+    pseudo_inverse_weights,
+    published_capacity,
+    recall,
+    storkey_weights,
+)
+
+
+def random_patterns(p, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random((p, n)) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def flip(x, fraction, seed=1):
+    rng = np.random.default_rng(seed)
+    out = x.copy()
+    for row in out:
+        row[rng.choice(x.shape[1], int(fraction * x.shape[1]), replace=False)] *= -1
+    return out
+
+
+@pytest.mark.parametrize("rule", ["hebb", "storkey", "pseudo_inverse"])
+@pytest.mark.parametrize("update", ["sync", "async"])
+def test_recall_from_noisy_cues_below_capacity(rule, update):
+    xs = random_patterns(8, 100)
+    net = Hopfield(rule).store(xs)
+    result = net.recall(flip(xs, 0.1), update=update, seed=0)
+    assert result.states.dtype == np.float32 and net.weights.dtype == np.float32
+    np.testing.assert_array_equal(result.states, xs)
+    assert result.converged.all()
+    np.testing.assert_allclose(np.diag(result.overlaps), 1.0)
+    np.testing.assert_array_equal(result.best_match, np.arange(8))
+    assert result.overlaps.shape == (8, 8)
+
+
+def test_weights_are_symmetric_with_zero_diagonal():
+    xs = random_patterns(10, 40)
+    for w in (hebb_weights(xs), storkey_weights(xs), pseudo_inverse_weights(xs)):
+        np.testing.assert_allclose(w, w.T, atol=1e-6)
+        assert not np.diag(w).any()
+
+
+def test_storkey_matches_the_formula_written_out():
+    xs = random_patterns(4, 10).astype(np.float64)
+    n = xs.shape[1]
+    w = np.zeros((n, n))
+    for xi in xs:
+        h = np.array(
+            [[sum(w[i, k] * xi[k] for k in range(n) if k not in (i, j)) for j in range(n)]
+             for i in range(n)]
+        )  # fmt: skip
+        w = w + (np.outer(xi, xi) - xi[:, None] * h.T - h * xi[None, :]) / n
+        np.fill_diagonal(w, 0)
+    np.testing.assert_allclose(storkey_weights(xs), w, atol=1e-6)
+
+
+def test_incremental_store_equals_batch_store():
+    xs = random_patterns(6, 50)
+    for rule in ("hebb", "storkey", "pseudo_inverse"):
+        one = Hopfield(rule).store(xs)
+        two = Hopfield(rule).store(xs[:4]).store(xs[4:])
+        np.testing.assert_allclose(one.weights, two.weights, atol=1e-5)
+
+
+def test_batched_and_chunked_recall_match_single_cues():
+    xs = random_patterns(15, 60)
+    w = hebb_weights(xs)
+    cues = flip(xs, 0.25)
+    whole = recall(w, cues, patterns=xs)
+    chunked = recall(w, cues, patterns=xs, chunk_size=4)
+    np.testing.assert_array_equal(whole.states, chunked.states)
+    np.testing.assert_array_equal(whole.steps, chunked.steps)
+    for i in range(len(cues)):
+        single = recall(w, cues[i : i + 1], patterns=xs)
+        np.testing.assert_array_equal(single.states[0], whole.states[i])
+        assert single.steps[0] == whole.steps[i]
+
+
+def test_sync_updates_can_oscillate_and_report_it():
+    w = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
+    result = recall(w, np.array([[1.0, -1.0]], np.float32), max_steps=7)
+    assert not result.converged[0] and result.steps[0] == 7
+    np.testing.assert_array_equal(result.states, [[-1.0, 1.0]])  # odd number of flips
+    async_result = recall(w, np.array([[1.0, -1.0]], np.float32), update="async", seed=0)
+    assert async_result.converged[0]  # asynchronous dynamics always settle
+
+
+def test_zero_fields_keep_the_current_state():
+    w = np.zeros((5, 5), np.float32)
+    cue = np.array([[1, -1, 1, 1, -1]], np.float32)
+    for update in ("sync", "async"):
+        result = recall(w, cue, update=update)
+        np.testing.assert_array_equal(result.states, cue)
+        assert result.converged[0] and result.steps[0] == 0
+
+
+def test_energy_function_and_trace():
+    xs = random_patterns(3, 30)
+    net = Hopfield().store(xs)
+    s = random_patterns(4, 30, seed=5)
+    expected = -0.5 * np.einsum("bi,ij,bj->b", s, net.weights.astype(np.float64), s)
+    np.testing.assert_allclose(net.energy(s), expected, rtol=1e-6)
+    result = net.recall(s, update="async", seed=1)
+    np.testing.assert_allclose(result.energy[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(result.energy[-1], net.energy(result.states), rtol=1e-6)
+    assert net.energy(xs).max() < net.energy(s).min()  # stored patterns lie low
+
+
+@st.composite
+def symmetric_problem(draw):
+    n = draw(st.integers(2, 14))
+    upper = draw(arrays(np.int8, (n, n), elements=st.integers(-3, 3)))
+    w = np.triu(upper, 1).astype(np.float32)
+    w = w + w.T  # symmetric, zero diagonal; integers keep float32 arithmetic exact
+    batch = draw(st.integers(1, 3))
+    bits = draw(arrays(np.bool_, (batch, n)))
+    return w, np.where(bits, 1.0, -1.0).astype(np.float32), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(symmetric_problem())
+def test_energy_never_increases_under_async_updates(problem):
+    w, cues, seed = problem
+    result = recall(w, cues, update="async", max_steps=50, seed=seed)
+    assert np.all(np.diff(result.energy, axis=0) <= 0)
+    assert result.converged.all()  # a finite state space and strict descent: a fixed point
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 30))
+def test_energy_never_increases_with_learned_weights(seed, n_patterns):
+    xs = random_patterns(n_patterns, 40, seed)
+    for w in (hebb_weights(xs), storkey_weights(xs)):
+        cues = random_patterns(3, 40, seed + 1)
+        trace = recall(w, cues, update="async", seed=seed).energy
+        assert np.all(np.diff(trace, axis=0) <= 1e-4)
+
+
+def test_pseudo_inverse_stores_correlated_patterns_that_hebb_cannot():
+    base = random_patterns(1, 100, seed=3)[0]
+    xs = np.stack([flip(base[None], 0.15, seed=s)[0] for s in range(6)])  # overlaps ~0.7
+    assert Hopfield("hebb").store(xs).recall(xs).best_overlap.min() < 0.95
+    result = Hopfield("pseudo_inverse").store(xs).recall(xs)
+    np.testing.assert_array_equal(result.states, xs)  # each one a fixed point
+
+
+def test_pseudo_inverse_warns_on_dependent_patterns_and_still_works():
+    xs = random_patterns(5, 50)
+    dependent = np.concatenate([xs, xs[:2]])  # duplicates: rank 5 < 7
+    with pytest.warns(DependentPatternsWarning, match=r"linearly dependent \(rank 5 < 7\)"):
+        net = Hopfield("pseudo_inverse").store(dependent)
+    np.testing.assert_array_equal(net.recall(xs).states, xs)
+
+
+def test_storing_above_capacity_is_allowed_and_reported():
+    xs = random_patterns(20, 100)
+    with pytest.warns(CapacityWarning, match=r"load 0\.200\) is above the hebb rule"):
+        net = Hopfield("hebb").store(xs)
+    assert net.n_patterns == 20 and net.load == pytest.approx(0.2)
+    assert net.capacity == pytest.approx(13.8) and net.above_capacity
+    assert Hopfield("pseudo_inverse").store(xs).above_capacity is False
+
+
+def test_published_capacity():
+    assert published_capacity("hebb", 500) == pytest.approx(69.0)
+    assert published_capacity("storkey", 100) == pytest.approx(100 / np.sqrt(2 * np.log(100)))
+    assert published_capacity("pseudo_inverse", 64) == 64
+    with pytest.raises(ValueError, match="rule must be one of"):
+        published_capacity("hebbian", 10)
+
+
+def test_binarize():
+    np.testing.assert_array_equal(binarize([[0.0, 0.4, 0.6, 1.0]]), [[-1, -1, 1, 1]])
+    np.testing.assert_array_equal(binarize([-3.0, 0.5, 2.0], threshold=0.0), [-1, 1, 1])
+    assert binarize(np.zeros((2, 2))).dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_patterns_not_plus_minus_one_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"only -1 and \+1.*such as \[0\.0\].*binarize"):
+        Hopfield().store(np.array([[0, 1, 1, 0], [1, 1, 0, 0]]))
+    with pytest.raises(ValueError, match=r"such as \[0\.5\]"):
+        Hopfield().store([[0.5, 1, -1]])
+
+
+def test_ragged_pattern_sets_are_refused():
+    with pytest.raises(ValueError, match="rectangular numeric array.*same length"):
+        Hopfield().store([[1, -1, 1], [1, -1]])
+
+
+def test_non_numeric_and_nan_patterns_are_refused():
+    with pytest.raises(TypeError, match="numeric array"):
+        Hopfield().store([["a", "b"]])
+    with pytest.raises(ValueError, match="NaN"):
+        Hopfield().store([[1.0, np.nan]])
+
+
+def test_cue_length_must_match_the_network():
+    net = Hopfield().store(random_patterns(3, 100))
+    with pytest.raises(ValueError, match=r"100 units per cue.*received shape \(2, 99\)"):
+        net.recall(np.ones((2, 99)))
+    with pytest.raises(ValueError, match=r"cues must contain only -1 and \+1"):
+        net.recall(np.zeros(100))
+    with pytest.raises(ValueError, match=r"patterns must have 100 units, like those already"):
+        net.store(np.ones((1, 50)))
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="rule must be one of 'hebb', 'storkey', 'pseudo_inverse'"):
+        Hopfield("oja")
+    with pytest.raises(ValueError, match="stores no patterns yet"):
+        Hopfield().recall(np.ones(4))
+    net = Hopfield().store(random_patterns(1, 10))
+    with pytest.raises(ValueError, match="update must be one of 'sync', 'async'"):
+        net.recall(np.ones(10), update="parallel")
+    with pytest.raises(ValueError, match="max_steps must be > 0"):
+        net.recall(np.ones(10), max_steps=0)
+
+
+def test_early_stop_drops_settled_cues_without_changing_the_result():
+    xs = random_patterns(30, 100)
+    w = hebb_weights(xs)
+    cues = flip(xs, 0.3)
+    fast = recall(w, cues, patterns=xs, chunk_size=8)
+    full = recall(w, cues, patterns=xs, chunk_size=8, early_stop=False)
+    np.testing.assert_array_equal(fast.states, full.states)
+    np.testing.assert_array_equal(fast.steps, full.steps)
+    np.testing.assert_array_equal(fast.converged, full.converged)
+    np.testing.assert_allclose(fast.energy, full.energy, rtol=1e-5)  # float32 fields
+
+
+def test_flip_bits_flips_exactly_the_asked_share():
+    xs = random_patterns(50, 100)
+    cues = flip_bits(xs, 0.1, seed=0)
+    np.testing.assert_array_equal((cues != xs).sum(axis=1), 10)
+    np.testing.assert_array_equal(flip_bits(xs, 0.0), xs)
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\]"):
+        flip_bits(xs, 1.5)
+
+
+def test_critical_load_interpolates_the_half_way_crossing():
+    assert critical_load([0.1, 0.2, 0.3], [1.0, 0.8, 0.2]) == pytest.approx(0.25)
+    assert critical_load([0.1, 0.2], [1.0, 0.9]) is None  # never falls below: beyond the sweep
+    assert critical_load([0.1, 0.2], [0.3, 0.1]) is None  # below from the start

@@ -1,0 +1,396 @@
+"""Model files: bit-exact round trips, resumable training, and refusal of anything unsafe."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+import engram.fileio
+from engram.nn import ModelFileError, Sequential, load_model, optimizers
+from engram.nn import io as model_io
+from engram.nn.layers import Dense, Dropout
+
+
+def data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(int)
+
+
+def make_model(seed=0, dropout_seed=None, compile_=True):
+    m = Sequential(
+        [
+            Dense(8, activation="relu", input_dim=4, name="hidden"),
+            Dropout(0.25, seed=dropout_seed, name="drop"),
+            Dense(2, activation="softmax", name="out"),
+        ],
+        name="clf",
+        seed=seed,
+    )
+    if compile_:
+        m.compile(
+            optimizers.Adam(learning_rate=0.01, clipnorm=1.0),
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return m
+
+
+@pytest.fixture
+def saved(tmp_path):
+    x, y = data()
+    m = make_model()
+    m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "model.engram"
+    m.save(path)
+    return m, path
+
+
+def read_header(path):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def write_with_header(path, header, payload):
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + payload)
+
+
+def edit_metadata(src, dst, field, edit):
+    header, payload = read_header(src)
+    value = json.loads(header["__metadata__"][field])
+    edit(value)
+    header["__metadata__"][field] = json.dumps(value)
+    write_with_header(dst, header, payload)
+
+
+# ------------------------------------------------------------------------------ round trips
+def test_round_trip_is_bit_exact_with_compile_settings_and_optimizer_state(saved):
+    m, path = saved
+    loaded = load_model(path)
+    assert loaded.get_config() == m.get_config()
+    for a, b in zip(m.get_weights(), loaded.get_weights(), strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    x, _ = data()
+    np.testing.assert_array_equal(m.predict(x), loaded.predict(x))
+    assert loaded.optimizer.get_config() == m.optimizer.get_config()
+    assert loaded.optimizer.iterations == m.optimizer.iterations == 12
+    assert loaded.loss.name == m.loss.name and loaded.metric_names == ["accuracy"]
+    assert loaded.optimizer.slots.keys() == m.optimizer.slots.keys()
+    for key, slots in m.optimizer.slots.items():
+        for slot, value in slots.items():
+            np.testing.assert_array_equal(loaded.optimizer.slots[key][slot], value)
+
+
+@pytest.mark.parametrize("dropout_seed", [None, 3])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_resumes_identically(tmp_path, shuffle, dropout_seed):
+    x, y = data()
+    straight = make_model(dropout_seed=dropout_seed)
+    straight.fit(x, y, epochs=2, batch_size=16, shuffle=shuffle, verbose=0)
+
+    first = make_model(dropout_seed=dropout_seed)
+    first.fit(x, y, epochs=1, batch_size=16, shuffle=shuffle, verbose=0)
+    first.save(tmp_path / "half.engram")
+    resumed = load_model(tmp_path / "half.engram")
+    resumed.fit(x, y, epochs=1, batch_size=16, shuffle=shuffle, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_without_compile(saved):
+    _, path = saved
+    loaded = load_model(path, compile=False)
+    assert loaded.optimizer is None and loaded.loss is None
+    with pytest.raises(ValueError, match=r"must be compiled before fit\(\)"):
+        loaded.fit(*data())
+
+
+def test_uncompiled_and_unbuilt_models(tmp_path):
+    m = make_model(compile_=False)
+    m.save(tmp_path / "plain.engram")
+    assert load_model(tmp_path / "plain.engram").optimizer is None
+    with pytest.raises(ValueError, match="Only a built model can be saved"):
+        Sequential([Dense(2)]).save(tmp_path / "unbuilt.engram")
+
+
+def test_save_and_load_weights_match_layers_by_position(tmp_path):
+    m = make_model(seed=1)
+    m.save_weights(tmp_path / "w.engram")
+    other = Sequential(
+        [Dense(8, activation="relu", input_dim=4), Dropout(0.25), Dense(2, activation="softmax")],
+        seed=2,
+    )  # other layer names
+    other.load_weights(tmp_path / "w.engram")
+    for a, b in zip(m.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ModelFileError, match="holds weights for 3 layers, but the model has 2"):
+        Sequential([Dense(8, input_dim=4), Dense(2)]).load_weights(tmp_path / "w.engram")
+    with pytest.raises(ModelFileError, match="model_config' is missing"):
+        load_model(tmp_path / "w.engram")
+
+
+def test_files_are_plain_safetensors(saved):
+    from safetensors.numpy import load_file
+
+    _, path = saved
+    tensors = load_file(path)
+    assert tensors["weights/hidden/weights"].shape == (4, 8)
+    assert "optimizer/hidden/weights/m" in tensors
+
+
+# ------------------------------------------------------------------------- refused files
+def test_truncated_file(saved, tmp_path):
+    _, path = saved
+    raw = path.read_bytes()
+    bad = tmp_path / "truncated.engram"
+    bad.write_bytes(raw[: len(raw) - 10])
+    with pytest.raises(ModelFileError, match=r"is truncated: tensor .* runs past the end"):
+        load_model(bad)
+    bad.write_bytes(raw[:5])
+    with pytest.raises(ModelFileError, match="is truncated: 5 bytes, too short for a header"):
+        load_model(bad)
+
+
+def test_bad_headers(saved, tmp_path):
+    _, path = saved
+    raw = path.read_bytes()
+    bad = tmp_path / "bad.engram"
+    bad.write_bytes(b"this is not a model file at all")
+    with pytest.raises(ModelFileError, match="has a bad header"):
+        load_model(bad)
+    bad.write_bytes(struct.pack("<Q", 10**9) + raw[8:])
+    with pytest.raises(ModelFileError, match=r"declares 1000000000 header bytes but the file has"):
+        load_model(bad)
+    bad.write_bytes(struct.pack("<Q", 6) + b"{nope}" + b"\0" * 16)
+    with pytest.raises(ModelFileError, match="bad header: not valid JSON"):
+        load_model(bad)
+    write_with_header(bad, {"__metadata__": ["not", "a", "map"]}, b"")
+    with pytest.raises(ModelFileError, match="__metadata__ must map strings to strings"):
+        load_model(bad)
+    header, payload = read_header(path)
+    first = next(k for k in header if k != "__metadata__")
+    header[first]["data_offsets"] = "everything"
+    write_with_header(bad, header, payload)
+    with pytest.raises(ModelFileError, match=f"tensor '{first}' has no valid data_offsets"):
+        load_model(bad)
+
+
+def test_other_safetensors_files_are_not_models(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"w": np.zeros(3, np.float32)}, path)
+    with pytest.raises(ModelFileError, match="is not an engram model file"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("class_name", ["os.system", "Lambda", "builtins.eval", 42, None])
+def test_unknown_layer_class_is_refused_and_nothing_is_imported(saved, tmp_path, class_name):
+    _, path = saved
+    bad = tmp_path / "evil.engram"
+
+    def edit(config):
+        config["layers"][0]["class_name"] = class_name
+
+    edit_metadata(path, bad, "model_config", edit)
+    with pytest.raises(ModelFileError, match="names a layer class .* that engram does not have"):
+        load_model(bad)
+
+
+def test_unknown_activation_is_refused(saved, tmp_path):
+    _, path = saved
+    bad = tmp_path / "evil.engram"
+
+    def edit(config):
+        config["layers"][0]["config"]["activation"] = {"name": "os.system", "config": {}}
+
+    edit_metadata(path, bad, "model_config", edit)
+    with pytest.raises(ModelFileError, match=r"cannot be rebuilt: Unknown activation 'os\.system'"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "edit", "message"),
+    [
+        (
+            "model_config",
+            lambda c: c["layers"][0]["config"].update(units=5),
+            r"weight hidden/weights has shape \(4, 8\), the architecture needs \(4, 5\)",
+        ),
+        (
+            "model_config",
+            lambda c: c["layers"][0]["config"].update(name="renamed"),
+            "does not match the architecture: missing",
+        ),
+        (
+            "model_config",
+            lambda c: c["layers"][0]["config"].update(surprise=1),
+            "cannot be rebuilt: .*unexpected keyword argument 'surprise'",
+        ),
+        ("model_config", lambda c: c.update(layers="Dense"), "list of layers"),
+        (
+            "compile_config",
+            lambda c: c.update(loss="cross_entropy_of_doom"),
+            "compile settings cannot be restored: Unknown loss",
+        ),
+        (
+            "compile_config",
+            lambda c: c["optimizer"].update(name="sgd"),
+            "cannot be restored: .*unexpected keyword argument 'beta_1'",
+        ),
+        (
+            "compile_config",
+            lambda c: c.update(metrics=[{"name": "x"}]),
+            "cannot be restored: metrics must be a list of names",
+        ),
+        (
+            "rng_state",
+            lambda c: c["model"].update(bit_generator="MT19937"),
+            "rng_state entry 'model' is for 'MT19937'",
+        ),
+        ("rng_state", lambda c: c["model"].update(state=5), "rng_state entry 'model' is invalid"),
+        (
+            "rng_state",
+            lambda c: c["model"]["state"].update(state=-1),
+            "rng_state entry 'model' is invalid",
+        ),
+        ("rng_state", lambda c: c.update(model=[1]), "rng_state entry 'model' must be an object"),
+    ],
+)
+def test_inconsistent_metadata_is_refused(saved, tmp_path, field, edit, message):
+    _, path = saved
+    bad = tmp_path / "bad.engram"
+    edit_metadata(path, bad, field, edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(bad)
+
+
+def test_wrong_tensors_for_the_architecture(saved, tmp_path):
+    from safetensors.numpy import load_file, save
+
+    _, path = saved
+    header, _ = read_header(path)
+    metadata = header["__metadata__"]
+    tensors = load_file(path)
+    bad = tmp_path / "bad.engram"
+    for change, message in [
+        (lambda t: t.pop("weights/out/bias"), r"missing \['weights/out/bias'\]"),
+        (
+            lambda t: t.update({"weights/out/extra": np.zeros(2, np.float32)}),
+            r"unexpected \['weights/out/extra'\]",
+        ),
+        (
+            lambda t: t.update({"optimizer/out/weights/m": np.zeros((3, 3), np.float32)}),
+            r"optimizer state 'optimizer/out/weights/m' has shape \(3, 3\)",
+        ),
+        (
+            lambda t: t.update({"optimizer/out/weights/velocity": np.zeros((8, 2), np.float32)}),
+            "optimizer state 'optimizer/out/weights/velocity' does not match",
+        ),
+        (
+            lambda t: t.pop("optimizer/out/weights/v"),
+            r"optimizer state for 'out/weights' has slots \['m'\]",
+        ),
+    ]:
+        changed = dict(tensors)
+        change(changed)
+        bad.write_bytes(save(changed, metadata=metadata))
+        with pytest.raises(ModelFileError, match=message):
+            load_model(bad)
+
+
+def touch(path):
+    """What a malicious pickle would run: here it only creates a sentinel file."""
+    with open(path, "w") as handle:
+        handle.write("unpickled!")
+
+
+class Touch:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (touch, (self.path,))
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_pickle_is_refused_and_never_unpickled(tmp_path, protocol):
+    proof, sentinel = tmp_path / "proof", tmp_path / "sentinel"
+    pickle.loads(pickle.dumps(Touch(proof), protocol=protocol))
+    assert proof.exists()  # unpickling really would run code
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(Touch(sentinel), protocol=protocol))
+    with pytest.raises(ModelFileError, match="is a pickle|has a bad header"):
+        load_model(path)
+    assert not sentinel.exists()
+
+
+def test_zip_and_npz_archives_are_refused(tmp_path):
+    path = tmp_path / "weights.npz"
+    np.savez(path, w=np.zeros(3))
+    with pytest.raises(ModelFileError, match="is a zip archive"):
+        load_model(path)
+    torch_like, sentinel = tmp_path / "model.pt", tmp_path / "sentinel"
+    with zipfile.ZipFile(torch_like, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(Touch(sentinel)))
+    with pytest.raises(ModelFileError, match="is a zip archive"):
+        load_model(torch_like)
+    assert not sentinel.exists()
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="No model file at"):
+        load_model("/nonexistent/model.engram")
+
+
+# ------------------------------------------------------------------------------ atomicity
+def test_crash_during_save_leaves_the_previous_file_intact(saved, monkeypatch):
+    m, path = saved
+    before = path.read_bytes()
+    x, y = data()
+    m.fit(x, y, epochs=1, verbose=0)  # new weights
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        m.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.engram"]  # no temp files
+
+
+def test_crash_while_serializing_leaves_the_previous_file_intact(saved, monkeypatch):
+    m, path = saved
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("serializer died")
+
+    monkeypatch.setattr(model_io, "_tensors_of", crash)
+    with pytest.raises(RuntimeError, match="serializer died"):
+        m.save(path)
+    assert path.read_bytes() == before
+
+
+def test_crash_mid_write_leaves_the_previous_file_intact(saved, monkeypatch):
+    m, path = saved
+    before = path.read_bytes()
+
+    def crash(fd):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(engram.fileio.os, "fsync", crash)
+    with pytest.raises(OSError, match="power cut"):
+        m.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.engram"]
