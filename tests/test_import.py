@@ -1,4 +1,4 @@
-"""`import engram` is fast and pulls in no heavy optional dependency."""
+"""`import engram` pulls in no heavy optional dependency (its time is in bench/bench_import.py)."""
 
 from __future__ import annotations
 
@@ -29,20 +29,12 @@ def probe(module: str) -> dict:
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("module", ["engram", "engram.nn"])
-def test_import_is_fast_and_light(module):
-    # best of 5 fresh interpreters: on a busy shared machine single runs vary 2-3x
-    runs = [probe(module) for _ in range(5)]
-    assert runs[0]["heavy"] == [], f"import {module} pulled in {runs[0]['heavy']}"
-    best = min(r["seconds"] for r in runs)
-    assert best < 0.3, f"import {module} took {best:.3f} s (best of 5)"
-
-
-def test_engram_adds_little_to_numpy_import():
-    # engram's own share, measured against numpy's import in the same conditions
-    engram_nn = min(probe("engram.nn")["seconds"] for _ in range(5))
-    numpy_only = min(probe("numpy")["seconds"] for _ in range(5))
-    assert engram_nn - numpy_only < 0.15, f"engram.nn {engram_nn:.3f} s, numpy {numpy_only:.3f} s"
+@pytest.mark.parametrize("module", ["engram", "engram.nn", "engram.data", "engram.experiments"])
+def test_import_pulls_in_no_heavy_dependency(module):
+    # the import-time target itself (< 0.3 s) is measured in bench/bench_import.py: speed is
+    # never asserted in unit tests; what makes the import fast is asserted here
+    heavy = probe(module)["heavy"]
+    assert heavy == [], f"import {module} pulled in {heavy}"
 
 
 def test_public_api_is_reachable():

@@ -68,15 +68,16 @@ def numerical_gradient(
     Only the flat ``indices`` are computed (all when None); the rest stay 0.
     """
     grad = np.zeros_like(array, dtype=np.float64)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size) if indices is None else indices:
-        old = flat[i]
-        flat[i] = old + eps
+    # index the array itself (never a reshaped copy: a non-contiguous array would copy)
+    for i in range(array.size) if indices is None else indices:
+        where = np.unravel_index(int(i), array.shape)
+        old = array[where]
+        array[where] = old + eps
         plus = f()
-        flat[i] = old - eps
+        array[where] = old - eps
         minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
+        array[where] = old
+        grad[where] = (plus - minus) / (2 * eps)
     return grad
 
 
