@@ -129,15 +129,28 @@ def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: s
         )
 
 
-def check_labels(y: np.ndarray, n_classes: int, name: str = "y") -> np.ndarray:
-    """Check integer class labels in [0, n_classes) and return them as int64 of shape (n,)."""
+def check_labels(
+    y: np.ndarray, n_classes: int, name: str = "y", label_shape: tuple[int | None, ...] = ()
+) -> np.ndarray:
+    """Check integer class labels in [0, n_classes) and return them as int64.
+
+    Args:
+        label_shape: the shape of one sample's labels: ``()`` for one label per sample, shape
+            (n,) or (n, 1); ``(time,)`` for one label per time step, (n, time) or (n, time, 1).
+            ``None`` entries match any size.
+    """
     arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
+    if arr.ndim == len(label_shape) + 2 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    fits = arr.ndim == len(label_shape) + 1 and all(
+        want is None or want == got for want, got in zip(label_shape, arr.shape[1:], strict=True)
+    )
+    if not fits:
+        per = "per sample" if not label_shape else f"per output position {label_shape}"
+        want = "(n,) or (n, 1)" if not label_shape else f"(n, {', '.join(map(str, label_shape))})"
         raise ValueError(
-            f"{name} must hold one integer class label per sample, shape (n,) or (n, 1). Got "
-            f"shape {arr.shape} instead. One-hot labels need loss='categorical_crossentropy'."
+            f"{name} must hold one integer class label {per}, shape {want}. Got shape "
+            f"{arr.shape} instead. One-hot labels need loss='categorical_crossentropy'."
         )
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):

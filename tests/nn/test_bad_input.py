@@ -77,7 +77,7 @@ def test_deferred_model_on_images_without_flatten_gets_a_hint():
     m.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(
         ValueError,
-        match=r"output has shape \(None, 28, 10\).*add a Flatten\(\) "
+        match=r"output \(None, 28, 10\).*add a Flatten\(\) "
         r"layer before the first Dense layer",
     ):
         m.fit(X.reshape(32, 28, 28), Y, verbose=0)

@@ -147,30 +147,39 @@ class _CategoricalBase(Loss):
     def forward(self, y_pred, y_true):
         if self.from_logits:
             return self.forward_logits(y_pred, y_true)
+        # (batch, ..., classes): every position is one sample of the mean, as in Keras
+        shape = y_pred.shape
+        y_pred = y_pred.reshape(-1, shape[-1])
+        target = self._dense_targets(y_true.reshape(-1, *y_true.shape[len(shape) - 1 :]), y_pred)
         total = np.sum(y_pred, axis=-1, keepdims=True)
         p = np.clip(y_pred / total, EPSILON, 1 - EPSILON)
-        target = self._dense_targets(y_true, y_pred)
         loss = -float(np.sum(target * np.log(p), dtype=np.float64) / len(p))
         # d/dy of -sum_k t_k log(y_k / S), S = sum_k y_k:  (-t / p + sum_k t_k) / S
         grad = (np.sum(target, axis=-1, keepdims=True) - target / p) / total
-        return loss, (grad / len(p)).astype(y_pred.dtype, copy=False)
+        return loss, (grad / len(p)).astype(y_pred.dtype, copy=False).reshape(shape)
 
     def _dense_targets(self, y_true, y_pred):
         return y_true
 
     def forward_logits(self, z, y_true):
+        shape = z.shape
+        z = z.reshape(-1, shape[-1])
+        if y_true.ndim == len(shape) - 1:  # integer labels
+            loss, grad = F.softmax_cross_entropy(z, y_true.reshape(-1))
+            return loss, grad.reshape(shape)
+        y_true = y_true.reshape(z.shape)
         n = z.shape[0]
-        if y_true.ndim == 1:  # integer labels
-            return F.softmax_cross_entropy(z, y_true)
         logp = F.log_softmax(z)
         loss = -float(np.sum(y_true * logp, dtype=np.float64) / n)
         grad = np.exp(logp) * np.sum(y_true, axis=-1, keepdims=True) - y_true
-        return loss, (grad / n).astype(z.dtype, copy=False)
+        return loss, (grad / n).astype(z.dtype, copy=False).reshape(shape)
 
 
 @losses.register("categorical_crossentropy", "cce")
 class CategoricalCrossentropy(_CategoricalBase):
     """Cross-entropy with one-hot (or soft) targets of shape (batch, classes).
+
+    Outputs (batch, time, classes) take targets of the same shape; every position counts once.
 
     Math:
         probabilities:  L = -mean_i sum_k y_ik log(p_ik),  p = clip(y_pred / sum y_pred)
@@ -182,12 +191,14 @@ class CategoricalCrossentropy(_CategoricalBase):
 
     def prepare_targets(self, y, output_shape, name="y"):
         y = check_array(y, name, dtype=np.float32)
-        if len(output_shape) != 2:
+        if len(output_shape) > 2 and y.ndim != len(output_shape):
             raise ValueError(
-                f"loss='categorical_crossentropy' needs a model output of shape (batch, "
-                f"classes), but the output has shape {(None, *output_shape[1:])} for {name} of "
-                f"shape {y.shape}.{_flatten_hint(y.ndim, output_shape)}"
+                f"loss='categorical_crossentropy' needs one-hot targets shaped like the model's "
+                f"output {(None, *output_shape[1:])}, but {name} has shape {y.shape}."
+                f"{_flatten_hint(y.ndim, output_shape)}"
             )
+        if len(output_shape) > 2 and y.shape[1:] == tuple(output_shape[1:]):
+            return y  # one-hot targets at every position, e.g. (batch, time, classes)
         if y.ndim != 2 or y.shape[1] != output_shape[-1]:
             hint = ""
             if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
@@ -206,6 +217,9 @@ class CategoricalCrossentropy(_CategoricalBase):
 class SparseCategoricalCrossentropy(_CategoricalBase):
     """Cross-entropy with integer labels of shape (batch,) or (batch, 1).
 
+    Outputs (batch, time, classes) take labels (batch, time): every position counts once in
+    the mean, as in Keras.
+
     Math:
         logits (fused): L = mean_i [ logsumexp(z_i) - z_i[y_i] ]
                         dL/dz = (softmax(z) - onehot(y)) / batch
@@ -216,14 +230,14 @@ class SparseCategoricalCrossentropy(_CategoricalBase):
 
     def prepare_targets(self, y, output_shape, name="y"):
         y = check_array(y, name, dtype=None)
-        if len(output_shape) != 2:
+        if len(output_shape) > 2 and y.ndim == 1:
             raise ValueError(
-                f"loss='sparse_categorical_crossentropy' needs a model output of shape "
-                f"(batch, classes), one row of class scores per label, but the output has shape "
-                f"{(None, *output_shape[1:])} for {name} of shape {y.shape}."
+                f"loss='sparse_categorical_crossentropy' got one label per sample in {name} "
+                f"(shape {y.shape}), but the model's output {(None, *output_shape[1:])} has "
+                f"class scores at every position {tuple(output_shape[1:-1])}."
                 f"{_flatten_hint(y.ndim, output_shape)}"
             )
-        return check_labels(y, output_shape[-1], name)
+        return check_labels(y, output_shape[-1], name, tuple(output_shape[1:-1]))
 
     def _dense_targets(self, y_true, y_pred):
         return F.one_hot(y_true, y_pred.shape[-1], dtype=y_pred.dtype)

@@ -35,7 +35,7 @@ def categorical_accuracy(y_true, y_pred):
 @metrics.register("sparse_categorical_accuracy")
 def sparse_categorical_accuracy(y_true, y_pred):
     """Fraction of samples whose arg-max output equals the integer label."""
-    hits = np.argmax(y_pred, axis=-1) == y_true.reshape(-1)
+    hits = np.argmax(y_pred, axis=-1) == y_true.reshape(y_pred.shape[:-1])
     return float(np.count_nonzero(hits)), hits.size
 
 

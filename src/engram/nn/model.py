@@ -42,6 +42,13 @@ def _check_verbose(verbose: Any) -> int:
     return int(verbose)
 
 
+def _shape_fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    """Whether a sample shape matches a declared one; None (e.g. time) matches any size."""
+    return len(shape) == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, shape, strict=True)
+    )
+
+
 def set_random_seed(seed: int | None) -> None:
     """Keras's ``utils.set_random_seed``: models created afterwards with ``seed=None`` use it.
 
@@ -193,7 +200,7 @@ class Sequential:
         expected = self.layers[0].input_shape
         if x.ndim == 1 and expected == (1,):
             x = x[:, None]
-        if x.shape[1:] != expected:
+        if not _shape_fits(x.shape[1:], expected):
             first = self.layers[0]
             first.check_input(x.shape)
             raise ValueError(
