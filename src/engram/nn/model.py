@@ -478,7 +478,10 @@ class Sequential:
         line = "-" * (sum(widths) + 6)
         fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:>{widths[2]}}}"
         total = self.count_params()
-        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        # only `params` are trained; state arrays (BatchNormalization's moving statistics) are not
+        trainable = sum(
+            sum(p.size for p in layer.params.values()) for layer in self.layers if layer.trainable
+        )
         out = [
             f'Model: "{self.name}"',
             line,

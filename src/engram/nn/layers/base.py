@@ -30,7 +30,8 @@ _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """Keras's default layer names: Dense -> dense, Conv2D -> conv2d, SimpleRNN -> simple_rnn."""
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", name).lower()
 
 
 def register_layer(cls: type[Layer]) -> type[Layer]:
