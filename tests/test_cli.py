@@ -85,3 +85,18 @@ def test_tour_summarises_and_exits_1_on_failure(
     assert "final_loss = " in result.output and "broken on purpose" in result.output
     assert str(tmp_path / "report.html") in result.output
     assert (tmp_path / tiny_experiment.name / "report.html").is_file()
+
+
+def test_settings_error_is_reported_before_anything_runs(invoke, tiny_experiment):
+    result = invoke("run", tiny_experiment.name, "--set", "epochs=abc")
+    assert result.exit_code == 2 and "Running" not in result.output
+    assert result.output.count("\n") == 1  # one line
+
+
+def test_error_inside_an_experiment_is_not_a_usage_error(invoke, register_experiment, tmp_path):
+    def explode(config):
+        raise ValueError("bug in the experiment")
+
+    register_experiment(Experiment("tiny-buggy", "Fails.", "R.", {"seed": 0}, {}, explode))
+    result = invoke("run", "tiny-buggy", "--out", tmp_path)
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engram.experiments import Experiment, Result
-from engram.experiments.runner import resolve_config, run_experiment, run_tour
+from engram.experiments.runner import resolve_config, run_experiment, run_resolved, run_tour
 
 
 def test_defaults_quick_seed_epochs_then_overrides(tiny_experiment):
@@ -131,3 +131,10 @@ def test_tour_records_failures_and_goes_on(tiny_experiment, register_experiment,
     page = tour.paths["report.html"].read_text()
     assert "RuntimeError: boom" in page and "A tiny test experiment." in page
     assert any("tiny-explodes: failed" in line for line in lines)
+
+
+def test_run_resolved_uses_the_config_as_given(tiny_experiment, tmp_path):
+    config = resolve_config(tiny_experiment, quick=True, overrides=["epochs=3"])
+    out = run_resolved(tiny_experiment, config, out_dir=tmp_path, verbose=0)
+    assert out.result.metrics["epochs_run"] == 3 and out.config == {**config, "verbose": 0}
+    assert "verbose" not in config  # the caller's dict is not changed

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +57,8 @@ def draw_images(fig: Any, data: dict[str, Any]) -> None:
     row_labels = list(data.get("row_labels") or [])
     rows, cols = grid_shape(len(images), data.get("ncols"), 10)
     cell = min(2.2, max(1.25, 5.2 / cols))  # inches per image: few images are drawn larger
-    fig.set_size_inches(max(4.2, cell * cols + 0.3), (cell + 0.1) * rows + 0.6)
+    margin = 1.1 if row_labels else 0.3  # room for the row labels on the left
+    fig.set_size_inches(max(4.2, cell * cols + margin), (cell + 0.1) * rows + 0.6)
     cmap = data.get("cmap", "gray")
     vmin, vmax = _image_scale(images, data, cmap)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -75,7 +77,8 @@ def draw_images(fig: Any, data: dict[str, Any]) -> None:
         if i < len(labels):
             ax.set_title(str(labels[i]), fontsize=8)
         if i % cols == 0 and i // cols < len(row_labels):
-            ax.set_ylabel(str(row_labels[i // cols]), fontsize=9)
+            label = textwrap.fill(str(row_labels[i // cols]), 16)  # horizontal, wrapped
+            ax.set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
     if data.get("colorbar") and shown is not None and images.ndim == 3:
         fig.colorbar(shown, ax=axes, shrink=0.8, label=data.get("clabel", ""))
 

@@ -32,10 +32,10 @@ h3,h4{margin-top:1.6em}
 margin-bottom:0}
 .summary{font-size:1.15rem;color:#374151;margin-top:.2em}
 .meta{color:var(--muted);font-size:.9rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:12px;
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px;
 margin-top:20px;margin-bottom:20px}
 .card{border:1px solid var(--line);border-radius:10px;padding:10px 14px;background:#fafbfc}
-.card .value{font-size:1.4rem;font-weight:650;color:var(--accent);white-space:nowrap;
+.card .value{font-size:1.3rem;font-weight:650;color:var(--accent);white-space:nowrap;
 font-variant-numeric:tabular-nums}
 .card .label{font-size:.8rem;color:var(--muted);overflow-wrap:anywhere}
 figure{margin:32px auto;text-align:center}

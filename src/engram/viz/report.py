@@ -154,10 +154,14 @@ def _html_figure(fig: Any, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
     size = _png_size(png)
     dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
-    caption = f"<strong>{esc(fig.title)}.</strong> {esc(fig.caption)}"
+    caption = (  # the title is drawn in the image; alone it need not be said twice
+        f"<figcaption><strong>{esc(fig.title)}.</strong> {esc(fig.caption)}</figcaption>"
+        if fig.caption
+        else ""
+    )
     return (
         f'<figure id="fig-{esc(fig.name)}"><img src="data:image/png;base64,{data}"{dims} '
-        f'alt="{esc(fig.title)}"><figcaption>{caption}</figcaption></figure>'
+        f'alt="{esc(fig.title)}">{caption}</figure>'
     )
 
 
