@@ -100,3 +100,14 @@ def test_error_inside_an_experiment_is_not_a_usage_error(invoke, register_experi
     register_experiment(Experiment("tiny-buggy", "Fails.", "R.", {"seed": 0}, {}, explode))
     result = invoke("run", "tiny-buggy", "--out", tmp_path)
     assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+
+
+def test_dataset_and_data_dir_shorthands_reach_the_settings(tmp_path):
+    from engram.experiments import get
+    from engram.experiments.runner import resolve_config
+
+    config = resolve_config(get("mnist-mlp"), overrides=["dataset=digits", f"data_dir={tmp_path}"])
+    assert config["dataset"] == "digits" and config["data_dir"] == str(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "xor", "--dataset", "digits"])
+    assert result.exit_code == 2
+    assert "dataset" in result.output

@@ -126,6 +126,14 @@ def _print_run_summary(run: Any) -> None:
     metavar="KEY=VALUE",
     help="Change a setting (repeatable), e.g. --set learning_rate=0.01.",
 )
+@click.option(
+    "--dataset", help="Dataset, for experiments with a dataset setting (= --set dataset=NAME)."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Folder holding the dataset's IDX files (= --set data_dir=DIR).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the report path.")
 @click.option(
     "--traceback", "show_traceback", is_flag=True, help="Show the traceback of a settings error."
@@ -137,6 +145,8 @@ def run_command(
     quick: bool,
     out: Path | None,
     overrides: tuple[str, ...],
+    dataset: str | None,
+    data_dir: str | None,
     quiet: bool,
     show_traceback: bool,
 ) -> None:
@@ -148,10 +158,17 @@ def run_command(
     from engram.experiments import get
     from engram.experiments.runner import resolve_config, run_resolved
 
+    shorthands = [
+        f"{key}={value}" for key, value in (("dataset", dataset), ("data_dir", data_dir)) if value
+    ]
     try:
         experiment = get(name)
         config = resolve_config(
-            experiment, quick=quick, seed=seed, epochs=epochs, overrides=list(overrides)
+            experiment,
+            quick=quick,
+            seed=seed,
+            epochs=epochs,
+            overrides=shorthands + list(overrides),
         )
     except (ValueError, TypeError) as exc:
         if show_traceback:

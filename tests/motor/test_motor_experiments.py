@@ -26,7 +26,7 @@ def reach():
 
 def test_flip_flop_has_exactly_one_attractor_per_memory(flip_flop):
     m = flip_flop.metrics
-    assert m["accuracy"] > 0.98
+    assert m["accuracy"] > 0.98 and m["memories_held"] == 8
     assert m["n_stable"] == 8
     assert m["stable_sign_patterns"] == 8 and m["every_memory_has_one_attractor"]
     assert m["stable_readout_min_abs"] > 0.5  # each attractor reads out a clear sign pattern

@@ -10,7 +10,7 @@ from engram.motor.training import masked_mse, train_step
 from engram.nn import Sequential, gradcheck
 from engram.nn.layers import Dense
 from engram.nn.optimizers import Adam
-from tests.helpers import check_layer
+from tests.helpers import check_layer, check_torch_parity
 
 TORCH_RATES = {"tanh": torch.tanh, "relu": torch.relu, "softplus": torch.nn.functional.softplus}
 
@@ -58,8 +58,6 @@ def test_relu_rate_rnn_matches_torch():
     layer = RateRNN(6, activation="relu", dt=20.0, tau=40.0, bias_initializer="ones")
     layer.build((8, 3), np.random.default_rng(1))
     x = np.random.default_rng(2).standard_normal((4, 8, 3)).astype(np.float32)
-    from tests.helpers import check_torch_parity
-
     check_torch_parity(layer, x, torch_rate_rnn("relu", 0.5))
 
 

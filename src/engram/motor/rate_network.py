@@ -60,16 +60,14 @@ def rate_activation(name: str, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(f(h), f'(h))``, each shaped and typed like ``h``.
     """
+    check_choice(name, "activation", RATE_ACTIVATIONS)
     if name == "tanh":
         r = np.tanh(h)
         return r, 1 - r * r
     if name == "relu":
         return np.maximum(h, 0), (h > 0).astype(h.dtype)
-    if name == "softplus":
-        r = np.logaddexp(0, h).astype(h.dtype, copy=False)
-        return r, (0.5 * (1 + np.tanh(0.5 * h))).astype(h.dtype, copy=False)
-    check_choice(name, "activation", RATE_ACTIVATIONS)
-    raise AssertionError  # unreachable: check_choice raised
+    r = np.logaddexp(0, h).astype(h.dtype, copy=False)  # softplus
+    return r, (0.5 * (1 + np.tanh(0.5 * h))).astype(h.dtype, copy=False)
 
 
 @register_layer
@@ -82,8 +80,9 @@ class RateRNN(Layer):
             h_t = (1 - a) h_{t-1} + a (r_{t-1} @ W + x_t @ B + b) + sqrt(2 a) noise_std xi_t
             r_t = f(h_t)                                            output y_t = r_t
         with W = recurrent_weights (units, units), B = weights (inputs, units), b = bias,
-        xi_t ~ N(0, I) drawn in training only (noise_std is then the stationary standard
-        deviation of h for a leaky unit without input). a = 1 gives the discrete network
+        xi_t ~ N(0, I) drawn in training only (a leaky unit without input then fluctuates
+        with variance noise_std^2 / (1 - a / 2), i.e. noise_std for small a). a = 1 gives the
+        discrete network
         h_t = f(h_{t-1}) @ W + x_t @ B + b.
         backward through time, with G_t = dL/dr_t from above and c_t = dL/dh_t (c_{T+1} = 0):
             c_t = f'(h_t) * (G_t + a c_{t+1} @ W.T) + (1 - a) c_{t+1}        for t = T..1
