@@ -394,3 +394,18 @@ def test_crash_mid_write_leaves_the_previous_file_intact(saved, monkeypatch):
         m.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.engram"]
+
+
+def test_models_with_layers_from_other_engram_packages_load_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from engram.motor.rate_network import RateRNN
+
+    model = Sequential([RateRNN(4, input_shape=(5, 2)), Dense(1)], seed=0)
+    model.compile("adam", "mse")
+    path = tmp_path / "rate.engram"
+    model.save(path)
+    code = f"from engram.nn import load_model; print(load_model({str(path)!r}).layers[0].name)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == model.layers[0].name

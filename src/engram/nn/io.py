@@ -219,9 +219,19 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     return model
 
 
+# engram modules outside engram.nn that register layers; imported (never a name from the file)
+# before an architecture is checked, so their models load in a fresh process
+LAYER_PROVIDERS = ("engram.motor.rate_network",)
+
+
 def _check_architecture(config: Any, name: str) -> None:
     """The model config must be a dict whose layers name only engram's registered classes."""
+    import importlib
+
     from engram.nn.layers.base import layers
+
+    for module in LAYER_PROVIDERS:
+        importlib.import_module(module)
 
     entries = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(entries, list) or not entries:
