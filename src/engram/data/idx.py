@@ -30,12 +30,13 @@ import gzip
 import io
 import math
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from engram.fileio import atomic_write_bytes
 
 __all__ = ["DEFAULT_MAX_BYTES", "IDXError", "MAX_NDIM", "read_idx", "write_idx"]
 
@@ -273,14 +274,7 @@ def write_idx(path: str | os.PathLike[str], array: Any, *, compress: bool | None
     data = _idx_bytes(np.asarray(array))
     if destination.name.endswith(".gz") if compress is None else compress:
         data = gzip.compress(data, mtime=0)
-    handle = tempfile.NamedTemporaryFile(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, destination)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    if not destination.parent.is_dir():
+        raise FileNotFoundError(f"The folder of {str(destination)!r} does not exist.")
+    atomic_write_bytes(destination, data)
     return destination

@@ -49,7 +49,6 @@ import gzip
 import hashlib
 import io
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -59,6 +58,7 @@ import numpy as np
 from engram.data._paths import cache_dir, candidate_dirs
 from engram.data._sources import CHECKSUMS, SOURCES, SPLIT_FILES, FileChecksum, Source
 from engram.data.idx import GZIP_MAGIC, read_idx
+from engram.fileio import atomic_write_bytes
 from engram.validation import Seed, check_choice
 
 __all__ = [
@@ -207,21 +207,9 @@ def _download_one(source: Source, stem: str, target: Path, failures: list[str]) 
         if _sha256(body) not in record.file_sha256:
             failures.append(f"  {url}: checksum mismatch (SHA-256 {_sha256(body)}), discarded")
             continue
-        _write_atomic(target / f"{stem}.gz", body)
+        atomic_write_bytes(target / f"{stem}.gz", body)
         return True
     return False
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def _download(

@@ -135,10 +135,6 @@ def run(config: dict[str, Any]) -> Result:
         "max_grad_difference_vs_sequential": seq_diff,
         "max_weight_difference_vs_sequential_after_training": weight_diff,
     }
-    if config["verbose"]:
-        print("Shapes in one training step:")
-        for name, shape in trace:
-            print(f"  {name:<28} {shape}")
     return _result(config, metrics, losses, trace, grad_errors, x, y, p)
 
 
