@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 from scipy.linalg import expm, subspace_angles
 
-from engram.motor.analysis import (
-    condition_average,
-    jpca,
-    jpca_surrogate_test,
-    pca,
-    soft_normalize,
-)
+from engram.motor.analysis import condition_average, jpca, pca, soft_normalize
+from engram.motor.surrogates import jpca_surrogate_test
 
 DT = 0.01  # seconds per step
 FREQS = (3.0, 1.5, 0.75)  # Hz, one per rotation plane, fastest first
@@ -195,7 +190,7 @@ def test_tensor_normal_surrogates_do_not_flag_non_rotational_dynamics(make, seed
 
 
 def test_tensor_normal_surrogates_keep_the_marginal_covariances():
-    from engram.motor.analysis import _tensor_normal_sampler, _unfold_cov
+    from engram.motor.surrogates import _tensor_normal_sampler, _unfold_cov
 
     activity, _, _ = rotational_data(5, n_cond=8, n_time=20, n_neurons=6, noise=0.1)
     x = activity - activity.mean(axis=0)

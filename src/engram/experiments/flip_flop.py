@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from engram.experiments._rate_network import readout, train_rate_network
 from engram.experiments.base import Experiment, Figure, Result, Table, register
-from engram.motor import FlipFlopTask, RateRNN, find_fixed_points, fit_task, pca
+from engram.motor import FlipFlopTask, find_fixed_points, pca
 from engram.motor.rate_network import single_blas_thread
 from engram.nn import Sequential
-from engram.nn.layers import Dense
-from engram.nn.optimizers import Adam
 
 _SADDLE_NAMES = {0: "stable", 1: "1 unstable dim", 2: "2 unstable dims", 3: "3 unstable dims"}
 
@@ -35,30 +34,13 @@ def train_network(config: dict[str, Any]) -> tuple[Sequential, FlipFlopTask, dic
         input_noise=config["input_noise"],
         seed=config["seed"],
     )
-    rnn = RateRNN(
-        config["units"],
-        dt=config["dt"],
-        tau=config["tau"],
-        noise_std=config["noise_std"],
-        recurrent_gain=config["recurrent_gain"],
-        input_shape=(config["trial_steps"], config["n_bits"]),
-    )
-    model = Sequential([rnn, Dense(config["n_bits"])], seed=config["seed"])
-    optimizer = Adam(learning_rate=config["learning_rate"], global_clipnorm=1.0)
-    history = fit_task(
-        model,
-        lambda _: task.sample(config["batch_size"]),
-        config["train_steps"],
-        optimizer,
-        verbose=config["verbose"],
-        desc="flip-flop",
-    )
+    model, history = train_rate_network(config, task, desc="flip-flop")
     return model, task, history
 
 
 def _readout(model: Sequential, states: np.ndarray) -> np.ndarray:
-    dense = model.layers[1].params
-    return np.tanh(states) @ dense["weights"].astype(np.float64) + dense["bias"]
+    """The readout of states (currents) h: Dense(tanh(h))."""
+    return readout(model, np.tanh(states))
 
 
 def find_all(model: Sequential, states: np.ndarray, config: dict[str, Any]):
