@@ -2,8 +2,8 @@
 
 1. The machine's float32 matmul peak: sgemm 2048 x 2048 (NumPy and PyTorch).
 2. Classic Hopfield, N = 1,000 units, P = 100 Hebbian patterns (integer weights X^T X, zero
-   diagonal: exact in float32), 10,000 cues (stored patterns
-   with 10% of units flipped), synchronous updates up to 20 steps, float32:
+   diagonal: exact in float32), 10,000 cues (stored patterns with 10% of units flipped),
+   synchronous updates up to 20 steps, float32; the recalls are checked equal:
    a. every one of the 20 steps computed (early_stop=False), as in REFERENCES.md;
    b. each cue leaving the computation once it reaches a fixed point (the default), in both
       libraries; FLOPs counted for the updates actually computed.
@@ -13,10 +13,13 @@
 
 FLOPs counted: 2 N^2 per cue per synchronous step, plus 2 B N P for the final overlaps
 (classic); 4 B P d per update (modern: the scores and the read-out), the softmax not counted.
-Each figure is the median of ``--repeats`` runs; both libraries use the same number of threads.
+Every round times the sgemm, engram and PyTorch back to back (``--repeats`` rounds): throughputs
+are medians, ratios and the share of the sgemm peak are medians of the per-round pairs, so a
+change in the machine's load between rounds hits both sides alike. Both libraries use the same
+number of threads (``--threads``, default 2).
 
 Usage:
-    python bench/bench_hopfield.py [--threads 2] [--repeats 3] [--json out.json] [--quick]
+    python bench/bench_hopfield.py [--threads 2] [--repeats 5] [--json out.json] [--quick]
 """
 
 from __future__ import annotations
@@ -35,20 +38,31 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from engram.memory import ModernHopfield, flip_bits, hebb_weights, recall
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm up: allocations, thread pools, caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def rounds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call, the functions taking turns in every round (after one warm-up each), so
+    a change in the machine's load hits all of them alike and paired ratios stay meaningful."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(timed(fn))
+    return times
 
 
-# ----------------------------------------------------------------------------- matmul peak
+def paired(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over rounds of time[a] / time[b] (above 1: b is faster)."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
-def sgemm_peak(repeats: int) -> dict[str, float]:
+def sgemm() -> tuple[Callable[[], object], Callable[[], object], float]:
+    """NumPy and PyTorch 2048 x 2048 float32 matmuls, and their FLOPs."""
     n = 2048
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -56,10 +70,30 @@ def sgemm_peak(repeats: int) -> dict[str, float]:
     out = np.empty_like(a)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     tout = torch.empty_like(ta)
-    flops = 2 * n**3
-    np_s = median_seconds(lambda: np.matmul(a, b, out=out), repeats + 2)
-    t_s = median_seconds(lambda: torch.mm(ta, tb, out=tout), repeats + 2)
-    return {"numpy_gflops": flops / np_s / 1e9, "torch_gflops": flops / t_s / 1e9}
+    return (
+        lambda: np.matmul(a, b, out=out),
+        lambda: torch.mm(ta, tb, out=tout),
+        2.0 * n**3,
+    )
+
+
+def summarize(times, flops, work, unit, peak_flops, torch_names) -> dict[str, float]:
+    """Throughputs (medians), ratios to PyTorch and share of the sgemm peak (paired medians)."""
+    med = {name: statistics.median(t) for name, t in times.items()}
+    out = {
+        f"engram_{unit}_per_s": work / med["engram"],
+        "engram_gflops": flops / med["engram"] / 1e9,
+        "sgemm_gflops": peak_flops / med["sgemm"] / 1e9,
+        "engram_share_of_sgemm_peak": statistics.median(
+            (flops / e) / (peak_flops / g)
+            for e, g in zip(times["engram"], times["sgemm"], strict=True)
+        ),
+    }
+    for name in torch_names:
+        out[f"{name}_{unit}_per_s"] = work / med[name]
+        out[f"{name}_gflops"] = flops / med[name] / 1e9
+        out[f"ratio_vs_{name}"] = paired(times, name, "engram")
+    return out
 
 
 # ----------------------------------------------------------------------------- classic
@@ -125,15 +159,18 @@ def bench_classic(repeats: int, early_stop: bool, batch: int = 10_000) -> dict[s
     if e_steps != t_steps:
         raise AssertionError(f"different work: {e_steps} vs {t_steps} cue-steps")
     flops = 2.0 * n * n * e_steps + 2.0 * batch * n * p
-    e_s = median_seconds(run_engram, repeats)
-    t_s = median_seconds(lambda: torch_recall(tw, tc, tp, max_steps, chunk, early_stop), repeats)
+    peak, _, peak_flops = sgemm()
+    times = rounds(
+        {"sgemm": peak, "engram": run_engram,
+         "torch": lambda: torch_recall(tw, tc, tp, max_steps, chunk, early_stop)},
+        repeats,
+    )  # fmt: skip
     return {
-        "engram_cues_per_s": batch / e_s, "torch_cues_per_s": batch / t_s,
-        "ratio": t_s / e_s, "engram_gflops": flops / e_s / 1e9, "torch_gflops": flops / t_s / 1e9,
+        **summarize(times, flops, batch, "cues", peak_flops, ["torch"]),
         "mean_steps_per_cue": e_steps / batch,
         "retrieved": float(np.mean(result.best_overlap > 0.95)),
         "converged": float(result.converged.mean()),
-    }  # fmt: skip
+    }
 
 
 # ----------------------------------------------------------------------------- modern
@@ -166,22 +203,19 @@ def bench_modern(repeats: int, size: int = 10_000) -> dict[str, float]:
     for other in (torch_loop(), torch_sdpa()):
         np.testing.assert_allclose(mine, other.numpy(), atol=2e-4)
     flops = 4.0 * n_queries * n_patterns * dim
-    e_s = median_seconds(lambda: net.recall(q, max_steps=1, chunk_size=chunk), repeats)
-    loop_s = median_seconds(torch_loop, repeats)
-    sdpa_s = median_seconds(torch_sdpa, repeats)
-    best = min(loop_s, sdpa_s)
-    return {
-        "engram_queries_per_s": n_queries / e_s, "torch_loop_queries_per_s": n_queries / loop_s,
-        "torch_sdpa_queries_per_s": n_queries / sdpa_s, "ratio_vs_best_torch": best / e_s,
-        "ratio_vs_torch_loop": loop_s / e_s, "ratio_vs_torch_sdpa": sdpa_s / e_s,
-        "engram_gflops": flops / e_s / 1e9, "torch_best_gflops": flops / best / 1e9,
-    }  # fmt: skip
+    peak, _, peak_flops = sgemm()
+    times = rounds(
+        {"sgemm": peak, "engram": lambda: net.recall(q, max_steps=1, chunk_size=chunk),
+         "torch_loop": torch_loop, "torch_sdpa": torch_sdpa},
+        repeats,
+    )  # fmt: skip
+    return summarize(times, flops, n_queries, "queries", peak_flops, ["torch_loop", "torch_sdpa"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="1,000 cues / queries: a smoke test")
     args = parser.parse_args()
@@ -190,33 +224,36 @@ def main() -> None:
     with threadpool_limits(limits=args.threads, user_api="blas"):
         blas = [f"{i['internal_api']} {i['version']} ({i['num_threads']} threads)"
                 for i in threadpool_info() if i["user_api"] == "blas"]  # fmt: skip
-        peak = sgemm_peak(args.repeats)
+        np_peak, torch_peak, peak_flops = sgemm()
+        peaks = rounds({"numpy": np_peak, "torch": torch_peak}, args.repeats)
         fixed = bench_classic(args.repeats, early_stop=False, batch=size)
         early = bench_classic(args.repeats, early_stop=True, batch=size)
         modern = bench_modern(args.repeats, size)
     results = {
         "machine": f"{platform.processor() or platform.machine()}, numpy {np.__version__} "
         f"[{'; '.join(blas)}], torch {torch.__version__} ({torch.get_num_threads()} threads)",
-        "sgemm_2048": peak, "classic_fixed_20_steps": fixed, "classic_early_stop": early,
-        "modern": modern,
+        "sgemm_2048_gflops": {k: peak_flops / statistics.median(v) / 1e9 for k, v in peaks.items()},
+        "classic_fixed_20_steps": fixed, "classic_early_stop": early, "modern": modern,
     }  # fmt: skip
-    ref = peak["numpy_gflops"]
     print(results["machine"])
-    print(f"sgemm 2048: numpy {ref:.0f} GFLOP/s, torch {peak['torch_gflops']:.0f} GFLOP/s")
+    print(
+        "sgemm 2048 (medians): "
+        + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in results["sgemm_2048_gflops"].items())
+    )
     for name, r in (("classic, all 20 steps", fixed), ("classic, early stop", early)):
         print(
             f"{name}: engram {r['engram_cues_per_s']:,.0f} cues/s, torch "
-            f"{r['torch_cues_per_s']:,.0f} cues/s, ratio {r['ratio']:.2f}x; engram "
-            f"{r['engram_gflops']:.0f} GFLOP/s = {r['engram_gflops'] / ref:.0%} of sgemm peak "
-            f"(torch {r['torch_gflops']:.0f}); {r['mean_steps_per_cue']:.1f} steps per cue"
+            f"{r['torch_cues_per_s']:,.0f} cues/s, ratio {r['ratio_vs_torch']:.2f}x; engram "
+            f"{r['engram_gflops']:.0f} GFLOP/s = {r['engram_share_of_sgemm_peak']:.0%} of the "
+            f"sgemm peak timed beside it; {r['mean_steps_per_cue']:.1f} updates per cue"
         )
     m = modern
     print(
         f"modern {size:,} x {size:,} x 256: engram {m['engram_queries_per_s']:,.0f} queries/s, "
-        "torch loop "
-        f"{m['torch_loop_queries_per_s']:,.0f}, torch sdpa {m['torch_sdpa_queries_per_s']:,.0f}; "
-        f"ratio vs best torch {m['ratio_vs_best_torch']:.2f}x; engram {m['engram_gflops']:.0f} "
-        f"GFLOP/s = {m['engram_gflops'] / ref:.0%} of sgemm peak"
+        f"torch loop {m['torch_loop_queries_per_s']:,.0f} ({m['ratio_vs_torch_loop']:.2f}x), "
+        f"torch sdpa {m['torch_sdpa_queries_per_s']:,.0f} ({m['ratio_vs_torch_sdpa']:.2f}x); "
+        f"engram {m['engram_gflops']:.0f} GFLOP/s = {m['engram_share_of_sgemm_peak']:.0%} of the "
+        "sgemm peak timed beside it"
     )
     if args.json:
         with open(args.json, "w") as f:

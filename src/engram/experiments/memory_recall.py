@@ -515,7 +515,7 @@ def _failures(data, metrics, config) -> str:
 
 
 def _neither(metrics, name: str, k: int) -> float:
-    return 1.0 - metrics["correct_recall"][name][k] - metrics["wrong_memory"][name][k]
+    return max(0.0, 1.0 - metrics["correct_recall"][name][k] - metrics["wrong_memory"][name][k])
 
 
 def _patterns_text(value: float | None, config: dict[str, Any]) -> str:

@@ -338,41 +338,45 @@ def _sign_keep_ties(fields: np.ndarray, states: np.ndarray, ties: np.ndarray) ->
         np.copyto(fields, states, where=ties)
 
 
-def _sync_chunk(w, out, bufs, max_steps, energy_rows, early_stop=True):
-    """Synchronous updates of one chunk of cues, in place in ``out``; returns (changed, steps).
+def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
+    """Synchronous updates of all cues, in place in ``states``; returns (moving, steps).
 
-    Cues that reach a fixed point are written to ``out`` and dropped from the active set, so
-    later steps only multiply the cues still moving (with ``early_stop``).
+    Each step multiplies the active cues chunk by chunk (buffers stay in cache). With
+    ``early_stop`` a cue that reaches a fixed point is written back and dropped, so later steps
+    multiply only the cues still moving, all of them together.
     """
-    n, units = out.shape
-    a, b, ties = bufs[0][:n], bufs[1][:n], bufs[2][:n]
-    a[...] = out
-    rows = np.arange(n)  # the chunk rows still active, in the order they sit in a[:m]
-    steps = np.zeros(n, np.int64)
-    moving = np.ones(n, bool)
+    batch, units = states.shape
+    cur, nxt = states.copy(), np.empty_like(states)
+    ties = np.empty((min(chunk_size, batch), units), bool)
+    rows = np.arange(batch)  # the cues still active, in the order they sit in cur
+    steps = np.zeros(batch, np.int64)
+    moving = np.ones(batch, bool)
     for t in range(max_steps):
         m = len(rows)
-        s, h = a[:m], b[:m]
-        np.matmul(s, w, out=h)  # local fields h = s W
-        if energy_rows is not None:
-            energy_rows[t, rows] = -0.5 * np.einsum("bi,bi->b", s, h)
-        _sign_keep_ties(h, s, ties[:m])
-        # rows are +/-1, so s . s_new == N exactly when nothing changed
-        changed = np.einsum("bi,bi->b", s, h) != units
+        changed = np.empty(m, bool)
+        for lo in range(0, m, chunk_size):
+            hi = min(lo + chunk_size, m)
+            s, h = cur[lo:hi], nxt[lo:hi]
+            np.matmul(s, w, out=h)  # local fields h = s W
+            if trace is not None:
+                trace[t, rows[lo:hi]] = -0.5 * np.einsum("bi,bi->b", s, h)
+            _sign_keep_ties(h, s, ties[: hi - lo])
+            # rows are +/-1, so s . s_new == N exactly when nothing changed
+            changed[lo:hi] = np.einsum("bi,bi->b", s, h) != units
         steps[rows] += changed
-        a, b = b, a
+        cur, nxt = nxt, cur
         if early_stop and not changed.all():
             done = rows[~changed]
-            out[done] = a[:m][~changed]
+            states[done] = cur[:m][~changed]
             moving[done] = False
-            if energy_rows is not None:
-                energy_rows[t + 1 :, done] = energy_rows[t, done]
+            if trace is not None:
+                trace[t + 1 :, done] = trace[t, done]
             rows = rows[changed]
-            a[: len(rows)] = a[:m][changed]
+            cur[: len(rows)] = cur[:m][changed]
             if not len(rows):
                 return moving, steps
-    out[rows] = a[: len(rows)]
-    if not early_stop:
+    states[rows] = cur[: len(rows)]
+    if not early_stop and max_steps:
         moving = changed
     return moving, steps
 
@@ -430,7 +434,7 @@ def recall(
         seed: randomness for the async unit order.
         track_energy: record the energy of every state visited.
         patterns: (P, N) stored patterns to report overlaps with; None gives an empty overlap.
-        chunk_size: cues processed together (keeps buffers in cache; the result is the same).
+        chunk_size: cues multiplied together (keeps buffers in cache; the result is the same).
         early_stop: (sync) stop updating each cue once it reaches a fixed point, so later steps
             multiply only the cues still moving; False runs all ``max_steps`` updates for every
             cue, which changes nothing but the time (for benchmarks).
@@ -446,19 +450,17 @@ def recall(
     steps = np.zeros(batch, np.int64)
     converged = np.zeros(batch, bool)
     trace = np.empty((max_steps + 1, batch), np.float64) if track_energy else None
-    size = min(chunk_size, batch)
-    bufs = [np.empty((size, n), np.float32), np.empty((size, n), np.float32)]
-    bufs.append(np.empty((size, n), bool))
-    for lo in range(0, batch, chunk_size):
-        hi = min(lo + chunk_size, batch)
-        rows = None if trace is None else trace[:, lo:hi]
-        if update == "sync":
-            changed, k = _sync_chunk(w, states[lo:hi], bufs, max_steps, rows, early_stop)
-        else:
+    if update == "sync":
+        changed, steps = _sync_recall(w, states, max_steps, trace, early_stop, chunk_size)
+        converged = ~changed
+    else:
+        for lo in range(0, batch, chunk_size):
+            hi = min(lo + chunk_size, batch)
+            rows = None if trace is None else trace[:, lo:hi]
             changed, k = _async_chunk(w, states[lo:hi], rng, max_steps, rows)
-        steps[lo:hi], converged[lo:hi] = k, ~changed
-        if rows is not None and changed.any():  # limit reached while still moving
-            rows[max_steps] = energy(w, states[lo:hi])
+            steps[lo:hi], converged[lo:hi] = k, ~changed
+    if trace is not None and not converged.all():  # limit reached: the last row is kept
+        trace[max_steps] = energy(w, states)
     if patterns is None:
         overlaps = np.zeros((batch, 0), np.float32)
     else:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.memory.hopfield import UPDATES, check_cues, check_patterns
+from engram.memory.hopfield import UPDATES, RecallResult, check_cues, check_patterns
 from engram.validation import Seed, as_rng, check_array, check_choice, check_positive
 
 KINDS = ("polynomial", "exponential")
@@ -112,7 +112,7 @@ class ModernRecallResult:
     Args:
         states: (batch, dim) final states.
         converged: (batch,) whether the last update moved every coordinate by less than tol.
-        steps: (batch,) updates applied.
+        steps: (batch,) updates that moved the state (by tol or more in some coordinate).
         best_match: (batch,) index of the stored pattern with the largest attention weight in
             the last update.
         max_attention: (batch,) that weight: near 1 is single-pattern retrieval, well below 1
@@ -193,7 +193,8 @@ class ModernHopfield:
         """Apply the update to (batch, d) queries up to ``max_steps`` times (or until stable).
 
         Per chunk of queries and step: one (chunk, d) x (d, P) product for the scores, a
-        softmax in place, one (chunk, P) x (P, d) product for the read-out.
+        softmax in place, one (chunk, P) x (P, d) product for the read-out. The scores take
+        chunk_size * P * 4 bytes: lower chunk_size for very many stored patterns.
         """
         check_positive(max_steps, "max_steps", integer=True)
         states = self._queries(queries)
@@ -337,10 +338,8 @@ class DenseAssociativeMemory:
 
     def recall(
         self, cues: Any, update: str = "sync", max_steps: int = 20, seed: Seed = None
-    ) -> Any:
+    ) -> RecallResult:
         """Recall from +/-1 cues; returns a `engram.memory.RecallResult` (with energies)."""
-        from engram.memory.hopfield import RecallResult
-
         if self.patterns is None:
             raise ValueError("This memory stores no patterns yet. Call store() first.")
         check_choice(update, "update", UPDATES)
