@@ -5,8 +5,22 @@
 - `engram.motor`: motor cortex tasks and population-dynamics analyses.
 - `engram.data`: embedded and real datasets.
 - `engram.experiments`: runnable experiments (``engram run NAME``).
+
+Subpackages load on first use (``import engram; engram.nn.Sequential``), so ``import engram``
+itself costs nothing.
 """
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+SUBPACKAGES = ("nn", "memory", "motor", "data", "experiments", "viz")
+
+__all__ = ["__version__", *SUBPACKAGES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"engram.{name}")
+    raise AttributeError(f"module 'engram' has no attribute {name!r}")
