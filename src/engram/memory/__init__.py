@@ -2,11 +2,15 @@
 
 - `hebbian`: plain Hebb (with decay), Oja, Sanger (GHA), BCM, pair-based STDP, a trainer.
 - `spiking`: Poisson spike trains, a leaky integrate-and-fire neuron, STDP competition.
-- `hopfield`: the classic Hopfield network (hebb, storkey and pseudo-inverse rules).
+- `hopfield`: the classic Hopfield network: recall, energy, the `Hopfield` class.
+- `hopfield_rules`: its learning rules (hebb, storkey and pseudo-inverse weights).
+- `capacity`: published capacities, the measured critical load, `CapacityWarning`.
+- `patterns`: +/-1 patterns shared by both kinds of network: binarize, flip_bits, checks.
 - `modern_hopfield`: dense associative memory and the continuous modern Hopfield network,
   whose update is attention.
 """
 
+from engram.memory.capacity import CapacityWarning, critical_load, published_capacity
 from engram.memory.hebbian import (
     HebbianTrainer,
     bcm_update,
@@ -17,19 +21,11 @@ from engram.memory.hebbian import (
     stdp_weight_change,
     stdp_window,
 )
-from engram.memory.hopfield import (
-    CapacityWarning,
+from engram.memory.hopfield import Hopfield, RecallResult, energy, recall
+from engram.memory.hopfield_rules import (
     DependentPatternsWarning,
-    Hopfield,
-    RecallResult,
-    binarize,
-    critical_load,
-    energy,
-    flip_bits,
     hebb_weights,
     pseudo_inverse_weights,
-    published_capacity,
-    recall,
     storkey_weights,
 )
 from engram.memory.modern_hopfield import (
@@ -40,6 +36,7 @@ from engram.memory.modern_hopfield import (
     dense_energy,
     modern_energy,
 )
+from engram.memory.patterns import binarize, flip_bits
 from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, stdp_competition
 
 __all__ = [

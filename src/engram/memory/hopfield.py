@@ -1,12 +1,14 @@
-"""Classic Hopfield network: binary +/-1 units, Hebbian-type learning rules, recall as descent.
+"""Classic Hopfield network: binary +/-1 units, recall as descent on an energy.
 
 A memory is stored by changing connections (the weight matrix) and recalled as a pattern of
 activity: a cue relaxes, one unit flip at a time (asynchronous) or all at once (synchronous),
 into a fixed point of the dynamics, ideally the stored pattern closest to it.
 
-Learning rules are pure functions of the patterns (``hebb_weights``, ``storkey_weights``,
-``pseudo_inverse_weights``); `recall` is a pure function of a weight matrix and cues, batched
-over cues; `Hopfield` is the class that keeps the stored patterns and weights.
+`recall` is a pure function of a weight matrix and cues, batched over cues; `Hopfield` is the
+class that keeps the stored patterns and weights. The learning rules (``hebb_weights``,
+``storkey_weights``, ``pseudo_inverse_weights``) live in `engram.memory.hopfield_rules`, the
+published capacities in `engram.memory.capacity`, and the +/-1 pattern helpers (``binarize``,
+``flip_bits``, the input checks) in `engram.memory.patterns`.
 
 Reference:
     Hopfield (1982), PNAS 79:2554. Amit, Gutfreund & Sompolinsky (1985), Phys. Rev. Lett.
@@ -16,267 +18,18 @@ Reference:
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engram.validation import (
-    Seed,
-    as_rng,
-    check_array,
-    check_choice,
-    check_fraction,
-    check_positive,
-)
+from engram.memory.capacity import CapacityWarning, published_capacity
+from engram.memory.hopfield_rules import RULES, update_weights
+from engram.memory.patterns import check_cues, check_patterns
+from engram.validation import Seed, as_rng, check_choice, check_positive
 
-RULES = ("hebb", "storkey", "pseudo_inverse")
 UPDATES = ("sync", "async")
-
-
-class CapacityWarning(UserWarning):
-    """More patterns are stored than the learning rule's published capacity at this size."""
-
-
-class DependentPatternsWarning(UserWarning):
-    """The stored patterns are linearly dependent (the pseudo-inverse rule sees fewer)."""
-
-
-# ----------------------------------------------------------------------------- input checks
-
-
-def binarize(x: Any, threshold: float | None = None) -> np.ndarray:
-    """Map real-valued data to Hopfield units: +1 above ``threshold``, -1 at or below it.
-
-    Args:
-        x: any numeric array, e.g. images in [0, 1] of shape (n, 8, 8).
-        threshold: the cut; default the midpoint between the smallest and largest value of ``x``
-            (0.5 for images in [0, 1], 0 for data in [-1, 1]).
-
-    Returns:
-        float32 array of the same shape holding only -1 and +1.
-
-    Example:
-        >>> binarize([[0.0, 0.2, 0.9, 1.0]]).tolist()
-        [[-1.0, -1.0, 1.0, 1.0]]
-    """
-    arr = check_array(x, "x", dtype=np.float32)
-    if threshold is None:
-        threshold = 0.5 * (float(arr.min()) + float(arr.max()))
-    return np.where(arr > threshold, np.float32(1), np.float32(-1))
-
-
-def check_patterns(patterns: Any, name: str = "patterns") -> np.ndarray:
-    """Check +/-1 patterns and return them as a float32 (n_patterns, n_units) array.
-
-    A single pattern of shape (n_units,) is accepted as one row.
-
-    Raises:
-        ValueError: ragged rows, wrong rank, or values other than -1 and +1.
-    """
-    arr = check_array(patterns, name, ndim=(1, 2), dtype=np.float32)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    bad = (arr != 1) & (arr != -1)
-    if bad.any():
-        examples = np.unique(arr[bad])[:4].tolist()
-        raise ValueError(
-            f"{name} must contain only -1 and +1 (Hopfield units are binary). Got "
-            f"{int(bad.sum())} other value(s), such as {examples}, instead. Convert real-valued "
-            f"data with engram.memory.binarize({name}) (threshold at the midpoint), or map "
-            f"0/1 data with 2 * {name} - 1."
-        )
-    return np.ascontiguousarray(arr)
-
-
-def check_cues(cues: Any, n_units: int, name: str = "cues") -> np.ndarray:
-    """Check +/-1 cues for a network of ``n_units`` and return them as (batch, n_units)."""
-    arr = check_array(cues, name, ndim=(1, 2), dtype=np.float32)
-    if arr.shape[-1] != n_units:
-        raise ValueError(
-            f"{name} must have {n_units} units per cue (the network stores patterns of length "
-            f"{n_units}), but received shape {arr.shape}. Pass cues of shape (batch, {n_units}) "
-            f"or ({n_units},)."
-        )
-    return check_patterns(arr, name)
-
-
-def flip_bits(patterns: Any, fraction: float, seed: Seed = None) -> np.ndarray:
-    """Corrupt +/-1 patterns by flipping exactly round(fraction * N) random units of each row.
-
-    Args:
-        patterns: (P, N) or (N,) +/-1.
-        fraction: share of units to flip, in [0, 1].
-        seed: randomness.
-
-    Returns:
-        (P, N) float32 corrupted copies.
-
-    Example:
-        >>> cue = flip_bits(np.ones((1, 10)), 0.3, seed=0)
-        >>> int((cue == -1).sum())
-        3
-    """
-    x = check_patterns(patterns)
-    check_fraction(fraction, "fraction", inclusive_high=True)
-    k = int(round(fraction * x.shape[1]))
-    out = x.copy()
-    if k:
-        rng = as_rng(seed)
-        cols = np.argpartition(rng.random(x.shape), k - 1, axis=1)[:, :k]
-        np.put_along_axis(out, cols, -np.take_along_axis(x, cols, axis=1), axis=1)
-    return out
-
-
-def critical_load(loads: Any, fractions: Any, level: float = 0.5) -> float | None:
-    """The load at which the fraction of patterns retrieved first falls below ``level``.
-
-    Linear interpolation between the last load at or above ``level`` and the first below it.
-
-    Returns:
-        The interpolated load, or None when the curve never falls below ``level`` (the critical
-        load is beyond the largest load tested) or starts below it.
-
-    Example:
-        >>> critical_load([0.1, 0.2, 0.3], [1.0, 0.8, 0.2])
-        0.25
-    """
-    a = np.asarray(loads, np.float64)
-    f = np.asarray(fractions, np.float64)
-    below = np.flatnonzero(f < level)
-    if below.size == 0 or below[0] == 0:
-        return None
-    i = below[0]
-    t = (f[i - 1] - level) / (f[i - 1] - f[i])
-    return float(a[i - 1] + t * (a[i] - a[i - 1]))
-
-
-# ----------------------------------------------------------------------------- learning rules
-
-
-def hebb_weights(patterns: np.ndarray) -> np.ndarray:
-    """Hebb's outer-product rule.
-
-    Math:
-        W = (1/N) sum_mu xi_mu xi_mu^T,  W_ii = 0        xi_mu: (N,) in {-1, +1}
-
-    Args:
-        patterns: (n_patterns, n_units) +/-1 float32.
-
-    Returns:
-        (n_units, n_units) symmetric float32 weights with zero diagonal.
-
-    Reference:
-        Hopfield (1982), PNAS 79:2554.
-    """
-    x = np.asarray(patterns, dtype=np.float32)
-    w = x.T @ x
-    w *= np.float32(1.0 / x.shape[1])
-    np.fill_diagonal(w, 0)
-    return w
-
-
-def storkey_weights(patterns: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Storkey's rule: local and incremental, one pattern at a time, O(N^2) per pattern.
-
-    Math:
-        h_ij = sum_{k != i, j} w_ik xi_k  (local field without units i and j)
-        w_ij <- w_ij + (1/N) (xi_i xi_j - xi_i h_ji - h_ij xi_j)
-        With zero diagonal, h_ij = h_i - w_ij xi_j where h = W xi, so one pattern costs one
-        matrix-vector product and one rank-2 update:
-        W <- (1 + 2/N) W + (1/N) (xi xi^T - xi h^T - h xi^T),  W_ii = 0
-
-    Args:
-        patterns: (n_patterns, n_units) +/-1, added in order.
-        weights: weights to continue from (incremental storage); None starts from zero.
-
-    Returns:
-        (n_units, n_units) symmetric float32 weights with zero diagonal.
-
-    Reference:
-        Storkey (1997), "Increasing the capacity of a Hopfield network without sacrificing
-        functionality", ICANN.
-    """
-    x = np.asarray(patterns, dtype=np.float32)
-    n = x.shape[1]
-    w = np.zeros((n, n), np.float32) if weights is None else np.array(weights, np.float32)
-    grow, inv_n = np.float32(1 + 2.0 / n), np.float32(1.0 / n)
-    left = np.empty((n, 2), np.float32)
-    right = np.empty((2, n), np.float32)
-    for xi in x:
-        h = w @ xi
-        left[:, 0], left[:, 1] = xi, h  # xi (xi - h)^T - h xi^T as one (N,2)@(2,N) product
-        right[0], right[1] = xi - h, -xi
-        w *= grow
-        w += (left @ right) * inv_n
-        np.fill_diagonal(w, 0)
-    return w
-
-
-def pseudo_inverse_weights(patterns: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse (projection) rule: every linearly independent pattern is a fixed point.
-
-    Math:
-        C = X X^T / N          (overlap matrix of the patterns, P x P)
-        W = X^T C^+ X / N,     W_ii = 0          X: (P, N)
-        W projects onto the span of the patterns; without its diagonal a pattern stays a fixed
-        point while the load P/N < 1 (Kanter & Sompolinsky 1987).
-
-    Args:
-        patterns: (n_patterns, n_units) +/-1.
-
-    Returns:
-        (n_units, n_units) symmetric float32 weights with zero diagonal.
-
-    Warns:
-        DependentPatternsWarning: the patterns are linearly dependent (duplicates, or more
-            patterns than units): the rule then uses their span, and the report should say so.
-
-    Reference:
-        Personnaz, Guyon & Dreyfus (1985), J. Physique Lett. 46:359; Kanter & Sompolinsky (1987).
-    """
-    x = np.asarray(patterns, dtype=np.float64)
-    p, n = x.shape
-    overlap = x @ x.T / n
-    eig = np.linalg.eigvalsh(overlap)
-    tol = eig[-1] * max(p, n) * np.finfo(np.float32).eps
-    rank = int(np.sum(eig > tol))
-    if rank < p:
-        warnings.warn(
-            f"The {p} patterns are linearly dependent (rank {rank} < {p}); the pseudo-inverse "
-            "rule stores their span. Remove duplicate or dependent patterns (or store fewer "
-            f"than n_units={n}) to make each one a separate memory.",
-            DependentPatternsWarning,
-            stacklevel=2,
-        )
-    w = x.T @ np.linalg.pinv(overlap, rcond=tol / eig[-1], hermitian=True) @ x / n
-    np.fill_diagonal(w, 0)
-    return w.astype(np.float32)
-
-
-_RULE_FUNCTIONS = {
-    "hebb": hebb_weights,
-    "storkey": storkey_weights,
-    "pseudo_inverse": pseudo_inverse_weights,
-}
-
-
-def published_capacity(rule: str, n_units: int) -> float:
-    """Published number of patterns a rule can hold at ``n_units`` units (random patterns).
-
-    - ``hebb``: 0.138 N, retrieval with few errors (Amit, Gutfreund & Sompolinsky 1985).
-    - ``storkey``: N / sqrt(2 ln N), error-free capacity (Storkey 1997; Hebb's counterpart is
-      N / (2 ln N)).
-    - ``pseudo_inverse``: N linearly independent patterns (Personnaz et al. 1985).
-    """
-    check_choice(rule, "rule", RULES)
-    if rule == "hebb":
-        return 0.138 * n_units
-    if rule == "storkey":
-        return n_units / math.sqrt(2 * math.log(n_units))
-    return float(n_units)
 
 
 # ----------------------------------------------------------------------------- dynamics
@@ -477,8 +230,8 @@ class Hopfield:
     """Classic Hopfield network of binary +/-1 units.
 
     Math:
-        store:   W from the patterns by ``rule`` (see hebb_weights, storkey_weights,
-                 pseudo_inverse_weights); zero diagonal, symmetric
+        store:   W from the patterns by ``rule`` (see `engram.memory.hopfield_rules`); zero
+                 diagonal, symmetric
         recall:  s_i <- sign(sum_j W_ij s_j) until nothing changes (see `recall`)
         energy:  E(s) = -1/2 s^T W s
         load:    alpha = P / N; published capacity per rule in `published_capacity`
@@ -549,14 +302,9 @@ class Hopfield:
                 f"patterns must have {self.n_units} units, like those already stored, but "
                 f"received shape {new.shape}. Start a new Hopfield() for another size."
             )
-        old = self.patterns
-        self.patterns = new if old is None else np.concatenate([old, new])
-        if self.rule == "hebb" and old is not None:
-            self.weights = self.weights + hebb_weights(new)
-        elif self.rule == "storkey":
-            self.weights = storkey_weights(new, self.weights)
-        else:
-            self.weights = _RULE_FUNCTIONS[self.rule](self.patterns)
+        n_stored = self.n_patterns
+        self.patterns = new if self.patterns is None else np.concatenate([self.patterns, new])
+        self.weights = update_weights(self.rule, self.patterns, self.weights, n_stored)
         if self.above_capacity:
             warnings.warn(
                 f"Storing {self.n_patterns} patterns in {self.n_units} units (load "

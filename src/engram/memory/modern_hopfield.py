@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from engram.memory.hopfield import UPDATES, RecallResult, check_cues, check_patterns
+from engram.memory.hopfield import UPDATES, RecallResult
+from engram.memory.patterns import check_cues, check_patterns
 from engram.validation import Seed, as_rng, check_array, check_choice, check_positive
 
 KINDS = ("polynomial", "exponential")
