@@ -129,8 +129,8 @@ def run(config: dict[str, Any]) -> Result:
     )
     final_loss = forward_backward(p, x, y)[0]
     metrics = {
-        "initial_loss": losses[0],
         "final_loss": final_loss,
+        "initial_loss": losses[0],
         "gradcheck_max_relative_error": max(grad_errors.values()),
         "max_grad_difference_vs_sequential": seq_diff,
         "max_weight_difference_vs_sequential_after_training": weight_diff,

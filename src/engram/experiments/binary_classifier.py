@@ -71,8 +71,8 @@ def run(config: dict[str, Any]) -> Result:
     random_set = _train(*random_binary_labels(n, 2, seed=config["seed"]), config, "random labels")
     moons = _train(*make_moons(n, noise=config["noise"], seed=config["seed"]), config, "two moons")
     metrics = {
-        "random_labels_train_accuracy": random_set["train_accuracy"],
         "random_labels_test_accuracy": random_set["test_accuracy"],
+        "random_labels_train_accuracy": random_set["train_accuracy"],
         "moons_train_accuracy": moons["train_accuracy"],
         "moons_test_accuracy": moons["test_accuracy"],
     }

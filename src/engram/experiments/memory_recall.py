@@ -322,7 +322,8 @@ def _metrics(data, config):
     crit = {
         k: critical_load(counts, v.mean(axis=0)) for k, v in corr.items()
     }  # in patterns; None = beyond the sweep
-    return {
+    return {  # headline first: how few correlated digits each memory holds
+        "critical_patterns": crit,
         "n_stored": p,
         "load": p / N_UNITS,
         "flip_fractions": list(config["flip_fractions"]),
@@ -337,7 +338,6 @@ def _metrics(data, config):
         "numbers_stored": {k: _n_params(k, m, p) for k, m in data["memories"].items()},
         "mean_overlap_between_stored_digits": float(off.mean()),
         "mean_abs_overlap_random_patterns_expected": float(np.sqrt(2 / np.pi / N_UNITS)),
-        "critical_patterns": crit,
         "critical_load": {k: (v / N_UNITS if v is not None else None) for k, v in crit.items()},
         "add_one_more": data["more"],
         "modern_update_vs_attention_max_abs_diff": data["attention_gap"],
