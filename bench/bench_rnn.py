@@ -1,28 +1,31 @@
 """Speed and memory of SimpleRNN and LSTM: engram beside PyTorch CPU, measured in one run.
 
-The workload (the issue's): one recurrent layer, input 8 features, hidden 128 units, sequences
+The workload (issue 4's): one recurrent layer, input 8 features, hidden 128 units, sequences
 of 100 steps, batch 64, float32, ``return_sequences=True``; one training step is the forward
 pass plus backpropagation through time with a fixed random gradient of the output sequence
-(no optimizer). Reported for each (layer, framework):
+(no optimizer).
 
-* throughput in sequences/s: the best and the median of ``--repeats`` timed steps after a
-  warm-up step;
+Method. For each layer, engram and PyTorch each run in their own long-lived subprocess, with
+the same threads: ``--threads N`` pins both processes to the first N CPUs before NumPy or
+PyTorch load (so OpenBLAS, engram's own thread pool and ``torch.set_num_threads`` all see N).
+After one warm-up step each, the parent asks the two processes for single timed steps in
+turn -- engram, torch, torch, engram, engram, torch, ... -- so load from other processes on a
+shared machine hits both alike, step by step. Reported for each (layer, framework):
+
+* throughput in sequences/s: the best and the median of ``--repeats`` timed steps;
+* the median of the paired ratios (each engram step against the torch step next to it), the
+  estimate least moved by load that drifts during the run;
 * peak memory: the rise of the process's peak resident set (``ru_maxrss``) above its resident
-  set after imports, data and layer creation, i.e. what the training step adds (activations
-  kept for the backward pass, gradients, temporaries) -- the same measure for both frameworks.
+  set after imports, data and layer creation, i.e. what training steps add (activations kept
+  for the backward pass, gradients, temporaries), measured the same way in both frameworks.
 
-Every (layer, framework) runs in its own fresh subprocess, so neither sees the other's memory or
-warm caches; PyTorch runs with ``torch.set_num_threads(2)``, NumPy with OpenBLAS's default (2 on
-the reference machine), engram's per-step loops splitting the batch between threads. The
-subprocesses alternate for ``--rounds`` rounds (engram, torch, engram, torch, ...), so load from
-other processes on a shared machine hits both alike; the ratio uses each side's best round.
 Ratios: speed engram / PyTorch (> 1: engram faster), memory engram / PyTorch (< 1: engram
-smaller).
+smaller). Targets (issue 4): speed >= 1.0x, memory <= 1.0x.
 
 Usage:
-    python bench/bench_rnn.py                      # both layers, 3 rounds of 10 steps
-    python bench/bench_rnn.py --rounds 5 --repeats 20
-    python bench/bench_rnn.py --json results.json
+    python bench/bench_rnn.py                        # both layers, all CPUs, 30 steps each
+    python bench/bench_rnn.py --threads 1 --repeats 60
+    python bench/bench_rnn.py --layers lstm --json results.json
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 8, 128
 TARGETS = {"speed": 1.0, "memory": 1.0}
+FRAMEWORKS = ("engram", "torch")
 
 
 def rss_mb() -> float:
@@ -57,13 +62,13 @@ def data(seed: int = 0):
     return x, grad
 
 
-def engram_step(layer_name: str):
+def engram_step(layer_name: str, threads: int):
+    import numpy as np
+
     from engram.nn.layers import LSTM, SimpleRNN
 
     x, grad = data()
     layer = {"simple_rnn": SimpleRNN, "lstm": LSTM}[layer_name](UNITS, return_sequences=True)
-    import numpy as np
-
     layer.build((STEPS, FEATURES), np.random.default_rng(0))
 
     def step() -> None:
@@ -73,10 +78,10 @@ def engram_step(layer_name: str):
     return step
 
 
-def torch_step(layer_name: str):
+def torch_step(layer_name: str, threads: int):
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     x, grad = (torch.from_numpy(a) for a in data())
     cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM}[layer_name]
@@ -91,70 +96,105 @@ def torch_step(layer_name: str):
     return step
 
 
-def worker(framework: str, layer_name: str, repeats: int) -> dict[str, float]:
-    """Time ``repeats`` training steps in this process and measure the peak memory they add."""
-    step = (engram_step if framework == "engram" else torch_step)(layer_name)
+def pin(threads: int) -> int:
+    """Pin this process to its first ``threads`` CPUs (before NumPy/PyTorch load)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    threads = min(threads, len(cpus)) if threads > 0 else len(cpus)
+    os.sched_setaffinity(0, cpus[:threads])
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    return threads
+
+
+def worker(framework: str, layer_name: str, threads: int) -> None:
+    """Serve timed steps: one line "step" in, one line with the seconds out; "stop" ends."""
+    threads = pin(threads)
+    step = (engram_step if framework == "engram" else torch_step)(layer_name, threads)
     base = rss_mb()
     step()  # warm-up: first-touch allocations, thread pools
-    times = []
-    for _ in range(repeats):
+    print("ready", threads, flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
         start = time.perf_counter()
         step()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return {
-        "best_seq_per_s": BATCH / times[0],
-        "median_seq_per_s": BATCH / times[len(times) // 2],
-        "peak_mb": max(peak_mb() - base, 0.0),
-    }
+        print(time.perf_counter() - start, flush=True)
+    print(json.dumps({"peak_mb": max(peak_mb() - base, 0.0)}), flush=True)
 
 
-def run_worker(framework: str, layer_name: str, repeats: int) -> dict[str, float]:
+def start_worker(framework: str, layer_name: str, threads: int) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    cmd = [sys.executable, __file__, "--worker", framework, layer_name, "--repeats", str(repeats)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cmd = [sys.executable, __file__, "--worker", framework, layer_name, "--threads", str(threads)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    return proc
+
+
+def ask(proc: subprocess.Popen, command: str) -> str:
+    proc.stdin.write(command + "\n")
+    proc.stdin.flush()
+    return proc.stdout.readline().strip()
+
+
+def measure(layer_name: str, threads: int, repeats: int) -> dict:
+    procs = {f: start_worker(f, layer_name, threads) for f in FRAMEWORKS}
+    used = {f: int(p.stdout.readline().split()[1]) for f, p in procs.items()}
+    times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
+    for r in range(repeats):
+        # ABBA order: neither framework always runs right after the other
+        for f in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
+            times[f].append(float(ask(procs[f], "step")))
+    peak = {f: json.loads(ask(p, "stop"))["peak_mb"] for f, p in procs.items()}
+    for p in procs.values():
+        p.wait()
+    paired = [t / e for e, t in zip(times["engram"], times["torch"], strict=True)]
+    return {
+        "threads": used,
+        "seq_per_s": {f: BATCH / min(t) for f, t in times.items()},
+        "median_seq_per_s": {f: BATCH / statistics.median(t) for f, t in times.items()},
+        "peak_mb": peak,
+        "speed_ratio_best": min(times["torch"]) / min(times["engram"]),
+        "speed_ratio_paired_median": statistics.median(paired),
+        "memory_ratio": peak["engram"] / max(peak["torch"], 1e-9),
+        "step_seconds": times,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per framework")
+    parser.add_argument("--threads", type=int, default=0, help="CPUs for each (0: all)")
     parser.add_argument("--layers", default="simple_rnn,lstm")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "LAYER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.repeats)))
+        worker(*args.worker, args.threads)
         return
 
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for _ in range(args.rounds):
-        for layer_name in args.layers.split(","):
-            for framework in ("engram", "torch"):
-                entry = results.setdefault(layer_name, {}).setdefault(framework, [])
-                entry.append(run_worker(framework, layer_name, args.repeats))
+    layers = args.layers.split(",")
+    summary = {name: measure(name, args.threads, args.repeats) for name in layers}
+    threads = next(iter(summary.values()))["threads"]["engram"]
     print(
         f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}, forward + backward, "
-        f"{args.rounds} rounds x {args.repeats} steps (best round; median step in brackets)"
+        f"{threads} thread(s) each, {args.repeats} alternating steps each"
     )
-    header = f"{'layer':<11} {'engram seq/s':>18} {'torch seq/s':>18} {'speed':>7}"
-    print(header + f" {'engram MB':>10} {'torch MB':>9} {'memory':>7}")
-    summary = {}
-    for layer_name, by_framework in results.items():
-        best = {f: max(r["best_seq_per_s"] for r in rs) for f, rs in by_framework.items()}
-        med = {f: max(r["median_seq_per_s"] for r in rs) for f, rs in by_framework.items()}
-        mem = {f: min(r["peak_mb"] for r in rs) for f, rs in by_framework.items()}
-        speed = best["engram"] / best["torch"]
-        memory = mem["engram"] / max(mem["torch"], 1e-9)
-        summary[layer_name] = {"seq_per_s": best, "median_seq_per_s": med, "peak_mb": mem}
-        summary[layer_name].update(speed_ratio=speed, memory_ratio=memory, rounds=by_framework)
+    print(
+        f"{'layer':<11} {'engram seq/s':>13} {'(median)':>8} {'torch seq/s':>12} "
+        f"{'(median)':>8} {'best':>6} {'paired':>7} {'engram MB':>10} {'torch MB':>9} "
+        f"{'memory':>7}"
+    )
+    for name, r in summary.items():
+        seq, med, mem = r["seq_per_s"], r["median_seq_per_s"], r["peak_mb"]
         print(
-            f"{layer_name:<11} {best['engram']:>9.0f} ({med['engram']:>6.0f}) "
-            f"{best['torch']:>9.0f} ({med['torch']:>6.0f}) {speed:>6.2f}x "
-            f"{mem['engram']:>10.1f} {mem['torch']:>9.1f} {memory:>6.2f}x"
+            f"{name:<11} {seq['engram']:>13.0f} {med['engram']:>8.0f} {seq['torch']:>12.0f} "
+            f"{med['torch']:>8.0f} {r['speed_ratio_best']:>5.2f}x "
+            f"{r['speed_ratio_paired_median']:>6.2f}x {mem['engram']:>10.1f} "
+            f"{mem['torch']:>9.1f} {r['memory_ratio']:>6.2f}x"
         )
-    print(f"targets: speed >= {TARGETS['speed']:.1f}x, memory <= {TARGETS['memory']:.1f}x")
+    print(
+        f"speed: best step against best step, and the median of paired steps; targets: speed "
+        f">= {TARGETS['speed']:.1f}x, memory <= {TARGETS['memory']:.1f}x"
+    )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(summary, handle, indent=2)

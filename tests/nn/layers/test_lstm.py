@@ -101,6 +101,28 @@ def test_lstm_batch_split_across_threads_is_exact(monkeypatch):
         np.testing.assert_allclose(value, layer.grads[key], atol=1e-5)
 
 
+def test_lstm_weight_gradients_split_across_threads_are_exact(monkeypatch):
+    """The all-steps weight-gradient matmul split between threads by gate: same numbers."""
+    import engram.nn.layers.recurrent_base as base
+
+    x = np.random.default_rng(0).standard_normal((8, 5, 3)).astype(np.float32)
+    layer = LSTM(32, return_sequences=True, bias_initializer="random_normal")
+    y = layer(x)
+    layer.backward(np.ones_like(y))
+    single = {k: v.copy() for k, v in layer.grads.items()}
+    workers, parallel_for = [], base.parallel_for
+    monkeypatch.setattr(base, "MIN_WORK_PER_WORKER", 1)
+    monkeypatch.setattr(base, "_workers", lambda: 2)
+    monkeypatch.setattr(
+        base, "parallel_for", lambda fn, n, w: workers.append(w) or parallel_for(fn, n, w)
+    )
+    y = layer(x)
+    layer.backward(np.ones_like(y))
+    assert 2 in workers  # the weight gradients ran in two threads (the loops, 8 rows, in one)
+    for key, value in single.items():
+        np.testing.assert_allclose(layer.grads[key], value, atol=1e-6)
+
+
 def test_lstm_keras_layout_and_unit_forget_bias():
     layer = LSTM(5)
     layer.build((7, 3), np.random.default_rng(0))

@@ -14,6 +14,7 @@ from engram.nn.layers.recurrent_base import (
     activation_grad,
     needs_preactivation,
     run_rows,
+    split_matmul,
 )
 
 
@@ -149,7 +150,8 @@ class GRU(Recurrent):
         grad_w[:, : 2 * u] = flat_x.T @ flat_q[:, : 2 * u]
         grad_w[:, 2 * u :] = flat_x.T @ flat_hh
         self.grads["weights"] = grad_w
-        self.grads["recurrent_weights"] = h_prev.reshape(steps * batch, u).T @ flat_q
+        grad_r = self.grads["recurrent_weights"] = np.empty((u, width), flat_q.dtype)
+        split_matmul(h_prev.reshape(steps * batch, u).T, flat_q, grad_r)
         if self.use_bias:
             grad_b = np.empty_like(self.params["bias"])
             grad_b[1] = flat_q.sum(axis=0)

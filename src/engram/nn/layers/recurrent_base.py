@@ -41,7 +41,7 @@ from engram.validation import as_rng, check_fraction, check_positive
 #: activations whose derivative can be read from their output alone
 _FROM_OUTPUT = ("tanh", "sigmoid", "linear")
 
-#: run the per-step loops with one BLAS thread per worker (see `run_rows`)
+#: run the recurrent layers with one BLAS thread per worker (see `run_rows`)
 SINGLE_THREAD_STEPS = True
 #: rows of the batch per worker thread below which the loop runs in one thread
 MIN_ROWS_PER_WORKER = 16
@@ -76,47 +76,93 @@ def workers_for(batch: int, work_per_row: int) -> int:
     return max(1, min(_workers(), batch // MIN_ROWS_PER_WORKER, by_work))
 
 
-def blas_scope(batch: int, work_per_row: int) -> Any:
-    """BLAS threads for a whole forward or backward call.
+def blas_scope() -> Any:
+    """One BLAS thread for a whole forward or backward call; the threads are engram's own.
 
-    Problems too small to split between threads run every matmul single-threaded: their
-    all-steps matmuls are small too, and OpenBLAS's threads only add waiting (measured 10x
-    slower training of a 16-unit LSTM on 2 shared cores). Large problems keep BLAS's threads
-    for the all-steps matmuls (`run_rows` limits them inside the loop).
+    Every matmul of a recurrent layer runs single-threaded in OpenBLAS: the per-step matmuls
+    are too small for BLAS's threads (measured 2x slower on 2 shared cores), and on a machine
+    shared with other processes OpenBLAS's spinning threads can make even the all-steps
+    matmuls much slower (a (128, 6400) @ (6400, 512) product measured 12 ms on one thread,
+    240 ms on two). The parallelism comes from `run_rows` (row blocks of the batch, inside the
+    loops) and `split_matmul` (gate or column blocks, for the all-steps matmuls), whose threads wait
+    on each other without spinning.
     """
-    if workers_for(batch, work_per_row) > 1:
-        return contextlib.nullcontext()
     return _blas_limit()
+
+
+def parallel_for(fn: Callable[[int, int], None], size: int, workers: int) -> None:
+    """Run ``fn(lo, hi)`` on ``workers`` contiguous blocks of ``range(size)``, in threads.
+
+    NumPy releases the GIL inside matmuls and ufuncs, so the blocks run in parallel. Each
+    block runs in a copy of the caller's context, so ``np.errstate`` applies there too.
+    """
+    if workers <= 1:
+        fn(0, size)
+        return
+    import concurrent.futures  # here, not at import time: most layers never need threads
+
+    if not _pool:
+        _pool.append(concurrent.futures.ThreadPoolExecutor(_workers(), thread_name_prefix="rnn"))
+    bounds = np.linspace(0, size, workers + 1).astype(int)
+    futures = [
+        _pool[0].submit(contextvars.copy_context().run, fn, lo, hi)
+        for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)
+    ]
+    try:
+        fn(bounds[0], bounds[1])  # the first block in this thread, the others in the pool
+    finally:
+        concurrent.futures.wait(futures)
+    for future in futures:
+        future.result()
 
 
 def run_rows(fn: Callable[[int, int], None], batch: int, work_per_row: int) -> None:
     """Run ``fn(lo, hi)`` over the rows of a batch, split between threads when it pays.
 
     The sequences of a batch are independent during the recurrence, so the per-step loop can
-    run on row blocks in parallel: NumPy releases the GIL inside matmuls and ufuncs. Each step's
-    matrices are small ((rows, units) @ (units, k*units)), where BLAS's own threads cost more
-    than they save (measured 2x slower on 2 shared cores), so BLAS runs single-threaded inside
-    the loop and the parallelism comes from the row blocks. Small problems (fewer than
-    `MIN_ROWS_PER_WORKER` rows or `MIN_WORK_PER_WORKER` multiply-adds per step and thread;
-    ``work_per_row`` is the multiply-adds of one row's step) run in the calling thread.
+    run on row blocks in parallel, each block's loop in one thread from start to end (no
+    waiting between steps). Small problems (fewer than `MIN_ROWS_PER_WORKER` rows or
+    `MIN_WORK_PER_WORKER` multiply-adds per step and thread; ``work_per_row`` is the
+    multiply-adds of one row's step) run in the calling thread. Call it inside `blas_scope`.
     """
-    n = workers_for(batch, work_per_row)
-    with _blas_limit():
-        if n <= 1:
-            fn(0, batch)
-            return
-        if not _pool:
-            from concurrent.futures import ThreadPoolExecutor
+    parallel_for(fn, batch, workers_for(batch, work_per_row))
 
-            _pool.append(ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="rnn"))
-        bounds = np.linspace(0, batch, n + 1).astype(int)
-        # each block runs in a copy of the caller's context, so np.errstate applies there too
-        futures = [
-            _pool[0].submit(contextvars.copy_context().run, fn, lo, hi)
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
-        for future in futures:
-            future.result()
+
+def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` split between threads: by ``b``'s leading (gate) axis when
+    it has one, else by blocks of ``b``'s columns.
+
+    For the all-steps matmuls (the weight gradients, (width, time * batch) @
+    (time * batch, units) for each gate): each thread runs single-threaded BLAS calls (see
+    `blas_scope` for why not BLAS's own threads). Call it inside `blas_scope`.
+    """
+    by_gate = b.ndim == 3 and b.shape[0] >= min(_workers(), 2)
+    size = b.shape[0] if by_gate else out.shape[-1]
+    workers = min(size, workers_for(out.shape[-1], out.size // out.shape[-1] * a.shape[-1]))
+
+    def block(lo: int, hi: int) -> None:
+        if by_gate:
+            np.matmul(a, b[lo:hi], out=out[lo:hi])
+        else:
+            np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+
+    parallel_for(block, size, workers)
+    return out
+
+
+def project_inputs(
+    xs: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, out: np.ndarray
+) -> np.ndarray:
+    """``out = xs @ kernel + bias`` for all steps in one matmul, as ``[xs, 1] @ [kernel; bias]``.
+
+    ``xs`` is (time * batch, features); ``kernel`` (..., features, n) and ``bias`` (..., n)
+    may carry leading gate axes. Folding the bias into the matmul saves a pass over ``out``.
+    """
+    if bias is None:
+        return np.matmul(xs, kernel, out=out)
+    xs1 = np.empty((xs.shape[0], xs.shape[1] + 1), xs.dtype)
+    xs1[:, :-1], xs1[:, -1] = xs, 1
+    return np.matmul(xs1, np.concatenate([kernel, bias[..., None, :]], axis=-2), out=out)
 
 
 def needs_preactivation(*acts: Any) -> bool:
@@ -147,9 +193,17 @@ def activate(activation: Any, z: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def activation_grad(
-    activation: Any, z: np.ndarray | None, a: np.ndarray, grad: np.ndarray, out: np.ndarray
+    activation: Any,
+    z: np.ndarray | None,
+    a: np.ndarray,
+    grad: np.ndarray,
+    out: np.ndarray,
+    scratch: np.ndarray | None = None,
 ) -> np.ndarray:
     """``out[...] = grad * activation'(z)``, from the output ``a`` where that suffices.
+
+    ``out`` may be ``grad`` or ``a``; ``scratch`` (the shape of ``a``) avoids allocating a
+    temporary for tanh and sigmoid.
 
     Math:
         tanh:     grad * (1 - a^2)
@@ -157,13 +211,9 @@ def activation_grad(
         other:    activation.backward(z, a, grad)     (needs the pre-activation z)
     """
     name = activation.name
-    if name == "tanh":
-        d = a * a
-        np.subtract(1, d, out=d)
-        np.multiply(grad, d, out=out)
-    elif name == "sigmoid":
-        d = a * a
-        np.subtract(a, d, out=d)
+    if name in ("tanh", "sigmoid"):
+        d = np.multiply(a, a, out=scratch)
+        np.subtract(1 if name == "tanh" else a, d, out=d)
         np.multiply(grad, d, out=out)
     elif name == "linear":
         if out is not grad:
@@ -359,7 +409,7 @@ class Recurrent(Layer):
             keep = self.rng.random((batch, self.units), dtype=np.float32) >= self.recurrent_dropout
             self.recurrent_mask = keep.astype(dtype) * dtype.type(1 / (1 - self.recurrent_dropout))
         self.xs = np.ascontiguousarray(xs, dtype=dtype)
-        with blas_scope(batch, self._work_per_row()):
+        with blas_scope():
             outputs, self.states = self._forward_sequence(self.xs, states)
         if self.return_sequences:
             return outputs.transpose(1, 0, 2)
@@ -378,7 +428,7 @@ class Recurrent(Layer):
                 )
             for acc, g in zip(grad_last, grad_states, strict=True):
                 acc += g
-        with blas_scope(len(grad_last[0]), self._work_per_row()):
+        with blas_scope():
             grad_xs, self.grad_initial_state = self._backward_sequence(grad_seq, grad_last)
         if self.input_mask is not None:
             grad_xs *= self.input_mask

@@ -12,7 +12,9 @@ from engram.nn.layers.recurrent_base import (
     activate,
     activation_grad,
     needs_preactivation,
+    project_inputs,
     run_rows,
+    split_matmul,
 )
 
 
@@ -65,9 +67,10 @@ class SimpleRNN(Recurrent):
         steps, batch, n_in = xs.shape
         u = self.units
         z = np.empty((steps, batch, u), dtype=xs.dtype)
-        np.matmul(xs.reshape(steps * batch, n_in), self.params["weights"], out=z.reshape(-1, u))
-        if self.use_bias:
-            z += self.params["bias"]
+        bias = self.params["bias"] if self.use_bias else None
+        project_inputs(
+            xs.reshape(steps * batch, n_in), self.params["weights"], bias, z.reshape(-1, u)
+        )
         h = np.empty((steps + 1, batch, u), dtype=xs.dtype)
         h[0] = states[0]
         self.z, self.h = z, h
@@ -95,10 +98,13 @@ class SimpleRNN(Recurrent):
         mask = self.recurrent_mask
         flat = self.dz.reshape(steps * batch, u)
         h_prev = h[:-1] if mask is None else h[:-1] * mask
-        self.grads["weights"] = self.xs.reshape(steps * batch, -1).T @ flat
-        self.grads["recurrent_weights"] = h_prev.reshape(steps * batch, u).T @ flat
+        xs = self.xs.reshape(steps * batch, -1)
+        grad_w = self.grads["weights"] = np.empty((xs.shape[1], u), flat.dtype)
+        split_matmul(xs.T, flat, grad_w)
+        grad_r = self.grads["recurrent_weights"] = np.empty((u, u), flat.dtype)
+        split_matmul(h_prev.reshape(steps * batch, u).T, flat, grad_r)
         if self.use_bias:
-            self.grads["bias"] = flat.sum(axis=0)
+            self.grads["bias"] = np.ones(steps * batch, flat.dtype) @ flat  # faster than a sum
         grad_xs = (flat @ self.params["weights"].T).reshape(steps, batch, -1)
         dh = self.dh
         self.z = self.h = self.dz = self.dh = self.grad_seq = None
@@ -111,10 +117,11 @@ class SimpleRNN(Recurrent):
         recurrent_t, act = self.params["recurrent_weights"].T, self.activation
         keep_z = self.dz is not self.z
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        scratch = np.empty_like(dh)
         for t in range(z.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
-            activation_grad(act, z[t] if keep_z else None, h[t + 1], dh, dz[t])
+            activation_grad(act, z[t] if keep_z else None, h[t + 1], dh, dz[t], scratch)
             np.matmul(dz[t], recurrent_t, out=dh)
             if mask is not None:
                 dh *= mask
