@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engram.nn import activations, initializers
 from engram.nn.layers.base import Layer, register_layer, shape_str
 from engram.validation import check_positive
@@ -94,7 +96,16 @@ class Dense(Layer):
         """The backward pass from the gradient with respect to z (the fused-loss path)."""
         x2 = self.x.reshape(-1, self.x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)
-        self.grads["weights"] = x2.T @ g2
+        # written into last step's gradient array when it fits: a fresh (in, units) result
+        # costs more in first-touch page faults than the matrix product itself
+        grad_w = self.grads.get("weights")
+        if (
+            grad_w is None
+            or grad_w.shape != self.params["weights"].shape
+            or grad_w.dtype != (np.result_type(x2, g2))
+        ):
+            grad_w = np.empty(self.params["weights"].shape, np.result_type(x2, g2))
+        self.grads["weights"] = np.matmul(x2.T, g2, out=grad_w)
         if self.use_bias:
             self.grads["bias"] = g2.sum(axis=0)
         if not self.needs_input_grad:
