@@ -111,3 +111,17 @@ def test_dataset_and_data_dir_shorthands_reach_the_settings(tmp_path):
     result = CliRunner().invoke(cli, ["run", "xor", "--dataset", "digits"])
     assert result.exit_code == 2
     assert "dataset" in result.output
+
+
+def test_missing_dataset_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENGRAM_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("ENGRAM_DATA_DIR", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(
+        cli, ["run", "mnist-mlp", "--dataset", "mnist", "--data-dir", str(empty)]
+    )
+    assert result.exit_code == 1
+    assert "MNIST files not found" in result.output and "To fix" in result.output
+    assert "Traceback" not in result.output

@@ -31,6 +31,12 @@ class UsageProblem(click.ClickException):
     exit_code = 2
 
 
+class DataProblem(click.ClickException):
+    """Data that is missing or fails its checks: the loader's message, exit code 1."""
+
+    exit_code = 1
+
+
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
     """Rows as plain text, left-aligned in columns under a header."""
     n = len(columns)
@@ -176,7 +182,14 @@ def run_command(
         raise UsageProblem(str(exc)) from None
     if not quiet:
         click.echo(f"Running {experiment.name}{' (quick)' if quick else ''} ...")
-    run = run_resolved(experiment, config, out_dir=out, verbose=0 if quiet else 1)
+    from engram.data import ChecksumError, DatasetNotFoundError, IDXError
+
+    try:
+        run = run_resolved(experiment, config, out_dir=out, verbose=0 if quiet else 1)
+    except (DatasetNotFoundError, ChecksumError, IDXError) as exc:
+        if show_traceback:
+            raise
+        raise DataProblem(str(exc)) from None
     if not quiet:
         _print_run_summary(run)
     report = run.paths["report.html"]
