@@ -357,12 +357,17 @@ class Sequential:
         metric_fns = self._resolved_metrics()
         loss_total, seen = 0.0, 0
         totals = [[0.0, 0] for _ in metric_fns]
+        # shuffled batches are gathered into one reused array, not a fresh allocation per step
+        # (safe: the layers read their cached inputs only within the step)
+        x_batch = None if order is None else np.empty((batch_size, *x.shape[1:]), x.dtype)
         for step, start in enumerate(range(0, n, batch_size)):
             if order is None:
                 xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             else:
                 idx = order[start : start + batch_size]
-                xb, yb = x[idx], y[idx]
+                full = len(idx) == batch_size
+                xb = np.take(x, idx, axis=0, out=x_batch) if full else x[idx]
+                yb = y[idx]
             loss, out = self._train_step(xb, yb, fused)
             loss_total += loss * len(xb)
             seen += len(xb)
