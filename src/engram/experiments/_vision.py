@@ -26,6 +26,17 @@ from engram.nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from engram.validation import check_choice
 
 DATASETS = ("digits", "mnist", "mnist-t10k", "fashion-mnist")
+# the article's training settings, shared by mnist-mlp, mnist-cnn and visual-filters
+TRAINING_DEFAULTS = {
+    "seed": 0,
+    "dataset": "mnist",
+    "data_dir": "",
+    "epochs": 5,
+    "batch_size": 32,
+    "learning_rate": 0.001,
+    "validation_fraction": 0.1,
+    "train_limit": 0,
+}
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [
     "T-shirt/top",

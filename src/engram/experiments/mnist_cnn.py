@@ -44,16 +44,7 @@ EXPERIMENT = register(
             "The article's Keras CNN; LeCun et al. 1998; Keras mnist_convnet example; "
             "Hubel & Wiesel 1962."
         ),
-        defaults={
-            "seed": 0,
-            "dataset": "mnist",
-            "data_dir": "",
-            "epochs": 5,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "validation_fraction": 0.1,
-            "train_limit": 0,
-        },
+        defaults=V.TRAINING_DEFAULTS,
         quick={"dataset": "digits", "epochs": 3},
         run=run,
     )

@@ -54,17 +54,7 @@ EXPERIMENT = register(
             "The article's Keras MLP; LeCun, Bottou, Bengio & Haffner 1998 (MNIST); "
             "Xiao, Rasul & Vollgraf 2017 (Fashion-MNIST)."
         ),
-        defaults={
-            "seed": 0,
-            "dataset": "mnist",
-            "data_dir": "",
-            "epochs": 5,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "hidden_units": (10, 10),
-            "validation_fraction": 0.1,
-            "train_limit": 0,
-        },
+        defaults={**V.TRAINING_DEFAULTS, "hidden_units": (10, 10)},
         quick={"dataset": "digits", "epochs": 20},
         run=run,
     )

@@ -227,17 +227,7 @@ EXPERIMENT = register(
             "Hubel & Wiesel 1962; Jones & Palmer 1987 (Gabor fits of simple cells); "
             "Olshausen & Field 1996; Krizhevsky et al. 2012."
         ),
-        defaults={
-            "seed": 0,
-            "dataset": "mnist",
-            "data_dir": "",
-            "epochs": 5,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "kernel_size": 3,
-            "validation_fraction": 0.1,
-            "train_limit": 0,
-        },
+        defaults={**V.TRAINING_DEFAULTS, "kernel_size": 3},
         quick={"dataset": "digits", "epochs": 3},
         run=run,
     )
