@@ -228,3 +228,29 @@ def test_unknown_loss_suggests_close_matches():
         losses.get("mse2")
     with pytest.raises(TypeError, match="loss must be a name such as 'mse'"):
         losses.get(1.5)
+
+
+@pytest.mark.parametrize("classes", [1, 2, 10, 64, 65, 300])
+@pytest.mark.parametrize("batch", [1, 7, 128])
+def test_softmax_and_fused_cross_entropy_agree_with_float64_on_every_shape(batch, classes):
+    # few classes take the transposed path, many the row-wise one: both must give the same
+    # numbers as a float64 reference, keep float32, and leave the logits untouched
+    from engram.nn import functional as F
+
+    rng = np.random.default_rng(batch * 1000 + classes)
+    z = (5 * rng.standard_normal((batch, classes))).astype(np.float32)
+    labels = rng.integers(0, classes, batch)
+    z_before = z.copy()
+    z64 = z.astype(np.float64)
+    e = np.exp(z64 - z64.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    probs = F.softmax(z)
+    assert probs.dtype == np.float32 and probs.flags.c_contiguous
+    np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
+    loss, grad = F.softmax_cross_entropy(z, labels)
+    expected = np.mean(-np.log(p[np.arange(batch), labels]))
+    assert loss == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    onehot = np.eye(classes)[labels]
+    assert grad.dtype == np.float32 and grad.flags.c_contiguous
+    np.testing.assert_allclose(grad, (p - onehot) / batch, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(z, z_before)

@@ -325,6 +325,22 @@ def test_same_seed_same_result_bit_for_bit():
     assert h1 == h2
 
 
+def test_metrics_do_not_change_training():
+    # with no metric the fused path skips the last activation; the weights must not notice
+    x, y = moons(200)
+
+    def weights_after(metrics):
+        m = Sequential([Dense(8, activation="relu", input_dim=2), Dense(2, "softmax")], seed=3)
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=metrics)
+        history = m.fit(x, y, epochs=2, batch_size=16, verbose=0).history
+        return m.get_weights(), history
+
+    (plain, h_plain), (measured, h_measured) = weights_after(None), weights_after(["accuracy"])
+    for a, b in zip(plain, measured, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert h_plain["loss"] == h_measured["loss"] and "accuracy" in h_measured
+
+
 def test_different_seeds_differ():
     w1, h1 = fit_once(1)
     w2, h2 = fit_once(2)

@@ -245,14 +245,105 @@ def test_float32_weights_and_state_stay_float32(make, clip):
 def test_weights_are_updated_in_place_and_frozen_layers_are_skipped():
     params, grads = make_problem()
     layers = [FakeLayer("a", params[0]), FakeLayer("b", params[1], trainable=False)]
-    before = [layer.params["weights"] for layer in layers]
-    copies = [w.copy() for w in before]
+    frozen = layers[1].params["weights"]
+    copies = [layer.params["weights"].copy() for layer in layers]
+    opt = optimizers.SGD(0.1)
     for layer, g in zip(layers, grads[0], strict=True):
         layer.grads = g
-    optimizers.SGD(0.1).step(layers)
-    assert layers[0].params["weights"] is before[0]
-    assert not np.array_equal(before[0], copies[0])
-    np.testing.assert_array_equal(layers[1].params["weights"], copies[1])
+    opt.step(layers)  # the first step packs the trainable weights into one buffer
+    live = layers[0].params["weights"]
+    after_first = live.copy()
+    assert not np.array_equal(after_first, copies[0])
+    for layer, g in zip(layers, grads[1], strict=True):
+        layer.grads = g
+    opt.step(layers)
+    assert layers[0].params["weights"] is live  # from then on, updated in place
+    assert not np.array_equal(live, after_first)
+    assert layers[1].params["weights"] is frozen
+    np.testing.assert_array_equal(frozen, copies[1])
+
+
+def _weight_by_weight(make_opt, params, grads):
+    """Reference: one optimizer per weight (every update here is element-wise, so packing
+    all weights together must give the same numbers, bit for bit)."""
+    out = []
+    for i, p in enumerate(params):
+        out.append({})
+        for key, value in p.items():
+            layer = FakeLayer(f"layer{i}", {key: value})
+            opt = make_opt()
+            for step_grads in grads:
+                layer.grads = {key: step_grads[i][key].copy()}
+                opt.step([layer])
+            out[i][key] = layer.params[key]
+    return out
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS)
+def test_packed_step_is_bit_identical_to_weight_by_weight(make):
+    params, grads = make_problem(scale=2.0)
+    packed = run_engram(make(learning_rate=0.01), params, grads)
+    reference = _weight_by_weight(lambda: make(learning_rate=0.01), params, grads)
+    for ours, theirs in zip(packed, reference, strict=True):
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key])
+
+
+def test_packing_shares_one_buffer_per_dtype_and_keeps_float64():
+    layers = [
+        FakeLayer("a", {"w": np.ones((3, 5), np.float32), "b": np.ones(5, np.float32)}),
+        FakeLayer("c", {"w": np.ones((2, 2), np.float64)}),
+    ]
+    for layer in layers:
+        layer.grads = {k: np.full_like(v, 0.5) for k, v in layer.params.items()}
+    opt = optimizers.Adam(0.1)
+    opt.step(layers)
+    a_w, a_b, c_w = layers[0].params["w"], layers[0].params["b"], layers[1].params["w"]
+    assert a_w.base is a_b.base is not None and a_w.base is not c_w.base
+    assert (a_w.dtype, a_b.dtype, c_w.dtype) == (np.float32, np.float32, np.float64)
+    assert a_b.ctypes.data % 64 == 0  # each weight starts on a 64-byte boundary
+    # Adam's first step is lr * g / (|g| + eps'), within 1e-6 of lr * sign(g)
+    np.testing.assert_allclose(a_w, 1 - 0.1, rtol=1e-6)
+    np.testing.assert_allclose(c_w, 1 - 0.1, rtol=1e-6)
+
+
+def test_replaced_weights_and_state_are_packed_again():
+    params, grads = make_problem()
+    layers = [FakeLayer(f"layer{i}", p) for i, p in enumerate(params)]
+    opt = optimizers.Adam(0.01)
+    for layer, g in zip(layers, grads[0], strict=True):
+        layer.grads = g
+    opt.step(layers)
+    m_before = opt.slots["layer0/weights"]["m"].copy()
+    new = np.full((4, 3), 2.0, np.float32)
+    layers[0].params["weights"] = new.copy()  # what set_weights and load_model do
+    for layer, g in zip(layers, grads[1], strict=True):
+        layer.grads = g
+    opt.step(layers)
+    # the step started from the new values and kept the moment estimates of step 1
+    m = 0.9 * m_before + 0.1 * grads[1][0]["weights"]
+    np.testing.assert_allclose(opt.slots["layer0/weights"]["m"], m, rtol=1e-6)
+    assert np.all(np.abs(layers[0].params["weights"] - new) < 0.011)
+    assert layers[0].params["weights"].base is layers[1].params["weights"].base
+    # state replaced from outside (as load_model does) is used, not the packed copy
+    opt.slots["layer1/weights"] = {
+        k: np.zeros_like(v) for k, v in opt.slots["layer1/weights"].items()
+    }
+    for layer, g in zip(layers, grads[2], strict=True):
+        layer.grads = g
+    opt.step(layers)
+    np.testing.assert_allclose(
+        opt.slots["layer1/weights"]["m"], 0.1 * grads[2][1]["weights"], rtol=1e-6
+    )
+
+
+def test_clipping_leaves_the_layers_gradients_unclipped():
+    layer = FakeLayer("l", {"a": np.zeros(2, np.float32)})
+    raw = np.float32([3, 4])
+    layer.grads = {"a": raw.copy()}
+    optimizers.SGD(learning_rate=1.0, clipnorm=1.0).step([layer])
+    np.testing.assert_allclose(layer.params["a"], [-0.6, -0.8], rtol=1e-6)
+    np.testing.assert_array_equal(layer.grads["a"], raw)
 
 
 def test_keras_defaults():

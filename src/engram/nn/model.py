@@ -228,10 +228,21 @@ class Sequential:
             return self.loss.forward_logits(self.layers[-1].z, y)
         return self.loss.forward(out, y)
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
-        out = self._forward(x, True)
-        loss, grad = self._loss_and_grad(out, y, fused)
+    def _train_step(
+        self, x: np.ndarray, y: np.ndarray, fused: bool, need_output: bool = True
+    ) -> tuple[float, np.ndarray | None]:
         layers_ = self.layers
+        if fused:
+            # the loss takes the logits and applies softmax/sigmoid itself, so the last
+            # layer's activation runs only when something (a metric) reads the output
+            for layer in layers_[:-1]:
+                x = layer.forward(x, True)
+            logits = layers_[-1].forward_logits(x)
+            loss, grad = self.loss.forward_logits(logits, y)
+            out = layers_[-1].activation.forward(logits) if need_output else None
+        else:
+            out = self._forward(x, True)
+            loss, grad = self.loss.forward(out, y)
         last = len(layers_) - 1
         # Backpropagate only down to the first layer with trainable weights: the layers below
         # it have nothing to learn, and nobody reads its gradient with respect to its input.
@@ -366,9 +377,11 @@ class Sequential:
             else:
                 idx = order[start : start + batch_size]
                 full = len(idx) == batch_size
-                xb = np.take(x, idx, axis=0, out=x_batch) if full else x[idx]
+                # mode="clip": the indices are a permutation, always in range; the default
+                # mode="raise" buffers the output against a bad index (42 -> 31 us a batch)
+                xb = np.take(x, idx, axis=0, out=x_batch, mode="clip") if full else x[idx]
                 yb = y[idx]
-            loss, out = self._train_step(xb, yb, fused)
+            loss, out = self._train_step(xb, yb, fused, need_output=bool(metric_fns))
             loss_total += loss * len(xb)
             seen += len(xb)
             logs = {"loss": loss_total / seen}

@@ -36,6 +36,11 @@ class Activation(Layer):
     def backward(self, grad_y):
         return self.activation.backward(self.z, self.y, grad_y)
 
+    def forward_logits(self, x):
+        """The fused-loss path: the input goes to the loss as it is (it applies f itself)."""
+        self.z, self.y = x, None
+        return x
+
     def backward_from_logits(self, grad_z):
         """The fused-loss path: the loss already gave the gradient with respect to x."""
         return grad_z

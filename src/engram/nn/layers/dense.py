@@ -81,13 +81,19 @@ class Dense(Layer):
             )
 
     def forward(self, x, training=False):
+        self.y = self.activation.forward(self.forward_logits(x))
+        return self.y
+
+    def forward_logits(self, x):
+        """The forward pass up to z, without the activation (the fused-loss path: the loss
+        applies softmax or sigmoid itself)."""
         self.x = x
         z = x @ self.params["weights"]
         if self.use_bias:
             z += self.params["bias"]
         self.z = z
-        self.y = self.activation.forward(z)
-        return self.y
+        self.y = None
+        return z
 
     def backward(self, grad_y):
         return self.backward_from_logits(self.activation.backward(self.z, self.y, grad_y))
@@ -107,7 +113,10 @@ class Dense(Layer):
             grad_w = np.empty(self.params["weights"].shape, np.result_type(x2, g2))
         self.grads["weights"] = np.matmul(x2.T, g2, out=grad_w)
         if self.use_bias:
-            self.grads["bias"] = g2.sum(axis=0)
+            grad_b = self.grads.get("bias")
+            if grad_b is None or grad_b.shape != (self.units,) or grad_b.dtype != g2.dtype:
+                grad_b = np.empty(self.units, g2.dtype)
+            self.grads["bias"] = np.sum(g2, axis=0, out=grad_b)
         if not self.needs_input_grad:
             return None
         return grad_z @ self.params["weights"].T
