@@ -6,21 +6,26 @@ Workloads (issue 2, section 6):
 Data: MNIST-shaped random inputs (uniform [0, 1), float32) and random labels 0..9, the same in
 both frameworks; speed does not depend on the values.
 
-Each (framework, workload) runs in its own subprocess, so imports, allocations and peak memory
-do not leak between them. In that subprocess:
+Method. For each workload, engram and PyTorch each run in their own long-lived subprocess:
     1. BLAS threads are fixed before numpy/torch load (OMP/OPENBLAS/MKL_NUM_THREADS, and
-       torch.set_num_threads) to --threads (default 2);
-    2. one warm-up epoch on 2,048 samples;
-    3. --repeats timed epochs over all samples (shuffled every epoch, Adam), the median reported
-       as training throughput (samples/s);
-    4. --repeats timed inference passes (batched forward + softmax, no gradients), median;
-    5. peak memory = resource.getrusage(RUSAGE_SELF).ru_maxrss at the end: the process's peak
+       torch.set_num_threads) to --threads (default 2); nothing else about BLAS is changed
+       (the kernel OpenBLAS runs with is printed: this machine's environment sets
+       OPENBLAS_CORETYPE=Haswell, and it is left as it is);
+    2. data, model, one warm-up epoch on 2,048 samples;
+    3. the parent then asks the two processes for timed epochs in turn -- engram, torch,
+       torch, engram, engram, torch, ... (--repeats each; shuffled every epoch, Adam) -- and
+       likewise for timed inference passes (batched forward + softmax, no gradients), with a
+       short pause before each so neither starts while the other's threads still spin. Load
+       that drifts during the run hits both frameworks alike;
+    4. reported: the best and the median samples/s of each, the ratio of the bests, and the
+       median of the paired ratios (each engram epoch against the torch epoch next to it);
+    5. peak memory = resource.getrusage(RUSAGE_SELF).ru_maxrss at the end: each process's peak
        resident set, everything included (interpreter, library, data, training, inference).
 
 Usage:
-    python bench/bench_mlp.py                 # both workloads, 3 repeats, 2 threads
-    python bench/bench_mlp.py --repeats 5 --threads 2
-    python bench/bench_mlp.py --quick         # 6,000 samples, 1 repeat: a smoke test
+    python bench/bench_mlp.py                 # both workloads, 5 repeats, 2 threads
+    python bench/bench_mlp.py --repeats 9 --threads 2
+    python bench/bench_mlp.py --quick         # 6,000 samples, 2 repeats: a smoke test
 
 Targets (issue 2): training >= 1.5x PyTorch, inference >= 1.0x, peak memory <= PyTorch.
 """
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -39,12 +45,7 @@ WORKLOADS = {
     "784-10-10-10 b32": {"hidden": [10, 10], "batch": 32},
 }
 N_FEATURES, N_CLASSES = 784, 10
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+FRAMEWORKS = ("engram", "torch")
 
 
 def _data(n: int):
@@ -56,7 +57,7 @@ def _data(n: int):
     return x, y
 
 
-def _engram(spec: dict, n: int, repeats: int) -> dict:
+def _engram(spec: dict, n: int):
     from engram.nn import Sequential
     from engram.nn.layers import Dense
     from engram.nn.optimizers import Adam
@@ -69,19 +70,17 @@ def _engram(spec: dict, n: int, repeats: int) -> dict:
     model = Sequential(layers, seed=0)
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy")
     model.fit(x[:2048], y[:2048], batch_size=batch, epochs=1, verbose=0)  # warm-up
-    train, infer = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def train() -> None:
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        train.append(n / (time.perf_counter() - start))
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def infer() -> None:
         model.predict(x, batch_size=batch)
-        infer.append(n / (time.perf_counter() - start))
-    return {"train": _median(train), "infer": _median(infer)}
+
+    return train, infer
 
 
-def _torch(spec: dict, n: int, repeats: int, threads: int) -> dict:
+def _torch(spec: dict, n: int, threads: int):
     import torch
 
     torch.set_num_threads(threads)
@@ -106,94 +105,150 @@ def _torch(spec: dict, n: int, repeats: int, threads: int) -> dict:
             loss_fn(net(x[idx]), y[idx]).backward()
             optimizer.step()
 
+    def infer() -> None:
+        with torch.no_grad():
+            torch.cat([torch.softmax(net(x[s : s + batch]), dim=-1) for s in range(0, n, batch)])
+
     epoch(2048)  # warm-up
-    train, infer = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        epoch(n)
-        train.append(n / (time.perf_counter() - start))
-    with torch.no_grad():
-        for _ in range(repeats):
-            start = time.perf_counter()
-            outs = [torch.softmax(net(x[s : s + batch]), dim=-1) for s in range(0, n, batch)]
-            torch.cat(outs)
-            infer.append(n / (time.perf_counter() - start))
-    return {"train": _median(train), "infer": _median(infer)}
+    return (lambda: epoch(n)), infer
 
 
-def worker(framework: str, workload: str, n: int, repeats: int, threads: int) -> None:
-    """Run one (framework, workload) pair and print a JSON line with its numbers."""
+def _blas_kernel() -> str:
+    from threadpoolctl import threadpool_info
+
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            kernel = info.get("architecture") or "?"
+            return f"{info.get('internal_api')} {info.get('version')}, {kernel} kernels"
+    return "unknown"
+
+
+def worker(framework: str, workload: str, n: int, threads: int) -> None:
+    """Serve timed runs: "train" or "infer" in, seconds out; "stop" ends with peak memory."""
     import resource
 
     spec = WORKLOADS[workload]
     if framework == "engram":
-        result = _engram(spec, n, repeats)
+        train, infer = _engram(spec, n)
     else:
-        result = _torch(spec, n, repeats, threads)
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps(result))
+        train, infer = _torch(spec, n, threads)
+    if framework == "engram":
+        blas = _blas_kernel()
+    else:
+        import torch
+
+        mkl = "MKL" if torch.backends.mkl.is_available() else "its own BLAS"
+        blas = f"{mkl}, {torch.backends.cpu.get_cpu_capability()} kernels"
+    print(json.dumps({"blas": blas}), flush=True)
+    tasks = {"train": train, "infer": infer}
+    for line in sys.stdin:
+        command = line.strip()
+        if command not in tasks:
+            break
+        start = time.perf_counter()
+        tasks[command]()
+        print(time.perf_counter() - start, flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"peak_mb": peak}), flush=True)
 
 
-def run_one(framework: str, workload: str, n: int, repeats: int, threads: int) -> dict:
+def start_worker(framework: str, workload: str, n: int, threads: int) -> subprocess.Popen:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        framework,
-        "--workload",
-        workload,
-        "--samples",
-        str(n),
-        "--repeats",
-        str(repeats),
-        "--threads",
-        str(threads),
-    ]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cmd = [sys.executable, __file__, "--worker", framework, "--workload", workload]
+    cmd += ["--samples", str(n), "--threads", str(threads)]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def ask(proc: subprocess.Popen, command: str) -> str:
+    proc.stdin.write(command + "\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a benchmark worker stopped (exit code {proc.wait()})")
+    return line.strip()
+
+
+def measure(workload: str, n: int, repeats: int, threads: int, pause: float) -> dict:
+    procs = {f: start_worker(f, workload, n, threads) for f in FRAMEWORKS}
+    blas = {f: json.loads(p.stdout.readline())["blas"] for f, p in procs.items()}
+    result: dict = {"blas": blas}
+    for task in ("train", "infer"):
+        seconds: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
+        for r in range(repeats):
+            # ABBA order: neither framework always runs right after the other
+            for f in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
+                time.sleep(pause)
+                seconds[f].append(float(ask(procs[f], task)))
+        rate = {f: [n / s for s in seconds[f]] for f in FRAMEWORKS}
+        paired = [e / t for e, t in zip(rate["engram"], rate["torch"], strict=True)]
+        result[task] = {
+            "best": {f: max(rate[f]) for f in FRAMEWORKS},
+            "median": {f: statistics.median(rate[f]) for f in FRAMEWORKS},
+            "ratio_best": max(rate["engram"]) / max(rate["torch"]),
+            "ratio_paired_median": statistics.median(paired),
+        }
+    result["peak_mb"] = {f: json.loads(ask(p, "stop"))["peak_mb"] for f, p in procs.items()}
+    for p in procs.values():
+        p.wait()
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=60_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 repeat")
-    parser.add_argument("--worker", choices=["engram", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--pause", type=float, default=0.25, help="seconds before each run")
+    parser.add_argument("--quick", action="store_true", help="6,000 samples, 2 repeats")
+    parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.samples, args.repeats = 6_000, 1
+        args.samples, args.repeats = 6_000, 2
     if args.worker:
-        worker(args.worker, args.workload, args.samples, args.repeats, args.threads)
+        worker(args.worker, args.workload, args.samples, args.threads)
         return
 
     print(
         f"MLP benchmark: {args.samples:,} samples, Adam, float32, {args.threads} threads, "
-        f"median of {args.repeats}; peak memory = ru_maxrss of each framework's own process"
+        f"{args.repeats} alternating runs each; peak memory = ru_maxrss of each process"
     )
+    results = {}
     header = (
-        f"{'workload':<18} {'train/s engram':>14} {'torch':>9} {'ratio':>6}   "
-        f"{'infer/s engram':>14} {'torch':>9} {'ratio':>6}   "
-        f"{'peak MB engram':>14} {'torch':>7} {'ratio':>6}"
+        f"{'workload':<18} {'':<6} {'engram best':>11} {'median':>8} {'torch best':>11} "
+        f"{'median':>8} {'best':>6} {'paired':>7}"
     )
-    print(header)
-    print("-" * len(header))
     for workload in WORKLOADS:
-        ours = run_one("engram", workload, args.samples, args.repeats, args.threads)
-        theirs = run_one("torch", workload, args.samples, args.repeats, args.threads)
-        print(
-            f"{workload:<18} {ours['train']:>14,.0f} {theirs['train']:>9,.0f} "
-            f"{ours['train'] / theirs['train']:>5.2f}x   "
-            f"{ours['infer']:>14,.0f} {theirs['infer']:>9,.0f} "
-            f"{ours['infer'] / theirs['infer']:>5.2f}x   "
-            f"{ours['peak_mb']:>14,.0f} {theirs['peak_mb']:>7,.0f} "
-            f"{ours['peak_mb'] / theirs['peak_mb']:>5.2f}x"
+        r = results[workload] = measure(
+            workload, args.samples, args.repeats, args.threads, args.pause
         )
-    print("targets: training >= 1.5x, inference >= 1.0x, peak memory <= 1.0x (engram / torch)")
+        if workload == next(iter(WORKLOADS)):
+            print(f"BLAS: engram (NumPy) {r['blas']['engram']}; torch {r['blas']['torch']}")
+            print(header)
+            print("-" * len(header))
+        for task in ("train", "infer"):
+            t = r[task]
+            print(
+                f"{workload if task == 'train' else '':<18} {task:<6} "
+                f"{t['best']['engram']:>11,.0f} {t['median']['engram']:>8,.0f} "
+                f"{t['best']['torch']:>11,.0f} {t['median']['torch']:>8,.0f} "
+                f"{t['ratio_best']:>5.2f}x {t['ratio_paired_median']:>6.2f}x"
+            )
+        mem = r["peak_mb"]
+        print(
+            f"{'':<18} {'memory':<6} {mem['engram']:>10,.0f}M {'':>8} {mem['torch']:>10,.0f}M "
+            f"{'':>8} {mem['engram'] / mem['torch']:>5.2f}x"
+        )
+    print(
+        "samples/s; best: best run against best run; paired: median of engram/torch over "
+        "neighbouring runs.\ntargets: training >= 1.5x, inference >= 1.0x, peak memory <= 1.0x"
+    )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ the same threads: ``--threads N`` pins both processes to the first N CPUs before
 PyTorch load (so OpenBLAS, engram's own thread pool and ``torch.set_num_threads`` all see N).
 After one warm-up step each, the parent asks the two processes for single timed steps in
 turn -- engram, torch, torch, engram, engram, torch, ... -- so load from other processes on a
-shared machine hits both alike, step by step. Reported for each (layer, framework):
+shared machine hits both alike, step by step. Each step starts after a pause (``--pause``,
+0.05 s): without it a step can start while the other process's threads still spin after their
+own step (PyTorch's OpenMP threads busy-wait for a while), and that costs whichever framework
+runs second; measured alone, engram's LSTM step took 16.8-18.2 ms and PyTorch's 19.5-21.6 ms,
+while back to back without a pause engram's median rose to 26 ms. Reported for each
+(layer, framework):
 
 * throughput in sequences/s: the best and the median of ``--repeats`` timed steps;
 * the median of the paired ratios (each engram step against the torch step next to it), the
@@ -135,13 +140,14 @@ def ask(proc: subprocess.Popen, command: str) -> str:
     return proc.stdout.readline().strip()
 
 
-def measure(layer_name: str, threads: int, repeats: int) -> dict:
+def measure(layer_name: str, threads: int, repeats: int, pause: float = 0.25) -> dict:
     procs = {f: start_worker(f, layer_name, threads) for f in FRAMEWORKS}
     used = {f: int(p.stdout.readline().split()[1]) for f, p in procs.items()}
     times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
     for r in range(repeats):
         # ABBA order: neither framework always runs right after the other
         for f in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
+            time.sleep(pause)  # the other process's threads stop spinning before this step
             times[f].append(float(ask(procs[f], "step")))
     peak = {f: json.loads(ask(p, "stop"))["peak_mb"] for f, p in procs.items()}
     for p in procs.values():
@@ -164,6 +170,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per framework")
     parser.add_argument("--threads", type=int, default=0, help="CPUs for each (0: all)")
     parser.add_argument("--layers", default="simple_rnn,lstm")
+    parser.add_argument("--pause", type=float, default=0.25, help="seconds before each step")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "LAYER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,7 +179,7 @@ def main() -> None:
         return
 
     layers = args.layers.split(",")
-    summary = {name: measure(name, args.threads, args.repeats) for name in layers}
+    summary = {name: measure(name, args.threads, args.repeats, args.pause) for name in layers}
     threads = next(iter(summary.values()))["threads"]["engram"]
     print(
         f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}, forward + backward, "

@@ -88,6 +88,7 @@ def test_lstm_batch_split_across_threads_is_exact(monkeypatch):
 
     x = np.random.default_rng(0).standard_normal((64, 7, 3)).astype(np.float32)
     layer = LSTM(5, return_sequences=True)
+    monkeypatch.setattr(base, "SINGLE_THREAD_STEPS", True)  # the row-block mode
     monkeypatch.setattr(base, "MIN_WORK_PER_WORKER", 1)
     monkeypatch.setattr(base, "_workers", lambda: 3)
     y = layer(x)
@@ -111,6 +112,7 @@ def test_lstm_weight_gradients_split_across_threads_are_exact(monkeypatch):
     layer.backward(np.ones_like(y))
     single = {k: v.copy() for k, v in layer.grads.items()}
     workers, parallel_for = [], base.parallel_for
+    monkeypatch.setattr(base, "SINGLE_THREAD_STEPS", True)  # the row-block mode
     monkeypatch.setattr(base, "MIN_WORK_PER_WORKER", 1)
     monkeypatch.setattr(base, "_workers", lambda: 2)
     monkeypatch.setattr(

@@ -41,8 +41,16 @@ from engram.validation import as_rng, check_fraction, check_positive
 #: activations whose derivative can be read from their output alone
 _FROM_OUTPUT = ("tanh", "sigmoid", "linear")
 
-#: run the recurrent layers with one BLAS thread per worker (see `run_rows`)
-SINGLE_THREAD_STEPS = True
+#: how the recurrence uses several cores. False (default): one Python thread runs the steps and
+#: OpenBLAS's own threads share each per-step matmul. True: one BLAS thread per worker and the
+#: batch split into row blocks run by engram's worker threads (`run_rows`, `split_matmul`).
+#: Measured on 2 cores (bench/bench_rnn.py, input 8, hidden 128, T 100, batch 64, fwd + bwd,
+#: runs alternating with PyTorch): False gave SimpleRNN 1.65-1.82x PyTorch and LSTM 0.95-1.06x,
+#: True 1.13-1.30x and 0.65-0.76x. Each Python worker issues ~30 small NumPy calls a step and
+#: hands the GIL back and forth; waking a sleeping thread costs tens of microseconds on a
+#: virtual machine, while OpenBLAS's threads spin between the back-to-back matmuls. Set True
+#: on machines where other processes load the cores: spinning BLAS threads suffer most there.
+SINGLE_THREAD_STEPS = False
 #: rows of the batch per worker thread below which the loop runs in one thread
 MIN_ROWS_PER_WORKER = 16
 #: multiply-adds per step per worker below which threads cost more than they save
@@ -77,15 +85,14 @@ def workers_for(batch: int, work_per_row: int) -> int:
 
 
 def blas_scope() -> Any:
-    """One BLAS thread for a whole forward or backward call; the threads are engram's own.
+    """With `SINGLE_THREAD_STEPS`: one BLAS thread for a whole forward or backward call, the
+    threads being engram's own; otherwise nothing changes.
 
-    Every matmul of a recurrent layer runs single-threaded in OpenBLAS: the per-step matmuls
-    are too small for BLAS's threads (measured 2x slower on 2 shared cores), and on a machine
-    shared with other processes OpenBLAS's spinning threads can make even the all-steps
-    matmuls much slower (a (128, 6400) @ (6400, 512) product measured 12 ms on one thread,
-    240 ms on two). The parallelism comes from `run_rows` (row blocks of the batch, inside the
-    loops) and `split_matmul` (gate or column blocks, for the all-steps matmuls), whose threads wait
-    on each other without spinning.
+    On a machine shared with other processes OpenBLAS's spinning threads can make matmuls much
+    slower (a (128, 6400) @ (6400, 512) product measured 12 ms on one thread, 240 ms on two
+    while other processes ran). In that mode the parallelism comes from `run_rows` (row blocks
+    of the batch, inside the loops) and `split_matmul` (gate or column blocks, for the
+    all-steps matmuls), whose threads wait on each other without spinning.
     """
     return _blas_limit()
 
