@@ -227,6 +227,8 @@ def main() -> None:
         )
         if workload == next(iter(WORKLOADS)):
             print(f"BLAS: engram (NumPy) {r['blas']['engram']}; torch {r['blas']['torch']}")
+            if os.environ.get("OPENBLAS_CORETYPE"):
+                print(f"(OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set here)")
             print(header)
             print("-" * len(header))
         for task in ("train", "infer"):

@@ -185,6 +185,8 @@ def main() -> None:
         f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}, forward + backward, "
         f"{threads} thread(s) each, {args.repeats} alternating steps each"
     )
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print(f"(OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: NumPy's BLAS kernels)")
     print(
         f"{'layer':<11} {'engram seq/s':>13} {'(median)':>8} {'torch seq/s':>12} "
         f"{'(median)':>8} {'best':>6} {'paired':>7} {'engram MB':>10} {'torch MB':>9} "
