@@ -299,6 +299,13 @@ def test_frozen_layers_are_not_updated_and_the_rest_learns():
     m.layers[0].trainable = True  # unfreezing: now the first layer learns too
     m.fit(x, y, epochs=1, verbose=0)
     assert not np.array_equal(after[0], m.get_weights()[0])
+    # freezing again after training (the optimizer repacks without it): it stays put
+    m.layers[0].trainable = False
+    frozen, head = m.get_weights()[:2], m.get_weights()[2]
+    m.fit(x, y, epochs=1, verbose=0)
+    for a, b in zip(frozen, m.get_weights()[:2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(head, m.get_weights()[2])
 
 
 # --------------------------------------------------------------------------------- seeds
