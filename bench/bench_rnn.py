@@ -11,11 +11,11 @@ PyTorch load (so OpenBLAS, engram's own thread pool and ``torch.set_num_threads`
 After one warm-up step each, the parent asks the two processes for single timed steps in
 turn -- engram, torch, torch, engram, engram, torch, ... -- so load from other processes on a
 shared machine hits both alike, step by step. Each step starts after a pause (``--pause``,
-0.05 s): without it a step can start while the other process's threads still spin after their
-own step (PyTorch's OpenMP threads busy-wait for a while), and that costs whichever framework
-runs second; measured alone, engram's LSTM step took 16.8-18.2 ms and PyTorch's 19.5-21.6 ms,
-while back to back without a pause engram's median rose to 26 ms. Reported for each
-(layer, framework):
+0.25 s): without it a step can start while the other process's threads still spin after their
+own step (OpenBLAS's and PyTorch's OpenMP threads busy-wait for a while), and that costs
+whichever framework runs second. Measured with the same engram build (AVX-512 kernels) in one
+hour: engram's LSTM step alone 16.8 ms best, 18.2 ms median; back to back with PyTorch and no
+pause, a 26 ms median. Reported for each (layer, framework):
 
 * throughput in sequences/s: the best and the median of ``--repeats`` timed steps;
 * the median of the paired ratios (each engram step against the torch step next to it), the
