@@ -144,7 +144,7 @@ def test_files_are_plain_safetensors(saved):
     _, path = saved
     tensors = load_file(path)
     assert tensors["weights/hidden/weights"].shape == (4, 8)
-    assert "optimizer/hidden/weights/m" in tensors
+    assert "optimizer/hidden/weights/m_sum" in tensors
 
 
 # ------------------------------------------------------------------------- refused files
@@ -289,16 +289,16 @@ def test_wrong_tensors_for_the_architecture(saved, tmp_path):
             r"unexpected \['weights/out/extra'\]",
         ),
         (
-            lambda t: t.update({"optimizer/out/weights/m": np.zeros((3, 3), np.float32)}),
-            r"optimizer state 'optimizer/out/weights/m' has shape \(3, 3\)",
+            lambda t: t.update({"optimizer/out/weights/m_sum": np.zeros((3, 3), np.float32)}),
+            r"optimizer state 'optimizer/out/weights/m_sum' has shape \(3, 3\)",
         ),
         (
             lambda t: t.update({"optimizer/out/weights/velocity": np.zeros((8, 2), np.float32)}),
             "optimizer state 'optimizer/out/weights/velocity' does not match",
         ),
         (
-            lambda t: t.pop("optimizer/out/weights/v"),
-            r"optimizer state for 'out/weights' has slots \['m'\]",
+            lambda t: t.pop("optimizer/out/weights/v_sum"),
+            r"optimizer state for 'out/weights' has slots \['m_sum'\]",
         ),
     ]:
         changed = dict(tensors)

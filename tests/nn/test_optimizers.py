@@ -314,15 +314,15 @@ def test_replaced_weights_and_state_are_packed_again():
     for layer, g in zip(layers, grads[0], strict=True):
         layer.grads = g
     opt.step(layers)
-    m_before = opt.slots["layer0/weights"]["m"].copy()
+    m_before = opt.slots["layer0/weights"]["m_sum"].copy()
     new = np.full((4, 3), 2.0, np.float32)
     layers[0].params["weights"] = new.copy()  # what set_weights and load_model do
     for layer, g in zip(layers, grads[1], strict=True):
         layer.grads = g
     opt.step(layers)
     # the step started from the new values and kept the moment estimates of step 1
-    m = 0.9 * m_before + 0.1 * grads[1][0]["weights"]
-    np.testing.assert_allclose(opt.slots["layer0/weights"]["m"], m, rtol=1e-6)
+    m_sum = 0.9 * m_before + grads[1][0]["weights"]
+    np.testing.assert_allclose(opt.slots["layer0/weights"]["m_sum"], m_sum, rtol=1e-6)
     assert np.all(np.abs(layers[0].params["weights"] - new) < 0.011)
     assert layers[0].params["weights"].base is layers[1].params["weights"].base
     # state replaced from outside (as load_model does) is used, not the packed copy
@@ -332,9 +332,7 @@ def test_replaced_weights_and_state_are_packed_again():
     for layer, g in zip(layers, grads[2], strict=True):
         layer.grads = g
     opt.step(layers)
-    np.testing.assert_allclose(
-        opt.slots["layer1/weights"]["m"], 0.1 * grads[2][1]["weights"], rtol=1e-6
-    )
+    np.testing.assert_allclose(opt.slots["layer1/weights"]["m_sum"], grads[2][1]["weights"])
 
 
 def test_clipping_leaves_the_layers_gradients_unclipped():
@@ -383,3 +381,24 @@ def test_unknown_optimizer_suggests_close_matches():
         optimizers.get("adma")
     with pytest.raises(TypeError, match="optimizer must be a name such as 'adam'"):
         optimizers.get(None)
+
+
+def test_adam_keeps_keras_moments_as_weighted_sums():
+    # m_sum = m / (1 - b1), v_sum = v / (1 - b2), with Keras's m and v from the formula
+    params, grads = make_problem(scale=2.0)
+    opt = optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99)
+    run_engram(opt, params, grads)
+    m = v = 0.0
+    for step_grads in grads:
+        g = step_grads[0]["weights"].astype(np.float64)
+        m, v = 0.8 * m + 0.2 * g, 0.99 * v + 0.01 * g**2
+    state = opt.slots["layer0/weights"]
+    np.testing.assert_allclose(0.2 * state["m_sum"], m, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(0.01 * state["v_sum"], v, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("arg", ["beta_1", "beta_2"])
+@pytest.mark.parametrize("value", [1.0, -0.1, 1.5])
+def test_adam_decay_rates_must_be_in_0_1(arg, value):
+    with pytest.raises(ValueError, match=rf"{arg} must be in \[0, 1\)"):
+        optimizers.Adam(**{arg: value})
