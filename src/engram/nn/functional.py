@@ -39,23 +39,34 @@ def logsumexp(z: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarr
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis``: exp(z - max) / sum(exp(z - max))."""
-    if axis in (-1, z.ndim - 1) and _few_columns(z):
-        # few classes: work on the transposed copy, where the max and the sum over classes
-        # run down columns, vectorised across the batch (NumPy reduces a short last axis one
-        # row at a time: 6.6 us for the max of a (128, 10) array, 1.2 us transposed)
-        e = z.T.copy()  # a copy even where z.T is already contiguous (one row)
-        e -= e.max(axis=0)
-        np.exp(e, out=e)
-        e /= e.sum(axis=0)
-        return np.ascontiguousarray(e.T)
+    if z.ndim == 2 and axis in (-1, 1):
+        return _softmax_rows(z)[0]
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
-def _few_columns(z: np.ndarray, limit: int = 64) -> bool:
-    """A 2-D array whose rows are short enough that reducing them is faster transposed."""
-    return z.ndim == 2 and z.shape[1] <= limit
+def _softmax_rows(z: np.ndarray, few: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax of each row of a 2-D ``z``, with the row maxima m and sums of exp(z - m).
+
+    With few columns (classes) the steps run on the transposed copy, where the max and the sum
+    over classes run down columns, vectorised across the batch: NumPy reduces a short last
+    axis one row at a time (6.6 us for the max of a (128, 10) array, 1.2 us transposed).
+    Returns (probabilities, C-contiguous and never a view of z; m; sums), the last two (rows,).
+    """
+    if z.shape[1] <= few:
+        e = z.T.copy()  # a copy even where z.T is already contiguous (one row)
+        m = e.max(axis=0)
+        e -= m
+        np.exp(e, out=e)
+        total = e.sum(axis=0)
+        e /= total
+        return np.ascontiguousarray(e.T), m, total
+    m = z.max(axis=-1)
+    e = np.exp(z - m[:, None])
+    total = e.sum(axis=-1)
+    e /= total[:, None]
+    return e, m, total
 
 
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -86,20 +97,7 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.
     """
     n = z.shape[0]
     rows = np.arange(n)
-    if _few_columns(z):
-        # the same steps on the transposed copy (classes, batch): see `softmax`
-        e = z.T.copy()  # never a view of z, which stays untouched
-        m = e.max(axis=0)
-        e -= m
-        np.exp(e, out=e)  # one exp: softmax and logsumexp share it
-        total = e.sum(axis=0)
-        e /= total
-        grad = np.ascontiguousarray(e.T)
-    else:
-        m = z.max(axis=-1)
-        grad = np.exp(z - m[:, None])
-        total = grad.sum(axis=-1)
-        grad /= total[:, None]
+    grad, m, total = _softmax_rows(z)  # one exp: softmax and logsumexp share it
     # loss_i = logsumexp(z_i) - z_i[y_i] = log(total_i) + (m_i - z_i[y_i]), each term finite
     per_sample = np.log(total) + (m - z[rows, labels])
     loss = float(np.sum(per_sample, dtype=np.float64)) / n
