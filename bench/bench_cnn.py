@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from _workers import ask
+
 TARGETS = {("train", 32): 1.0, ("train", 128): 0.8, ("infer", 32): 1.0, ("infer", 128): 1.0}
 
 
@@ -249,12 +251,7 @@ class Worker:
         )
 
     def ask(self, command: str) -> float:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"benchmark worker died (exit code {self.process.wait()})")
-        return float(json.loads(line))
+        return float(json.loads(ask(self.process, command)))
 
     def close(self) -> None:
         self.process.stdin.close()

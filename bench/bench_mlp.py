@@ -40,6 +40,8 @@ import subprocess
 import sys
 import time
 
+from _workers import abba, ask
+
 WORKLOADS = {
     "784-128-10 b128": {"hidden": [128], "batch": 128},
     "784-10-10-10 b32": {"hidden": [10, 10], "batch": 32},
@@ -161,26 +163,14 @@ def start_worker(framework: str, workload: str, n: int, threads: int) -> subproc
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def ask(proc: subprocess.Popen, command: str) -> str:
-    proc.stdin.write(command + "\n")
-    proc.stdin.flush()
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError(f"a benchmark worker stopped (exit code {proc.wait()})")
-    return line.strip()
-
-
 def measure(workload: str, n: int, repeats: int, threads: int, pause: float) -> dict:
     procs = {f: start_worker(f, workload, n, threads) for f in FRAMEWORKS}
     blas = {f: json.loads(p.stdout.readline())["blas"] for f, p in procs.items()}
     result: dict = {"blas": blas}
     for task in ("train", "infer"):
         seconds: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-        for r in range(repeats):
-            # ABBA order: neither framework always runs right after the other
-            for f in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
-                time.sleep(pause)
-                seconds[f].append(float(ask(procs[f], task)))
+        for f in abba(FRAMEWORKS, repeats, pause):
+            seconds[f].append(float(ask(procs[f], task)))
         rate = {f: [n / s for s in seconds[f]] for f in FRAMEWORKS}
         paired = [e / t for e, t in zip(rate["engram"], rate["torch"], strict=True)]
         result[task] = {

@@ -44,6 +44,8 @@ import subprocess
 import sys
 import time
 
+from _workers import abba, ask
+
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 8, 128
 TARGETS = {"speed": 1.0, "memory": 1.0}
 FRAMEWORKS = ("engram", "torch")
@@ -134,21 +136,12 @@ def start_worker(framework: str, layer_name: str, threads: int) -> subprocess.Po
     return proc
 
 
-def ask(proc: subprocess.Popen, command: str) -> str:
-    proc.stdin.write(command + "\n")
-    proc.stdin.flush()
-    return proc.stdout.readline().strip()
-
-
 def measure(layer_name: str, threads: int, repeats: int, pause: float = 0.25) -> dict:
     procs = {f: start_worker(f, layer_name, threads) for f in FRAMEWORKS}
     used = {f: int(p.stdout.readline().split()[1]) for f, p in procs.items()}
     times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-    for r in range(repeats):
-        # ABBA order: neither framework always runs right after the other
-        for f in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
-            time.sleep(pause)  # the other process's threads stop spinning before this step
-            times[f].append(float(ask(procs[f], "step")))
+    for f in abba(FRAMEWORKS, repeats, pause):
+        times[f].append(float(ask(procs[f], "step")))
     peak = {f: json.loads(ask(p, "stop"))["peak_mb"] for f, p in procs.items()}
     for p in procs.values():
         p.wait()
