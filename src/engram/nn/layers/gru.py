@@ -78,10 +78,7 @@ class GRU(Recurrent):
 
     def _build_weights(self, n_in, rng):
         u = self.units
-        self.params["weights"] = self.kernel_initializer((n_in, 3 * u), rng, self.dtype)
-        # C order: the orthogonal initializer returns a transposed (Fortran-order) wide matrix
-        recurrent = self.recurrent_initializer((u, 3 * u), rng, self.dtype)
-        self.params["recurrent_weights"] = np.ascontiguousarray(recurrent)
+        self._build_kernels(n_in, rng)
         if self.use_bias:
             self.params["bias"] = self.bias_initializer((2, 3 * u), rng, self.dtype)
 

@@ -104,10 +104,7 @@ class LSTM(Recurrent):
 
     def _build_weights(self, n_in, rng):
         u = self.units
-        self.params["weights"] = self.kernel_initializer((n_in, 4 * u), rng, self.dtype)
-        # C order: the orthogonal initializer returns a transposed (Fortran-order) wide matrix
-        recurrent = self.recurrent_initializer((u, 4 * u), rng, self.dtype)
-        self.params["recurrent_weights"] = np.ascontiguousarray(recurrent)
+        self._build_kernels(n_in, rng)
         if self.use_bias:
             if self.unit_forget_bias:
                 parts = [

@@ -317,6 +317,15 @@ class Recurrent(Layer):
     def _build_weights(self, n_in: int, rng: np.random.Generator) -> None:
         raise NotImplementedError
 
+    def _build_kernels(self, n_in: int, rng: np.random.Generator) -> None:
+        """``weights`` (features, blocks units) and ``recurrent_weights`` (units, blocks units),
+        drawn in that order; the subclass adds its bias."""
+        width = self.blocks * self.units
+        self.params["weights"] = self.kernel_initializer((n_in, width), rng, self.dtype)
+        # C order: the orthogonal initializer returns a transposed (Fortran-order) wide matrix
+        recurrent = self.recurrent_initializer((self.units, width), rng, self.dtype)
+        self.params["recurrent_weights"] = np.ascontiguousarray(recurrent)
+
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
             return (input_shape[0], self.units)

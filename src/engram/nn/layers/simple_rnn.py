@@ -57,11 +57,9 @@ class SimpleRNN(Recurrent):
     """
 
     def _build_weights(self, n_in, rng):
-        u = self.units
-        self.params["weights"] = self.kernel_initializer((n_in, u), rng, self.dtype)
-        self.params["recurrent_weights"] = self.recurrent_initializer((u, u), rng, self.dtype)
+        self._build_kernels(n_in, rng)
         if self.use_bias:
-            self.params["bias"] = self.bias_initializer((u,), rng, self.dtype)
+            self.params["bias"] = self.bias_initializer((self.units,), rng, self.dtype)
 
     def _forward_sequence(self, xs, states):
         steps, batch, n_in = xs.shape
