@@ -82,7 +82,7 @@ def _engram(spec: dict, n: int):
     return train, infer
 
 
-def _torch(spec: dict, n: int, threads: int):
+def _torch(spec: dict, n: int, threads: int, loop: str = "index"):
     import torch
 
     torch.set_num_threads(threads)
@@ -99,12 +99,20 @@ def _torch(spec: dict, n: int, threads: int):
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def epoch(count: int) -> None:
-        order = torch.randperm(count)
+    def batches(count: int):
+        if loop == "dataloader":  # the loop of PyTorch's tutorials
+            data = torch.utils.data.TensorDataset(x[:count], y[:count])
+            yield from torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True)
+            return
+        order = torch.randperm(count)  # the lean loop: one shuffled index, tensor indexing
         for start in range(0, count, batch):
             idx = order[start : start + batch]
+            yield x[idx], y[idx]
+
+    def epoch(count: int) -> None:
+        for xb, yb in batches(count):
             optimizer.zero_grad()
-            loss_fn(net(x[idx]), y[idx]).backward()
+            loss_fn(net(xb), yb).backward()
             optimizer.step()
 
     def infer() -> None:
@@ -125,7 +133,7 @@ def _blas_kernel() -> str:
     return "unknown"
 
 
-def worker(framework: str, workload: str, n: int, threads: int) -> None:
+def worker(framework: str, workload: str, n: int, threads: int, loop: str) -> None:
     """Serve timed runs: "train" or "infer" in, seconds out; "stop" ends with peak memory."""
     import resource
 
@@ -133,7 +141,7 @@ def worker(framework: str, workload: str, n: int, threads: int) -> None:
     if framework == "engram":
         train, infer = _engram(spec, n)
     else:
-        train, infer = _torch(spec, n, threads)
+        train, infer = _torch(spec, n, threads, loop)
     if framework == "engram":
         blas = _blas_kernel()
     else:
@@ -154,17 +162,19 @@ def worker(framework: str, workload: str, n: int, threads: int) -> None:
     print(json.dumps({"peak_mb": peak}), flush=True)
 
 
-def start_worker(framework: str, workload: str, n: int, threads: int) -> subprocess.Popen:
+def start_worker(
+    framework: str, workload: str, n: int, threads: int, loop: str
+) -> subprocess.Popen:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     cmd = [sys.executable, __file__, "--worker", framework, "--workload", workload]
-    cmd += ["--samples", str(n), "--threads", str(threads)]
+    cmd += ["--samples", str(n), "--threads", str(threads), "--torch-loop", loop]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def measure(workload: str, n: int, repeats: int, threads: int, pause: float) -> dict:
-    procs = {f: start_worker(f, workload, n, threads) for f in FRAMEWORKS}
+def measure(workload: str, n: int, repeats: int, threads: int, pause: float, loop: str) -> dict:
+    procs = {f: start_worker(f, workload, n, threads, loop) for f in FRAMEWORKS}
     blas = {f: json.loads(p.stdout.readline())["blas"] for f, p in procs.items()}
     result: dict = {"blas": blas}
     for task in ("train", "infer"):
@@ -192,6 +202,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pause", type=float, default=0.25, help="seconds before each run")
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 2 repeats")
+    parser.add_argument(
+        "--torch-loop",
+        choices=("index", "dataloader"),
+        default="index",
+        help="PyTorch's training loop: 'index' (default), shuffled tensor indexing, the leanest "
+        "plain loop; 'dataloader', TensorDataset + DataLoader(shuffle=True) as the tutorials "
+        "write it",
+    )
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
@@ -199,12 +217,13 @@ def main() -> None:
     if args.quick:
         args.samples, args.repeats = 6_000, 2
     if args.worker:
-        worker(args.worker, args.workload, args.samples, args.threads)
+        worker(args.worker, args.workload, args.samples, args.threads, args.torch_loop)
         return
 
     print(
         f"MLP benchmark: {args.samples:,} samples, Adam, float32, {args.threads} threads, "
-        f"{args.repeats} alternating runs each; peak memory = ru_maxrss of each process"
+        f"{args.repeats} alternating runs each; peak memory = ru_maxrss of each process; "
+        f"PyTorch loop: {args.torch_loop}"
     )
     results = {}
     header = (
@@ -213,7 +232,7 @@ def main() -> None:
     )
     for workload in WORKLOADS:
         r = results[workload] = measure(
-            workload, args.samples, args.repeats, args.threads, args.pause
+            workload, args.samples, args.repeats, args.threads, args.pause, args.torch_loop
         )
         if workload == next(iter(WORKLOADS)):
             print(f"BLAS: engram (NumPy) {r['blas']['engram']}; torch {r['blas']['torch']}")

@@ -46,8 +46,11 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return e
 
 
-def _softmax_rows(z: np.ndarray, few: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Softmax of each row of a 2-D ``z``, with the row maxima m and sums of exp(z - m).
+def _softmax_rows(
+    z: np.ndarray, few: int = 64, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax of each row of a 2-D ``z`` (times ``scale``), with the row maxima m and the sums
+    of exp(z - m).
 
     With few columns (classes) the steps run on the transposed copy, where the max and the sum
     over classes run down columns, vectorised across the batch: NumPy reduces a short last
@@ -56,16 +59,16 @@ def _softmax_rows(z: np.ndarray, few: int = 64) -> tuple[np.ndarray, np.ndarray,
     """
     if z.shape[1] <= few:
         e = z.T.copy()  # a copy even where z.T is already contiguous (one row)
-        m = e.max(axis=0)
+        m = np.maximum.reduce(e, axis=0)
         e -= m
         np.exp(e, out=e)
-        total = e.sum(axis=0)
-        e /= total
+        total = np.add.reduce(e, axis=0)
+        e /= total * (1.0 / scale) if scale != 1.0 else total
         return np.ascontiguousarray(e.T), m, total
-    m = z.max(axis=-1)
+    m = np.maximum.reduce(z, axis=-1)
     e = np.exp(z - m[:, None])
-    total = e.sum(axis=-1)
-    e /= total[:, None]
+    total = np.add.reduce(e, axis=-1)
+    e /= (total * (1.0 / scale))[:, None] if scale != 1.0 else total[:, None]
     return e, m, total
 
 
@@ -97,12 +100,14 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.
     """
     n = z.shape[0]
     rows = np.arange(n)
-    grad, m, total = _softmax_rows(z)  # one exp: softmax and logsumexp share it
+    # one exp serves softmax and logsumexp; the softmax comes out already divided by n
+    grad, m, total = _softmax_rows(z, scale=1.0 / n)
     # loss_i = logsumexp(z_i) - z_i[y_i] = log(total_i) + (m_i - z_i[y_i]), each term finite
-    per_sample = np.log(total) + (m - z[rows, labels])
-    loss = float(np.sum(per_sample, dtype=np.float64)) / n
-    grad[rows, labels] -= 1
-    grad /= n
+    per_sample = np.log(total)
+    per_sample += m
+    per_sample -= z[rows, labels]
+    loss = float(np.add.reduce(per_sample, dtype=np.float64)) / n
+    grad[rows, labels] -= 1.0 / n
     return loss, grad
 
 

@@ -100,17 +100,19 @@ class Dense(Layer):
 
     def backward_from_logits(self, grad_z):
         """The backward pass from the gradient with respect to z (the fused-loss path)."""
-        x2 = self.x.reshape(-1, self.x.shape[-1])
-        g2 = grad_z.reshape(-1, self.units)
-        dtype = np.result_type(x2, g2)
-        grad_w = self.grad_array("weights", self.params["weights"].shape, dtype)
+        x = self.x
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        g2 = grad_z if grad_z.ndim == 2 else grad_z.reshape(-1, self.units)
+        weights = self.params["weights"]
+        dtype = x2.dtype if x2.dtype == g2.dtype else np.result_type(x2, g2)
+        grad_w = self.grad_array("weights", weights.shape, dtype)
         self.grads["weights"] = np.matmul(x2.T, g2, out=grad_w)
         if self.use_bias:
             grad_b = self.grad_array("bias", (self.units,), g2.dtype)
-            self.grads["bias"] = np.sum(g2, axis=0, out=grad_b)
+            self.grads["bias"] = np.add.reduce(g2, axis=0, out=grad_b)  # sum over the batch
         if not self.needs_input_grad:
             return None
-        return grad_z @ self.params["weights"].T
+        return grad_z @ weights.T
 
     def get_config(self):
         return {
