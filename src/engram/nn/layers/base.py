@@ -139,12 +139,15 @@ class Layer:
 
     # ---------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
-        """The weights as a list of arrays, in Keras's order and shapes (copies)."""
-        return [self.params[k].copy() for k in self.weight_names if k in self.params]
+        """The weights as a list of arrays, in Keras's order and shapes (copies): the trainable
+        ``params`` and the saved non-trainable `state_arrays`, as ``weight_names`` orders them."""
+        arrays = {**self.params, **self.state_arrays()}
+        return [arrays[k].copy() for k in self.weight_names if k in arrays]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Set the weights from a list in Keras's order; shapes must match exactly."""
-        names = [k for k in self.weight_names if k in self.params]
+        arrays = {**self.params, **self.state_arrays()}
+        names = [k for k in self.weight_names if k in arrays]
         if len(weights) != len(names):
             raise ValueError(
                 f"Layer {self.name!r} expects {len(names)} weight arrays ({', '.join(names)}), "
@@ -152,15 +155,21 @@ class Layer:
             )
         for key, value in zip(names, weights, strict=True):
             value = np.asarray(value)
-            if value.shape != self.params[key].shape:
+            if value.shape != arrays[key].shape:
                 raise ValueError(
-                    f"Layer {self.name!r} weight {key!r} has shape {self.params[key].shape}, but "
+                    f"Layer {self.name!r} weight {key!r} has shape {arrays[key].shape}, but "
                     f"received shape {value.shape}."
                 )
-            self.params[key] = value.astype(self.params[key].dtype, copy=True)
+            value = value.astype(arrays[key].dtype, copy=True)
+            if key in self.params:
+                self.params[key] = value
+            else:
+                setattr(self, key, value)  # a state array is an attribute of that name
 
     def count_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        """Weights and saved state arrays, as Keras counts trainable and non-trainable ones."""
+        arrays = [*self.params.values(), *self.state_arrays().values()]
+        return int(sum(a.size for a in arrays))
 
     def astype(self, dtype: Any) -> Layer:
         """Cast the weights (and future weights) to ``dtype`` in place; returns the layer."""

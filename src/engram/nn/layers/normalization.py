@@ -106,35 +106,6 @@ class BatchNormalization(Layer):
             return {}
         return {"moving_mean": self.moving_mean, "moving_variance": self.moving_variance}
 
-    # ------------------------------------------------------------------ weights
-    def get_weights(self):
-        arrays = {**self.params, **self.state_arrays()}
-        return [arrays[k].copy() for k in self.weight_names if k in arrays]
-
-    def set_weights(self, weights):
-        arrays = {**self.params, **self.state_arrays()}
-        names = [k for k in self.weight_names if k in arrays]
-        if len(weights) != len(names):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(names)} weight arrays ({', '.join(names)}), "
-                f"but received {len(weights)}."
-            )
-        for key, value in zip(names, weights, strict=True):
-            value = np.asarray(value)
-            if value.shape != arrays[key].shape:
-                raise ValueError(
-                    f"Layer {self.name!r} weight {key!r} has shape {arrays[key].shape}, but "
-                    f"received shape {value.shape}."
-                )
-            value = value.astype(arrays[key].dtype, copy=True)
-            if key in self.params:
-                self.params[key] = value
-            else:
-                setattr(self, key, value)
-
-    def count_params(self):
-        return super().count_params() + 2 * int(self.moving_mean.size if self.built else 0)
-
     # ------------------------------------------------------- forward / backward
     def forward(self, x, training=False):
         features = x.shape[-1]
