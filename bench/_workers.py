@@ -6,9 +6,25 @@ per line on stdin and answer one line on stdout.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+
+#: the variables that fix the BLAS/OpenMP thread count of NumPy's OpenBLAS, MKL and PyTorch
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """This process's environment with every BLAS thread count set to ``threads`` (for a
+    worker: the count must be fixed before NumPy or PyTorch loads)."""
+    return {**os.environ, **dict.fromkeys(THREAD_VARS, str(threads))}
+
+
+def rss_mb() -> float:
+    """The resident set of this process now, in MB (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def ask(proc: subprocess.Popen, command: str) -> str:

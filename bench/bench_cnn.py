@@ -27,21 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
-from _workers import ask
+from _workers import ask, rss_mb, thread_env
 
 TARGETS = {("train", 32): 1.0, ("train", 128): 0.8, ("infer", 32): 1.0, ("infer", 128): 1.0}
-
-
-def rss_mb() -> float:
-    """The resident set now, in MB."""
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def peak_mb() -> float:
@@ -72,23 +66,10 @@ def synthetic_data(n: int, seed: int = 0):
 
 
 def engram_model(seed: int = 0):
-    from engram.nn import Sequential
-    from engram.nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    """The article's CNN, as the vision experiments build it (Adam, learning rate 1e-3)."""
+    from engram.experiments._vision import build_cnn
 
-    model = Sequential(
-        [
-            Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-            MaxPooling2D((2, 2)),
-            Conv2D(64, (3, 3), activation="relu"),
-            MaxPooling2D((2, 2)),
-            Flatten(),
-            Dense(64, activation="relu"),
-            Dense(10, activation="softmax"),
-        ],
-        seed=seed,
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    return build_cnn(seed, 1e-3)
 
 
 def engram_runner(x, y, batch: int):
@@ -175,7 +156,7 @@ def serve(framework: str, batch: int, steps: int, threads: int) -> None:
         x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # PyTorch's native NCHW layout
         y = torch.from_numpy(y)
     else:
-        import engram.nn  # noqa: F401  (imports count as baseline, as torch's do)
+        import engram.experiments._vision  # noqa: F401  (imports count as baseline, as torch's do)
     base = rss_mb()
     reset_peak()
     train, infer = (engram_runner if framework == "engram" else torch_runner)(x, y, batch)
@@ -224,19 +205,6 @@ def epoch_worker(framework: str, batch: int, threads: int) -> dict[str, float]:
 # ------------------------------------------------------------------------------ driver
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def worker_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
-    return env
-
-
 class Worker:
     """A benchmark subprocess for one framework and batch size, driven line by line."""
 
@@ -244,7 +212,7 @@ class Worker:
         args = ["--serve", framework, str(batch), "--steps", str(steps), "--threads", str(threads)]
         self.process = subprocess.Popen(
             [sys.executable, __file__, *args],
-            env=worker_env(threads),
+            env=thread_env(threads),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -270,9 +238,9 @@ def compare(batch: int, steps: int, repeats: int, threads: int) -> dict[str, dic
                     runs[name].append(worker.ask(metric))
             ratios = [a / b for a, b in zip(runs["engram"], runs["torch"], strict=True)]
             results[metric] = {
-                "engram": median(runs["engram"]),
-                "torch": median(runs["torch"]),
-                "ratio": median(ratios),
+                "engram": statistics.median(runs["engram"]),
+                "torch": statistics.median(runs["torch"]),
+                "ratio": statistics.median(ratios),
             }
         memory = {name: worker.ask("memory") for name, worker in workers.items()}
         memory["ratio"] = memory["engram"] / max(memory["torch"], 1e-9)
@@ -286,7 +254,7 @@ def compare(batch: int, steps: int, repeats: int, threads: int) -> dict[str, dic
 def run_worker(args: list[str], threads: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, *args, "--threads", str(threads)],
-        env=worker_env(threads),
+        env=thread_env(threads),
         capture_output=True,
         text=True,
         check=False,

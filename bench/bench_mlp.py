@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 
-from _workers import abba, ask
+from _workers import abba, ask, thread_env
 
 WORKLOADS = {
     "784-128-10 b128": {"hidden": [128], "batch": 128},
@@ -165,12 +165,11 @@ def worker(framework: str, workload: str, n: int, threads: int, loop: str) -> No
 def start_worker(
     framework: str, workload: str, n: int, threads: int, loop: str
 ) -> subprocess.Popen:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
     cmd = [sys.executable, __file__, "--worker", framework, "--workload", workload]
     cmd += ["--samples", str(n), "--threads", str(threads), "--torch-loop", loop]
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=thread_env(threads)
+    )
 
 
 def measure(workload: str, n: int, repeats: int, threads: int, pause: float, loop: str) -> dict:

@@ -44,16 +44,11 @@ import subprocess
 import sys
 import time
 
-from _workers import abba, ask
+from _workers import abba, ask, rss_mb, thread_env
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 8, 128
 TARGETS = {"speed": 1.0, "memory": 1.0}
 FRAMEWORKS = ("engram", "torch")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def peak_mb() -> float:
@@ -108,8 +103,7 @@ def pin(threads: int) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     threads = min(threads, len(cpus)) if threads > 0 else len(cpus)
     os.sched_setaffinity(0, cpus[:threads])
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
+    os.environ.update(thread_env(threads))
     return threads
 
 
