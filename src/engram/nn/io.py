@@ -247,25 +247,26 @@ def _check_architecture(config: Any, name: str) -> None:
             )
 
 
-def _rng_states(model: Any) -> dict[str, Any]:
-    """The state of the model's generator and of every layer that owns another one (JSON)."""
-    states: dict[str, Any] = {"model": model.rng.bit_generator.state}
+def _generators(model: Any) -> dict[str, np.random.Generator]:
+    """The model's generator and every layer's own one (not the model's), by state key."""
+    found = {"model": model.rng}
     for layer in model.layers:
         rng = getattr(layer, "rng", None)
         if isinstance(rng, np.random.Generator) and rng is not model.rng:
-            states[f"layer/{layer.name}"] = rng.bit_generator.state
-    return states
+            found[f"layer/{layer.name}"] = rng
+    return found
+
+
+def _rng_states(model: Any) -> dict[str, Any]:
+    """The state of the model's generator and of every layer that owns another one (JSON)."""
+    return {key: rng.bit_generator.state for key, rng in _generators(model).items()}
 
 
 def _restore_rng_states(model: Any, states: Any, name: str) -> None:
     """Put back the generators' states, so shuffling and dropout continue where they were."""
     if not isinstance(states, dict):
         raise ModelFileError(f"{name}: metadata field 'rng_state' must be an object.")
-    targets = {"model": model.rng}
-    for layer in model.layers:
-        rng = getattr(layer, "rng", None)
-        if isinstance(rng, np.random.Generator) and rng is not model.rng:
-            targets[f"layer/{layer.name}"] = rng
+    targets = _generators(model)
     for key, state in states.items():
         rng = targets.get(key)
         if rng is None and key != "model":
@@ -295,6 +296,7 @@ def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ModelFileError(f"{name}: the compile settings cannot be restored: {exc}") from None
     model.optimizer.iterations = iterations
+    slot_names = set(model.optimizer.slot_names)  # the keys of every weight's init_slots
     params = {
         f"{layer.name}/{key}": value
         for layer in model.layers
@@ -305,7 +307,7 @@ def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
             continue
         slot_key, _, slot = key[len("optimizer/") :].rpartition("/")
         param = params.get(slot_key)
-        if param is None or slot not in model.optimizer.init_slots(param):
+        if param is None or slot not in slot_names:
             raise ModelFileError(
                 f"{name}: optimizer state {key!r} does not match the architecture and the "
                 f"{model.optimizer.name} optimizer."
@@ -317,11 +319,10 @@ def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
             )
         model.optimizer.slots.setdefault(slot_key, {})[slot] = value.astype(param.dtype)
     for slot_key, slots in model.optimizer.slots.items():
-        expected = set(model.optimizer.init_slots(params[slot_key]))
-        if set(slots) != expected:
+        if set(slots) != slot_names:
             raise ModelFileError(
                 f"{name}: optimizer state for {slot_key!r} has slots {sorted(slots)}, the "
-                f"{model.optimizer.name} optimizer needs {sorted(expected)}."
+                f"{model.optimizer.name} optimizer needs {sorted(slot_names)}."
             )
 
 
