@@ -27,6 +27,7 @@ from engram.memory.hopfield import recall
 from engram.memory.hopfield_rules import update_weights
 from engram.memory.modern_hopfield import ModernHopfield
 from engram.memory.patterns import flip_bits
+from engram.nn.layers.recurrent_base import single_blas_thread
 from engram.validation import as_rng, check_choice
 
 CLASSIC = ("hebb", "storkey", "pseudo_inverse")
@@ -174,11 +175,9 @@ def _finite_size_fit(per_n: dict[int, dict[str, Any]]) -> float | None:
 
 
 def run(config: dict[str, Any]) -> Result:
-    from threadpoolctl import threadpool_limits
-
     # The matrices here are small (N <= 500): one BLAS thread is as fast on an idle machine and
     # much faster when the cores are shared with other jobs.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_blas_thread():
         data = _measure(config)
     metrics = _metrics(data, config)
     return Result(

@@ -20,29 +20,16 @@ import numpy as np
 from engram.motor.fixed_points import RecurrentMap
 from engram.nn import initializers
 from engram.nn.layers.base import Layer, register_layer, shape_str
+from engram.nn.layers.recurrent_base import single_blas_thread
 from engram.validation import as_rng, check_array, check_choice, check_positive
 
+# A rate network's matrices are small ((batch, units) @ (units, units) a step): its forward and
+# backward passes run with one BLAS thread (a training step of 64 trials x 100 steps x 32 units
+# took 145 ms with 2 BLAS threads on 2 busy cores, 8 ms with one). `single_blas_thread` is
+# exported from here too.
 __all__ = ["RATE_ACTIVATIONS", "RateRNN", "rate_activation", "single_blas_thread"]
 
 RATE_ACTIVATIONS = ("tanh", "relu", "softplus")
-
-_controller: list[Any] = []
-
-
-def single_blas_thread() -> Any:
-    """A context in which BLAS runs single-threaded (threadpoolctl, a scikit-learn dependency).
-
-    A rate network's matrices are small ((batch, units) @ (units, units) per step, (time *
-    batch, units) @ (units, units) once): BLAS threads cost more than they save there, and far
-    more when the cores are shared (a training step of 64 trials x 100 steps x 32 units took
-    145 ms with 2 BLAS threads on 2 busy cores, 8 ms with one). The forward and backward passes
-    of `RateRNN` run inside it.
-    """
-    if not _controller:
-        from threadpoolctl import ThreadpoolController
-
-        _controller.append(ThreadpoolController())
-    return _controller[0].limit(limits=1, user_api="blas")
 
 
 def rate_activation(name: str, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,11 +34,6 @@ def _to_gates(matrix: np.ndarray, units: int) -> np.ndarray:
     return np.ascontiguousarray(stacked[_ORDER])
 
 
-def _from_gates(stack: np.ndarray) -> np.ndarray:
-    """(4, rows, units) in the internal order -> (rows, 4 units) in Keras's order."""
-    return stack[_ORDER].transpose(1, 0, 2).reshape(stack.shape[1], -1)
-
-
 @register_layer
 class LSTM(Recurrent):
     """Long short-term memory layer (Hochreiter & Schmidhuber 1997, with a forget gate).

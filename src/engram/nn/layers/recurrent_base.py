@@ -66,11 +66,12 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _blas_limit() -> Any:
-    if not SINGLE_THREAD_STEPS:
-        return contextlib.nullcontext()
+def single_blas_thread() -> Any:
+    """A context in which BLAS runs single-threaded (threadpoolctl, a scikit-learn dependency;
+    the controller, slow to build, is built once). For loops of small matmuls, where BLAS
+    threads cost more than they save, and far more when other processes share the cores."""
     if not _controller:
-        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+        from threadpoolctl import ThreadpoolController
 
         _controller.append(ThreadpoolController())
     return _controller[0].limit(limits=1, user_api="blas")
@@ -91,10 +92,10 @@ def blas_scope() -> Any:
     On a machine shared with other processes OpenBLAS's spinning threads can make matmuls much
     slower (a (128, 6400) @ (6400, 512) product measured 12 ms on one thread, 240 ms on two
     while other processes ran). In that mode the parallelism comes from `run_rows` (row blocks
-    of the batch, inside the loops) and `split_matmul` (gate or column blocks, for the
+    of the batch, inside the loops) and `split_matmul` (column blocks, for the
     all-steps matmuls), whose threads wait on each other without spinning.
     """
-    return _blas_limit()
+    return single_blas_thread() if SINGLE_THREAD_STEPS else contextlib.nullcontext()
 
 
 def parallel_for(fn: Callable[[int, int], None], size: int, workers: int) -> None:
@@ -136,22 +137,17 @@ def run_rows(fn: Callable[[int, int], None], batch: int, work_per_row: int) -> N
 
 
 def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` split between threads: by ``b``'s leading (gate) axis when
-    it has one, else by blocks of ``b``'s columns.
+    """``np.matmul(a, b, out=out)`` split between threads by blocks of ``b``'s columns.
 
     For the all-steps matmuls (the weight gradients, (width, time * batch) @
-    (time * batch, units) for each gate): each thread runs single-threaded BLAS calls (see
-    `blas_scope` for why not BLAS's own threads). Call it inside `blas_scope`.
+    (time * batch, units)): each thread runs single-threaded BLAS calls (see `blas_scope` for
+    why not BLAS's own threads). Call it inside `blas_scope`.
     """
-    by_gate = b.ndim == 3 and b.shape[0] >= min(_workers(), 2)
-    size = b.shape[0] if by_gate else out.shape[-1]
-    workers = min(size, workers_for(out.shape[-1], out.size // out.shape[-1] * a.shape[-1]))
+    size = out.shape[-1]
+    workers = min(size, workers_for(size, out.size // size * a.shape[-1]))
 
     def block(lo: int, hi: int) -> None:
-        if by_gate:
-            np.matmul(a, b[lo:hi], out=out[lo:hi])
-        else:
-            np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+        np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
 
     parallel_for(block, size, workers)
     return out
