@@ -196,10 +196,9 @@ def stdp_weight_change(
     w = np.zeros((post.shape[1], pre.shape[1]))
     x, y = np.zeros(pre.shape[1]), np.zeros(post.shape[1])
     last = 0
-    for t in np.flatnonzero(pre.any(axis=1) | post.any(axis=1)):  # silent steps only decay
-        x *= np.exp(-(t - last) * dt / window.get("tau_plus", 20.0))
-        y *= np.exp(-(t - last) * dt / window.get("tau_minus", 20.0))
-        w, x, y = stdp_step(w, x, y, pre[t], post[t], dt=0.0, **window)
+    for t in np.flatnonzero(pre.any(axis=1) | post.any(axis=1)):
+        # the silent steps since the last spike only decay the traces: one step of their length
+        w, x, y = stdp_step(w, x, y, pre[t], post[t], dt=(t - last) * dt, **window)
         last = t
     return w
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from engram.memory.hopfield import UPDATES, RecallResult
 from engram.memory.patterns import check_cues, check_patterns
+from engram.nn.functional import logsumexp
 from engram.validation import Seed, as_rng, check_array, check_choice, check_positive
 
 KINDS = ("polynomial", "exponential")
@@ -100,8 +101,7 @@ def modern_energy(patterns: np.ndarray, states: np.ndarray, beta: float) -> np.n
     x = np.asarray(patterns, np.float64)
     s = np.atleast_2d(np.asarray(states, np.float64))
     z = beta * (s @ x.T)
-    top = z.max(axis=1)
-    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    lse = logsumexp(z, axis=1)
     big_m = np.sqrt((x * x).sum(axis=1).max())
     return -lse / beta + 0.5 * (s * s).sum(axis=1) + math.log(len(x)) / beta + 0.5 * big_m**2
 

@@ -25,18 +25,10 @@ HIDDEN_SETTINGS = {"verbose"}  # settings that do not change results: not shown,
 
 
 def engram_version() -> str:
-    """The installed engram version (``"unknown"`` when running from an uninstalled tree)."""
+    """The engram version (``engram.__version__``, always defined)."""
     import engram
 
-    version = getattr(engram, "__version__", None)
-    if version:
-        return str(version)
-    from importlib import metadata
-
-    try:
-        return metadata.version("engram")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return engram.__version__
 
 
 def to_jsonable(value: Any) -> Any:
