@@ -137,6 +137,13 @@ def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: s
         )
 
 
+def shape_fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    """Whether a sample shape matches a declared one; None (e.g. time) matches any size."""
+    return len(shape) == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, shape, strict=True)
+    )
+
+
 def check_labels(
     y: np.ndarray, n_classes: int, name: str = "y", label_shape: tuple[int | None, ...] = ()
 ) -> np.ndarray:
@@ -150,10 +157,7 @@ def check_labels(
     arr = np.asarray(y)
     if arr.ndim == len(label_shape) + 2 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    fits = arr.ndim == len(label_shape) + 1 and all(
-        want is None or want == got for want, got in zip(label_shape, arr.shape[1:], strict=True)
-    )
-    if not fits:
+    if not shape_fits(arr.shape[1:], label_shape):
         per = "per sample" if not label_shape else f"per output position {label_shape}"
         want = "(n,) or (n, 1)" if not label_shape else f"(n, {', '.join(map(str, label_shape))})"
         raise ValueError(

@@ -28,7 +28,14 @@ from engram.nn import metrics as metrics_module
 from engram.nn import optimizers as optimizers_module
 from engram.nn.callbacks import Callback, CallbackList, History, ProgbarLogger
 from engram.nn.layers.base import Layer, layers, shape_str
-from engram.validation import as_rng, check_array, check_fraction, check_positive, check_same_length
+from engram.validation import (
+    as_rng,
+    check_array,
+    check_fraction,
+    check_positive,
+    check_same_length,
+    shape_fits,
+)
 
 _default_seed: list[int | None] = [None]
 
@@ -40,13 +47,6 @@ def _check_verbose(verbose: Any) -> int:
     if isinstance(verbose, str) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Got {verbose!r} instead.")
     return int(verbose)
-
-
-def _shape_fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
-    """Whether a sample shape matches a declared one; None (e.g. time) matches any size."""
-    return len(shape) == len(expected) and all(
-        want is None or want == got for want, got in zip(expected, shape, strict=True)
-    )
 
 
 def set_random_seed(seed: int | None) -> None:
@@ -200,7 +200,7 @@ class Sequential:
         expected = self.layers[0].input_shape
         if x.ndim == 1 and expected == (1,):
             x = x[:, None]
-        if not _shape_fits(x.shape[1:], expected):
+        if not shape_fits(x.shape[1:], expected):
             first = self.layers[0]
             first.check_input(x.shape)
             raise ValueError(
