@@ -36,25 +36,35 @@ def train_one(seed: int, learning_rate: float, epochs: int) -> tuple[Sequential,
 
 def solves(model: Sequential) -> bool:
     """All four XOR outputs on the right side of 0.5."""
-    x, y = xor()
-    return bool(np.all((model.predict(x)[:, 0] > 0.5) == (y[:, 0] > 0.5)))
+    return _solved(model.predict(xor()[0])[:, 0])
+
+
+def _solved(outputs: np.ndarray) -> bool:
+    return bool(np.all((outputs > 0.5) == (xor()[1][:, 0] > 0.5)))
 
 
 def _sweep(config: dict[str, Any], learning_rate: float) -> dict[str, Any]:
-    losses, solved, outputs = [], [], []
+    """Train every seed at this rate; keeps the first seed's model for its decision surface."""
+    losses, solved, outputs, first = [], [], [], None
     seeds = range(config["seed"], config["seed"] + config["n_seeds"])
     bar = progress(seeds, desc=f"XOR lr={learning_rate:g}", verbose=config["verbose"])
     for seed in bar:
         model, loss = train_one(seed, learning_rate, config["epochs"])
+        first = first or model
+        out = model.predict(xor()[0])[:, 0]
         losses.append(loss)
-        solved.append(solves(model))
-        outputs.append(model.predict(xor()[0])[:, 0])
-    return {"losses": np.array(losses), "solved": np.array(solved), "outputs": np.array(outputs)}
+        solved.append(_solved(out))
+        outputs.append(out)
+    return {
+        "losses": np.array(losses),
+        "solved": np.array(solved),
+        "outputs": np.array(outputs),
+        "first_model": first,
+    }
 
 
-def _surface(config: dict[str, Any], learning_rate: float) -> dict[str, Any]:
-    """Decision surface of the first seed that solved (or of the first seed) at this rate."""
-    model, _ = train_one(config["seed"], learning_rate, config["epochs"])
+def _surface(model: Sequential) -> dict[str, Any]:
+    """Decision surface of a trained network over [-0.5, 1.5]^2."""
     grid = np.linspace(-0.5, 1.5, 81, dtype=np.float32)
     xx, yy = np.meshgrid(grid, grid)
     zz = model.predict(np.c_[xx.ravel(), yy.ravel()], batch_size=1024).reshape(xx.shape)
@@ -122,7 +132,7 @@ def run(config: dict[str, Any]) -> Result:
             "decision_surface",
             f"Output of the network trained at lr={best:g}",
             "decision_boundary",
-            _surface(config, best),
+            _surface(sweeps[best]["first_model"]),
             f"The output over the input plane for seed {config['seed']}; XOR points on top.",
         ),
     ]
