@@ -169,10 +169,76 @@ def test_jpca_is_unchanged_by_rotating_the_neurons():
     np.testing.assert_allclose(a.projections, b.projections, atol=1e-8)
 
 
+def planar_rotation(freq=2.0, n_cond=8, n_time=40, n_neurons=10):
+    """An exact rotation at ``freq`` Hz in one plane; conditions at equally spaced phases."""
+    t = np.arange(n_time) * DT
+    phases = np.linspace(0, 2 * np.pi, n_cond, endpoint=False)[:, None]
+    angle = 2 * np.pi * freq * t + phases
+    axes = np.linalg.qr(np.random.default_rng(0).normal(size=(n_neurons, 2)))[0]
+    return np.stack([np.cos(angle), np.sin(angle)], axis=-1) @ axes.T, t
+
+
+def test_jpca_earlier_state_misses_an_exact_rotation_by_cos_squared_half_angle():
+    # z_{t+1} = R z_t with R a rotation by theta: dz = (R - I) z / dt, whose skew part is
+    # sin(theta) J / dt and whose symmetric part (cos(theta) - 1) I / dt. With conditions at
+    # equally spaced phases the states are isotropic, so fitting on the earlier state gives
+    # R2_best = 1 and R2_skew = sin^2 / (sin^2 + (1 - cos)^2) = cos^2(theta / 2); the midpoint
+    # state fits it exactly.
+    activity, t = planar_rotation(freq=2.0)
+    theta = 2 * np.pi * 2.0 * DT
+    earlier = jpca(activity, n_pcs=2, times=t, soft_normalize=None, state="earlier")
+    midpoint = jpca(activity, n_pcs=2, times=t, soft_normalize=None)
+    assert earlier.state == "earlier" and midpoint.state == "midpoint"
+    assert earlier.r2_best == pytest.approx(1.0, abs=1e-12)
+    assert earlier.r2_skew == pytest.approx(np.cos(theta / 2) ** 2, abs=1e-12)
+    assert midpoint.r2_skew == pytest.approx(1.0, abs=1e-12)
+
+
+def test_jpca_earlier_state_is_least_squares_on_the_earlier_state():
+    activity, t, _ = rotational_data(3, n_cond=10, n_time=25, n_neurons=12, noise=0.2)
+    result = jpca(activity, times=t, soft_normalize=5.0, state="earlier")
+    z = result.pc_projections
+    dz = (np.diff(z, axis=1) / DT).reshape(-1, 6)
+    before = z[:, :-1].reshape(-1, 6)
+    m_best = np.linalg.lstsq(before, dz, rcond=None)[0].T
+    np.testing.assert_allclose(result.m_best, m_best, atol=1e-9)
+    residual = dz - before @ result.m_skew.T
+    assert result.r2_skew == pytest.approx(1 - np.sum(residual**2) / np.sum(dz**2))
+
+
+def test_jpca_normalize_over_takes_the_ranges_of_the_whole_trial():
+    activity, t, _ = rotational_data(4, n_cond=8, n_time=40, n_neurons=10)
+    window = activity[:, 10:30]
+    whole = jpca(window, times=t[10:30], soft_normalize=5.0, normalize_over=activity)
+    expected = np.ptp(activity.reshape(-1, 10), axis=0) + 5.0
+    np.testing.assert_allclose(whole.norm_factors, expected)
+    own = jpca(window, times=t[10:30], soft_normalize=5.0)
+    np.testing.assert_allclose(own.norm_factors, np.ptp(window.reshape(-1, 10), axis=0) + 5.0)
+    assert np.all(whole.norm_factors >= own.norm_factors)
+    with pytest.raises(ValueError, match="normalize_over must hold the same 10 neurons"):
+        jpca(window, normalize_over=activity[:, :, :4])
+    with pytest.raises(ValueError, match="state must be one of 'midpoint', 'earlier'"):
+        jpca(window, state="before")
+
+
+def test_surrogate_test_fits_surrogates_with_the_same_state():
+    activity, t = planar_rotation(freq=2.0, n_time=30)
+    test = jpca_surrogate_test(
+        activity, n_surrogates=5, n_pcs=2, times=t, soft_normalize=None, state="earlier", seed=0
+    )
+    assert test.observed.state == "earlier"
+    theta = 2 * np.pi * 2.0 * DT
+    assert test.r2_skew == pytest.approx(np.cos(theta / 2) ** 2, abs=1e-12)
+    same = jpca_surrogate_test(
+        activity, n_surrogates=5, n_pcs=2, times=t, soft_normalize=None, state="midpoint", seed=0
+    )
+    assert not np.allclose(test.null_r2_skew, same.null_r2_skew)  # the surrogates differ too
+
+
 # ----------------------------------------------------------------------- surrogates
 
 
-@pytest.mark.parametrize("method", ["tensor_normal", "shuffle", "cfr"])
+@pytest.mark.parametrize("method", ["tensor_normal", "shuffle", "cmpt"])
 def test_surrogates_find_rotations_significant(method):
     activity, t, _ = rotational_data(0, n_cond=16, n_time=30, n_neurons=12)
     test = jpca_surrogate_test(activity, n_surrogates=39, method=method, times=t, seed=0)
@@ -206,8 +272,8 @@ def test_tensor_normal_surrogates_keep_the_marginal_covariances():
 
 def test_surrogate_test_is_seeded():
     activity, t, _ = rotational_data(6, n_cond=8, n_time=20, n_neurons=8)
-    a = jpca_surrogate_test(activity, n_surrogates=5, method="cfr", times=t, seed=3)
-    b = jpca_surrogate_test(activity, n_surrogates=5, method="cfr", times=t, seed=3)
+    a = jpca_surrogate_test(activity, n_surrogates=5, method="cmpt", times=t, seed=3)
+    b = jpca_surrogate_test(activity, n_surrogates=5, method="cmpt", times=t, seed=3)
     np.testing.assert_array_equal(a.null_r2_skew, b.null_r2_skew)
 
 

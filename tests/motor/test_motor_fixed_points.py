@@ -10,6 +10,7 @@ from engram.motor.fixed_points import (
     find_fixed_points,
     finite_difference_jacobian,
     rate_rnn_map,
+    speed_of_euler_q,
     tanh_rnn_map,
 )
 
@@ -109,6 +110,23 @@ def test_rate_network_fixed_points_and_stability():
     alpha = 0.2
     assert found.eigenvalues[2, 0].real == pytest.approx(1 + alpha)  # 1 - a + 2 a
     assert found.eigenvalues[0, 0].real == pytest.approx(1 - alpha + 2 * alpha / np.cosh(x) ** 2)
+
+
+def test_euler_q_converts_to_sussillo_and_barak_continuous_time_speed():
+    # q of the map is 1/2 |F(h) - h|^2 = 1/2 |dt dh/dt|^2; their q is 1/2 |dh/dt|^2.
+    rng = np.random.default_rng(1)
+    w, b = rng.normal(size=(4, 4)), rng.normal(size=4)
+    dt, tau = 10.0, 50.0
+    step, _ = rate_rnn_map(w, bias=b, dt=dt, tau=tau)
+    h = rng.normal(size=(3, 4))
+    q_map = 0.5 * np.sum((step(h) - h) ** 2, axis=1)
+    velocity = (-h + np.tanh(h) @ w + b) / tau  # dh/dt of the ODE, per ms
+    np.testing.assert_allclose(speed_of_euler_q(q_map, dt), 0.5 * np.sum(velocity**2, axis=1))
+    np.testing.assert_allclose(
+        speed_of_euler_q(q_map, dt / 1000), 1e6 * speed_of_euler_q(q_map, dt)
+    )
+    with pytest.raises(ValueError, match="dt"):
+        speed_of_euler_q(q_map, 0.0)
 
 
 @pytest.mark.parametrize("builder", [tanh_rnn_map, rate_rnn_map])

@@ -8,8 +8,9 @@
   Sussillo et al. 2015), and `masked_mse`.
 * `analysis`: `pca`, `soft_normalize`, `jpca` (Churchland et al. 2012) and
   `condition_average`; pure functions on (conditions, time, neurons).
-* `surrogates`: `jpca_surrogate_test` (tensor-normal, shuffle and CFR surrogates; Elsayed &
-  Cunningham 2017): are the rotations more than simpler structure implies?
+* `surrogates`: `jpca_surrogate_test` (tensor-normal surrogates after Elsayed & Cunningham
+  2017, condition shuffles, and the covariance-matched permutation test of Michaels, Dann &
+  Scherberger 2016): are the rotations more than simpler structure implies?
 * `fixed_points`: `find_fixed_points` (Sussillo & Barak 2013) and map builders for tanh RNNs
   and continuous-time rate networks.
 """
@@ -28,6 +29,7 @@ from engram.motor.fixed_points import (
     find_fixed_points,
     finite_difference_jacobian,
     rate_rnn_map,
+    speed_of_euler_q,
     tanh_rnn_map,
 )
 from engram.motor.flipflop import FlipFlopTask
@@ -60,6 +62,7 @@ __all__ = [
     "rate_activation",
     "rate_rnn_map",
     "soft_normalize",
+    "speed_of_euler_q",
     "tanh_rnn_map",
     "train_step",
 ]

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engram.validation import check_array, check_positive
+from engram.validation import check_array, check_choice, check_positive
 
 __all__ = [
+    "JPCA_STATES",
     "JPCAResult",
     "PCAResult",
     "condition_average",
@@ -23,6 +24,9 @@ __all__ = [
     "pca",
     "soft_normalize",
 ]
+
+#: the states jPCA fits each derivative against (see `jpca`)
+JPCA_STATES = ("midpoint", "earlier")
 
 _SHAPE_HINT = (
     "Condition-average single trials first (engram.motor.analysis.condition_average); for one "
@@ -256,6 +260,8 @@ class JPCAResult:
         cc_mean: (time, neurons), the cross-condition mean subtracted (zeros when off).
         mean: (neurons,), the remaining mean over conditions and time subtracted before PCA.
         times: (time,), the sample times used for the derivative.
+        state: the state the derivatives were fitted against (``"midpoint"`` or
+            ``"earlier"``).
     """
 
     projections: np.ndarray
@@ -276,6 +282,7 @@ class JPCAResult:
     cc_mean: np.ndarray
     mean: np.ndarray
     times: np.ndarray = field(repr=False)
+    state: str = "midpoint"
 
     @property
     def n_planes(self) -> int:
@@ -342,6 +349,19 @@ def _align_plane(basis: np.ndarray, first_states: np.ndarray) -> np.ndarray:
     return basis
 
 
+def _range_source(normalize_over, x: np.ndarray) -> np.ndarray:
+    """The activity whose per-neuron ranges set the soft normalization of ``x``."""
+    if normalize_over is None:
+        return x
+    source = _check_activity(normalize_over, "normalize_over")
+    if source.shape[2] != x.shape[2]:
+        raise ValueError(
+            f"normalize_over must hold the same {x.shape[2]} neurons as activity (last axis). "
+            f"Got shape {source.shape} instead."
+        )
+    return source
+
+
 def _check_times(times, n_time: int) -> np.ndarray:
     if times is None:
         return np.arange(n_time, dtype=np.float64)
@@ -376,26 +396,36 @@ def jpca(
     times: Sequence[float] | np.ndarray | None = None,
     soft_normalize: float | None = 5.0,
     subtract_cc_mean: bool = True,
+    *,
+    state: str = "midpoint",
+    normalize_over=None,
 ) -> JPCAResult:
     """jPCA: the rotational structure of population dynamics (Churchland et al. 2012).
 
     Math:
-        1. x <- x / (range per neuron + soft_normalize)                     (soft normalization)
+        1. x <- x / (range per neuron + soft_normalize)                     (soft normalization;
+           the ranges of ``normalize_over`` when given)
         2. x <- x - mean over conditions, per time and neuron       (cross-condition mean)
         3. z = (x - mean) V_k, V_k the top n_pcs principal axes              (c, t, n_pcs)
-        4. dz_t = (z_{t+1} - z_t) / (t_{t+1} - t_t),  state zm_t = (z_t + z_{t+1}) / 2
-        5. M_best = argmin |dz - zm M^T|^2 (ordinary least squares)
+        4. dz_t = (z_{t+1} - z_t) / (t_{t+1} - t_t), fitted against the state s_t:
+           state="midpoint": s_t = (z_t + z_{t+1}) / 2;  state="earlier": s_t = z_t
+        5. M_best = argmin |dz - s M^T|^2 (ordinary least squares)
            M_skew = argmin over M = -M^T (least squares in the n(n-1)/2 free entries)
-           R2 = 1 - |dz - zm M^T|^2 / |dz|^2 for each; ratio = R2_skew / R2_best
+           R2 = 1 - |dz - s M^T|^2 / |dz|^2 for each; ratio = R2_skew / R2_best
         6. M_skew's eigenvalues come in pairs +-i w; each pair's eigenvector v = a + i b gives a
            plane spanned by (a, -b), in which the fitted flow is counter-clockwise; planes are
            ordered by w (fastest first), and each is rotated within itself so its first axis
            follows the largest spread of the conditions' first states (as the original code).
         7. variance per jPC = sum of squared projections / total sum of squares after step 2;
            frequency = w / (2 pi).
-        The state at the step's midpoint (the original code uses the earlier state) makes an
-        exact rotation fit exactly by a skew-symmetric M, with a frequency bias of only
-        tan(w dt / 2) / (w dt / 2) - 1 (0.3% at 3 Hz in 10 ms steps).
+        Two conventions. Churchland et al. 2012's code fits dz on the earlier state and takes
+        the soft-normalization ranges over every time point it is given (the whole trial),
+        then analyses a window: ``state="earlier"`` with ``normalize_over`` = the whole trial.
+        The default fits on the step's midpoint and normalizes over the analysed window: an
+        exact rotation is then fitted exactly by a skew-symmetric M (frequency bias
+        tan(w dt / 2) / (w dt / 2) - 1, 0.3% at 3 Hz in 10 ms steps), where the earlier state
+        gives R2_skew < 1 (a rotation by w dt per step is z_{t+1} = R z_t, and (R - I) / dt is
+        not skew-symmetric).
 
     Args:
         activity: condition-averaged activity, (conditions, time, neurons), at least 2 time
@@ -405,6 +435,11 @@ def jpca(
             None uses steps 0, 1, 2, ...
         soft_normalize: the soft constant (5 spikes/s in the paper); None skips normalization.
         subtract_cc_mean: subtract the cross-condition mean (the paper does).
+        state: ``"midpoint"`` (default) or ``"earlier"`` (the original code): the state each
+            derivative is fitted against.
+        normalize_over: (conditions', time', neurons) activity whose per-neuron ranges set the
+            soft normalization (e.g. the whole trial, as the original code); None uses
+            ``activity`` itself.
 
     Returns:
         A `JPCAResult`.
@@ -432,7 +467,8 @@ def jpca(
     shape = x.shape
     n_pcs = _check_n_pcs(n_pcs, shape)
     t = _check_times(times, x.shape[1])
-    norm = _norm_factors(x, soft_normalize)
+    check_choice(state, "state", JPCA_STATES)
+    norm = _norm_factors(_range_source(normalize_over, x), soft_normalize)
     x = x / norm
     cc_mean = x.mean(axis=0) if subtract_cc_mean else np.zeros(x.shape[1:])
     x = x - cc_mean
@@ -448,7 +484,7 @@ def jpca(
     comps, pc_ratio = _principal_axes(x.reshape(-1, x.shape[2]), n_pcs)
     z = x @ comps.T
     dz = (np.diff(z, axis=1) / np.diff(t)[None, :, None]).reshape(-1, n_pcs)
-    zm = (0.5 * (z[:, 1:] + z[:, :-1])).reshape(-1, n_pcs)
+    zm = (0.5 * (z[:, 1:] + z[:, :-1]) if state == "midpoint" else z[:, :-1]).reshape(-1, n_pcs)
     if not np.any(dz):
         raise ValueError("activity does not change over time; there are no dynamics to fit.")
     m_best = np.linalg.lstsq(zm, dz, rcond=None)[0].T
@@ -476,4 +512,5 @@ def jpca(
         cc_mean=cc_mean,
         mean=mean,
         times=t,
+        state=state,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "find_fixed_points",
     "finite_difference_jacobian",
     "rate_rnn_map",
+    "speed_of_euler_q",
     "tanh_rnn_map",
 ]
 
@@ -38,7 +39,9 @@ class FixedPoints:
 
     Attributes:
         points: (k, units).
-        q: (k,), 1/2 |F(h) - h|^2 at each point.
+        q: (k,), 1/2 |F(h) - h|^2 at each point: the map's q. For an Euler-discretized ODE
+            (`rate_rnn_map`), Sussillo & Barak's continuous-time speed 1/2 |dh/dt|^2 is
+            q / dt^2 (`speed_of_euler_q`).
         jacobians: (k, units, units), dF/dh at each point.
         eigenvalues: (k, units) complex, sorted by decreasing modulus.
         is_stable: (k,), every |eigenvalue| < 1 (an attractor of the map).
@@ -149,6 +152,9 @@ def rate_rnn_map(
         dF/dh[n, i, j] = (1 - a) delta_ij + a W[j, i] (1 - tanh(h_j)^2)
         Fixed points of F are those of the ODE for any dt; their stability is the map's (for
         small a, |eigenvalue| < 1 matches the ODE's Re(lambda) < 0).
+        q of this map is not Sussillo & Barak's continuous-time speed: F(h) - h = dt dh/dt,
+        so 1/2 |dh/dt|^2 = q / dt^2 (`speed_of_euler_q`), and a map eigenvalue lambda is
+        the ODE's (lambda - 1) / dt.
 
     Args:
         recurrent_weights: W, (units, units), acting on the rates tanh(h).
@@ -178,6 +184,28 @@ def rate_rnn_map(
         return (1.0 - alpha) * eye + alpha * w.T[None, :, :] * slope[:, None, :]
 
     return RecurrentMap(step, jacobian)
+
+
+def speed_of_euler_q(q, dt: float):
+    """Sussillo & Barak's continuous-time speed from q of an Euler map (`rate_rnn_map`).
+
+    Math:
+        F(h) = h + dt f(h) for the ODE dh/dt = f(h), so F(h) - h = dt dh/dt and
+        q_ode = 1/2 |dh/dt|^2 = q_map / dt^2     (in 1 / (unit of dt)^2)
+
+    Args:
+        q: q(h) = 1/2 |F(h) - h|^2 of the map (`FixedPoints.q`), scalar or array.
+        dt: the Euler step, in the unit the speed should be in (e.g. seconds).
+
+    Returns:
+        q / dt^2, float64, shaped like ``q``.
+
+    Example:
+        >>> float(speed_of_euler_q(2e-12, dt=0.5))
+        8e-12
+    """
+    dt = float(check_positive(dt, "dt"))
+    return np.asarray(q, dtype=np.float64) / dt**2
 
 
 def finite_difference_jacobian(step: Step, eps: float = 1e-6) -> Step:

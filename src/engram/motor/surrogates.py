@@ -18,7 +18,7 @@ from engram.validation import Seed, as_rng, check_choice, check_positive
 
 __all__ = ["SURROGATE_METHODS", "SurrogateResult", "jpca_surrogate_test"]
 
-SURROGATE_METHODS = ("tensor_normal", "shuffle", "cfr")
+SURROGATE_METHODS = ("tensor_normal", "shuffle", "cmpt")
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _shuffle_sampler(x: np.ndarray):
     return sample
 
 
-def _cfr_sampler(x: np.ndarray):
+def _cmpt_sampler(x: np.ndarray):
     shuffle = _shuffle_sampler(x)
     target_root = _psd_sqrt(_unfold_cov(x, 2))
 
@@ -97,7 +97,7 @@ def _cfr_sampler(x: np.ndarray):
 _SAMPLERS = {
     "tensor_normal": _tensor_normal_sampler,
     "shuffle": _shuffle_sampler,
-    "cfr": _cfr_sampler,
+    "cmpt": _cmpt_sampler,
 }
 
 
@@ -109,6 +109,8 @@ def jpca_surrogate_test(
     n_pcs: int = 6,
     times: Sequence[float] | np.ndarray | None = None,
     soft_normalize: float | None = 5.0,
+    state: str = "midpoint",
+    normalize_over=None,
     seed: Seed = None,
 ) -> SurrogateResult:
     """Are the rotations more than expected from simpler structure? A surrogate-data test.
@@ -126,11 +128,12 @@ def jpca_surrogate_test(
             Sigma_C, Sigma_T and Sigma_N exactly: the surrogates share the data's temporal
             smoothness, population dimensionality and PCs, and the similarity between
             conditions, and nothing else. Like TME (Elsayed & Cunningham 2017) it asks "is the
-            rotational structure more than a byproduct of these three covariances?"; unlike
-            TME it is not the maximum-entropy such distribution (its covariance is the Kronecker
-            product of the three factors, TME's the inverse of a Kronecker sum), it matches the
-            covariances in expectation only, and single-neuron response shapes and any
-            non-Gaussian structure are not kept.
+            rotational structure more than a byproduct of these three covariances?", and like
+            TME it matches them in expectation (the maximum-entropy distribution is constrained
+            by its expected covariances too; one surrogate's covariances scatter around the
+            data's). Unlike TME it is not the maximum-entropy such distribution: its covariance
+            is the Kronecker product of the three factors, TME's the inverse of a Kronecker sum.
+            Single-neuron response shapes and any non-Gaussian structure are not kept.
         "shuffle": for every neuron, an independent random permutation of the condition labels.
             Keeps every neuron's set of responses exactly (PSTH shapes, tuning, the pooled
             temporal covariance); breaks which responses co-occur across neurons within a
@@ -139,13 +142,16 @@ def jpca_surrogate_test(
             liberal test: pure-decay data with no rotation beat it in 5 of 5 of our synthetic
             checks, even on the ratio), while neurons with oscillatory responses keep giving
             rotations.
-        "cfr": "shuffle" followed by the linear map of the neurons that restores the data's
-            neuron covariance exactly (Y <- Y S_Y^(-1/2) S_X^(1/2)); the time and condition
-            covariances are then only approximately kept. A closed-form simplification of
-            Elsayed & Cunningham's corrected Fisher randomization, which uses cyclic shifts and
-            fits the map numerically to match all three covariances. Its R2_skew p-value is
-            liberal too (non-rotational data reached p <= 0.05 in 6 of 10 checks); its ratio
-            p-value was not (never below 0.5).
+        "cmpt": the covariance-matched permutation test of Michaels, Dann & Scherberger 2016:
+            "shuffle", then a linear map of the neurons that restores the data's
+            neuron-by-neuron covariance exactly (here Y <- Y S_Y^(-1/2) S_X^(1/2), symmetric
+            whitening and re-colouring); the time and condition covariances are then only
+            approximately kept. It asks whether the rotations depend on which responses go
+            with which condition. Michaels et al. judge the ratio R2_skew / R2_best (their
+            rotational goodness-of-fit ratio), and warn that few neurons or conditions make
+            the test unreliable. Its R2_skew p-value is liberal (non-rotational data reached
+            p <= 0.05 in 6 of 10 of our synthetic checks); its ratio p-value was not (never
+            below 0.5).
     In the same checks (16 conditions, 30 steps, 12 neurons, 39 surrogates) "tensor_normal"
     gave p-values of 0.2-0.98 on decaying or symmetric dynamics and the minimum 1/40 on
     rotations; it is the one to report. None of them controls for structure that is itself
@@ -157,7 +163,8 @@ def jpca_surrogate_test(
         activity: condition-averaged activity, (conditions, time, neurons).
         n_surrogates: number of surrogate data sets (>= 1; 100 gives p >= 1/101).
         method: one of `SURROGATE_METHODS`.
-        n_pcs, times, soft_normalize: as for `jpca`.
+        n_pcs, times, soft_normalize, state, normalize_over: as for `jpca` (the surrogates
+            are fitted with the same ``state``).
         seed: seed or Generator for the surrogates.
 
     Returns:
@@ -173,17 +180,26 @@ def jpca_surrogate_test(
         (19,)
 
     Reference:
-        Elsayed & Cunningham 2017, Nat. Neurosci. 20:1310; Churchland et al. 2012, Nature 487:51.
+        Elsayed & Cunningham 2017, Nat. Neurosci. 20:1310; Michaels, Dann & Scherberger 2016,
+        PLoS Comput. Biol. 12:e1005175; Churchland et al. 2012, Nature 487:51.
     """
     check_choice(method, "method", SURROGATE_METHODS)
     n_surrogates = int(check_positive(n_surrogates, "n_surrogates", integer=True))
-    observed = jpca(activity, n_pcs, times, soft_normalize, subtract_cc_mean=True)
+    observed = jpca(
+        activity,
+        n_pcs,
+        times,
+        soft_normalize,
+        subtract_cc_mean=True,
+        state=state,
+        normalize_over=normalize_over,
+    )
     x = np.asarray(activity, dtype=np.float64) / observed.norm_factors - observed.cc_mean
     sample = _SAMPLERS[method](x)
     gen = as_rng(seed)
     null = np.empty((n_surrogates, 2))
     for i in range(n_surrogates):
-        result = jpca(sample(gen), n_pcs, observed.times, None, subtract_cc_mean=True)
+        result = jpca(sample(gen), n_pcs, observed.times, None, True, state=state)
         null[i] = result.r2_skew, result.r2_ratio
     return SurrogateResult(
         r2_skew=observed.r2_skew,
