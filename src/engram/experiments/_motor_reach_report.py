@@ -110,7 +110,7 @@ def figures(history, beh, pop, prep, test, config) -> list[Figure]:
                 "xlabel": "ms from movement onset",
                 "ylabel": "speed (radius/s)",
             },
-            "Bell-shaped speed profiles against the minimum-jerk target.",
+            "The network's hand speed per target against the minimum-jerk target (dashed).",
         ),
         Figure(
             "pca",
@@ -123,8 +123,8 @@ def figures(history, beh, pop, prep, test, config) -> list[Figure]:
                 "ylabel": "PC2",
                 "zlabel": "PC3",
             },
-            "Condition-averaged rates: preparatory states fan out during the delay, then each "
-            "condition sweeps through the movement.",
+            "Condition-averaged rates from target onset to the end of the trial, one line per "
+            "target.",
         ),
         Figure(
             "jpca",
@@ -171,7 +171,8 @@ def figures(history, beh, pop, prep, test, config) -> list[Figure]:
                 ],
             },
             f"p = {sur.p_value:.3f} (R2_skew) and {sur.p_value_ratio:.3f} (ratio): surrogates "
-            "keep the covariance across conditions, time and units, nothing else.",
+            "keep the covariances across conditions, time and units (in expectation), nothing "
+            "else.",
         ),
         _prep_figure(run, prep, batch, angles),
     ]
@@ -233,89 +234,139 @@ def _explain_training(m: dict[str, Any], config: dict[str, Any]) -> str:
     )
 
 
+_CONVENTIONS = {
+    "midpoint": "engram's convention: derivatives fitted against the midpoint of each step, "
+    "soft-normalization ranges taken over the analysis window",
+    "earlier": "the convention of Churchland et al. 2012's code: derivatives fitted against the "
+    "earlier state of each step, soft-normalization ranges taken over the whole trial",
+}
+
+
 def _explain_rotations(m: dict[str, Any], config: dict[str, Any]) -> str:
-    verdict = "beyond" if m["surrogate_p_value"] <= 0.05 else "**not** beyond"
+    beyond = "beyond" if m["rotations_beyond_surrogates"] else "**not** beyond"
+    window = config["jpca_window"]
+    turn = 360 * m["jpca_plane1_frequency_hz"] * (window[1] - window[0]) / 1000
     return (
-        f"**Rotations.** jPCA of the condition-averaged rates from {config['jpca_window'][0]:g} "
-        f"to {config['jpca_window'][1]:g} ms around movement onset (6 PCs holding "
-        f"{100 * m['jpca_pc_variance']:.0f}% of the variance; soft-normalization constant "
-        f"{config['soft_normalize']:g} because tanh rates span about 2, not tens of spikes/s): "
-        f"R2_skew = {m['jpca_r2_skew']:.2f}, R2_best = {m['jpca_r2_best']:.2f}, ratio "
-        f"{m['jpca_r2_ratio']:.2f}. The fastest plane turns at "
-        f"{m['jpca_plane1_frequency_hz']:.2f} Hz and holds {100 * m['jpca_plane1_variance']:.0f}% "
-        f"of the variance. That is {verdict} what {m['n_surrogates']} tensor-normal surrogates "
-        f"with the same covariances across conditions, time and units give (p = "
-        f"{m['surrogate_p_value']:.3f} for R2_skew, surrogate median "
+        f"**Rotations.** jPCA of the condition-averaged rates from {window[0]:g} to "
+        f"{window[1]:g} ms around movement onset ({_CONVENTIONS[m['jpca_state']]}; 6 PCs "
+        f"holding {100 * m['jpca_pc_variance']:.0f}% of the variance; soft-normalization "
+        f"constant {config['soft_normalize']:g}, since tanh rates span at most 2, not tens of "
+        f"spikes/s): R2_skew = {m['jpca_r2_skew']:.2f}, R2_best = {m['jpca_r2_best']:.2f}, "
+        f"ratio {m['jpca_r2_ratio']:.2f}. The fastest plane turns at "
+        f"{m['jpca_plane1_frequency_hz']:.2f} Hz ({turn:.0f} degrees over the window) and holds "
+        f"{100 * m['jpca_plane1_variance']:.0f}% of the variance. That is {beyond} what "
+        f"{m['n_surrogates']} tensor-normal surrogates with the same covariances across "
+        f"conditions, time and units (in expectation) give at the {m['significance']:g} level "
+        f"(p = {m['surrogate_p_value']:.3f} for R2_skew, surrogate median "
         f"{m['surrogate_median_r2_skew']:.2f}; p = {m['surrogate_p_value_ratio']:.3f} for the "
-        f"ratio, surrogate median {m['surrogate_median_r2_ratio']:.2f})."
+        f"ratio, surrogate median {m['surrogate_median_r2_ratio']:.2f}; the smallest p "
+        f"{m['n_surrogates']} surrogates can give is {1 / (m['n_surrogates'] + 1):.3f})."
     )
 
 
 def _explain_prep(m: dict[str, Any], config: dict[str, Any]) -> str:
     n = config["n_targets"]
-    pairs = [
-        (left, abs(release - trial))
-        for left, release, trial in zip(
-            m["prep_remaining_at_go"],
-            m["prep_release_error"],
-            m["endpoint_error_per_target"],
-            strict=True,
-        )
+    left, gap = m["prep_max_remaining_at_go"], m["prep_max_release_gap"]
+    measured = (
+        f"At the go cue ({config['test_delay']:g} ms) each delay state has at most "
+        f"{100 * left:.1f}% of the way from its pre-target state to its nearest attractor left. "
+        "Released from that attractor with the go cue, the network reaches its own target (the "
+        f"nearest target to the endpoint) for {m['targets_whose_point_reaches_them']} of {n}, "
+        f"with endpoint errors within {gap:.2g} radius of the trials' own."
         if left is not None
-    ]
-    left, gap = np.max(pairs, axis=0) if pairs else (np.nan, np.nan)
-    left = 100 * left
+        else "No target has a stable fixed point to compare the delay states with."
+    )
     return (
         f"**Preparatory states.** With a target's input held and no go cue, the fixed-point "
         f"finder (started from the delay states) finds exactly one stable fixed point for "
         f"{m['targets_with_one_stable_point']} of {n} targets (stable points per target "
         f"{m['prep_stable_per_target']}, all fixed points {m['prep_fixed_points_per_target']}). "
-        f"At the go cue ({config['test_delay']:g} ms) each delay state has at most {left:.1f}% "
-        "of the way from its pre-target state to its attractor left. Released from the "
-        "attractor itself with the go cue, the network reaches its own target (the nearest "
-        f"target to the endpoint) for {m['targets_whose_point_reaches_them']} of {n}, with "
-        f"endpoint errors within {gap:.1g} of the trials' own. So preparation here is "
-        "convergence to a target-specific attractor, and that state is the initial condition "
-        "from which the movement unfolds: the dynamical-systems view of preparation "
-        "(Churchland et al. 2012; Sussillo et al. 2015). This depends on the training delays: "
-        "in a development run with the full settings but MotorNet's 300-600 ms delays, 5 of 8 "
-        "targets' delay states were still drifting at the go cue, their attractors far away, "
-        "so preparation used a slow transient (try --set delay=300,600); delays up to "
-        "1 s made the attractors appear."
+        f"{measured} {_verdict_preparation(m, n)}"
+    )
+
+
+def _verdict_preparation(m: dict[str, Any], n: int) -> str:
+    """Preparation is convergence to a target-specific attractor only if every check holds."""
+    if m["preparation_is_attractor"]:
+        return (
+            "So preparation here is **convergence to a target-specific attractor**, and that "
+            "state is the initial condition from which the movement unfolds: the "
+            "dynamical-systems view of preparation (Churchland et al. 2012; Sussillo et al. "
+            "2015)."
+        )
+    failed = [
+        None if m["usable"] else "the network does not perform the task (not usable)",
+        None
+        if m["targets_with_one_stable_point"] == n
+        else f"only {m['targets_with_one_stable_point']} of {n} targets have exactly one "
+        "stable fixed point",
+        None
+        if m["prep_settled_at_go"]
+        else "the delay states have not converged to an attractor by the go cue (more than "
+        f"{100 * m['prep_settled']:g}% of the way left)",
+        _release_failure(m, n),
+    ]
+    return (
+        "So this run does **not** show preparation as convergence to a target-specific "
+        "attractor: " + "; ".join(x for x in failed if x) + "."
+    )
+
+
+def _release_failure(m: dict[str, Any], n: int) -> str | None:
+    if m["prep_release_matches_trial"] or m["prep_max_release_gap"] is None:
+        return None
+    if m["targets_whose_point_reaches_them"] < n:
+        return (
+            "released from its attractor, the network reaches its own target for only "
+            f"{m['targets_whose_point_reaches_them']} of {n}"
+        )
+    return (
+        f"reaches released from the attractors end up to {m['prep_max_release_gap']:.2g} radius "
+        f"from the trials' own endpoint errors (more than {m['release_match']:g})"
     )
 
 
 def _explain_comparison(m: dict[str, Any]) -> str:
-    n = len(m["prep_stable_per_target"])
-    rotations = m["surrogate_p_value"] <= 0.05
-    attractors = m["targets_with_one_stable_point"] == n
-    within = 0.2 <= m["jpca_r2_skew"] <= 0.5
-    kaufman = (
-        "Sabatini & Kaufman put the share of M1/PMd variance that rotational models explain at "
-        f"about 20-50%; our R2_skew of {m['jpca_r2_skew']:.2f} is "
-        f"{'within' if within else 'outside'} that range (the measures differ: a loose "
-        "comparison)"
+    low_dim = (
+        f"{m['pcs_for_90_percent']} PCs hold 90% of the condition-averaged variance over the "
+        f"trial (participation ratio {m['participation_ratio']:.1f})"
     )
-    matches = [
-        "rotations in the top jPCA plane around movement onset, ordered by the preparatory "
-        "state, as in Churchland et al. 2012, Fig. 3, and stronger than in surrogates that keep "
-        "the covariances (Elsayed & Cunningham 2017's question)"
-        if rotations
-        else None,
-        "one attractor per target during the delay" if attractors else None,
-        f"a low-dimensional solution (3 PCs hold {100 * sum(m['pca_variance_top3']):.0f}% of "
-        "the variance over the trial), the kind Sussillo et al. 2015 got only from regularized "
-        "networks",
-        kaufman if within else None,
-    ]
+    if not m["usable"]:
+        matches = (
+            "none: the network does not perform the task, so its analyses are not compared "
+            "with findings in reaching monkeys"
+        )
+    else:
+        found = [
+            "rotations in the top jPCA plane around movement onset, as in Churchland et al. "
+            "2012, Fig. 3, stronger than in surrogates that keep the covariances (Elsayed & "
+            "Cunningham 2017's question)"
+            if m["rotations_beyond_surrogates"]
+            else None,
+            "one attractor per target that the delay state converges to"
+            if m["preparation_is_attractor"]
+            else None,
+            f"a low-dimensional solution ({low_dim}; at most {m['low_dim_pcs']} counts as low "
+            "here), as Sussillo et al. 2015 found in their regularized networks"
+            if m["low_dimensional"]
+            else None,
+        ]
+        matches = "; ".join(x for x in found if x) or "none of the above"
     misses = [
         None
-        if rotations
+        if m["rotations_beyond_surrogates"]
         else f"no rotations beyond the surrogates (p = {m['surrogate_p_value']:.3f})",
         None
-        if attractors
-        else f"not one attractor per target (stable points: {m['prep_stable_per_target']})",
-        None if within else kaufman,
+        if m["preparation_is_attractor"]
+        else "preparation is not shown to be convergence "
+        "to a target-specific attractor (see above)",
+        None
+        if m["low_dimensional"]
+        else f"not low-dimensional by our criterion ({low_dim}; more than {m['low_dim_pcs']})",
+        "no published value is printed beside R2_skew or the ratio: the papers' values are "
+        "of recorded neurons under their own preprocessing, not of a network trained on this "
+        "task, and Sabatini & Kaufman 2024's share of neural-response variance explained by "
+        "a rotational model is a different measure",
         "the network outputs hand position and velocity, not the multiphasic muscle activity "
         "Sussillo et al. 2015 trained on; smooth bell-shaped kinematics imply some rotation by "
         "themselves (velocity leads position by a quarter cycle), which the surrogates do not "
@@ -328,9 +379,6 @@ def _explain_comparison(m: dict[str, Any]) -> str:
         "rate_l2=0 --set weight_l2=0) and the spread over seeds",
     ]
     return (
-        "**What matches the published findings:** "
-        + ("; ".join(x for x in matches if x) or "none of the above")
-        + ".\n\n**What does not, or was not tested:** "
-        + "; ".join(x for x in misses if x)
-        + "."
+        f"**What matches the published findings:** {matches}.\n\n"
+        "**What does not, or was not tested:** " + "; ".join(x for x in misses if x) + "."
     )

@@ -5,24 +5,44 @@ sign of the last pulse on each of 3 input channels. With the input off, the trai
 an autonomous map; `find_fixed_points` minimizes q(h) = 1/2 |F(h) - h|^2 from states the network
 visited during trials (and, in a second pass, from midpoints between the attractors found) and
 classifies each fixed point by the eigenvalues of the Jacobian. The published finding: 8 stable
-fixed points, one per memory, and saddles between them that separate their basins.
+fixed points, one per memory, and saddles between them that separate their basins. The report
+checks each part of that picture on this run: attractors per sign pattern, where the saddles
+with one unstable direction lead, and whether each memory's state, held without input, ends at
+its attractor.
+
+Advice from development runs (quick mode: 32 units, 400 training steps): with 100-step trials
+and pulse probability 0.05 (1 of 6 seeds) or 0.03 (1 of 12 seeds), some networks had only 6 or
+7 attractors, their other memories being slow transients that decayed within about 100 steps
+yet passed the accuracy test, since pulses rarely leave a bit alone that long. With the
+defaults (200-step trials, pulse probability 0.02) all 17 seeds tried gave 8 attractors and 19
+unstable points. ``--set train_steps=3`` leaves the network untrained: the report then says
+the memories are not held.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np
 
+from engram.experiments import _flip_flop_report as report
 from engram.experiments._rate_network import readout, train_rate_network
-from engram.experiments.base import Experiment, Figure, Result, Table, register
-from engram.motor import FlipFlopTask, find_fixed_points, pca
+from engram.experiments.base import Experiment, Result, register
+from engram.motor import FlipFlopTask, find_fixed_points, speed_of_euler_q
 from engram.motor.rate_network import single_blas_thread
 from engram.nn import Sequential
 
-_SADDLE_NAMES = {0: "stable", 1: "1 unstable dim", 2: "2 unstable dims", 3: "3 unstable dims"}
+#: a state this close (Euclidean, in h) to a fixed point has settled there
+SETTLED = 1e-3
+#: fixed points kept: q (of the Euler map) below this
+TOL_Q = 1e-12
+#: test trials the accuracy is measured on
+TEST_TRIALS = 128
+#: a readout above this magnitude reads as a clear + or - (the table's labels use it too)
+READ_LEVEL = 0.5
+#: a missed step this many steps or fewer after its bit's flip counts as "right after a flip"
+FLIP_WINDOW = 5
 
 
 def train_network(config: dict[str, Any]) -> tuple[Sequential, FlipFlopTask, dict]:
@@ -49,7 +69,7 @@ def find_all(model: Sequential, states: np.ndarray, config: dict[str, Any]):
     flat = states.reshape(-1, states.shape[-1]).astype(np.float64)
     starts = flat[rng.choice(len(flat), size=min(config["n_initial"], len(flat)), replace=False)]
     step, jacobian = model.layers[0].recurrent_map()
-    first = find_fixed_points(step, jacobian, starts, max_iter=config["fp_iterations"])
+    first = find_fixed_points(step, jacobian, starts, tol_q=TOL_Q, max_iter=config["fp_iterations"])
     stable = first.stable_points
     pairs = list(itertools.combinations(range(len(stable)), 2))
     midpoints = np.array([(stable[i] + stable[j]) / 2 for i, j in pairs]).reshape(-1, flat.shape[1])
@@ -57,34 +77,105 @@ def find_all(model: Sequential, states: np.ndarray, config: dict[str, Any]):
         step,
         jacobian,
         np.concatenate([first.points, midpoints]),
+        tol_q=TOL_Q,
         max_iter=config["fp_iterations"],
     )
     return found, len(starts) + len(midpoints)
 
 
-def memories_held(model: Sequential, n_bits: int, hold_steps: int) -> int:
-    """How many of the 2^n_bits memories survive ``hold_steps`` steps without input."""
+def hold_memories(model: Sequential, n_bits: int, hold_steps: int) -> dict[str, np.ndarray]:
+    """Set each of the 2^n_bits memories with one pulse per bit, then run ``hold_steps`` silent.
+
+    Returns the sign ``patterns`` (2^n_bits, n_bits), the ``final`` states (currents h) and
+    their ``readout``.
+    """
     patterns = np.array(list(itertools.product([-1.0, 1.0], repeat=n_bits)))
     inputs = np.zeros((len(patterns), 3 * n_bits + hold_steps, n_bits), dtype=np.float32)
     for k in range(n_bits):
         inputs[:, 3 * k + 1, k] = patterns[:, k]  # one bit after another, as in the task
     states, _ = model.layers[0].simulate(inputs)
-    final = _readout(model, states[:, -1].astype(np.float64))
-    return int(np.all(np.sign(final) == patterns, axis=1).sum())
+    final = states[:, -1].astype(np.float64)
+    return {"patterns": patterns, "final": final, "readout": _readout(model, final)}
+
+
+def _settled_at(points: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest of ``points`` to each state, and whether it is within SETTLED."""
+    if len(points) == 0:
+        return np.full(len(states), -1), np.zeros(len(states), dtype=bool)
+    dist = np.linalg.norm(states[:, None, :] - points[None, :, :], axis=-1)
+    nearest = np.argmin(dist, axis=1)
+    return nearest, dist[np.arange(len(states)), nearest] < SETTLED
+
+
+def memories_at_attractors(held: dict, found, readout: np.ndarray) -> int:
+    """Memories whose held state sits at a stable fixed point that reads out their pattern.
+
+    "Reads out" as in the table: every bit's readout has the memory's sign and a magnitude
+    above READ_LEVEL.
+    """
+    stable = np.flatnonzero(found.is_stable)
+    nearest, settled = _settled_at(found.points[stable], held["final"])
+    if len(stable) == 0:
+        return 0
+    reads = readout[stable[nearest]] * held["patterns"] > READ_LEVEL  # right sign, clearly
+    return int(np.sum(settled & np.all(reads, axis=1)))
+
+
+def saddle_links(model: Sequential, found, readout: np.ndarray, n_steps: int) -> dict[str, int]:
+    """Where the saddles with one unstable direction lead: pushed off both ways along it.
+
+    A saddle "links neighbours" when both pushes end at stable fixed points whose readouts
+    differ in exactly one bit (the picture of Sussillo & Barak 2013: a saddle on the edge
+    between two memories).
+    """
+    rows = np.flatnonzero(found.n_unstable == 1)
+    stable = np.flatnonzero(found.is_stable)
+    if rows.size == 0 or stable.size == 0:
+        return {"n_one_unstable": int(rows.size), "linking_neighbours": 0}
+    step, _ = model.layers[0].recurrent_map()
+    values, vectors = np.linalg.eig(found.jacobians[rows])
+    unstable = np.argmax(np.abs(values), axis=1)
+    direction = np.real(vectors[np.arange(len(rows)), :, unstable])
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    h = np.concatenate(
+        [found.points[rows] + 1e-3 * direction, found.points[rows] - 1e-3 * direction]
+    )
+    for _ in range(n_steps):
+        h = step(h)
+    nearest, settled = _settled_at(found.points[stable], h)
+    signs = np.sign(readout[stable[nearest]])
+    both = settled[: len(rows)] & settled[len(rows) :]
+    one_bit = np.sum(signs[: len(rows)] != signs[len(rows) :], axis=1) == 1
+    return {"n_one_unstable": int(rows.size), "linking_neighbours": int(np.sum(both & one_bit))}
 
 
 def _evaluate(model: Sequential, task: FlipFlopTask, seed: int) -> dict[str, Any]:
-    batch = task.sample(128, rng=seed + 1000)
+    batch = task.sample(TEST_TRIALS, rng=seed + 1000)
     outputs = model.predict(batch["inputs"])
     held = batch["mask"] > 0
     states, _ = model.layers[0].simulate(batch["inputs"])
+    miss = held & (np.sign(outputs) != batch["targets"])
     return {
         "batch": batch,
         "outputs": outputs,
         "states": states,
         "accuracy": float(np.mean(np.sign(outputs[held]) == batch["targets"][held])),
         "mse": float(np.mean((outputs - batch["targets"])[held] ** 2)),
+        "misses_after_flip": _share_after_flip(miss, batch["targets"]),
     }
+
+
+def _share_after_flip(miss: np.ndarray, targets: np.ndarray) -> float | None:
+    """Share of the missed steps that lie within FLIP_WINDOW steps after their bit's flip."""
+    if not miss.any():
+        return None
+    changed = np.zeros_like(miss)
+    changed[:, 1:] = targets[:, 1:] != targets[:, :-1]
+    changed[:, 0] = targets[:, 0] != 0
+    recent = np.zeros_like(miss)
+    for lag in range(FLIP_WINDOW):
+        recent[:, lag:] |= changed[:, : changed.shape[1] - lag]
+    return float(np.sum(miss & recent) / np.sum(miss))
 
 
 def run(config: dict[str, Any]) -> Result:
@@ -97,36 +188,16 @@ def _run(config: dict[str, Any]) -> Result:
     test = _evaluate(model, task, config["seed"])
     found, n_initial = find_all(model, test["states"], config)
     readout = _readout(model, found.points)
-    stable = found.is_stable
-    patterns = {tuple(np.sign(r).astype(int)) for r in readout[stable]}
-    counts = np.bincount(found.n_unstable, minlength=config["n_bits"] + 1)
-    n_memories = 2 ** config["n_bits"]
-    radius = np.abs(found.eigenvalues).max(axis=1)
-    metrics = {
-        "accuracy": test["accuracy"],
-        "memories_held": memories_held(model, config["n_bits"], config["hold_steps"]),
-        "test_mse": test["mse"],
-        "final_train_loss": float(history["task_loss"][-10:].mean()),
-        "n_initial_states": n_initial,
-        "n_fixed_points": len(found),
-        "n_stable": int(stable.sum()),
-        "n_saddles": int((~stable).sum()),
-        "count_by_unstable_dims": {str(k): int(v) for k, v in enumerate(counts)},
-        "n_memories": n_memories,
-        "stable_sign_patterns": len(patterns),
-        "every_memory_has_one_attractor": bool(
-            stable.sum() == n_memories and len(patterns) == n_memories
-        ),
-        "max_q": float(found.q.max()) if len(found) else 0.0,
-        "max_q_stable": float(found.q[stable].max()) if stable.any() else 0.0,
-        "stable_largest_abs_eigenvalue": float(radius[stable].max()) if stable.any() else 0.0,
-        "stable_readout_min_abs": float(np.abs(readout[stable]).min()) if stable.any() else 0.0,
-    }
+    held = hold_memories(model, config["n_bits"], config["hold_steps"])
+    links = saddle_links(model, found, readout, config["hold_steps"])
+    metrics = _metrics(config, history, test, found, readout, held, links)
+    metrics["n_initial_states"] = n_initial
+    radius = np.abs(found.eigenvalues).max(axis=1) if len(found) else np.zeros(0)
     return Result(
         metrics=metrics,
-        figures=_figures(model, history, test, found, readout, config),
-        tables=[_table(found, readout, radius)],
-        text=_explain(metrics, config),
+        figures=report.figures(history, test, found, readout, config),
+        tables=[report.table(found, readout, radius, READ_LEVEL)],
+        text=report.explain(metrics, config),
         arrays={
             "fixed_points": found.points,
             "q": found.q,
@@ -137,186 +208,58 @@ def _run(config: dict[str, Any]) -> Result:
     )
 
 
-def _labels(found, readout) -> list[str]:
-    names = []
-    for n_unstable, r in zip(found.n_unstable, readout, strict=True):
-        signs = "".join("+" if v > 0.5 else "-" if v < -0.5 else "0" for v in r)
-        names.append(f"{_SADDLE_NAMES.get(int(n_unstable), f'{n_unstable} unstable')} ({signs})")
-    return names
-
-
-def _table(found, readout, radius) -> Table:
-    rows = []
-    for i, name in enumerate(_labels(found, readout)):
-        rows.append(
-            [
-                i,
-                name,
-                f"{found.q[i]:.1e}",
-                ", ".join(f"{v:+.2f}" for v in readout[i]),
-                f"{radius[i]:.3f}",
-            ]
-        )
-    return Table(
-        "Fixed points at zero input",
-        ["#", "type (readout: + > 0.5, - < -0.5, else 0)", "q", "readout", "max |lambda|"],
-        rows,
-    )
-
-
-def _figures(model, history, test, found, readout, config) -> list[Figure]:
-    n_bits, batch = config["n_bits"], test["batch"]
-    trial_panels = [
-        {
-            "series": {
-                "input": {"y": batch["inputs"][0, :, k], "style": {"color": "#999999"}},
-                "target": {"y": batch["targets"][0, :, k], "style": "--"},
-                "network": {"y": test["outputs"][0, :, k]},
-            },
-            "title": f"bit {k + 1}",
-            "xlabel": f"step ({config['dt']:g} ms)",
-        }
-        for k in range(n_bits)
-    ]
-    space = pca(np.tanh(test["states"][:6]), 3)  # in rate space: bounded, the cube shows
-    traj = list(space.projections)
-    paths = [*traj, *space.transform(np.tanh(found.points))[:, None, :]]
-    colors = ["#bbbbbb"] * len(traj) + ["#000000" if s else "#D55E00" for s in found.is_stable]
-    first_stable = int(np.argmax(found.is_stable)) if found.is_stable.any() else -1
-    first_saddle = int(np.argmax(~found.is_stable)) if (~found.is_stable).any() else -1
-    labels = [""] * len(paths)
-    labels[0] = "trials"
-    if first_stable >= 0:
-        labels[len(traj) + first_stable] = "stable fixed points"
-    if first_saddle >= 0:
-        labels[len(traj) + first_saddle] = "saddles"
-    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
-    eig_points = {"unit circle": {"x": circle.real, "y": circle.imag, "s": 2}}
-    for k in sorted(set(found.n_unstable.tolist())):
-        values = found.eigenvalues[found.n_unstable == k].ravel()
-        eig_points[_SADDLE_NAMES.get(k, f"{k} unstable")] = {"x": values.real, "y": values.imag}
-    stable_readout = readout[found.is_stable]
-    return [
-        Figure(
-            "training_loss",
-            "Masked MSE during training",
-            "lines",
-            {
-                "series": {"train": {"y": history["task_loss"]}},
-                "xlabel": "training step",
-                "ylabel": "masked MSE",
-                "logy": True,
-            },
-            "One fresh batch per step; the mask hides each bit until its first pulse.",
+def _metrics(config, history, test, found, readout, held, links) -> dict[str, Any]:
+    stable = found.is_stable
+    clear = readout[stable][np.all(np.abs(readout[stable]) > READ_LEVEL, axis=1)]
+    patterns = {tuple(np.sign(r).astype(int)) for r in clear}  # sign patterns read out clearly
+    counts = np.bincount(found.n_unstable, minlength=config["n_bits"] + 1)
+    n_memories = 2 ** config["n_bits"]
+    radius = np.abs(found.eigenvalues).max(axis=1) if len(found) else np.zeros(0)
+    slowest = float(radius[stable].max()) if stable.any() else float("nan")
+    max_q = float(found.q.max()) if len(found) else 0.0
+    kept = np.all(np.sign(held["readout"]) == held["patterns"], axis=1)
+    return {
+        "accuracy": test["accuracy"],
+        "memories_held": int(kept.sum()),
+        "memories_at_attractor": memories_at_attractors(held, found, readout),
+        "test_mse": test["mse"],
+        "misses_after_flip_share": test["misses_after_flip"],
+        "miss_window_steps": FLIP_WINDOW,
+        "read_level": READ_LEVEL,
+        "n_test_trials": TEST_TRIALS,
+        "tol_q": TOL_Q,
+        "final_train_loss": float(history["task_loss"][-10:].mean()),
+        "n_fixed_points": len(found),
+        "n_stable": int(stable.sum()),
+        "n_saddles": int((~stable).sum()),
+        "count_by_unstable_dims": {str(k): int(v) for k, v in enumerate(counts)},
+        "n_memories": n_memories,
+        "stable_sign_patterns": len(patterns),
+        "every_memory_has_one_attractor": bool(
+            stable.sum() == n_memories and len(patterns) == n_memories
         ),
-        Figure(
-            "example_trial",
-            "One test trial: pulses, targets and the network's outputs",
-            "lines",
-            {"panels": trial_panels, "ncols": n_bits},
-            "The output flips at each pulse of its own channel and holds in between.",
-        ),
-        Figure(
-            "fixed_points_pca",
-            "State space: trials and fixed points (top 3 PCs of the rates)",
-            "trajectories",
-            {
-                "trajectories": paths,
-                "colors": colors,
-                "labels": labels,
-                "xlabel": "PC1",
-                "ylabel": "PC2",
-                "zlabel": "PC3",
-            },
-            "Grey: six test trials. Black: stable fixed points (memories), at the corners of a "
-            "cube; orange: saddles on its edges and faces, and the unstable point in the middle.",
-        ),
-        Figure(
-            "eigenvalues",
-            "Jacobian eigenvalues at the fixed points",
-            "scatter",
-            {"points": eig_points, "xlabel": "Re(lambda)", "ylabel": "Im(lambda)", "equal": True},
-            "Eigenvalues of dF/dh of the Euler map. Inside the unit circle: decaying directions;"
-            " a saddle has one real eigenvalue per unstable dimension outside it.",
-        ),
-        Figure(
-            "stable_readouts",
-            "Readout of each stable fixed point",
-            "heatmap",
-            {
-                "matrix": stable_readout if len(stable_readout) else np.zeros((1, n_bits)),
-                "xticklabels": [f"bit {k + 1}" for k in range(n_bits)],
-                "xlabel": "output",
-                "ylabel": "stable fixed point",
-                "vmin": -1.2,
-                "vmax": 1.2,
-            },
-            "Each attractor reads out as one of the 2^n sign patterns: one memory each.",
-        ),
-    ]
+        "saddles_one_unstable": links["n_one_unstable"],
+        "saddles_linking_neighbours": links["linking_neighbours"],
+        "max_q": max_q,
+        "max_q_continuous_per_s2": float(speed_of_euler_q(max_q, config["dt"] / 1000.0)),
+        "max_q_stable": float(found.q[stable].max()) if stable.any() else 0.0,
+        "stable_largest_abs_eigenvalue": slowest if stable.any() else None,
+        "stable_slowest_time_constant_ms": _time_constant(slowest, config["dt"]),
+        "stable_readout_min_abs": float(np.abs(readout[stable]).min()) if stable.any() else 0.0,
+    }
 
 
-def _cube_counts(n_bits: int) -> dict[str, int]:
-    """Fixed points of an ideal n-bit flip-flop by unstable dims: C(n, k) 2^(n - k)."""
-    return {str(k): math.comb(n_bits, k) * 2 ** (n_bits - k) for k in range(n_bits + 1)}
-
-
-def _explain(metrics: dict[str, Any], config: dict[str, Any]) -> str:
-    n_mem = metrics["n_memories"]
-    counts = metrics["count_by_unstable_dims"]
-    cube = _cube_counts(config["n_bits"])
-    saddles = ", ".join(f"{v} with {k} unstable dim(s)" for k, v in counts.items() if k != "0")
-    verdict = (
-        f"**as published: {n_mem} stable fixed points, each reading out as a different sign "
-        f"pattern, i.e. one attractor per memory**"
-        if metrics["every_memory_has_one_attractor"]
-        else f"**not as published: {metrics['n_stable']} stable fixed points covering "
-        f"{metrics['stable_sign_patterns']} of the {n_mem} sign patterns**; train longer "
-        "(--set train_steps=...) or try another seed"
-    )
-    layout = (
-        "exactly the points of a cube"
-        if {k: v for k, v in counts.items() if v} == cube
-        else f"not the full cube, which would have {' + '.join(map(str, cube.values()))}"
-    )
-    return (
-        f"A continuous-time rate network ({config['units']} tanh units, tau = "
-        f"{config['tau']:g} ms, Euler steps of {config['dt']:g} ms) with a linear readout was "
-        f"trained on the {config['n_bits']}-bit flip-flop ({config['trial_steps']}-step trials, "
-        f"pulse probability {config['pulse_prob']:g} per step and bit) for "
-        f"{config['train_steps']} steps of {config['batch_size']} fresh trials (Adam, learning "
-        f"rate {config['learning_rate']:g}, global gradient-norm clip 1.0). On 128 new trials it "
-        f"gives the right sign on {100 * metrics['accuracy']:.2f}% of the steps after each "
-        f"bit's first pulse (MSE {metrics['test_mse']:.3f}; the misses are the steps right "
-        f"after a flip), and {metrics['memories_held']} of the {n_mem} memories, set by one "
-        f"pulse per bit, keep their sign through {config['hold_steps']} steps without input."
-        "\n\n"
-        f"With the input off, the fixed-point finder (Levenberg-Marquardt on q, started from "
-        f"{metrics['n_initial_states']} states: visited states and midpoints between "
-        f"attractors) found {metrics['n_fixed_points']} fixed points with q < 1e-12 (largest q "
-        f"{metrics['max_q']:.1e}): {metrics['n_stable']} stable and {metrics['n_saddles']} "
-        f"unstable ({saddles}). That is {verdict}, and {layout}: memories at the corners, "
-        "saddles with one unstable direction on the edges between neighbouring memories (a "
-        "pulse pushes the state across the saddle's stable manifold into the next basin), "
-        "more unstable points on the faces and in the middle. Sussillo & Barak (2013) "
-        "describe the same picture. The largest eigenvalue modulus at an attractor is "
-        f"{metrics['stable_largest_abs_eigenvalue']:.3f} per {config['dt']:g} ms step: "
-        "memories are held by attraction, not by slow drift.\n\n"
-        "Differences from the paper: a rate network trained by BPTT with Adam (they used "
-        "Hessian-free optimization); the search only reports points near the visited region. "
-        "The task settings matter: with 100-step trials and pulses with probability 0.05 "
-        "(1 of 6 seeds tried) or 0.03 (1 of 12) per step, some quick-mode networks had only "
-        "6 or 7 attractors, their other memories being slow transients that decay within "
-        "about 100 steps yet pass the accuracy test, since pulses rarely leave a bit alone "
-        "that long; 200-step trials with probability 0.02 gave 8 attractors and 19 unstable "
-        "points for all 17 seeds tried in quick mode."
-    )
+def _time_constant(modulus: float, dt: float) -> float | None:
+    """The decay time constant of a map eigenvalue of this modulus: -dt / ln|lambda|."""
+    if not np.isfinite(modulus) or modulus >= 1.0 or modulus <= 0.0:
+        return None
+    return float(-dt / np.log(modulus))
 
 
 EXPERIMENT = register(
     Experiment(
         name="flip-flop",
-        summary="3-bit flip-flop: a trained rate network keeps 8 memories as 8 attractors.",
+        summary="3-bit flip-flop: does a trained rate network keep each memory as an attractor?",
         reference="Sussillo & Barak 2013, Neural Computation 25:626 (Opening the black box).",
         defaults={
             "seed": 0,

@@ -8,9 +8,25 @@ for "simple" solutions (input and recurrent noise, L2 penalties on rates and wei
 MotorNet's gradient clipping. The trained network is then analysed as the monkeys were:
 
 * hand paths and speed profiles for every target;
-* condition-averaged rates in PCA, and jPCA around movement onset with R2_skew, R2_best and the
-  tensor-normal surrogate test (Churchland et al. 2012; Elsayed & Cunningham 2017);
-* fixed points with the target input held and no go cue: the preparatory states.
+* condition-averaged rates in PCA (how many PCs hold 90% of the variance), and jPCA around
+  movement onset with R2_skew, R2_best and the tensor-normal surrogate test (Churchland et al.
+  2012; Elsayed & Cunningham 2017). ``jpca_convention`` picks engram's fit ("midpoint": the
+  derivative against the step's midpoint, normalization over the analysis window) or the
+  original code's ("churchland2012": against the earlier state, normalization over the whole
+  trial); the report names the one that ran;
+* fixed points with the target input held and no go cue: the preparatory states. The report
+  calls preparation "convergence to a target-specific attractor" only when the network is
+  usable, every target has exactly one stable point, the delay state is within PREP_SETTLED
+  of it at the go cue, and reaches released from each attractor go to their own target with
+  endpoint errors within RELEASE_MATCH of the trials'.
+
+Advice from development runs: with the full settings but MotorNet's 300-600 ms delays
+(``--set delay=300,600``), 5 of 8 targets' delay states were still drifting at the go cue,
+their attractors far away, so preparation used a slow transient; delays up to 1 s made the
+attractors appear. An untrained network (quick mode, ``--set train_steps=2``) is not usable,
+yet its jPCA rotations also beat 39 tensor-normal surrogates (p = 0.025): rotations alone do
+not show that a network solves the task. With the quick settings the trained network needs 7
+PCs for 90% of the trial's variance, the untrained one 3.
 
 This file trains and analyses; `_motor_reach_report` turns the results into figures, the
 per-target table and the text, and `_rate_network` holds the network and training loop it shares
@@ -29,9 +45,23 @@ from engram.experiments.base import Experiment, Result, register
 from engram.motor import ReachTask, condition_average, find_fixed_points, jpca_surrogate_test, pca
 from engram.motor.rate_network import single_blas_thread
 from engram.nn import Sequential
+from engram.validation import check_choice
 
 #: a reach is "usable" when every endpoint and every catch-trial drift is under this x radius
 USABLE_ERROR = 0.2
+#: the delay state has "converged" when at most this share of the way to its attractor is left
+PREP_SETTLED = 0.1
+#: a reach released from the attractor "matches" when its endpoint error is within this x radius
+#: of the trial's own
+RELEASE_MATCH = 0.05
+#: "low-dimensional": this share of the trial's variance in at most LOW_DIM_PCS PCs (6: the
+#: dimensions jPCA fits the dynamics in, Churchland et al. 2012)
+LOW_DIM_VARIANCE = 0.9
+LOW_DIM_PCS = 6
+#: the surrogate test's level
+SIGNIFICANCE = 0.05
+#: ``jpca_convention``: how jPCA fits and normalizes (see `engram.motor.jpca`)
+JPCA_CONVENTIONS = ("midpoint", "churchland2012")
 
 
 def make_task(config: dict[str, Any], *, train: bool = True) -> ReachTask:
@@ -106,17 +136,28 @@ def population(beh: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
         rates, batch["condition"], batch["movement_onset"], before=before, after=after
     )
     times = np.arange(-before, after) * dt / 1000.0
+    start, stop = int(batch["target_on"][0]), int(batch["trial_end"][0])
+    original = config["jpca_convention"] == "churchland2012"
     test = jpca_surrogate_test(
         window,
         n_surrogates=config["n_surrogates"],
         method="tensor_normal",
         times=times,
         soft_normalize=config["soft_normalize"],
+        state="earlier" if original else "midpoint",
+        # the original code takes the ranges over every time it is given: the whole trial
+        normalize_over=condition_average(rates[:, :stop], batch["condition"]) if original else None,
         seed=config["seed"],
     )
-    start, stop = int(batch["target_on"][0]), int(batch["trial_end"][0])
-    whole = pca(rates[:, start:stop], 3)
-    return {"surrogate": test, "jpca": test.observed, "pca": whole, "times": times}
+    trial = condition_average(rates[:, start:stop], batch["condition"])
+    spectrum = pca(trial, min(trial.shape[0] * trial.shape[1], trial.shape[2]))
+    return {
+        "surrogate": test,
+        "jpca": test.observed,
+        "pca": pca(trial, 3),
+        "variance_spectrum": spectrum.explained_variance_ratio,
+        "times": times,
+    }
 
 
 def preparatory_fixed_points(model: Sequential, beh: dict, test: ReachTask, config: dict) -> dict:
@@ -175,6 +216,7 @@ def run(config: dict[str, Any]) -> Result:
 
 
 def _run(config: dict[str, Any]) -> Result:
+    check_choice(config["jpca_convention"], "jpca_convention", JPCA_CONVENTIONS)
     task, test = make_task(config), make_task(config, train=False)
     model, history = train_network(config, task)
     beh = behaviour(model, test, config)
@@ -201,11 +243,38 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _preparation(targets, errors) -> dict[str, Any]:
+    """The per-target preparatory measures, summarised, and whether each condition holds."""
+    found = [t for t in targets if t["n_stable"] > 0]
+    left = max((t["remaining"] for t in found), default=float("nan"))
+    gap = max(
+        (abs(t["release_error"] - errors[k]) for k, t in enumerate(targets) if t["n_stable"]),
+        default=float("nan"),
+    )
+    reaches = sum(t["released_to"] == k for k, t in enumerate(targets))
+    return {
+        "targets_with_one_stable_point": int(sum(t["n_stable"] == 1 for t in targets)),
+        "targets_whose_point_reaches_them": int(reaches),
+        "prep_max_remaining_at_go": _finite_or_none(left),
+        "prep_max_release_gap": _finite_or_none(gap),
+        "prep_settled_at_go": bool(left <= PREP_SETTLED),  # False for NaN
+        "prep_release_matches_trial": bool(reaches == len(targets) and gap <= RELEASE_MATCH),
+    }
+
+
 def _metrics(history, beh, pop, prep, test) -> dict[str, Any]:
     errors, jp, sur = beh["endpoint_errors"], pop["jpca"], pop["surrogate"]
     targets = prep["targets"]
-    maps = [t["released_to"] == k for k, t in enumerate(targets)]
     usable = bool(errors.max() < USABLE_ERROR and beh["catch_drift"] < USABLE_ERROR)
+    spectrum = pop["variance_spectrum"]
+    pcs_90 = int(np.searchsorted(np.cumsum(spectrum), LOW_DIM_VARIANCE) + 1)
+    summary = _preparation(targets, errors)
+    summary["preparation_is_attractor"] = bool(
+        usable
+        and summary["targets_with_one_stable_point"] == len(targets)
+        and summary["prep_settled_at_go"]
+        and summary["prep_release_matches_trial"]
+    )
     return {
         "final_train_loss": float(history["task_loss"][-20:].mean()),
         "endpoint_error_mean": float(errors.mean()),
@@ -216,7 +285,15 @@ def _metrics(history, beh, pop, prep, test) -> dict[str, Any]:
         "output_r2": beh["output_r2"],
         "usable": usable,
         "usable_threshold": USABLE_ERROR,
+        "significance": SIGNIFICANCE,
+        "prep_settled": PREP_SETTLED,
+        "release_match": RELEASE_MATCH,
+        "low_dim_pcs": LOW_DIM_PCS,
         "pca_variance_top3": [float(v) for v in pop["pca"].explained_variance_ratio],
+        "pcs_for_90_percent": pcs_90,
+        "participation_ratio": float(spectrum.sum() ** 2 / np.sum(spectrum**2)),
+        "low_dimensional": bool(pcs_90 <= LOW_DIM_PCS),
+        "jpca_state": jp.state,
         "jpca_r2_skew": jp.r2_skew,
         "jpca_r2_best": jp.r2_best,
         "jpca_r2_ratio": jp.r2_ratio,
@@ -225,23 +302,23 @@ def _metrics(history, beh, pop, prep, test) -> dict[str, Any]:
         "jpca_pc_variance": float(jp.pc_variance_ratio.sum()),
         "surrogate_p_value": sur.p_value,
         "surrogate_p_value_ratio": sur.p_value_ratio,
+        "rotations_beyond_surrogates": bool(sur.p_value <= SIGNIFICANCE),
         "surrogate_median_r2_skew": float(np.median(sur.null_r2_skew)),
         "surrogate_median_r2_ratio": float(np.median(sur.null_r2_ratio)),
         "n_surrogates": len(sur.null_r2_skew),
         "prep_fixed_points_per_target": [t["n_points"] for t in targets],
         "prep_stable_per_target": [t["n_stable"] for t in targets],
-        "targets_with_one_stable_point": int(sum(t["n_stable"] == 1 for t in targets)),
-        "targets_whose_point_reaches_them": int(sum(maps)),
         "prep_remaining_at_go": [_finite_or_none(t["remaining"]) for t in targets],
         "prep_release_error": [_finite_or_none(t["release_error"]) for t in targets],
+        **summary,
     }
 
 
 EXPERIMENT = register(
     Experiment(
         name="motor-reach",
-        summary="A rate network trained to reach: rotations in jPCA, one preparatory attractor "
-        "per target.",
+        summary="A rate network trained to reach: rotations in jPCA, and whether preparation "
+        "converges to one attractor per target.",
         reference="Churchland et al. 2012, Nature 487:51; Sussillo et al. 2015, Nat. Neurosci. "
         "18:1025; Sussillo & Barak 2013; Elsayed & Cunningham 2017.",
         defaults={
@@ -266,6 +343,7 @@ EXPERIMENT = register(
             "train_steps": 2000,
             "learning_rate": 0.005,
             "jpca_window": (-50.0, 150.0),
+            "jpca_convention": "midpoint",
             "soft_normalize": 0.1,
             "n_surrogates": 200,
             "fp_starts": 12,
