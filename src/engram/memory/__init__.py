@@ -10,7 +10,12 @@
   whose update is attention.
 """
 
-from engram.memory.capacity import CapacityWarning, critical_load, published_capacity
+from engram.memory.capacity import (
+    CapacityWarning,
+    CriticalLoad,
+    critical_load,
+    published_capacity,
+)
 from engram.memory.hebbian import (
     HebbianTrainer,
     bcm_update,
@@ -21,7 +26,7 @@ from engram.memory.hebbian import (
     stdp_weight_change,
     stdp_window,
 )
-from engram.memory.hopfield import Hopfield, RecallResult, energy, recall
+from engram.memory.hopfield import Hopfield, RecallResult, energy, recall, retrieved_fraction
 from engram.memory.hopfield_rules import (
     DependentPatternsWarning,
     hebb_weights,
@@ -41,6 +46,7 @@ from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, 
 
 __all__ = [
     "CapacityWarning",
+    "CriticalLoad",
     "DenseAssociativeMemory",
     "DependentPatternsWarning",
     "HebbianTrainer",
@@ -64,6 +70,7 @@ __all__ = [
     "pseudo_inverse_weights",
     "published_capacity",
     "recall",
+    "retrieved_fraction",
     "sanger_update",
     "simulate_lif",
     "stdp_competition",
