@@ -45,7 +45,8 @@ def _trend(per_n: dict[int, CriticalLoad]) -> str | None:
         return None
     sizes = sorted(per_n)
     known = ", ".join(f"{per_n[n].text()} at N = {n}" for n in sizes)
-    pairs = [(_bounds(per_n[a]), _bounds(per_n[b])) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    steps = zip(sizes[:-1], sizes[1:], strict=True)
+    pairs = [(_bounds(per_n[a]), _bounds(per_n[b])) for a, b in steps]
     if all(lo[1] < hi[0] for lo, hi in pairs):
         return f"rises as N grows ({known})"
     if all(lo[0] > hi[1] for lo, hi in pairs):
