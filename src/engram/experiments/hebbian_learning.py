@@ -415,8 +415,8 @@ def _explain(metrics, comp, bcm, window, competition, config) -> str:
 EXPERIMENT = register(
     Experiment(
         name="hebbian-learning",
-        summary="Oja and Sanger find the digits' principal components; BCM selectivity; the "
-        "STDP window.",
+        summary="Oja and Sanger against the digits' principal components; BCM selectivity; the "
+        "STDP window and competition.",
         reference="Oja 1982; Sanger 1989; Bienenstock, Cooper & Munro 1982; Bi & Poo 1998; "
         "Song, Miller & Abbott 2000.",
         defaults={

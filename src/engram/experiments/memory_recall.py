@@ -361,7 +361,7 @@ def _metrics(data, config):
     level = _level(config)
     more = data["more"]["autoencoder"]
     return {  # headline first: recall at the headline flip level, then forgetting
-        f"correct_recall_at_{config['flip_fractions'][level]:.0%}_flips": {
+        f"correct_recall_at_{config['flip_fractions'][level] * 100:.0f}pct_flips": {
             k: v["correct"][level] for k, v in sweep.items()
         },
         "autoencoder_old_recall_after_finetune": more["old_correct_after"],
