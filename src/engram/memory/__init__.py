@@ -4,7 +4,8 @@
 - `spiking`: Poisson spike trains, a leaky integrate-and-fire neuron, STDP competition.
 - `hopfield`: the classic Hopfield network: recall, energy, the `Hopfield` class.
 - `hopfield_rules`: its learning rules (hebb, storkey and pseudo-inverse weights).
-- `capacity`: published capacities, the measured critical load, `CapacityWarning`.
+- `capacity`: published capacities, the measured critical load (`CriticalLoad`, which tells
+  a crossing from a curve that never falls or starts below), `CapacityWarning`.
 - `patterns`: +/-1 patterns shared by both kinds of network: binarize, flip_bits, checks.
 - `modern_hopfield`: dense associative memory and the continuous modern Hopfield network,
   whose update is attention.
