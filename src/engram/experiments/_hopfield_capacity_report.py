@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from engram.experiments.base import Figure, Table
-from engram.memory.capacity import NOT_REACHED, CriticalLoad
+from engram.memory.capacity import BELOW_AT_FIRST, NOT_REACHED, CriticalLoad
 
 __all__ = ["explain", "figures", "table"]
 
@@ -44,6 +44,11 @@ def _trend(per_n: dict[int, CriticalLoad]) -> str | None:
     if len(per_n) < 2:
         return None
     sizes = sorted(per_n)
+    statuses = {c.status for c in per_n.values()}
+    if statuses == {NOT_REACHED}:
+        return "stays beyond the largest load tested at every size: its trend is not measured"
+    if statuses == {BELOW_AT_FIRST}:
+        return "is below the first load tested at every size: its trend is not measured"
     known = ", ".join(f"{per_n[n].text()} at N = {n}" for n in sizes)
     steps = zip(sizes[:-1], sizes[1:], strict=True)
     pairs = [(_bounds(per_n[a]), _bounds(per_n[b])) for a, b in steps]
@@ -319,7 +324,7 @@ def _storkey(data, metrics, config) -> str:
         seconds, p, n_cost = cost
         text += (f" Storing {p} patterns one by one (one matrix-vector product and one rank-2 "
                  f"update each) took {seconds * 1000:.0f} ms at N = {n_cost}, "
-                 f"{seconds / max(data['seconds']['storkey'], 1e-12):.0%} of the rule's time "
+                 f"{seconds / max(data['seconds']['storkey'], 1e-12):.1%} of the rule's time "
                  "including recall.")  # fmt: skip
     return text
 

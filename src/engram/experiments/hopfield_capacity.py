@@ -17,10 +17,12 @@ update changes nothing) are compared with the error-free capacities N / (2 ln N)
 McEliece et al. 1987) and N / sqrt(2 ln N) (Storkey 1997). The modern network is measured from
 cues, one update.
 
-Advice (development runs, not findings): at N = 100-500 the half-way crossing from the stored
-pattern sits well above 0.138 (about 0.2 at N = 100) and falls slowly with N; the extrapolation
-from three sizes moves with the seeds by a few hundredths, so use the default 10 seeds or more
-before comparing it with 0.138. Quick mode (N = 100, 200, coarse grid) is a smoke run.
+Advice from a development run (the defaults, seed 0), not a finding: the half-way crossing
+from the stored pattern sat well above 0.138 and fell slowly with N (0.221, 0.187, 0.168 at
+N = 100, 200, 500); the fit extrapolated to 0.123, and fitted seed by seed to 0.128 +/- 0.031
+(sd over 10 seeds), so compare the extrapolation with 0.138 only with its spread, and use 10
+seeds or more. Quick mode (N = 100, 200, 5 seeds, coarse grid) is a smoke run: its fit moves by
+several hundredths with the seed.
 
 This file measures; `_hopfield_capacity_report` turns the results into the figures, the table of
 measured beside published critical loads, and the text.
