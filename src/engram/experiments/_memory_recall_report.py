@@ -247,9 +247,11 @@ def _correlated_text(data, metrics, config) -> str:
     digits, random, pinv = (crit["digits (Hebb)"], crit["random patterns (Hebb)"],
                             crit["digits (pseudo-inverse)"])  # fmt: skip
     clean = (
-        f"With {p} digits, {hebb_clean:.2f} of the clean stored digits were recalled "
-        "correctly from themselves" + (" (all of them)." if hebb_clean >= 1 else ".")
-    )
+        f"With {p} digits, none of the clean stored digits was recalled correctly from itself."
+        if hebb_clean == 0 else
+        f"With {p} digits, {hebb_clean:.2f} of the clean stored digits were recalled correctly "
+        "from themselves" + (" (all of them)." if hebb_clean >= 1 else ".")
+    )  # fmt: skip
     text = (
         f"**The correlated-pattern case.** The stored digits overlap by m = {m:.2f} on average, "
         f"against about +/-{rnd:.2f} for random patterns of the same size. The Hebbian "
