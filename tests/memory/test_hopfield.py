@@ -17,6 +17,7 @@ from engram.memory import (
     pseudo_inverse_weights,
     published_capacity,
     recall,
+    retrieved_fraction,
     storkey_weights,
 )
 
@@ -256,6 +257,41 @@ def test_flip_bits_flips_exactly_the_asked_share():
 
 
 def test_critical_load_interpolates_the_half_way_crossing():
-    assert critical_load([0.1, 0.2, 0.3], [1.0, 0.8, 0.2]) == pytest.approx(0.25)
-    assert critical_load([0.1, 0.2], [1.0, 0.9]) is None  # never falls below: beyond the sweep
-    assert critical_load([0.1, 0.2], [0.3, 0.1]) is None  # below from the start
+    found = critical_load([0.1, 0.2, 0.3], [1.0, 0.8, 0.2])
+    assert found.status == "crossed" and found.crossed
+    assert found.value == pytest.approx(0.25)
+    assert found.text() == "0.250"
+
+
+def test_critical_load_tells_never_below_from_below_at_the_first_load():
+    never = critical_load([0.1, 0.2], [1.0, 0.9])
+    first = critical_load([0.1, 0.2], [0.3, 0.1])
+    assert never.status == "not_reached" and never.value is None and not never.crossed
+    assert first.status == "below_at_first" and first.value is None and not first.crossed
+    assert never.text().startswith("> 0.2") and first.text().startswith("< 0.1")
+    assert never.as_dict()["status"] != first.as_dict()["status"]
+    assert critical_load([0.1, 0.2], [0.8, 0.7], level=0.75).status == "crossed"
+
+
+def test_critical_load_refuses_mismatched_curves():
+    with pytest.raises(ValueError, match="same length"):
+        critical_load([0.1, 0.2], [1.0])
+
+
+@pytest.mark.parametrize("rule", ["hebb", "storkey"])
+def test_retrieval_state_exists_well_below_alpha_c_and_not_well_above(rule):
+    """AGS's measure (recall started at the stored pattern) at N = 400: alpha = 0.05 keeps
+    every pattern, alpha = 0.35 (Hebb) / 0.9 (Storkey) loses most of them."""
+    rng = np.random.default_rng(0)
+    n = 400
+    for load, lo, hi in ((0.05, 0.99, 1.0), (0.35 if rule == "hebb" else 0.9, 0.0, 0.2)):
+        xs = np.where(rng.random((int(load * n), n)) < 0.5, -1.0, 1.0).astype(np.float32)
+        weights = storkey_weights(xs) if rule == "storkey" else hebb_weights(xs)
+        assert lo <= retrieved_fraction(weights, xs, max_steps=50) <= hi
+
+
+def test_retrieved_fraction_from_cues_measures_the_basin():
+    xs = random_patterns(10, 200)
+    w = hebb_weights(xs)
+    assert retrieved_fraction(w, xs, flip(xs, 0.1)) == 1.0  # small load: wide basins
+    assert retrieved_fraction(w, xs, flip(xs, 0.5)) < 0.5  # half the units flipped: no basin

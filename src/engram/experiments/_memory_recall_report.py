@@ -8,8 +8,6 @@ as an experiment.)
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from engram.experiments.base import Figure, Table
@@ -22,11 +20,14 @@ def figures(data, config) -> list[Figure]:
     n_units = data["patterns"].shape[1]
     flips = np.asarray(config["flip_fractions"]) * 100
     series = {k: {"x": flips, "y": v["correct"]} for k, v in data["sweep"].items()}
-    series["nearest stored digit to the cue (ideal)"] = {
+    series["nearest stored digit to the cue"] = {
         "x": flips,
-        "y": data["ideal"],
+        "y": data["ideal"]["nearest"],
         "style": "k:",
     }
+    series["Bayes-optimal (exactly k pixels flipped)"] = {
+        "x": flips, "y": data["ideal"]["bayes"], "style": "k--"
+    }  # fmt: skip
     overlap = {k: {"x": flips, "y": v["overlap"]} for k, v in data["sweep"].items()}
     chance = float(np.mean(np.abs(data["overlap_matrix"])))
     names = list(data["memories"])
@@ -66,8 +67,8 @@ def figures(data, config) -> list[Figure]:
                 "ylabel": "fraction recalled correctly",
                 "ylim": (0, 1.05),
             },  # fmt: skip
-            "The autoencoder was trained on flipped pixels only. 'nearest (ideal)': the share of "
-            "occluded cues whose nearest stored digit is the right one.",
+            "The autoencoder was trained on flipped pixels only. 'nearest stored digit': the "
+            "share of occluded cues whose nearest stored digit is the right one.",
         ),
     ]
     for kind, title in (("flipped", f"{config['example_flip']:.0%} of pixels flipped"),
@@ -90,6 +91,9 @@ def figures(data, config) -> list[Figure]:
             )
         )
     counts = data["counts"]
+    crit = data["critical"]
+    digits, random = crit["digits (Hebb)"], crit["random patterns (Hebb)"]
+    earlier = digits.crossed and (not random.crossed or digits.value < random.value)
     corr = {
         k: {"x": counts, "y": v.mean(axis=0), "yerr": v.std(axis=0)}
         for k, v in data["correlated"].items()
@@ -97,12 +101,13 @@ def figures(data, config) -> list[Figure]:
     figs += [
         Figure(
             "correlated_patterns",
-            "Real digits break the classic network early",
+            "Hebbian recall against P: real digits and random patterns"
+            + (" (digits break earlier)" if earlier else ""),
             "lines",
             {
                 "series": corr,
                 "xlabel": "patterns stored P (N = 64 units)",
-                "ylabel": "fraction retrieved (10% flips)",
+                "ylabel": f"fraction retrieved ({config['probe_flip']:.0%} flips)",
                 "ylim": (-0.02, 1.02),
                 "vlines": {"0.138 N = 8.8": 0.138 * n_units},
                 "hlines": {"0.5": 0.5},
@@ -120,11 +125,16 @@ def figures(data, config) -> list[Figure]:
                 "xticklabels": [str(i) for i in range(len(data["patterns"]))],
                 "yticklabels": [str(i) for i in range(len(data["patterns"]))],
             },  # fmt: skip
-            "Random +/-1 patterns of 64 units overlap by about +/-0.1; these digits share their "
-            "background and overlap far more.",
+            f"Mean overlap between the stored digits: {_mean_offdiag(data):.2f}; random +/-1 "
+            f"patterns of {n_units} units overlap by about +/-{np.sqrt(2 / np.pi / n_units):.2f}.",
         ),
     ]
     return figs
+
+
+def _mean_offdiag(data) -> float:
+    m = data["overlap_matrix"]
+    return float(m[~np.eye(len(m), dtype=bool)].mean())
 
 
 HOW_STORED = {
@@ -133,88 +143,177 @@ HOW_STORED = {
     "modern Hopfield": "append the pattern as a row (one shot)",
     "autoencoder": "retrain by backprop on all memories (gradient descent, many epochs)",
 }
-HOW_FAILS = {
-    "Hopfield (Hebb)": "falls into spurious mixtures of correlated memories",
-    "Hopfield (pseudo-inverse)": "basins shrink: heavy noise lands in the wrong memory",
-    "modern Hopfield": "a wrong but clean memory when the cue is nearer it; mixtures if beta "
-    "is small",
-    "autoencoder": "grey blends of the digits it learned; forgets when trained on new ones",
-}
+
+
+def _hard_level(config) -> int:
+    """Index of the heaviest flip level below 50% (where failures show), else the last."""
+    flips = list(config["flip_fractions"])
+    return flips.index(max((f for f in flips if f < 0.5), default=flips[-1]))
+
+
+def _failure(metrics, name: str, k: int) -> str:
+    """How one memory's recalls failed at level k, from the measurements."""
+    correct = metrics["correct_recall"][name][k]
+    if correct >= 1.0:
+        return "no failures at this level"
+    wrong = metrics["wrong_memory"][name][k]
+    neither = max(0.0, 1.0 - correct - wrong)
+    sharp = metrics["output_sharpness"][name][k]
+    return (f"{1 - correct:.0%} failed: {wrong:.0%} another stored digit, {neither:.0%} no "
+            f"stored digit; mean |output| {sharp:.2f}")  # fmt: skip
 
 
 def cost_table(data, metrics, config) -> Table:
-    """What each memory stores, how long storing took, how it adds one more, how it fails."""
+    """What each memory stores, how long storing took, how it adds one more, how it failed."""
     p = len(data["patterns"])
+    flips = list(config["flip_fractions"])
+    i = flips.index(0.2) if 0.2 in flips else 0
+    k = _hard_level(config)
     rows = []
     for name in data["memories"]:
         correct = data["sweep"][name]["correct"]
-        i = list(config["flip_fractions"]).index(0.2) if 0.2 in config["flip_fractions"] else 0
         rows.append([
             name, metrics["numbers_stored"][name], f"{data['seconds'][name] * 1000:.1f} ms",
-            HOW_STORED[name], f"{correct[i]:.2f}", HOW_FAILS[name],
+            HOW_STORED[name], f"{correct[i]:.2f}", _failure(metrics, name, k),
         ])  # fmt: skip
-    level = 0.2 if 0.2 in config["flip_fractions"] else config["flip_fractions"][0]
     return Table(
         f"What each memory costs ({p} digits of 64 pixels)",
         ["memory", "numbers stored", "time to store", "storing one more",
-         f"correct at {level:.0%} flips", "how it fails"],
+         f"correct at {flips[i]:.0%} flips", f"how it failed at {flips[k]:.0%} flips"],
         rows,
     )  # fmt: skip
 
 
 def _failures(data, metrics, config) -> str:
     """How each memory failed, from the measurements."""
-    flips = list(config["flip_fractions"])
-    hi = max((f for f in flips if f < 0.5), default=flips[-1])
-    k = flips.index(hi)
-    wrong, sharp = metrics["wrong_memory"], metrics["output_sharpness"]
+    k = _hard_level(config)
+    hi = config["flip_fractions"][k]
     att = metrics["hebb_attractors"]
+    mixture, best = att["overlap_with_majority_mixture"], att["best_overlap_with_a_stored_digit"]
+    nearer = ("nearer the majority-vote mixture of all stored digits than the digits themselves"
+              if mixture > best else
+              "nearer a stored digit than the majority-vote mixture of all of them")  # fmt: skip
     return (
-        "**How each fails.** The classic Hebbian network fails by converging, confidently, to a "
-        f"wrong attractor: from the {metrics['n_stored']} clean digits it reached "
-        f"{att['distinct_final_states']} distinct final state(s), overlapping the stored digits "
-        f"by at most {att['best_overlap_with_a_stored_digit']:.2f} on average and the "
-        f"majority-vote mixture of all stored digits by {att['overlap_with_majority_mixture']:.2f} "
-        f"- a spurious mixture state. At {hi:.0%} flips, the share of recalls that were another "
-        "stored digit (a clean but wrong memory): "
-        + ", ".join(f"{n} {v[k]:.2f}" for n, v in wrong.items())
-        + "; the mean |output| (1 = crisp, 0 = grey): "
-        + ", ".join(f"{n} {v[k]:.2f}" for n, v in sharp.items())
-        + ". The modern network fails by returning the wrong stored digit once the cue is nearer "
-        "to it (with a small beta it would return a blend instead). The autoencoder's failures "
-        f"are mostly blends: at {hi:.0%} flips {_neither(metrics, 'autoencoder', k):.0%} of its "
-        "recalls were neither the right digit nor another stored one (modern network: "
-        f"{_neither(metrics, 'modern Hopfield', k):.0%})."
+        f"**How each failed.** Started at the {metrics['n_stored']} clean digits, the Hebbian "
+        f"network reached {att['distinct_final_states']} distinct final state(s), overlapping "
+        f"their best-matching stored digit by {best:.2f} on average and the majority-vote "
+        f"mixture by {mixture:.2f}: {nearer}. At {hi:.0%} flips: "
+        + "; ".join(f"{name}: {_failure(metrics, name, k)}" for name in metrics["correct_recall"])
+        + " (mean |output|: 1 = every pixel fully on or off, 0 = all grey)."
     )
 
 
-def _neither(metrics, name: str, k: int) -> float:
-    return max(0.0, 1.0 - metrics["correct_recall"][name][k] - metrics["wrong_memory"][name][k])
+def _recall(metrics, config) -> str:
+    flips = list(config["flip_fractions"])
+    cr = metrics["correct_recall"]
+    shown = [f for f in (0.0, 0.2, 0.4) if f in flips] or flips[:3]
+    idx = [flips.index(f) for f in shown]
+    levels = " / ".join(f"{f:.0%}" for f in shown)
+    near, bayes = metrics["nearest_memory"], metrics["bayes_exact_flips"]
+    gaps = {name: max(bayes[i] - v[i] for i in range(len(flips))) for name, v in cr.items()}
+    best = min(gaps, key=gaps.get)
+    occ = metrics["occlusion_correct"]
+    occ_near = occ["nearest stored digit"]
+    return (
+        "**Recall.** Share recalled correctly at "
+        + levels
+        + " flipped pixels: "
+        + "; ".join(f"{n}: " + " / ".join(f"{v[i]:.2f}" for i in idx) for n, v in cr.items())
+        + ". Each cue has exactly round(f N) pixels flipped. For those cues the best any memory "
+        "can do on average (Bayes-optimal: pick among the stored digits at exactly that "
+        "distance from the cue) is "
+        + " / ".join(f"{bayes[i]:.2f}" for i in idx)
+        + "; the nearest stored digit is the right one for "
+        + " / ".join(f"{near[i]:.2f}" for i in idx)
+        + " (ties split; this is the best recall only when each pixel flips independently). "
+        f"Closest to the Bayes-optimal curve: {best}, at most {gaps[best]:.2f} below it at any "
+        "level. Half-occluded cues (bottom half blank): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in occ.items() if k != "nearest stored digit")
+        + "; the nearest stored digit is the right one for "
+        + f"{occ_near:.2f} of them"
+        + (" - some digits are ambiguous from their top half." if occ_near < 1 else ".")
+    )
 
 
-def _patterns_text(value: float | None, config: dict[str, Any]) -> str:
-    return f"{value:.1f}" if value is not None else f"> {config['max_correlated']}"
+def _correlated_text(data, metrics, config) -> str:
+    p = metrics["n_stored"]
+    n_units = data["patterns"].shape[1]
+    crit = data["critical"]
+    hebb_clean = metrics["correct_recall"]["Hopfield (Hebb)"][0]
+    m, rnd = (
+        metrics["mean_overlap_between_stored_digits"],
+        metrics["mean_abs_overlap_random_patterns_expected"],
+    )
+    digits, random, pinv = (crit["digits (Hebb)"], crit["random patterns (Hebb)"],
+                            crit["digits (pseudo-inverse)"])  # fmt: skip
+    clean = (
+        f"With {p} digits, none of the clean stored digits was recalled correctly from itself."
+        if hebb_clean == 0 else
+        f"With {p} digits, {hebb_clean:.2f} of the clean stored digits were recalled correctly "
+        "from themselves" + (" (all of them)." if hebb_clean >= 1 else ".")
+    )  # fmt: skip
+    text = (
+        f"**The correlated-pattern case.** The stored digits overlap by m = {m:.2f} on average, "
+        f"against about +/-{rnd:.2f} for random patterns of the same size. The Hebbian "
+        "field at unit i of pattern nu is xi_i^nu plus the crosstalk "
+        "(1/N) sum_{mu != nu} xi_i^mu (xi^mu . xi^nu): for random patterns its terms have random "
+        "signs (noise of variance P/N, hence a capacity proportional to N), for correlated "
+        "patterns they share a sign and add up, pulling states towards their common component. "
+        + clean
+        + f" In the sweep over P ({config['probe_flip']:.0%} flips, "
+        f"{config['correlated_seeds']} draws), the share retrieved falls below half at P = "
+        + ", ".join(f"{c.text(1)} for {k}" for k, c in crit.items())
+        + f" (0.138 N = {0.138 * n_units:.1f})."
+    )
+    if digits.crossed and (not random.crossed or digits.value < random.value):
+        text += " Real digits break the Hebbian network at fewer patterns than random ones."
+    elif digits.crossed and random.crossed:
+        text += " Real digits do not break the Hebbian network earlier than random ones here."
+    if digits.crossed and (not pinv.crossed or pinv.value > digits.value):
+        text += (
+            " The pseudo-inverse rule, which decorrelates the patterns through the inverse "
+            "of their overlap matrix (a non-local rule), holds more digits than Hebb's."
+        )
+    elif digits.crossed:
+        text += " The pseudo-inverse rule does not hold more digits than Hebb's here."
+    return text
+
+
+def _one_more(data, metrics, config) -> str:
+    p = metrics["n_stored"]
+    more = data["more"]["autoencoder"]
+    before, after = more["old_correct_before"], more["old_correct_after"]
+    if after <= 0.5 * before and before > 0:
+        change = (
+            f"dropped its recall of the old ones from {before:.2f} to {after:.2f}: "
+            "catastrophic forgetting"
+        )
+    elif after < before:
+        change = f"lowered its recall of the old ones from {before:.2f} to {after:.2f}"
+    else:
+        change = (f"did not lower its recall of the old ones ({before:.2f} before, "
+                  f"{after:.2f} after)")  # fmt: skip
+    return (
+        "**Cost and one more memory.** Numbers stored: "
+        + ", ".join(f"{k} {v:,}" for k, v in metrics["numbers_stored"].items())
+        + ". Storing took "
+        + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in metrics["store_seconds"].items())
+        + f". Adding memory number {p + 1} costs the Hebbian network one outer product "
+        f"({data['more']['Hopfield (Hebb)']['seconds'] * 1e6:.0f} us) and the modern "
+        "network one appended row; the autoencoder is trained again. Fine-tuning it on the "
+        f"new digit alone ({config['finetune_epochs']} epochs) {change} (recall from "
+        f"{config['probe_flip']:.0%} flips; the new digit recalled: {more['new_correct']:.2f}); "
+        f"retraining on all {p + 1} took {more['retrain_seconds']:.2f} s."
+    )
 
 
 def explain(data, metrics, config) -> str:
     """The report's text: setup, recall, the correlated-pattern case, cost, failures."""
-    n_units = data["patterns"].shape[1]
     p = metrics["n_stored"]
-    flips = list(config["flip_fractions"])
-    cr = metrics["correct_recall"]
-
-    def at(name, level, table=cr):
-        return table[name][flips.index(level)] if level in flips else float("nan")
-
-    def at_ideal(level):
-        return metrics["ideal_nearest_memory"][flips.index(level)] if level in flips else 0.0
-
-    more = data["more"]["autoencoder"]
-    crit = metrics["critical_patterns"]
     parts = [
-        f"**Setup.** {p} binarized training digits (for each class, the image nearest the class "
-        f"mean) were stored as +/-1 patterns of N = 64 pixels (load {metrics['load']:.3f}) in: "
-        "(a) a classic Hopfield network with Hebb's rule, recalled by asynchronous updates "
+        f"**Setup.** {p} binarized training digits (per class in turn, the images nearest the "
+        f"class mean) were stored as +/-1 patterns of N = 64 pixels (load {metrics['load']:.3f}) "
+        "in: (a) a classic Hopfield network with Hebb's rule, recalled by asynchronous updates "
         "(and, for contrast, the pseudo-inverse rule); (b) a modern Hopfield network, "
         f"beta = {config['modern_beta']}, {config['modern_steps']} update(s) "
         "xi <- X^T softmax(beta X xi) - which is attention: with queries Q = beta * xi (one "
@@ -225,49 +324,9 @@ def explain(data, metrics, config) -> str:
         f"cross-entropy) trained with engram.nn for {config['epochs']} epochs on "
         f"{config['copies']} noisy copies of each digit (0-{config['train_max_flip']:.0%} "
         "pixels flipped) to output the clean digit - memory in trained weights.",
-        "**Recall.** Recalled correctly from "
-        + ", ".join(
-            f"{name}: {at(name, 0.0):.2f} / {at(name, 0.2):.2f} / {at(name, 0.4):.2f}"
-            for name in cr
-        )
-        + " (clean / 20% / 40% flipped pixels). For reference, the stored digit nearest to the "
-        "cue was the right one for "
-        + " / ".join(f"{at_ideal(level):.2f}" for level in (0.0, 0.2, 0.4))
-        + " of the cues (ties split): under independent flips this lookup is the best any "
-        "memory can do, and at 50% flips a cue carries no information. Half-occluded cues "
-        "(bottom half blank): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in metrics["occlusion_correct"].items())
-        + " - many digits are ambiguous from their top half alone.",
-        "**The correlated-pattern case.** The stored digits overlap by "
-        f"m = {metrics['mean_overlap_between_stored_digits']:.2f} on average, against about "
-        f"+/-{metrics['mean_abs_overlap_random_patterns_expected']:.2f} for random patterns of "
-        "the same size: they share a large blank background and similar strokes. The Hebbian "
-        "field at unit i of pattern nu is xi_i^nu plus the crosstalk "
-        "(1/N) sum_{mu != nu} xi_i^mu (xi^mu . xi^nu); for random patterns the crosstalk terms "
-        "have random signs and average out (noise of variance P/N, hence 0.138 N), but for "
-        "digits they share a sign and add up, so every state is pulled towards the common "
-        "component - an average digit - and the memories become mixtures and spurious "
-        f"attractors. With {p} digits even the clean stored patterns are not fixed points "
-        f"(recalled correctly from the uncorrupted pattern: {at('Hopfield (Hebb)', 0.0):.2f}). "
-        "In the sweep over P (10% flips, "
-        f"{config['correlated_seeds']} draws), half the patterns are lost at P = "
-        + ", ".join(f"{_patterns_text(v, config)} for {k}" for k, v in crit.items())
-        + f" (0.138 N = {0.138 * n_units:.1f}). The pseudo-inverse rule decorrelates the "
-        "patterns through the inverse of their overlap matrix and recovers, at the price of a "
-        "non-local rule; the modern network needs only the right memory to be the most "
-        "similar one, and its steep softmax does the rest.",
-        "**Cost and one more memory.** Numbers stored: "
-        + ", ".join(f"{k} {v:,}" for k, v in metrics["numbers_stored"].items())
-        + ". Storing took "
-        + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in metrics["store_seconds"].items())
-        + ". Adding an 11th memory costs the Hebbian network one outer product "
-        f"({data['more']['Hopfield (Hebb)']['seconds'] * 1e6:.0f} us) and the modern "
-        "network one appended row; the autoencoder must be retrained. Fine-tuning it on the "
-        f"new digit alone ({config['finetune_epochs']} epochs) dropped its recall of the old "
-        f"ones from {more['old_correct_before']:.2f} to {more['old_correct_after']:.2f} "
-        "(catastrophic forgetting; new digit recalled: "
-        f"{more['new_correct']:.2f}); retraining on all {p + 1} took "
-        f"{more['retrain_seconds']:.2f} s.",
+        _recall(metrics, config),
+        _correlated_text(data, metrics, config),
+        _one_more(data, metrics, config),
         _failures(data, metrics, config),
     ]
     if data["warnings"]:

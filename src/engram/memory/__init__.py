@@ -4,13 +4,19 @@
 - `spiking`: Poisson spike trains, a leaky integrate-and-fire neuron, STDP competition.
 - `hopfield`: the classic Hopfield network: recall, energy, the `Hopfield` class.
 - `hopfield_rules`: its learning rules (hebb, storkey and pseudo-inverse weights).
-- `capacity`: published capacities, the measured critical load, `CapacityWarning`.
+- `capacity`: published capacities, the measured critical load (`CriticalLoad`, which tells
+  a crossing from a curve that never falls or starts below), `CapacityWarning`.
 - `patterns`: +/-1 patterns shared by both kinds of network: binarize, flip_bits, checks.
 - `modern_hopfield`: dense associative memory and the continuous modern Hopfield network,
   whose update is attention.
 """
 
-from engram.memory.capacity import CapacityWarning, critical_load, published_capacity
+from engram.memory.capacity import (
+    CapacityWarning,
+    CriticalLoad,
+    critical_load,
+    published_capacity,
+)
 from engram.memory.hebbian import (
     HebbianTrainer,
     bcm_update,
@@ -21,7 +27,7 @@ from engram.memory.hebbian import (
     stdp_weight_change,
     stdp_window,
 )
-from engram.memory.hopfield import Hopfield, RecallResult, energy, recall
+from engram.memory.hopfield import Hopfield, RecallResult, energy, recall, retrieved_fraction
 from engram.memory.hopfield_rules import (
     DependentPatternsWarning,
     hebb_weights,
@@ -41,6 +47,7 @@ from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, 
 
 __all__ = [
     "CapacityWarning",
+    "CriticalLoad",
     "DenseAssociativeMemory",
     "DependentPatternsWarning",
     "HebbianTrainer",
@@ -64,6 +71,7 @@ __all__ = [
     "pseudo_inverse_weights",
     "published_capacity",
     "recall",
+    "retrieved_fraction",
     "sanger_update",
     "simulate_lif",
     "stdp_competition",

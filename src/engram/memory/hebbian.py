@@ -35,7 +35,13 @@ def hebb_update(
 
     Math:
         dW = lr * post^T pre / batch - decay * W       pre: (batch, n_in), post: (batch, n_out)
-        Without decay |W| grows without bound along the inputs' top principal component.
+        For linear neurons (post = pre W^T) the mean update is dW = W (lr C - decay I), C the
+        inputs' covariance: along each eigenvector of C the weights grow by a factor
+        (1 + lr lambda - decay) per step. Passive decay only shifts the rate: with
+        lr lambda_1 > decay |W| still grows without bound along the top principal component,
+        with lr lambda_1 < decay it shrinks to zero, and only the knife edge lr lambda_1 = decay
+        leaves it unchanged (not a stable fixed point). A normalizing term that depends on the
+        output, as in Oja's rule, is what bounds it.
 
     Returns:
         The new (n_out, n_in) weights.
@@ -219,7 +225,8 @@ class HebbianTrainer:
         learning_rate: step size.
         epochs: passes over the data.
         batch_size: inputs per update.
-        decay: passive weight decay of the plain Hebb rule.
+        decay: passive weight decay of the plain Hebb rule (it does not stabilise the rule:
+            see `hebb_update`).
         threshold_rate: how fast BCM's threshold follows <y^2>.
         learning_rate_decay: 1/t annealing per epoch (0 keeps it constant).
         seed: initial weights and shuffling.
@@ -297,9 +304,14 @@ class HebbianTrainer:
                 for lo in range(0, n, self.batch_size):
                     w, theta = self._step(w, theta, data[order[lo : lo + self.batch_size]], lr)
             if not np.isfinite(w).all():
+                fix = (
+                    "Plain Hebb has no fixed point (passive decay does not bound it): use "
+                    "rule='oja' or 'sanger', or train for fewer epochs."
+                    if self.rule == "hebb"
+                    else f"Lower learning_rate (now {self.learning_rate})."
+                )
                 raise FloatingPointError(
-                    f"Hebbian weights diverged in epoch {epoch + 1} (rule={self.rule!r}). Lower "
-                    f"learning_rate (now {self.learning_rate}) or add decay for the plain rule."
+                    f"Hebbian weights diverged in epoch {epoch + 1} (rule={self.rule!r}). {fix}"
                 )
             self.history.append(w.copy())
         self.weights, self.threshold = w, theta
