@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.sweep.backends import BACKENDS, SweepError, run_tasks
+from engram.sweep.cell import Outcome
 from engram.sweep.grid import Plan
 from engram.sweep.report import write_sweep_report
 from engram.sweep.results import RESULTS, Ledger
@@ -64,6 +65,7 @@ def run_sweep(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     report_every_s: float = REPORT_EVERY_S,
+    on_cell: Callable[[Outcome], None] | None = None,
 ) -> SweepOutput:
     """Run the cells of ``plan`` that ``out_dir`` does not hold yet, then write ``report.html``.
 
@@ -80,6 +82,7 @@ def run_sweep(
         progress: show a progress bar.
         log: called with a line when a cell fails.
         report_every_s: rewrite ``report.html`` at most this often while cells finish.
+        on_cell: called with each cell's `Outcome` once it is written down.
 
     Raises:
         ValueError: a bad backend, jobs or scheduler, or ``out_dir`` holds another sweep.
@@ -118,6 +121,8 @@ def run_sweep(
                     log(f"cell {outcome.cell_id} failed: {outcome.error}")
             if bar is not None:
                 bar.update(1)
+            if on_cell is not None:
+                on_cell(outcome)
             if time.perf_counter() - last_report > report_every_s:
                 report(running=True)
                 last_report = time.perf_counter()
