@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engram.sweep.cell import Outcome, run_cell
+from engram.sweep.cell import Outcome, Task, run_cell
 
 BACKENDS = ("serial", "processes", "dask")
 SCHEDULER_TIMEOUT_S = 10
@@ -52,13 +53,13 @@ def _need(module: str) -> Any:
 
 
 def run_tasks(
-    tasks: Sequence[tuple[Any, ...]],
+    tasks: Sequence[Task],
     backend: str = "processes",
     *,
     jobs: int | None = None,
     scheduler: str | None = None,
 ) -> Iterator[Outcome]:
-    """Run ``run_cell(*task)`` for every task; yield the outcomes as they finish.
+    """Run ``run_cell(*task)`` for every `Task`; yield the outcomes as they finish.
 
     Raises:
         SweepError: the backend is not installed, the scheduler cannot be reached, or a worker
@@ -78,7 +79,7 @@ def run_tasks(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}. Got {backend!r}.")
 
 
-def _joblib(tasks: Sequence[tuple[Any, ...]], jobs: int) -> Iterator[Outcome]:
+def _joblib(tasks: Sequence[Task], jobs: int) -> Iterator[Outcome]:
     joblib = _need("joblib")
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
@@ -93,7 +94,7 @@ def _joblib(tasks: Sequence[tuple[Any, ...]], jobs: int) -> Iterator[Outcome]:
         ) from None
 
 
-def _dask(tasks: Sequence[tuple[Any, ...]], jobs: int, scheduler: str | None) -> Iterator[Outcome]:
+def _dask(tasks: Sequence[Task], jobs: int, scheduler: str | None) -> Iterator[Outcome]:
     distributed = _need("dask.distributed")
     cluster = None
     try:
@@ -109,15 +110,18 @@ def _dask(tasks: Sequence[tuple[Any, ...]], jobs: int, scheduler: str | None) ->
             )
             client = distributed.Client(cluster)
         try:
+            run = uuid.uuid4().hex[:8]  # two sweeps on one cluster never share a task key
             futures = {
-                client.submit(run_cell, *task, pure=False, key=f"engram-cell-{task[3]}"): task[3]
+                client.submit(run_cell, *task, key=f"engram-{run}-{task.cell_id}"): task.cell_id
                 for task in tasks
             }
             for future in distributed.as_completed(futures):
                 try:
                     yield future.result()
-                except distributed.KilledWorker as exc:
-                    yield Outcome(futures[future], error=f"its worker died ({exc})")
+                except distributed.KilledWorker as exc:  # Dask gave up after retrying it
+                    yield Outcome(futures[future], error=f"its worker died each time ({exc})")
+                except Exception as exc:  # run_cell catches the experiment's own errors
+                    raise SweepError(f"Dask: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
     finally:

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engram.experiments.base import Experiment
 from engram.viz.values import flatten_metrics
@@ -56,6 +56,16 @@ def scalar_row(metrics: Mapping[str, Any]) -> dict[str, float | int | None]:
         elif isinstance(value, numbers.Real):
             row[name] = float(value) if math.isfinite(value) else None
     return row
+
+
+class Task(NamedTuple):
+    """The arguments of `run_cell` for one cell, as a backend sends them to a worker."""
+
+    experiment: Experiment
+    config: Mapping[str, Any]
+    out_dir: str
+    cell_id: str
+    threads: int = 1
 
 
 @functools.lru_cache(maxsize=1)

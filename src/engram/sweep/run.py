@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.sweep.backends import BACKENDS, SweepError, run_tasks
-from engram.sweep.cell import Outcome
+from engram.sweep.cell import Outcome, Task
 from engram.sweep.grid import Plan
 from engram.sweep.report import write_sweep_report
 from engram.sweep.results import RESULTS, Ledger
@@ -98,7 +98,7 @@ def run_sweep(
     todo = ledger.missing()
     output = SweepOutput(plan, len(ledger.cells), len(ledger.rows), 0)
     tasks = [
-        (plan.experiment, plan.config(c), str(ledger.folder(c)), c.id, THREADS_PER_CELL)
+        Task(plan.experiment, plan.config(c), str(ledger.folder(c)), c.id, THREADS_PER_CELL)
         for c in todo
     ]
     bar, last_report = _bar(len(ledger.cells), len(ledger.rows), progress), time.perf_counter()
