@@ -17,9 +17,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def without_times(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """Rows without the columns that are wall-clock times (they differ from run to run)."""
-    return [
-        {k: v for k, v in row.items() if "seconds" not in k and k != "elapsed_s"} for row in rows
-    ]
+    from engram.sweep.aggregate import is_time
+
+    return [{k: v for k, v in row.items() if not is_time(k)} for row in rows]
 
 
 def tiny_plan(seeds: int = 2, grid: list[str] = TINY_GRID):

@@ -36,6 +36,7 @@ def test_published_values_are_matched_by_name():
         "published hebb: 0.138": 0.138
     }
     assert published_for("critical_load.storkey.{sizes}", published) == {}
+    assert published_for("seconds_per_rule.hebb", published) == {}  # a time, not a load
     assert published_values([{"published_x": 1.0}, {"published_x": 2.0}]) == {}
 
 

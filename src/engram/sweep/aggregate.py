@@ -5,7 +5,8 @@ N = 100 reports ``critical_load.hebb.100`` and the one at 200 ``critical_load.he
 become ``critical_load.hebb.{sizes}``, one metric across the grid. Metrics named ``published_*``
 (reference values from the literature that the experiment reports beside its own) are not
 aggregated; they are matched to the metrics whose names contain the rest of their name
-(``published_hebb`` to ``critical_load.hebb.{sizes}``).
+(``published_hebb`` to ``critical_load.hebb.{sizes}``), except times (a name with ``seconds`` or
+ending in ``_s``: ``seconds_per_rule.hebb`` is not compared with a published load).
 
 Example:
     >>> summarize([1.0, 2.0, 3.0]).mean
@@ -98,8 +99,15 @@ def published_values(cells: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     }
 
 
+def is_time(metric: str) -> bool:
+    """Whether a metric is a duration (``seconds`` in its name, or a name ending in ``_s``)."""
+    return "seconds" in metric or metric.endswith("_s")
+
+
 def published_for(metric: str, published: Mapping[str, float]) -> dict[str, float]:
     """The published values whose name appears in ``metric``'s, as {label: value}."""
+    if is_time(metric):
+        return {}
     return {
         f"published {name}: {value:g}": value
         for name, value in published.items()
