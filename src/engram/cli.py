@@ -241,6 +241,8 @@ def sweep_command(name, grid, seeds, seed, quick, overrides, backend, jobs, sche
     """Run NAME over a grid of settings x seeds; results.csv and report.html in --out.
 
     Re-running the same command finishes a sweep that was stopped: only missing cells run.
+    Bad input exits with code 2; a failed cell or a dead worker with code 1 (finished cells
+    are kept).
     """
     from engram.experiments import get
     from engram.sweep import SweepError, make_plan, run_sweep

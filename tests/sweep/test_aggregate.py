@@ -60,3 +60,18 @@ def test_report_shows_the_aggregate_per_grid_value_beside_the_published_value(tm
     assert '<progress value="6" max="6"' in page
     assert "<td>3</td></tr>" in page  # the published value beside value_at_{n}
     assert done.kept == 0 and done.ran == 6
+
+
+def test_report_is_rewritten_while_the_sweep_runs(tmp_path):
+    seen = []
+
+    def look(outcome):
+        page = tmp_path / "report.html"
+        seen.append(page.read_text() if page.exists() else "")
+
+    run_sweep(make_plan(LINEAR, ["n=2"], 3), tmp_path, backend="serial", progress=False,
+              report_every_s=0.0, on_cell=look)  # fmt: skip
+    assert seen[0] == ""  # the page is written after the first cell, not before
+    assert "1 of 3 cells finished (running)" in seen[1]
+    assert '<progress value="1" max="3"' in seen[1]
+    assert "3 of 3 cells finished (finished)" in (tmp_path / "report.html").read_text()

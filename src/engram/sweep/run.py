@@ -81,7 +81,8 @@ def run_sweep(
         scheduler: a running Dask scheduler's address (``tcp://host:8786``), dask only.
         progress: show a progress bar.
         log: called with a line when a cell fails.
-        report_every_s: rewrite ``report.html`` at most this often while cells finish.
+        report_every_s: rewrite ``report.html`` at most this often while cells finish (and
+            less often when drawing it takes over a tenth of that).
         on_cell: called with each cell's `Outcome` once it is written down.
 
     Raises:
@@ -102,6 +103,7 @@ def run_sweep(
         for c in todo
     ]
     bar, last_report = _bar(len(ledger.cells), len(ledger.rows), progress), time.perf_counter()
+    wait_s = report_every_s
 
     def report(running: bool) -> Path:
         return write_sweep_report(
@@ -123,9 +125,11 @@ def run_sweep(
                 bar.update(1)
             if on_cell is not None:
                 on_cell(outcome)
-            if time.perf_counter() - last_report > report_every_s:
+            if time.perf_counter() - last_report > wait_s:
+                took = time.perf_counter()
                 report(running=True)
                 last_report = time.perf_counter()
+                wait_s = max(report_every_s, 10 * (last_report - took))  # under 10% of the time
     except SweepError as exc:
         report(running=False)
         raise SweepError(
