@@ -68,6 +68,7 @@ def cli() -> None:
     engram list              the experiments
     engram run NAME          run one; writes figures and a report
     engram tour              run every experiment quickly; one combined report
+    engram sweep NAME        run one over a grid of settings x seeds
     """
 
 
@@ -227,15 +228,26 @@ def tour_command(out: Path, seed: int | None, quiet: bool) -> None:
 
 @cli.command("sweep")
 @click.argument("name")
-@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2", help="A setting's values.")
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2", help="A setting's values (repeatable).")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per setting.")
 @click.option("--seed", type=int, help="Root of every cell's seed [default: the setting's].")
 @click.option("--quick", is_flag=True, help="Start from the experiment's quick settings.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Fixed setting.")
-@click.option("--backend", type=click.Choice(["serial", "processes", "dask"]), default="processes")
+@click.option(
+    "--backend",
+    type=click.Choice(["serial", "processes", "dask"]),
+    default="processes",
+    show_default=True,
+    help="Here, joblib processes, or Dask.",
+)
 @click.option("--jobs", type=int, help="Worker processes [default: all cores].")
 @click.option("--scheduler", metavar="ADDRESS", help="Join a Dask cluster (tcp://host:8786).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The sweep's folder: results.csv, report.html, cells/.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep_command(name, grid, seeds, seed, quick, overrides, backend, jobs, scheduler, out, quiet):
     """Run NAME over a grid of settings x seeds; results.csv and report.html in --out.
