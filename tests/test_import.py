@@ -8,7 +8,17 @@ import sys
 
 import pytest
 
-HEAVY = ["matplotlib", "sklearn", "torch", "tqdm", "safetensors", "scipy", "pandas"]
+HEAVY = [
+    "matplotlib",
+    "sklearn",
+    "torch",
+    "tqdm",
+    "safetensors",
+    "scipy",
+    "pandas",
+    "joblib",
+    "dask",
+]
 
 PROBE = """
 import json, sys, time
@@ -29,7 +39,9 @@ def probe(module: str) -> dict:
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("module", ["engram", "engram.nn", "engram.data", "engram.experiments"])
+@pytest.mark.parametrize(
+    "module", ["engram", "engram.nn", "engram.data", "engram.experiments", "engram.sweep"]
+)
 def test_import_pulls_in_no_heavy_dependency(module):
     # the import-time target itself (< 0.3 s) is measured in bench/bench_import.py: speed is
     # never asserted in unit tests; what makes the import fast is asserted here

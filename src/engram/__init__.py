@@ -5,6 +5,7 @@
 - `engram.motor`: motor cortex tasks and population-dynamics analyses.
 - `engram.data`: embedded and real datasets.
 - `engram.experiments`: runnable experiments (``engram run NAME``).
+- `engram.sweep`: experiments over grids of settings and seeds (``engram sweep NAME``).
 
 Subpackages load on first use (``import engram; engram.nn.Sequential``), so ``import engram``
 itself costs nothing.
@@ -15,7 +16,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-SUBPACKAGES = ("nn", "memory", "motor", "data", "experiments", "viz")
+SUBPACKAGES = ("nn", "memory", "motor", "data", "experiments", "viz", "sweep")
 
 __all__ = ["__version__", *SUBPACKAGES]
 

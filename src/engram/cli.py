@@ -68,6 +68,7 @@ def cli() -> None:
     engram list              the experiments
     engram run NAME          run one; writes figures and a report
     engram tour              run every experiment quickly; one combined report
+    engram sweep NAME        run one over a grid of settings x seeds
     """
 
 
@@ -222,6 +223,56 @@ def tour_command(out: Path, seed: int | None, quiet: bool) -> None:
     click.echo(f"\nReport: {tour.paths['report.html']}")
     if tour.failed:
         click.echo(f"{len(tour.failed)} failed: {', '.join(tour.failed)}", err=True)
+        sys.exit(1)
+
+
+@cli.command("sweep")
+@click.argument("name")
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2", help="A setting's values (repeatable).")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per setting.")
+@click.option("--seed", type=int, help="Root of every cell's seed [default: the setting's].")
+@click.option("--quick", is_flag=True, help="Start from the experiment's quick settings.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Fixed setting.")
+@click.option(
+    "--backend",
+    type=click.Choice(["serial", "processes", "dask"]),
+    default="processes",
+    show_default=True,
+    help="Here, joblib processes, or Dask.",
+)
+@click.option("--jobs", type=int, help="Worker processes [default: all cores].")
+@click.option("--scheduler", metavar="ADDRESS", help="Join a Dask cluster (tcp://host:8786).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The sweep's folder: results.csv, report.html, cells/.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def sweep_command(name, grid, seeds, seed, quick, overrides, backend, jobs, scheduler, out, quiet):
+    """Run NAME over a grid of settings x seeds; results.csv and report.html in --out.
+
+    Re-running the same command finishes a sweep that was stopped: only missing cells run.
+    Bad input exits with code 2; a failed cell or a dead worker with code 1 (finished cells
+    are kept).
+    """
+    from engram.experiments import get
+    from engram.sweep import SweepError, make_plan, run_sweep
+
+    try:
+        plan = make_plan(get(name), grid, seeds, quick=quick, overrides=overrides, root_seed=seed)
+        done = run_sweep(
+            plan, out, backend=backend, jobs=jobs, scheduler=scheduler, progress=not quiet,
+            log=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        raise UsageProblem(str(exc)) from None
+    except SweepError as exc:
+        raise click.ClickException(str(exc)) from None
+    from engram.sweep.report import summary_lines
+
+    click.echo("\n".join(summary_lines(done)))
+    if done.failed:
         sys.exit(1)
 
 

@@ -150,7 +150,8 @@ def _png_size(png: bytes) -> tuple[int, int] | None:
     return struct.unpack(">II", png[16:24])
 
 
-def _html_figure(fig: Any, png: bytes) -> str:
+def html_figure(fig: Any, png: bytes) -> str:
+    """A figure as a self-contained ``<figure>``: the PNG inline, its caption below."""
     data = base64.b64encode(png).decode("ascii")
     size = _png_size(png)
     dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
@@ -169,7 +170,7 @@ def _html_body(result: Any, config: Mapping[str, Any], pngs: Mapping[str, bytes]
     parts = [_html_cards(result, config, limit=8)]
     if result.text.strip():
         parts.append(f'<div class="text">{markdown_to_html(result.text, header_offset=2)}</div>')
-    parts += [_html_figure(fig, pngs[fig.name]) for fig in result.figures if fig.name in pngs]
+    parts += [html_figure(fig, pngs[fig.name]) for fig in result.figures if fig.name in pngs]
     parts += [html_table(t.columns, _cells(t.rows), t.title) for t in result.tables]
     return "\n".join(p for p in parts if p)
 
