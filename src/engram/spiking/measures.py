@@ -220,3 +220,42 @@ def population_synchrony(voltages: Any) -> float:
     if individual == 0:
         return float("nan")
     return float(np.sqrt(v.mean(axis=1).var() / individual))
+
+
+def spectral_peak(signal: Any, dt: float, min_hz: float = 5.0) -> float:
+    """Frequency (Hz) of the largest peak of the signal's power spectrum above ``min_hz``.
+
+    Args:
+        signal: (T,) e.g. a population rate in bins of ``dt`` ms.
+    """
+    x = check_array(signal, "signal", ndim=1, dtype=np.float64)
+    power = np.abs(np.fft.rfft(x - x.mean())) ** 2
+    f = np.fft.rfftfreq(x.size, dt / 1000.0)
+    keep = f >= min_hz
+    if not keep.any():
+        raise ValueError(f"signal is too short to resolve {min_hz} Hz; record longer.")
+    return float(f[keep][np.argmax(power[keep])])
+
+
+def rate_synchrony(rate: Any, n: int, bin_ms: float) -> float:
+    """Fluctuation of a population rate beyond what independent neurons would give.
+
+    Math:
+        With A_k the population rate (Hz per neuron) in bin k, independent Poisson neurons give
+        var(A) = mean(A) / (n bin) (in Hz^2, bin in s): their sum is Poisson. The index is
+        sqrt(max(0, var(A) - mean(A) / (n bin))) / mean(A): 0 for an asynchronous population
+        of any size, about the modulation depth / sqrt(2) for a population whose rate
+        oscillates, and larger for volleys that leave silence between them.
+
+    Args:
+        rate: (T,) population rate in Hz per neuron, in bins of ``bin_ms``.
+        n: number of neurons in the population.
+        bin_ms: bin width in ms.
+    """
+    a = check_array(rate, "rate", ndim=1, dtype=np.float64)
+    check_positive(n, "n", integer=True)
+    mean = a.mean()
+    if mean <= 0:
+        return 0.0
+    excess = a.var() - mean / (n * bin_ms / 1000.0)
+    return float(np.sqrt(max(0.0, excess)) / mean)
