@@ -136,7 +136,12 @@ def brunel_figures(b: dict[str, Any], config: dict[str, Any]) -> list[Figure]:
                 "ylabel": "nu_ext / nu_thr",
                 "vlines": {"g = 4 (balance)": 4.0},
             },  # fmt: skip
-            f"Synchronous: population-rate excess fluctuation >= {SYNC_THRESHOLD:.3f}; "
+            "; ".join(
+                f"{lab}: "
+                + ", ".join(f"({x:g}, {y:g})" for x, y in zip(d["x"], d["y"], strict=True))
+                for lab, d in diagram.items()
+            )
+            + f". Synchronous: population-rate excess fluctuation >= {SYNC_THRESHOLD:.3f}; "
             f"irregular: mean CV of ISIs >= {CV_THRESHOLD:g}; fast: rhythm >= {FAST_HZ:g} Hz.",
         ),
         Figure(
