@@ -37,11 +37,11 @@ def numeric_leaves(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
 HEADLINES: dict[str, tuple[dict[str, tuple[float, float]], tuple[str, ...]]] = {
     "xor": (
         {"solved_at_article_lr": (0, 0), "solved_at_best_lr": (3, 4)},
-        ("stay on the plateau", "solves more seeds"),
+        ("stay on that plateau", "solves more seeds"),
     ),
     "binary-classifier": (
         {"random_labels_test_accuracy": (0.44, 0.56), "moons_test_accuracy": (0.8, 1.0)},
-        ("within two standard errors of a coin flip", "held out, above chance"),
+        ("within two standard errors of a coin flip", "held out, above chance", "learns the moons"),
     ),
     "backprop-from-scratch": (
         {"final_loss": (0.0, 1e-3), "gradcheck_max_relative_error": (0.0, 1e-6)},

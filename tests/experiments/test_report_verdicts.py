@@ -17,13 +17,13 @@ from engram.experiments._verdict import above_chance, count, verdict
 FLIPS = {
     "xor": (
         {"learning_rate": 0.05, "n_seeds": 1, "epochs": 300},
-        ("left the plateau", "No other rate tried solves more seeds", "the article's is 0.001"),
-        ("stay on the plateau", "solves more seeds (median"),
+        ("left that plateau", "No other rate tried solves more seeds", "the article's is 0.001"),
+        ("stay on that plateau", "solves more seeds (median"),
     ),
     "binary-classifier": (
         {"noise": 3.0},
         ("not above chance",),
-        ("held out, above chance",),
+        ("held out, above chance", "learns the moons"),
     ),
     "backprop-from-scratch": (
         {"learning_rate": 1e-4},

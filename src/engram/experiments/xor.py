@@ -148,7 +148,8 @@ def run(config: dict[str, Any]) -> Result:
                 "values": [solved[r] for r in rates],
                 "ylabel": "seeds solved",
             },
-            f"The first bar is the article's setting, learning rate {rates[0]:g}.",
+            f"The first bar is the learning_rate setting, {rates[0]:g}; the article's is "
+            f"{ARTICLE_LR:g}.",
         ),
         Figure(
             "decision_surface",
@@ -191,13 +192,13 @@ def _explain(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     plateau = verdict(
         on_plateau(loss_article),
         "At {lr:g} the median final loss is {loss:.3f}, within {tol:g} of ln 2 = 0.693, the loss "
-        "of answering 0.5 for every input: the runs stay on the plateau where they started. Adam "
+        "of answering 0.5 for every input: the runs stay on that plateau. Adam "
         "moves each weight by about the learning rate per update at most (Kingma & Ba 2015), "
         "so {steps} updates "
         "move a weight by at most about {reach:g}, while XOR needs the two hidden sigmoids to "
         "become steep, opposite half-plane detectors.",
         "At {lr:g} the median final loss is {loss:.3f}, away from ln 2 = 0.693 (the loss of "
-        "answering 0.5 for every input): the runs left the plateau where they started.",
+        "answering 0.5 for every input): the runs left that plateau.",
         lr=lr,
         loss=loss_article,
         tol=PLATEAU_TOLERANCE,
