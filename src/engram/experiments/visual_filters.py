@@ -244,7 +244,7 @@ def _text(config: dict[str, Any], run_: dict[str, Any], m: dict[str, Any], match
         "complex cell's tolerance to position (Hubel & Wiesel 1962; Fukushima's Neocognitron "
         "1980).\n\n"
         f"**What is not.** A {size}x{size} kernel has {size * size} weights, and white-noise "
-        f"kernels of this size already reach a mean best match of "
+        f"kernels of this size reach a mean best match of "
         f"{m['gabor_match_white_noise_mean']:.3f}: the measure means something only against that "
         f"level.{larger} Gabor-like filters emerge clearly in networks trained on natural images "
         "with larger first-layer kernels (AlexNet's 11x11; Krizhevsky et al. 2012) and from "
