@@ -1,6 +1,8 @@
 """Every registered experiment runs in quick mode and writes a complete report.
 
-Parametrized over the registry: a new experiment file brings its test with it.
+Parametrized over the registry: a new experiment file brings its test with it. Where HEADLINES
+names an experiment, its quick run's headline must also lie in a band a broken engine would miss,
+and its report must print the verdict those numbers support.
 """
 
 from __future__ import annotations
@@ -29,6 +31,49 @@ def numeric_leaves(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
         yield path, value
 
 
+# metric -> (low, high) and phrases of the report's verdict. Bands from quick runs at seeds 0, 1, 2
+# (the test runs seed 0): e.g. mnist-mlp 0.896 / 0.928 / 0.896, rnn-basics test MSE 0.0076 /
+# 0.0090 / 0.0077 against 0.06 for repeating the input, every working-memory span 16 or 32.
+HEADLINES: dict[str, tuple[dict[str, tuple[float, float]], tuple[str, ...]]] = {
+    "xor": (
+        {"solved_at_article_lr": (0, 0), "solved_at_best_lr": (3, 4)},
+        ("stay on that plateau", "solves more seeds"),
+    ),
+    "binary-classifier": (
+        {"random_labels_test_accuracy": (0.44, 0.56), "moons_test_accuracy": (0.8, 1.0)},
+        ("within two standard errors of a coin flip", "held out, above chance", "learns the moons"),
+    ),
+    "backprop-from-scratch": (
+        {"final_loss": (0.0, 1e-3), "gradcheck_max_relative_error": (0.0, 1e-6)},
+        ("It fits", "agree with central finite differences"),
+    ),
+    "mnist-mlp": (
+        {"test_accuracy": (0.8, 0.97), "test_accuracy_shifted": (0.3, 0.85)},
+        ("above the 10% of guessing", "lowers its accuracy"),
+    ),
+    "mnist-cnn": (
+        {"test_accuracy": (0.8, 1.0), "test_accuracy_shifted": (0.5, 0.95)},
+        ("above the 10% of guessing", "kernels of 3x3 pixels"),
+    ),
+    "visual-filters": (
+        {
+            "test_accuracy": (0.8, 1.0),
+            "gabor_match_trained_mean": (0.55, 0.75),
+            "gabor_match_white_noise_mean": (0.6, 0.75),
+        },
+        ("32 kernels of 3x3", "no more Gabor-like than noise"),
+    ),
+    "rnn-basics": (
+        {"test_mse": (0.002, 0.02), "article_vs_engram_max_abs_diff": (0.0, 1e-5)},
+        ("below the", "reproduces the model's outputs"),
+    ),
+    "working-memory": (
+        {"span.SimpleRNN": (16, 32), "span.LSTM": (16, 32), "span.GRU": (16, 32)},
+        ("Longest delay held at >= 90% accuracy",),
+    ),
+}
+
+
 @pytest.mark.parametrize("name", names())
 def test_quick_run_writes_complete_report(name, tmp_path):
     out = run_experiment(name, quick=True, out_dir=tmp_path, verbose=0)
@@ -38,3 +83,11 @@ def test_quick_run_writes_complete_report(name, tmp_path):
         assert (tmp_path / f"{figure.name}.png").stat().st_size > 0, figure.name
     not_finite = [k for k, v in numeric_leaves(out.result.metrics) if not math.isfinite(v)]
     assert not not_finite, f"non-finite metrics: {not_finite}"
+    bands, phrases = HEADLINES.get(name, ({}, ()))
+    leaves = dict(numeric_leaves(out.result.metrics))
+    outside = {
+        k: leaves.get(k) for k, (lo, hi) in bands.items() if not lo <= leaves.get(k, lo - 1) <= hi
+    }
+    assert not outside, f"headline outside its band {bands}: {outside}"
+    missing = [p for p in phrases if p not in out.result.text]
+    assert not missing, f"verdicts {missing} not in the report:\n{out.result.text}"

@@ -3,6 +3,7 @@ extreme inputs without warnings, target checks and lookup."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -183,6 +184,52 @@ def test_probabilities_are_clipped_like_keras():
     value, grad = loss.forward(np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]]))
     assert value == pytest.approx(-np.log(1e-7), rel=1e-6)
     np.testing.assert_array_equal(grad, 0.0)  # clipped: no gradient, as in Keras
+
+
+# Rows with clipped entries, far enough inside the clip that a finite-difference step stays there
+# (the clip acts on y / sum(y), so scale sets the margin), beside rows where nothing is clipped.
+CLIPPED_ROWS = np.array(
+    [
+        [1e-4, 5e3, 5e3],  # class 0 clipped from below (1e-8)
+        [1e4, 1e-5, 1e-5],  # class 0 clipped from above (1 - 2e-9)
+        [3.0, 1e-4, 4e3],  # class 1 clipped, the others not
+        [0.2, 0.5, 0.3],  # nothing clipped
+    ]
+)
+CLIPPED_TARGETS = {
+    "categorical_crossentropy": np.array([[1.0, 0, 0], [1, 0, 0], [0.5, 0.5, 0], [0, 0.3, 0.7]]),
+    "sparse_categorical_crossentropy": np.array([0, 0, 1, 2]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIPPED_TARGETS))
+def test_gradient_is_zero_where_the_probability_is_clipped(name):
+    loss = losses.get(name)
+    report = gradcheck(loss, CLIPPED_ROWS, CLIPPED_TARGETS[name])
+    assert report.passed, str(report)
+    # the issue's point: y_pred = [1e-9, .5, .5] with class 0 true; the loss is flat there
+    _, grad = loss.forward(np.array([[1e-9, 0.5, 0.5]]), CLIPPED_TARGETS[name][:1])
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_binary_gradient_is_zero_where_the_probability_is_clipped():
+    y_pred = np.array([[-0.01], [1.01], [0.3], [0.8]])
+    report = gradcheck(losses.get("binary_crossentropy"), y_pred, np.array([[1.0], [0], [1], [0]]))
+    assert report.passed, str(report)
+
+
+def test_categorical_crossentropy_on_clipped_probabilities_matches_keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("needs Keras on the torch backend to read its gradient")
+    y_true = CLIPPED_TARGETS["categorical_crossentropy"]
+    y_pred = torch.tensor(CLIPPED_ROWS, requires_grad=True)
+    value = keras.losses.categorical_crossentropy(torch.tensor(y_true), y_pred).mean()
+    value.backward()
+    ours, grad = losses.get("categorical_crossentropy").forward(CLIPPED_ROWS, y_true)
+    assert ours == pytest.approx(value.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, y_pred.grad.numpy(), rtol=1e-10, atol=1e-15)
 
 
 def test_call_is_keras_order_y_true_then_y_pred():

@@ -16,10 +16,12 @@ Datasets (the ``dataset`` setting):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from engram.experiments._verdict import above_chance, chance_band, count, verdict
 from engram.experiments.base import Figure, Table, epoch_progress
 from engram.nn import Sequential
 from engram.nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
@@ -156,13 +158,34 @@ def train(model: Sequential, train_pair: Pair, test_pair: Pair, config: dict[str
     )
     probabilities = model.predict(x_test, batch_size=256)
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    shifted = [
+        float(np.mean(model.predict(x, batch_size=256).argmax(axis=1) == y_test))
+        for x in shifted_images(x_test, SHIFT_PIXELS)
+    ]
     return {
+        "shifted_accuracy": float(np.mean(shifted)),
+        "n_test": len(y_test),
         "history": history.history,
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),
         "predictions": probabilities.argmax(axis=1),
-        "n_train": int(round(len(x_train) * (1 - fraction))),
+        # model.fit's split: the first floor(n * (1 - fraction)) samples train
+        "n_train": math.floor(len(x_train) * (1.0 - fraction)),
+        "n_validation": len(x_train) - math.floor(len(x_train) * (1.0 - fraction)),
     }
+
+
+def shifted_images(x: np.ndarray, pixels: int) -> list[np.ndarray]:
+    """``x`` (n, 28, 28[, 1]) moved by ``pixels`` up, down, left and right, zeros shifted in."""
+    moved = []
+    for axis in (1, 2):
+        for step in (pixels, -pixels):
+            y = np.roll(x, step, axis=axis)
+            edge = [slice(None)] * x.ndim
+            edge[axis] = slice(0, step) if step > 0 else slice(step, None)
+            y[tuple(edge)] = 0
+            moved.append(y)
+    return moved
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
@@ -252,6 +275,7 @@ def common_metrics(run_: dict[str, Any]) -> dict[str, Any]:
     history = run_["history"]
     metrics = {
         "test_accuracy": run_["test_accuracy"],
+        "test_accuracy_shifted": run_["shifted_accuracy"],
         "test_loss": run_["test_loss"],
         "train_accuracy_last_epoch": float(history["accuracy"][-1]),
     }
@@ -261,8 +285,95 @@ def common_metrics(run_: dict[str, Any]) -> dict[str, Any]:
 
 
 DATA_TEXT = {
-    "digits": "scikit-learn's 8x8 digits upsampled to 28x28 (1,257 training / 540 test images)",
-    "mnist": "MNIST (60,000 training / 10,000 test images)",
+    "digits": "scikit-learn's 8x8 digits upsampled to 28x28",
+    "mnist": "MNIST",
     "mnist-t10k": "the 10,000 real MNIST test digits split 8,000 / 2,000 (stratified)",
-    "fashion-mnist": "Fashion-MNIST (60,000 training / 10,000 test images)",
+    "fashion-mnist": "Fashion-MNIST",
 }
+
+
+def training_text(config: dict[str, Any], run_: dict[str, Any]) -> str:
+    """How the network was trained and on what, from this run's settings and data."""
+    epochs = config["epochs"]
+    return (
+        f"trained with Adam (learning rate {config['learning_rate']:g}, batch "
+        f"{config['batch_size']}) for {count(epochs, 'epoch')} on "
+        f"{DATA_TEXT[config['dataset']]} ({run_['n_train']:,} training, "
+        f"{run_['n_validation']:,} validation and {run_['n_test']:,} test images)"
+    )
+
+
+# --------------------------------------------------------------------------- report sentences
+
+SHIFT_PIXELS = 2  # how far the test images are moved to measure sensitivity to position
+CHANCE = 0.1  # ten classes, balanced test sets
+
+
+def accuracy_verdict(run_: dict[str, Any]) -> str:
+    """Test accuracy against guessing, with two binomial standard errors as the margin."""
+    n = run_["n_test"]
+    return verdict(
+        above_chance(run_["test_accuracy"], CHANCE, n),
+        "above the {c:.0%} of guessing (± {b:.1%} over {n} test images)",
+        "**no better than the {c:.0%} of guessing** (± {b:.1%} over {n} test images)",
+        c=CHANCE,
+        b=2 * chance_band(CHANCE, n),
+        n=n,
+    )
+
+
+def shift_sentence(run_: dict[str, Any], pixels: int = SHIFT_PIXELS) -> str:
+    """How much moving the test images by ``pixels`` costs, against sampling noise."""
+    before, after = run_["test_accuracy"], run_["shifted_accuracy"]
+    margin = 2 * chance_band(max(min(before, 1 - 1e-3), 1e-3), run_["n_test"])
+    return verdict(
+        before - after > margin,
+        "Moving the test images by {p} pixels (up, down, left, right) lowers its accuracy from "
+        "{a:.1%} to {b:.1%}.",
+        "Moving the test images by {p} pixels (up, down, left, right) leaves its accuracy at "
+        "{b:.1%} (unshifted {a:.1%}): no drop beyond sampling noise (± {m:.1%}).",
+        p=pixels,
+        a=before,
+        b=after,
+        m=margin,
+    )
+
+
+def confusion_sentence(y_true: np.ndarray, predictions: np.ndarray, names: list[str]) -> str:
+    """The most frequent mistake on the test set, or that there is none."""
+    counts = confusion_matrix(y_true, predictions)
+    np.fill_diagonal(counts, 0)
+    true, predicted = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    return verdict(
+        counts.sum() > 0,
+        "Its most frequent mistake is {t} taken for {p} ({k}).",
+        "It makes no mistake on the test set.",
+        t=names[true],
+        p=names[predicted],
+        k=count(int(counts[true, predicted]), "test image"),
+    )
+
+
+def layer_weights(model: Sequential) -> list[int]:
+    """The weight count of every layer that has weights."""
+    return [n for n in (layer.count_params() for layer in model.layers) if n]
+
+
+def weights_sentence(model: Sequential, other: Sequential, other_name: str) -> str:
+    """This network's weights per layer beside another's, with which has the largest layer."""
+    mine, theirs = layer_weights(model), layer_weights(other)
+    return verdict(
+        max(mine) < max(theirs),
+        "Its layers hold {a} weights; its largest layer is smaller than the largest of {o}, "
+        "whose layers hold {b}.",
+        "Its layers hold {a} weights; its largest layer is not smaller than the largest of {o}, "
+        "whose layers hold {b}.",
+        a=_listed(mine),
+        b=_listed(theirs),
+        o=other_name,
+    )
+
+
+def _listed(counts: list[int]) -> str:
+    words = [f"{n:,}" for n in counts]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

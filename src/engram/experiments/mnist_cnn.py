@@ -20,20 +20,31 @@ def run(config: dict[str, Any]) -> Result:
     run_ = V.train(model, train_pair, test_pair, config, "CNN")
     figures, table = V.report_parts(run_, test_pair, config["dataset"])
     metrics = {**V.common_metrics(run_), "parameters": model.count_params()}
-    text = (
-        f"The article's convolutional network ({model.count_params():,} weights) trained with "
-        f"Adam (learning rate {config['learning_rate']:g}, batch {config['batch_size']}) for "
-        f"{config['epochs']} epochs on {V.DATA_TEXT[config['dataset']]}, with "
-        f"{config['validation_fraction']:.0%} of the training images held out for validation, "
-        f"reaches **{run_['test_accuracy']:.2%} test accuracy**.\n\n"
-        "Each first-layer unit looks at a 3x3 patch and the same 32 kernels are applied at "
-        "every position, so a stroke is detected wherever it is; max pooling keeps the "
-        "strongest response in each 2x2 block, which tolerates small shifts. These are the "
-        "two properties Hubel and Wiesel described for simple and complex cells in the visual "
-        "cortex, and the reason this network needs far fewer weights per layer than an MLP to "
-        "do better. `engram run visual-filters` shows what the first layer learns."
-    )
+    text = _text(config, model, run_, test_pair)
     return Result(metrics=metrics, figures=figures, tables=[table], text=text)
+
+
+def _text(config, model, run_, test_pair) -> str:
+    conv = model.layers[0]
+    kh, kw = conv.kernel_size
+    oh, ow = conv.output_shape[:2]
+    mlp = V.build_mlp((10, 10), config["seed"], config["learning_rate"])
+    names = V.class_names(config["dataset"])
+    return (
+        f"The article's convolutional network ({model.count_params():,} weights), "
+        f"{V.training_text(config, run_)}, reaches **{run_['test_accuracy']:.2%} test "
+        f"accuracy**, {V.accuracy_verdict(run_)}. "
+        + V.confusion_sentence(test_pair[1], run_["predictions"], names)
+        + "\n\n"
+        f"Its first layer applies the same {conv.filters} kernels of {kh}x{kw} pixels at each of "
+        f"{oh}x{ow} positions, and max pooling keeps the strongest response in each 2x2 block: "
+        "local detectors repeated over the image, and pooling over position, the two properties "
+        "Hubel and Wiesel described for simple and complex cells. "
+        + V.shift_sentence(run_)
+        + " "
+        + V.weights_sentence(model, mlp, "the article's 784-10-10-10 MLP (`engram run mnist-mlp`)")
+        + " `engram run visual-filters` shows what the first layer learns."
+    )
 
 
 EXPERIMENT = register(

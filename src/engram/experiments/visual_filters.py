@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engram.experiments import _vision as V
+from engram.experiments._verdict import verdict
 from engram.experiments.base import Experiment, Figure, Result, Table, register
 
 
@@ -63,10 +64,11 @@ def gabor_match(kernels: np.ndarray, bank: np.ndarray) -> np.ndarray:
     return np.abs(flat @ bank.reshape(len(bank), -1).T).max(axis=1)
 
 
-def random_match(size: int, n: int, bank: np.ndarray, seed: int) -> float:
-    """The mean best match of white-noise kernels: the chance level for this kernel size."""
+def random_match(size: int, n: int, bank: np.ndarray, seed: int) -> np.ndarray:
+    """The best matches of ``n`` white-noise kernels: their mean is the chance level for this
+    kernel size."""
     noise = np.random.default_rng(seed).standard_normal((n, size, size))
-    return float(gabor_match(noise, bank).mean())
+    return gabor_match(noise, bank)
 
 
 def _aligned(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -87,9 +89,11 @@ def run(config: dict[str, Any]) -> Result:
 
     bank, _ = gabor_bank(size)
     match_trained, match_initial = gabor_match(trained, bank), gabor_match(initial, bank)
-    chance = random_match(size, 2000, bank, config["seed"])
+    match_noise = random_match(size, 2000, bank, config["seed"])
+    chance = float(match_noise.mean())
     image = test_pair[0][:1][..., None]
     maps = conv.forward(image, training=False)[0].transpose(2, 0, 1)  # (32, oh, ow)
+    run_["feature_map_shape"] = maps.shape[1:]
     order = np.argsort(-match_trained)
 
     figures = [
@@ -153,7 +157,7 @@ def run(config: dict[str, Any]) -> Result:
                 "shared_scale": False,
             },
             "The input and the ReLU responses of the 15 most Gabor-like kernels: each map marks "
-            "where its kernel's pattern (an edge or stroke at one orientation) occurs.",
+            "where its kernel's pattern occurs.",
         ),
         Figure(
             "gabor_match",
@@ -186,36 +190,67 @@ def run(config: dict[str, Any]) -> Result:
         ],
     )
     return Result(
-        metrics=metrics, figures=figures, tables=[table], text=_text(config, run_, metrics)
+        metrics=metrics,
+        figures=figures,
+        tables=[table],
+        text=_text(config, run_, metrics, (match_trained, match_initial, match_noise)),
     )
 
 
-def _text(config: dict[str, Any], run_: dict[str, Any], metrics: dict[str, Any]) -> str:
-    size = config["kernel_size"]
+def _compare(a: np.ndarray, b: float | np.ndarray, se: float) -> bool | None:
+    """True when mean(a) lies more than two standard errors above b, False when below, None
+    when within: the three answers a comparison of means can give."""
+    gap = float(np.mean(a - b))
+    return None if abs(gap) <= 2 * se else gap > 0
+
+
+def _text(config: dict[str, Any], run_: dict[str, Any], m: dict[str, Any], matches) -> str:
+    size, (trained, initial, noise) = config["kernel_size"], matches
+    n = len(trained)
+    vs_noise = verdict(
+        _compare(trained, noise.mean(), noise.std() / np.sqrt(n)),
+        "more Gabor-like than noise",
+        "**less** Gabor-like than noise",
+        "**no more Gabor-like than noise**, within two standard errors",
+    )
+    vs_initial = verdict(
+        _compare(trained, initial, (trained - initial).std() / np.sqrt(n)),
+        "training raised the match",
+        "training lowered the match",
+        "training did not change the match beyond two standard errors",
+    )
+    data = verdict(
+        config["dataset"] == "fashion-mnist",
+        "small photographs of clothing on a blank background",
+        "thin handwritten strokes on a blank background",
+    )
+    larger = verdict(
+        size < 7,
+        " A larger kernel (`--set kernel_size=7`) leaves room for Gabor-like stripes.",
+        "",
+    )
+    oh, ow = run_["feature_map_shape"]
     return (
-        f"The article's CNN (first layer: 32 kernels of {size}x{size}) trained for "
-        f"{config['epochs']} epochs on {V.DATA_TEXT[config['dataset']]} reaches "
-        f"{run_['test_accuracy']:.2%} test accuracy. Its first-layer kernels have a mean best "
-        f"Gabor match of **{metrics['gabor_match_trained_mean']:.3f}**, against "
-        f"{metrics['gabor_match_initial_mean']:.3f} for the same kernels before training and "
-        f"{metrics['gabor_match_white_noise_mean']:.3f} for white noise.\n\n"
-        "**What is shared.** Like a simple cell, each first-layer unit responds to one small "
-        "patch of the image and to one pattern in it, most often a light-dark edge or a bar at "
-        "some orientation, and the same detector is repeated across the whole visual field, as "
-        "V1 tiles it with cells of every orientation. Max pooling then keeps the strongest "
-        "response in a neighbourhood, loosely like a complex cell's tolerance to position "
-        "(Hubel & Wiesel 1962; Fukushima's Neocognitron 1980).\n\n"
-        "**What is not.** A 3x3 kernel has only nine weights: almost any zero-mean 3x3 pattern "
-        "is close to *some* Gabor, which is why even white noise scores well on this measure. "
-        "The comparison only means something against that chance level, and at this size it "
-        "says little; with `--set kernel_size=7` the kernels have room to show (or not) "
-        "Gabor-like stripes. Gabor-like filters emerge clearly in networks trained on natural "
-        "images with larger first-layer kernels (AlexNet's 11x11; Krizhevsky et al. 2012) and "
-        "from sparse coding of natural images (Olshausen & Field 1996); handwritten digits are "
-        "thin strokes on a blank background, not natural scenes. V1 cells are also not learned "
-        "by backpropagation, have no weight sharing (each cell has its own synapses), are "
-        "recurrently connected and spike. The resemblance is in the function (local, oriented, "
-        "repeated detectors) rather than in the mechanism."
+        f"The article's CNN with a first layer of {n} kernels of {size}x{size}, "
+        f"{V.training_text(config, run_)}, reaches {run_['test_accuracy']:.2%} test accuracy. "
+        f"Its first-layer kernels have a mean best Gabor match of "
+        f"**{m['gabor_match_trained_mean']:.3f}**, against "
+        f"{m['gabor_match_white_noise_mean']:.3f} for white noise: {vs_noise}; {vs_initial} "
+        f"(before training {m['gabor_match_initial_mean']:.3f}).\n\n"
+        f"**What is shared.** Like a simple cell, each first-layer unit responds to one small "
+        f"patch of the image ({size}x{size} pixels), and the same detector is repeated at all "
+        f"{oh}x{ow} positions, as V1 tiles the visual field with cells of every orientation. "
+        "Max pooling then keeps the strongest response in a neighbourhood, loosely like a "
+        "complex cell's tolerance to position (Hubel & Wiesel 1962; Fukushima's Neocognitron "
+        "1980).\n\n"
+        f"**What is not.** A {size}x{size} kernel has {size * size} weights, and white-noise "
+        f"kernels of this size reach a mean best match of "
+        f"{m['gabor_match_white_noise_mean']:.3f}: the measure means something only against that "
+        f"level.{larger} Gabor-like filters emerge clearly in networks trained on natural images "
+        "with larger first-layer kernels (AlexNet's 11x11; Krizhevsky et al. 2012) and from "
+        f"sparse coding of natural images (Olshausen & Field 1996); these images are {data}, "
+        "not natural scenes. V1 cells are also not learned by backpropagation, have no weight "
+        "sharing (each cell has its own synapses), are recurrently connected and spike."
     )
 
 

@@ -152,10 +152,13 @@ class _CategoricalBase(Loss):
         y_pred = y_pred.reshape(-1, shape[-1])
         target = self._dense_targets(y_true.reshape(-1, *y_true.shape[len(shape) - 1 :]), y_pred)
         total = np.sum(y_pred, axis=-1, keepdims=True)
-        p = np.clip(y_pred / total, EPSILON, 1 - EPSILON)
+        q = y_pred / total
+        p = np.clip(q, EPSILON, 1 - EPSILON)
         loss = -float(np.sum(target * np.log(p), dtype=np.float64) / len(p))
-        # d/dy of -sum_k t_k log(y_k / S), S = sum_k y_k:  (-t / p + sum_k t_k) / S
-        grad = (np.sum(target, axis=-1, keepdims=True) - target / p) / total
+        # d/dy_j of -sum_k t_k log(clip(y_k / S)), S = sum_k y_k, m = 1 where q is not clipped
+        # (a clipped entry is constant, as in Keras):  (sum_k m_k t_k - m_j t_j / p_j) / S
+        kept = target * ((q > EPSILON) & (q < 1 - EPSILON))
+        grad = (np.sum(kept, axis=-1, keepdims=True) - kept / p) / total
         return loss, (grad / len(p)).astype(y_pred.dtype, copy=False).reshape(shape)
 
     def _dense_targets(self, y_true, y_pred):
@@ -183,6 +186,8 @@ class CategoricalCrossentropy(_CategoricalBase):
 
     Math:
         probabilities:  L = -mean_i sum_k y_ik log(p_ik),  p = clip(y_pred / sum y_pred)
+                        dL/dy_pred_j = (sum_k m_k y_k - m_j y_j / p_j) / (sum y_pred) / batch,
+                        m = 0 where the clip is active (the loss is constant there), else 1
         logits (fused): L = mean_i [ logsumexp(z_i) sum_k y_ik - sum_k y_ik z_ik ]
                         dL/dz = (softmax(z) sum_k y_k - y) / batch
     """
