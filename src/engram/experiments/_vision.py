@@ -138,7 +138,9 @@ def build_cnn(seed: int, learning_rate: float, kernel_size: int = 3) -> Sequenti
 def train(model: Sequential, train_pair: Pair, test_pair: Pair, config: dict[str, Any], label: str):
     """Fit with a held-out validation part, then evaluate on the test part.
 
-    Returns a dict: history (Keras keys), test_loss, test_accuracy, predictions (test labels).
+    Returns a dict: history (Keras keys), test_loss, test_accuracy, predictions (test labels),
+    n_train (images fitted on) and n_images (training images before the validation split, test
+    images).
     """
     x_train, y_train = train_pair
     x_test, y_test = test_pair
@@ -162,6 +164,7 @@ def train(model: Sequential, train_pair: Pair, test_pair: Pair, config: dict[str
         "test_accuracy": float(test_accuracy),
         "predictions": probabilities.argmax(axis=1),
         "n_train": int(round(len(x_train) * (1 - fraction))),
+        "n_images": (len(x_train), len(x_test)),
     }
 
 
@@ -260,9 +263,15 @@ def common_metrics(run_: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-DATA_TEXT = {
-    "digits": "scikit-learn's 8x8 digits upsampled to 28x28 (1,257 training / 540 test images)",
-    "mnist": "MNIST (60,000 training / 10,000 test images)",
-    "mnist-t10k": "the 10,000 real MNIST test digits split 8,000 / 2,000 (stratified)",
-    "fashion-mnist": "Fashion-MNIST (60,000 training / 10,000 test images)",
+DATA_NAMES = {
+    "digits": "scikit-learn's 8x8 digits upsampled to 28x28",
+    "mnist": "MNIST",
+    "mnist-t10k": "the real MNIST test digits (split stratified)",
+    "fashion-mnist": "Fashion-MNIST",
 }
+
+
+def data_text(config: dict[str, Any], run_: dict[str, Any]) -> str:
+    """What the run trained and tested on, counted from the arrays `train` used (after limits)."""
+    n_train, n_test = run_["n_images"]
+    return f"{DATA_NAMES[config['dataset']]} ({n_train:,} training / {n_test:,} test images)"

@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +78,93 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The values a setting may take, checked before an experiment runs.
+
+    The type comes from the setting's default (an int setting takes ints); ``Bounds`` adds the
+    range. For a list or tuple setting the range applies to every element, and the list must hold
+    at least ``min_items`` of them.
+
+    Args:
+        low, high: the smallest and largest value allowed (None: no bound).
+        low_open: ``low`` itself is not allowed (e.g. a rate that must be > 0).
+        min_items: the fewest elements a list setting may have.
+        choices: for a text setting (or a list of text), the words allowed.
+
+    Example:
+        >>> Bounds(1, 10_000).problem("epochs", 0)
+        "Setting 'epochs' must be in [1, 10,000]. Got 0 instead."
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    min_items: int = 1
+    choices: tuple[str, ...] | None = None
+
+    def _range(self) -> str:
+        def number(x: float | None, infinite: str) -> str:
+            if x is None:
+                return infinite
+            return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+        left = "(" if self.low_open else "["
+        return f"{left}{number(self.low, '-inf')}, {number(self.high, 'inf')}]"
+
+    def _scalar_problem(self, value: Any) -> str | None:
+        if self.choices is not None:
+            return None if value in self.choices else f"one of {', '.join(self.choices)}"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return None  # the type was checked when the value was parsed
+        if not math.isfinite(value):
+            return f"a finite number in {self._range()}"
+        too_low = self.low is not None and (
+            value <= self.low if self.low_open else value < self.low
+        )
+        too_high = self.high is not None and value > self.high
+        return f"in {self._range()}" if too_low or too_high else None
+
+    def problem(self, key: str, value: Any) -> str | None:
+        """A one-line message when ``value`` is outside the bounds, else None."""
+        if isinstance(value, (list, tuple)):
+            if len(value) < self.min_items:
+                return (
+                    f"Setting {key!r} needs at least {self.min_items} value(s). "
+                    f"Got {list(value)!r} instead."
+                )
+            for item in value:
+                wanted = self._scalar_problem(item)
+                if wanted:
+                    return (
+                        f"Every value of setting {key!r} must be {wanted}. "
+                        f"Got {item!r} in {list(value)!r} instead."
+                    )
+            return None
+        wanted = self._scalar_problem(value)
+        return f"Setting {key!r} must be {wanted}. Got {value!r} instead." if wanted else None
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a run is estimated to need, from its settings alone (before it starts).
+
+    Args:
+        memory_bytes: peak memory of the largest arrays the run makes (a lower bound).
+        seconds: the run time, where it can be estimated (None when it cannot).
+        detail: what the estimate counts, for the message, e.g. ``"512 x 1,000,002 x 17"``.
+    """
+
+    memory_bytes: float = 0.0
+    seconds: float | None = None
+    detail: str = ""
+
+
+# Bounds every experiment has without declaring them: a seed any generator takes, epochs >= 1.
+SEED_BOUNDS = Bounds(0, 2**32 - 1)
+COMMON_BOUNDS = {"seed": SEED_BOUNDS, "epochs": Bounds(1, 1_000_000)}
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A registered, runnable experiment.
 
@@ -89,6 +178,12 @@ class Experiment:
             embedded data.
         run: ``run(config: dict) -> Result``; ``config["verbose"]`` (0 or 1) says whether to show
             progress bars.
+        limits: `Bounds` of each numeric, list or text setting (``seed`` and ``epochs`` have
+            `COMMON_BOUNDS`); the runner checks them before the run starts. Every float setting
+            must also be finite.
+        cost: ``cost(config) -> Cost``: the memory (and, where it can, the time) a run with
+            these settings needs, estimated before it starts; the runner refuses a run that
+            will not fit (see `engram.experiments.runner.check_resources`).
     """
 
     name: str
@@ -97,6 +192,12 @@ class Experiment:
     defaults: Mapping[str, Any]
     quick: Mapping[str, Any]
     run: Callable[[dict[str, Any]], Result]
+    limits: Mapping[str, Bounds] = field(default_factory=dict)
+    cost: Callable[[Mapping[str, Any]], Cost] | None = None
+
+    def bounds(self, key: str) -> Bounds | None:
+        """The declared `Bounds` of setting ``key`` (or the common ones), or None."""
+        return self.limits.get(key, COMMON_BOUNDS.get(key))
 
 
 def register(experiment: Experiment) -> Experiment:
@@ -108,6 +209,11 @@ def register(experiment: Experiment) -> Experiment:
         raise ValueError(
             f"Experiment {experiment.name!r}: quick settings {sorted(unknown)} are not in its "
             "defaults."
+        )
+    unknown = set(experiment.limits) - set(experiment.defaults)
+    if unknown:
+        raise ValueError(
+            f"Experiment {experiment.name!r}: limits {sorted(unknown)} are not in its defaults."
         )
     return experiments.add(experiment.name, experiment)
 

@@ -23,7 +23,7 @@ def run(config: dict[str, Any]) -> Result:
     text = (
         f"The article's convolutional network ({model.count_params():,} weights) trained with "
         f"Adam (learning rate {config['learning_rate']:g}, batch {config['batch_size']}) for "
-        f"{config['epochs']} epochs on {V.DATA_TEXT[config['dataset']]}, with "
+        f"{config['epochs']} epochs on {V.data_text(config, run_)}, with "
         f"{config['validation_fraction']:.0%} of the training images held out for validation, "
         f"reaches **{run_['test_accuracy']:.2%} test accuracy**.\n\n"
         "Each first-layer unit looks at a 3x3 patch and the same 32 kernels are applied at "

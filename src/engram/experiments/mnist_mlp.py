@@ -27,7 +27,7 @@ def run(config: dict[str, Any]) -> Result:
         f"The article's multilayer perceptron, {shape} (ReLU hidden units, softmax output, "
         f"{model.count_params():,} weights), trained with Adam (learning rate "
         f"{config['learning_rate']:g}, batch {config['batch_size']}) for {config['epochs']} "
-        f"epochs on {V.DATA_TEXT[config['dataset']]}, with {config['validation_fraction']:.0%} "
+        f"epochs on {V.data_text(config, run_)}, with {config['validation_fraction']:.0%} "
         f"of the training images held out for validation, reaches **"
         f"{run_['test_accuracy']:.2%} test accuracy**.\n\n"
         "The network sees each image as a flat list of 784 pixel values: shifting a digit by a "

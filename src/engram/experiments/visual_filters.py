@@ -194,7 +194,7 @@ def _text(config: dict[str, Any], run_: dict[str, Any], metrics: dict[str, Any])
     size = config["kernel_size"]
     return (
         f"The article's CNN (first layer: 32 kernels of {size}x{size}) trained for "
-        f"{config['epochs']} epochs on {V.DATA_TEXT[config['dataset']]} reaches "
+        f"{config['epochs']} epochs on {V.data_text(config, run_)} reaches "
         f"{run_['test_accuracy']:.2%} test accuracy. Its first-layer kernels have a mean best "
         f"Gabor match of **{metrics['gabor_match_trained_mean']:.3f}**, against "
         f"{metrics['gabor_match_initial_mean']:.3f} for the same kernels before training and "
