@@ -37,6 +37,14 @@ TRAINING_DEFAULTS = {
     "validation_fraction": 0.1,
     "train_limit": 0,
 }
+TRAINING_LIMITS = {
+    "dataset": DATASETS,
+    "batch_size": "[1, 1000000]",
+    "learning_rate": "(0, inf)",
+    "validation_fraction": "[0, 0.9]",
+    "train_limit": "[0, inf)",
+}
+IMAGES_BYTES = 4 * 70_000 * 28 * 28  # the largest dataset (70,000 images) as float32
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [
     "T-shirt/top",

@@ -47,5 +47,6 @@ EXPERIMENT = register(
         defaults=V.TRAINING_DEFAULTS,
         quick={"dataset": "digits", "epochs": 3},
         run=run,
+        limits=V.TRAINING_LIMITS,
     )
 )

@@ -46,6 +46,13 @@ def run(config: dict[str, Any]) -> Result:
     return Result(metrics=metrics, figures=figures, tables=[table], text=text)
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Weights with their gradients and Adam's two slots (float32), and the images."""
+    widths = (784, *config["hidden_units"], 10)
+    weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    return {"memory_bytes": 16 * weights + V.IMAGES_BYTES, "detail": f"{weights:,} weights"}
+
+
 EXPERIMENT = register(
     Experiment(
         name="mnist-mlp",
@@ -57,5 +64,7 @@ EXPERIMENT = register(
         defaults={**V.TRAINING_DEFAULTS, "hidden_units": (10, 10)},
         quick={"dataset": "digits", "epochs": 20},
         run=run,
+        limits={**V.TRAINING_LIMITS, "hidden_units": "[1, 1000000]"},
+        cost=cost,
     )
 )

@@ -237,6 +237,19 @@ def _metrics(history, beh, pop, prep, test) -> dict[str, Any]:
     }
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Weights, Adam and Jacobians (units^2) and BPTT states over the longest trial."""
+    u, b = config["units"], config["batch_size"]
+    span = sum(config[k] for k in ("fixation", "reaction", "movement", "hold"))
+    t = int((span + max(config["delay"])) / config["dt"]) + 1
+    flops = 6 * config["train_steps"] * b * t * u * u
+    return {
+        "memory_bytes": 8 * (12 * u * u + 8 * b * t * u),
+        "seconds": flops / 5e10,  # an optimistic 50 GFLOP/s: a lower bound on the time
+        "detail": f"{u:,} units, batch {b} x {t:,} steps, {config['train_steps']:,} steps",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="motor-reach",
@@ -285,5 +298,32 @@ EXPERIMENT = register(
             "n_surrogates": 39,
         },
         run=run,
+        limits={
+            "units": "[2, inf)",
+            "n_targets": "[2, 360]",
+            "dt": "(0, inf)",
+            "tau": "(0, inf)",
+            "fixation": "[0, inf)",
+            "delay": "[0, inf) x2",
+            "reaction": "[0, inf)",
+            "movement": "(0, inf)",
+            "hold": "[0, inf)",
+            "test_delay": "[0, inf)",
+            "catch_fraction": "[0, 1)",
+            "input_noise": "[0, 10]",
+            "noise_std": "[0, 10]",
+            "recurrent_gain": "[0, 10]",
+            "rate_l2": "[0, inf)",
+            "weight_l2": "[0, inf)",
+            "batch_size": "[1, inf)",
+            "train_steps": "[1, inf)",
+            "learning_rate": "(0, inf)",
+            "jpca_window": "[-inf, inf] x2",
+            "soft_normalize": "[0, inf)",
+            "n_surrogates": "[1, inf)",
+            "fp_starts": "[1, inf)",
+            "fp_iterations": "[1, inf)",
+        },
+        cost=cost,
     )
 )

@@ -74,9 +74,9 @@ class RunOutput:
     @property
     def diverged(self) -> list[str]:
         """The metrics (and tables) holding NaN or infinity; empty when the run did not diverge."""
-        from engram.viz.values import non_finite_metrics
+        from engram.viz.values import non_finite_values
 
-        return non_finite_metrics(self.result)
+        return non_finite_values(self.result)
 
 
 @dataclass
@@ -118,6 +118,10 @@ def _parse_scalar(text: str, like: Any) -> Any:
             return word.lower() in _TRUE
         raise ValueError(word)
     if isinstance(like, int):
+        try:  # exact for any size; "1e6" and "5.0" go through float below
+            return int(word)
+        except ValueError:
+            pass
         number = float(word)
         if not number.is_integer():
             raise ValueError(word)
@@ -165,6 +169,10 @@ def parse_setting(key: str, text: Any, default: Any) -> Any:
             f"Setting {key!r} expects {_type_name(default)} (default {default!r}). "
             f"Got {text!r} instead."
         ) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _split_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
@@ -222,8 +230,11 @@ def resolve_config(
     config = dict(experiment.defaults)
     if quick:
         config.update(experiment.quick)
-    if seed is not None:
-        config["seed"] = check_positive(seed, "seed", integer=True, strict=False)
+    if seed is not None:  # type and sign here (np.isfinite cannot take a huge int); range below
+        check_positive(
+            min(seed, 2**63) if _is_int(seed) else seed, "seed", integer=True, strict=False
+        )
+        config["seed"] = seed
     if epochs is not None:
         if "epochs" not in experiment.defaults:
             raise ValueError(
@@ -309,10 +320,8 @@ def check_resources(
         ResourceError: the estimate exceeds the available memory or `MAX_SECONDS`, unless
             ``force`` or ``ENGRAM_FORCE=1``; the message gives the estimate and how to go ahead.
     """
-    if experiment.cost is None:
-        return None
-    cost = experiment.cost(config)
-    if _forced(force):
+    cost = experiment.estimate(config)
+    if cost is None or _forced(force):
         return cost
     available = available_memory()
     how = (

@@ -44,7 +44,7 @@ from engram.viz.values import (
     format_seconds,
     format_value,
     key_metric,
-    non_finite_metrics,
+    non_finite_values,
     reproduce_command,
     scalar_metrics,
     to_jsonable,
@@ -125,7 +125,7 @@ def report_markdown(
     data_files: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The text of ``report.md`` (a diverged run starts with a banner saying so)."""
-    banner = divergence_banner(non_finite_metrics(result))
+    banner = divergence_banner(non_finite_values(result))
     parts = [
         f"# {experiment.name}",
         f"> {experiment.summary}",
@@ -184,7 +184,7 @@ def _html_figure(fig: Any, png: bytes) -> str:
 
 
 def _html_banner(result: Any) -> str:
-    banner = divergence_banner(non_finite_metrics(result))
+    banner = divergence_banner(non_finite_values(result))
     return f'<p class="error"><strong>DIVERGED.</strong> {esc(banner)}</p>' if banner else ""
 
 
@@ -252,7 +252,7 @@ def metrics_document(
     ``diverged`` is true when a metric or table holds NaN or infinity (named in ``non_finite``;
     JSON writes them as null); ``data_files`` lists the files the run read (path, bytes, SHA-256).
     """
-    non_finite = non_finite_metrics(result)
+    non_finite = non_finite_values(result)
     return to_jsonable(
         {
             "experiment": experiment.name,
@@ -364,7 +364,7 @@ def _combined_markdown(entries: Sequence[ReportEntry], out: Path, title: str) ->
         if e.result is None:
             parts.append(f"**Failed:** `{e.error}`")
             continue
-        banner = divergence_banner(non_finite_metrics(e.result))
+        banner = divergence_banner(non_finite_values(e.result))
         if banner:
             parts.append(f"> **DIVERGED.** {banner}")
         prefix = _relative(out / e.name, out) + "/"
