@@ -183,7 +183,7 @@ def run_command(
       1    missing or corrupt data, or an error inside the experiment (with its traceback)
       2    bad settings (unknown name or key, wrong type, out of range), an unusable --out,
            or a run estimated not to fit in memory or time; checked before anything runs
-      3    the run diverged (NaN or infinite metrics); the report is written with a banner
+      3    the run diverged (NaN or infinity in its results); its report says so in a banner
       130  interrupted (Ctrl-C); nothing is written, an earlier run in --out is intact
     """
     from engram.experiments import get

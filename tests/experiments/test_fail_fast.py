@@ -67,6 +67,8 @@ def invoke(command: str):
         ("run mnist-mlp --set dataset=cifar", "'dataset' must be one of digits, mnist"),
         ("run binary-classifier --set test_fraction=1", "must be in [0.05, 0.95]. Got 1.0"),
         ("run flip-flop --set n_bits=40", "Setting 'n_bits' must be in [1, 8]. Got 40 instead."),
+        ("run flip-flop --set tau=1", "Settings dt and tau need dt <= tau for a stable Euler"),
+        ("run motor-reach --quick --set dt=100", "Got dt = 100, tau = 50 instead."),
     ],
 )
 def test_bad_settings_exit_2_with_one_line_before_running(command, message):

@@ -223,6 +223,8 @@ class Experiment:
             (``{"units": "[1, 10000]", "learning_rate": "(0, inf)", "update": ("sync",
             "async")}``, see `Bounds.parse`); ``seed`` and ``epochs`` have `COMMON_BOUNDS`.
             The runner checks them before the run starts; every float must also be finite.
+        constraint: ``constraint(config) -> str | None``: a problem between settings that
+            `Bounds` cannot say (e.g. ``dt <= tau``), as a one-line message, or None.
         cost: ``cost(config) -> dict`` with the keys of `Cost` (``memory_bytes``, ``seconds``,
             ``detail``): what a run with these settings needs, estimated before it starts from
             the largest arrays (a lower bound); the runner refuses a run that will not fit
@@ -237,6 +239,7 @@ class Experiment:
     run: Callable[[dict[str, Any]], Result]
     limits: Mapping[str, Bounds | str | tuple[str, ...]] = field(default_factory=dict)
     cost: Callable[[Mapping[str, Any]], Mapping[str, Any] | Cost] | None = None
+    constraint: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         parsed = {key: Bounds.parse(spec) for key, spec in self.limits.items()}

@@ -369,5 +369,11 @@ EXPERIMENT = register(
             "fp_iterations": "[1, inf)",
         },
         cost=cost,
+        constraint=lambda c: (
+            None
+            if c["dt"] <= c["tau"]
+            else "Settings dt and tau need "
+            f"dt <= tau for a stable Euler step. Got dt = {c['dt']:g}, tau = {c['tau']:g} instead."
+        ),
     )
 )

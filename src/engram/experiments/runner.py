@@ -251,7 +251,7 @@ def resolve_config(
 
 
 def check_settings(experiment: Experiment, config: Mapping[str, Any]) -> None:
-    """Check every setting against the experiment's declared `Bounds` (floats must be finite).
+    """Check every setting against the experiment's `Bounds` (floats finite), then its constraint.
 
     Raises:
         ValueError: one line naming the setting, the range and the value received.
@@ -262,6 +262,9 @@ def check_settings(experiment: Experiment, config: Mapping[str, Any]) -> None:
         problem = (experiment.bounds(key) or Bounds(min_items=0)).problem(key, value)
         if problem:
             raise ValueError(f"{problem} (experiment {experiment.name!r})")
+    problem = experiment.constraint(config) if experiment.constraint is not None else None
+    if problem:
+        raise ValueError(f"{problem} (experiment {experiment.name!r})")
 
 
 # --------------------------------------------------------------------------- resources
