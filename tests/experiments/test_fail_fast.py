@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import engram.experiments._resources as _resources
 import engram.experiments.runner as runner
 from engram.cli import cli
 from engram.experiments import Experiment, Figure, Result, get, names
@@ -68,6 +69,7 @@ def invoke(command: str):
         ("run binary-classifier --set test_fraction=1", "must be in [0.05, 0.95]. Got 1.0"),
         ("run flip-flop --set n_bits=40", "Setting 'n_bits' must be in [1, 8]. Got 40 instead."),
         ("run flip-flop --set tau=1", "Settings dt and tau need dt <= tau for a stable Euler"),
+        ("run hopfield-capacity --set modern_loads=0.001", "Use loads of at least 0.01."),
         ("run motor-reach --quick --set dt=100", "Got dt = 100, tau = 50 instead."),
     ],
 )
@@ -139,7 +141,7 @@ def test_big_ints_are_parsed_exactly(tiny_experiment):
 
 @pytest.fixture
 def sixteen_gb(monkeypatch):
-    monkeypatch.setattr(runner, "available_memory", lambda: 16 * GB)
+    monkeypatch.setattr(_resources, "available_memory", lambda: 16 * GB)
     monkeypatch.delenv(runner.ENV_FORCE, raising=False)
 
 
@@ -487,3 +489,15 @@ def test_the_text_counts_the_images_actually_used(tmp_path):
         verbose=0,
     )  # fmt: skip
     assert "(500 training / 540 test images)" in run.result.text
+
+
+def test_a_tour_is_staged_whole_and_an_earlier_tour_kept(tiny_experiment, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "experiment_names", lambda: [tiny_experiment.name])
+    out = tmp_path / "tour"
+    first = runner.run_tour(out, verbose=0)
+    assert first.earlier is None and first.paths["report.html"] == out / "report.html"
+    assert first.entries[0].paths["report.md"] == out / tiny_experiment.name / "report.md"
+    assert "../" not in (out / "report.md").read_text()  # links stay inside the folder
+    second = runner.run_tour(out, verbose=0)
+    assert second.earlier is not None and (second.earlier / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tour", second.earlier.name])

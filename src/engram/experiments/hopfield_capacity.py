@@ -274,5 +274,11 @@ EXPERIMENT = register(
             "modern_max_cues": "[1, inf)",
         },
         cost=cost,
+        constraint=lambda c: (
+            None
+            if "modern" not in c["rules"] or round(min(c["modern_loads"]) * min(c["sizes"])) >= 1
+            else f"Setting modern_loads stores no pattern at load {min(c['modern_loads']):g} "
+            f"and size {min(c['sizes'])}. Use loads of at least {1 / min(c['sizes']):g}."
+        ),
     )
 )
