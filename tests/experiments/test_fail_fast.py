@@ -60,6 +60,8 @@ def invoke(command: str):
         ("run hopfield-capacity --set seeds=0", "Setting 'seeds' must be in [1, 100,000]."),
         ("run xor --seed 18446744073709551617", "Setting 'seed' must be in [0, 4,294,967,295]."),
         ("run xor --set seed=18446744073709551617", "Got 18446744073709551617 instead."),
+        ("run xor --set n_seeds=1" + "0" * 400, "Setting 'n_seeds' must be in [1, 100,000]."),
+        ("run xor --epochs 1" + "0" * 30, "Setting 'epochs' must be in [1, 1,000,000]."),
         ("run xor --set learning_rate=nan", "'learning_rate' must be a finite number in (0, inf)"),
         ("run xor --set learning_rate=0", "'learning_rate' must be in (0, inf). Got 0.0"),
         ("run motor-reach --set delay=1,2,3", "Setting 'delay' needs exactly 2 value(s)."),

@@ -149,8 +149,8 @@ class Bounds:
             return None if value in self.choices else f"one of {', '.join(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return None  # the type was checked when the value was parsed
-        if not math.isfinite(value):
-            return f"a finite number in {self._range()}"
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            return f"a finite number in {self._range()}"  # (an int of any size is finite)
         too_low = self.low is not None and (
             value <= self.low if self.low_open else value < self.low
         )

@@ -241,7 +241,8 @@ def resolve_config(
                 f"Experiment {experiment.name!r} has no 'epochs' setting (it does not train "
                 f"by epochs). Its settings are: {', '.join(sorted(experiment.defaults))}."
             )
-        config["epochs"] = check_positive(epochs, "epochs", integer=True)
+        check_positive(min(epochs, 2**63) if _is_int(epochs) else epochs, "epochs", integer=True)
+        config["epochs"] = epochs
     for key, value in _split_overrides(overrides):
         if key not in experiment.defaults:
             raise _unknown_setting(experiment, key)
