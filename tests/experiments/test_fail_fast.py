@@ -72,7 +72,11 @@ def invoke(command: str):
         ("run flip-flop --set n_bits=40", "Setting 'n_bits' must be in [1, 8]. Got 40 instead."),
         ("run flip-flop --set tau=1", "Settings dt and tau need dt <= tau for a stable Euler"),
         ("run hopfield-capacity --set modern_loads=0.001", "Use loads of at least 0.01."),
-        ("run motor-reach --quick --set dt=100", "Got dt = 100, tau = 50 instead."),
+        ("run motor-reach --quick --set dt=100", "Got dt = 100, tau = 50."),
+        ("run motor-reach --quick --set delay=0,200", "test_delay must lie between dt (20)"),
+        ("run motor-reach --set jpca_window=-50,-50", "jpca_window must span at least dt (10)"),
+        ("run mnist-mlp --quick --set train_limit=1", "leave 0 training and 1 validation images"),
+        ("run motor-reach --set units=2", "Setting 'units' must be in [6, inf). Got 2 instead."),
     ],
 )
 def test_bad_settings_exit_2_with_one_line_before_running(command, message):

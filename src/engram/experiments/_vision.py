@@ -16,6 +16,7 @@ Datasets (the ``dataset`` setting):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,20 @@ TRAINING_LIMITS = {
     "validation_fraction": "[0, 0.9]",
     "train_limit": "[0, inf)",
 }
+
+
+def split_problem(config: dict[str, Any]) -> str | None:
+    """A train_limit too small for the validation split (as `fit` splits: floor of the rest)."""
+    n, fraction = config["train_limit"], config["validation_fraction"]
+    kept = math.floor(n * (1.0 - fraction))
+    if n and fraction and not 0 < kept < n:
+        return (
+            f"Settings train_limit={n} and validation_fraction={fraction:g} leave {kept} training "
+            f"and {n - kept} validation images. Use a larger train_limit (or 0 for all)."
+        )
+    return None
+
+
 IMAGES_BYTES = 4 * 70_000 * 28 * 28  # the largest dataset (70,000 images) as float32
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [

@@ -48,5 +48,6 @@ EXPERIMENT = register(
         quick={"dataset": "digits", "epochs": 3},
         run=run,
         limits=V.TRAINING_LIMITS,
+        constraint=V.split_problem,
     )
 )

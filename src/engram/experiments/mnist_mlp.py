@@ -65,6 +65,7 @@ EXPERIMENT = register(
         quick={"dataset": "digits", "epochs": 20},
         run=run,
         limits={**V.TRAINING_LIMITS, "hidden_units": "[1, 1000000]"},
+        constraint=V.split_problem,
         cost=cost,
     )
 )

@@ -250,6 +250,22 @@ def cost(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def constraint(c: dict[str, Any]) -> str | None:
+    """Settings that must agree with each other, checked before the run (None when they do)."""
+    if c["dt"] > c["tau"]:
+        return f"Settings dt and tau need dt <= tau. Got dt = {c['dt']:g}, tau = {c['tau']:g}."
+    if not c["dt"] <= c["test_delay"] <= max(c["delay"]):
+        return (
+            f"Setting test_delay must lie between dt ({c['dt']:g}) and the longest delay "
+            f"({max(c['delay']):g}). Got {c['test_delay']:g} instead."
+        )
+    if c["jpca_window"][1] - c["jpca_window"][0] < c["dt"]:
+        return (
+            f"Setting jpca_window must span at least dt ({c['dt']:g}) ms. Got {c['jpca_window']}."
+        )
+    return None
+
+
 EXPERIMENT = register(
     Experiment(
         name="motor-reach",
@@ -299,7 +315,7 @@ EXPERIMENT = register(
         },
         run=run,
         limits={
-            "units": "[2, inf)",
+            "units": "[6, inf)",
             "n_targets": "[2, 360]",
             "dt": "(0, inf)",
             "tau": "(0, inf)",
@@ -325,11 +341,6 @@ EXPERIMENT = register(
             "fp_iterations": "[1, inf)",
         },
         cost=cost,
-        constraint=lambda c: (
-            None
-            if c["dt"] <= c["tau"]
-            else "Settings dt and tau need "
-            f"dt <= tau for a stable Euler step. Got dt = {c['dt']:g}, tau = {c['tau']:g} instead."
-        ),
+        constraint=constraint,
     )
 )

@@ -231,5 +231,6 @@ EXPERIMENT = register(
         quick={"dataset": "digits", "epochs": 3},
         run=run,
         limits={**V.TRAINING_LIMITS, "kernel_size": "[1, 21]"},
+        constraint=V.split_problem,
     )
 )
