@@ -96,7 +96,10 @@ def check_output_folder(path: str | os.PathLike, what: str = "--out") -> Path:
         where = "is a file" if existing == out.absolute() else f"lies under the file {existing}"
         raise ValueError(f"{what} {out} {where}, not a folder. Choose another folder.")
     if existing == out.absolute():
-        others = [p.name for p in out.iterdir()]
+        try:
+            others = [p.name for p in out.iterdir()]
+        except OSError as exc:
+            raise ValueError(f"{what} {out} cannot be read ({exc.strerror or exc}).") from None
         if others and not any((out / marker).is_file() for marker in RUN_MARKERS):
             raise ValueError(
                 f"{what} {out} holds files that are not an engram run (e.g. "
