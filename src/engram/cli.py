@@ -23,6 +23,8 @@ import click
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MAX_METRICS = 12
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class UsageProblem(click.ClickException):
@@ -95,6 +97,13 @@ def list_experiments() -> None:
     click.echo(f"\n{len(found)} experiment{plural}. Run one with: engram run NAME [--quick]")
 
 
+def _interrupted(out: Any) -> None:
+    click.echo(
+        f"\nInterrupted: nothing was written to {out} (an earlier run there is intact).", err=True
+    )
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def _print_run_summary(run: Any) -> None:
     from engram.viz.values import flatten_metrics, format_seconds, format_value
 
@@ -113,6 +122,10 @@ def _print_run_summary(run: Any) -> None:
         )
         if len(metrics) > MAX_METRICS:
             click.echo(f"  ... and {len(metrics) - MAX_METRICS} more in metrics.json")
+    if run.data_files:
+        click.echo("\nData read:")
+        rows = [[f["path"], f["bytes"], f["sha256"][:16]] for f in run.data_files]
+        click.echo(_table(["file", "bytes", "SHA-256 (start)"], rows))
     click.echo(f"\nDone in {format_seconds(run.elapsed_s)} (seed {run.config.get('seed')}).")
 
 
@@ -123,8 +136,8 @@ def _print_run_summary(run: Any) -> None:
 @click.option("--quick", is_flag=True, help="Small, fast settings on embedded data.")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder [default: ./engram-runs/NAME].",
+    help="Output folder [default: ./engram-runs/NAME]; an earlier run there is kept, renamed "
+    "NAME.earlier-TIME.",
 )
 @click.option(
     "--set",
@@ -143,6 +156,11 @@ def _print_run_summary(run: Any) -> None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the report path.")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Run even if the estimated memory or time is beyond this machine (= ENGRAM_FORCE=1).",
+)
+@click.option(
     "--traceback", "show_traceback", is_flag=True, help="Show the traceback of a settings error."
 )
 def run_command(
@@ -150,20 +168,33 @@ def run_command(
     seed: int | None,
     epochs: int | None,
     quick: bool,
-    out: Path | None,
+    out: str | None,
     overrides: tuple[str, ...],
     dataset: str | None,
     data_dir: str | None,
     quiet: bool,
+    force: bool,
     show_traceback: bool,
 ) -> None:
     """Run the experiment NAME and write its figures and report.
 
-    Settings errors (an unknown name or key, a value of the wrong type) exit with code 2; an
-    error inside the experiment itself shows its traceback and exits with code 1.
+    \b
+    Exit codes:
+      0    the run finished and its report is written
+      1    missing or corrupt data, or an error inside the experiment (with its traceback)
+      2    bad settings (unknown name or key, wrong type, out of range), an unusable --out,
+           or a run estimated not to fit in memory or time; checked before anything runs
+      3    the run diverged (NaN or infinity in its results); its report says so in a banner
+      130  interrupted (Ctrl-C); nothing is written, an earlier run in --out is intact
     """
     from engram.experiments import get
-    from engram.experiments.runner import resolve_config, run_resolved
+    from engram.experiments.runner import (
+        DEFAULT_OUT,
+        check_resources,
+        resolve_config,
+        run_resolved,
+    )
+    from engram.fileio import check_output_folder
 
     shorthands = [
         f"{key}={value}" for key, value in (("dataset", dataset), ("data_dir", data_dir)) if value
@@ -177,6 +208,8 @@ def run_command(
             epochs=epochs,
             overrides=shorthands + list(overrides),
         )
+        target = check_output_folder(out if out is not None else DEFAULT_OUT / experiment.name)
+        check_resources(experiment, config, force=force)
     except (ValueError, TypeError) as exc:
         if show_traceback:
             raise
@@ -186,41 +219,65 @@ def run_command(
     from engram.data import ChecksumError, DatasetNotFoundError, IDXError
 
     try:
-        run = run_resolved(experiment, config, out_dir=out, verbose=0 if quiet else 1)
+        run = run_resolved(
+            experiment, config, out_dir=target, verbose=0 if quiet else 1, force=force
+        )
     except (DatasetNotFoundError, ChecksumError, IDXError) as exc:
         if show_traceback:
             raise
         raise DataProblem(str(exc)) from None
+    except KeyboardInterrupt:
+        _interrupted(target)
     if not quiet:
         _print_run_summary(run)
+    if run.earlier is not None:
+        click.echo(f"The earlier run in {target} was kept, renamed {run.earlier}.")
     report = run.paths["report.html"]
     click.echo(f"Report: {report}  (also report.md, metrics.json)")
+    diverged = run.diverged
+    if diverged:
+        from engram.viz.values import divergence_banner
+
+        click.echo(f"DIVERGED: {divergence_banner(diverged)}", err=True)
+        sys.exit(EXIT_DIVERGED)
 
 
 @cli.command("tour")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("engram-runs") / "tour",
+    default=str(Path("engram-runs") / "tour"),
     show_default=True,
-    help="Output folder; each experiment gets a subfolder.",
+    help="Output folder; each experiment gets a subfolder. An earlier tour there is kept, renamed.",
 )
 @click.option("--seed", type=int, help="Seed for every experiment [default: each one's own].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def tour_command(out: Path, seed: int | None, quiet: bool) -> None:
+def tour_command(out: str, seed: int | None, quiet: bool) -> None:
     """Run every experiment in quick mode and write one combined report.
 
-    Exits with code 1 if any experiment failed (the others still run and are reported).
+    Exits with code 1 if any experiment failed or diverged (the others still run and are
+    reported), 2 for a bad --seed or --out (before anything runs), 130 on Ctrl-C (nothing is
+    written then).
     """
+    from engram.experiments.base import SEED_BOUNDS
     from engram.experiments.runner import run_tour
+    from engram.fileio import check_output_folder
     from engram.viz.report import index_rows
 
-    if seed is not None and seed < 0:
-        raise UsageProblem(f"--seed must be a non-negative int. Got {seed} instead.")
-    tour = run_tour(out, seed=seed, verbose=0 if quiet else 1, log=click.echo)
+    if seed is not None and SEED_BOUNDS.problem("seed", seed):
+        raise UsageProblem(f"--seed: {SEED_BOUNDS.problem('seed', seed)}")
+    try:
+        target = check_output_folder(out)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        tour = run_tour(target, seed=seed, verbose=0 if quiet else 1, log=click.echo)
+    except KeyboardInterrupt:
+        _interrupted(target)
     rows = [[*row[:3], _shorten(row[3], 70)] for row in index_rows(tour.entries)]
     click.echo("\n" + _table(["experiment", "status", "time", "key metric"], rows))
     click.echo(f"\nReport: {tour.paths['report.html']}")
+    if tour.earlier is not None:
+        click.echo(f"The earlier tour in {target} was kept, renamed {tour.earlier}.")
     if tour.failed:
         click.echo(f"{len(tour.failed)} failed: {', '.join(tour.failed)}", err=True)
         sys.exit(1)

@@ -121,13 +121,24 @@ def test_cache_respects_xdg_and_falls_back_to_home(monkeypatch, tmp_path):
     assert cache("fashion-mnist") == tmp_path / "home" / ".cache" / "engram" / "fashion-mnist"
 
 
-def test_a_folder_missing_a_file_is_skipped(monkeypatch, tmp_path):
+def test_a_folder_missing_a_file_is_skipped_in_the_search_order(monkeypatch, tmp_path):
     write_split(tmp_path / "partial", "test", 4, fill=1)  # t10k only
-    write_all(tmp_path / "env", fill=2)
-    monkeypatch.setenv("ENGRAM_DATA_DIR", str(tmp_path / "env"))
-    assert fill_of(load_mnist(tmp_path / "partial", verify=False)) == 2
+    write_all(cache(), fill=2)
+    monkeypatch.setenv("ENGRAM_DATA_DIR", str(tmp_path / "partial"))
+    assert fill_of(load_mnist(verify=False)) == 2
     x, y = load_mnist(tmp_path / "partial", split="test", verify=False)  # enough for "test"
     assert x.shape == (4, 28, 28) and int(x[0, 0, 0]) == 1 and y.tolist() == [0, 1, 2, 3]
+
+
+def test_an_explicit_folder_missing_a_file_is_refused_not_replaced(monkeypatch, tmp_path):
+    write_split(tmp_path / "partial", "test", 4, fill=1)  # t10k only
+    write_all(tmp_path / "env", fill=2)
+    write_all(cache(), fill=3)
+    monkeypatch.setenv("ENGRAM_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFoundError, match="missing: train-images") as info:
+        load_mnist(tmp_path / "partial", verify=False)
+    assert "Only the folder given as data_dir" in str(info.value)
+    assert str(tmp_path / "env") not in str(info.value).split("To fix")[0]
 
 
 def test_uncompressed_files_are_found_and_gz_is_preferred(tmp_path):
@@ -243,10 +254,10 @@ def test_download_failure_says_where_it_looked_and_how_to_fix(monkeypatch, tmp_p
     monkeypatch.setattr(mnist, "_fetch", offline)
     monkeypatch.setenv("ENGRAM_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(DatasetNotFoundError) as info:
-        load_fashion_mnist(tmp_path / "explicit")
+        load_fashion_mnist()  # an explicit data_dir is never replaced by a download
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    for folder in ("explicit", "env", "xdg-cache/engram/fashion-mnist", "usr-share"):
+    for folder in ("env", "xdg-cache/engram/fashion-mnist", "usr-share"):
         assert str(tmp_path / folder) in message
     assert "Name or service not known" in message and "train-images-idx3-ubyte.gz" in message
     assert "apt-get install dataset-fashion-mnist" in message

@@ -3,6 +3,8 @@
 Search order for a dataset called ``name`` (e.g. ``"mnist"``):
 
 1. ``data_dir/name`` then ``data_dir``, when ``data_dir=`` is given (``--data-dir`` on the CLI);
+   the loaders then search only these two (a folder named explicitly is used or refused,
+   never replaced by the folders below or a download);
 2. ``$ENGRAM_DATA_DIR/name`` then ``$ENGRAM_DATA_DIR``, when the variable is set;
 3. the user cache ``$XDG_CACHE_HOME/engram/name`` (default ``~/.cache/engram/name``), which is
    also where downloads go;

@@ -9,7 +9,11 @@ standard files are looked for, ``.gz`` or uncompressed::
 
 Where: see `engram.data._paths` (``data_dir=``, ``$ENGRAM_DATA_DIR``, ``~/.cache/engram/<name>``,
 then ``/usr/share/datasets/fashion-mnist`` for Fashion-MNIST). A folder that lacks a file of the
-requested split is skipped. ``split="test"`` needs only the two t10k files.
+requested split is skipped. ``split="test"`` needs only the two t10k files. A folder given as
+``data_dir=`` (``--data-dir``) is the only one searched (as ``data_dir/<name>`` and
+``data_dir``): it is used or refused with `DatasetNotFoundError`, never silently replaced by
+another folder or a download. Every file parsed is noted with
+`engram.data.provenance.note_read` (path, size, SHA-256) for the run's report.
 
 Integrity. With ``verify=True`` (the default) every file is hashed before it is parsed, and a
 file is parsed only if it matches a pinned sum; otherwise `ChecksumError` is raised and the file
@@ -58,6 +62,7 @@ import numpy as np
 from engram.data._paths import cache_dir, candidate_dirs
 from engram.data._sources import CHECKSUMS, SOURCES, SPLIT_FILES, FileChecksum, Source
 from engram.data.idx import GZIP_MAGIC, read_idx
+from engram.data.provenance import note_read
 from engram.fileio import atomic_write_bytes
 from engram.validation import Seed, check_choice
 
@@ -103,12 +108,42 @@ def _find(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def _explicit(data_dir: Any) -> Path | None:
+    """The folder named by ``data_dir`` (None or "" for the search order), checked to exist.
+
+    Raises:
+        DatasetNotFoundError: the folder is missing, a broken link or link loop, or a file.
+    """
+    if data_dir is None or str(data_dir) == "":
+        return None
+    folder = Path(data_dir).expanduser()
+    if folder.is_dir():
+        return folder
+    if folder.is_symlink():
+        problem = "is a broken symbolic link or a link loop"
+    elif folder.exists():
+        problem = "is a file, not a folder"
+    else:
+        problem = "does not exist"
+    raise DatasetNotFoundError(
+        f"data_dir {str(data_dir)!r} (--data-dir) {problem}. A folder named explicitly is used "
+        "or refused, never replaced by another one. To fix: give the folder that holds the IDX "
+        "files, or leave data_dir out to search $ENGRAM_DATA_DIR, the cache and the system "
+        "folders (and download)."
+    )
+
+
 def _locate(
     source: Source, stems: list[str], data_dir: Any
 ) -> tuple[dict[str, Path] | None, list[str]]:
     """The first searched folder holding every file in ``stems``, and a line per folder tried."""
     searched = []
-    for directory in candidate_dirs(source.name, data_dir, source.system_dirs):
+    explicit = _explicit(data_dir)
+    if explicit is not None:  # a folder the user named is used or refused, never replaced
+        dirs = [explicit / source.name, explicit]
+    else:
+        dirs = candidate_dirs(source.name, None, source.system_dirs)
+    for directory in dirs:
         if not directory.is_dir():
             searched.append(f"  {directory}  (no such folder)")
             continue
@@ -144,6 +179,7 @@ def _verified_bytes(path: Path, record: FileChecksum) -> bytes:
     limit = record.content_bytes + 2**20
     size = path.stat().st_size
     data = path.read_bytes() if size <= limit else b""
+    note_read(path, data)
     digest = _sha256(data) if data else "(not computed)"
     if data and digest in record.file_sha256:
         return data
@@ -183,6 +219,12 @@ def _not_found(
             also = " (or load('mnist-t10k') for an 8,000/2,000 split of it)"
             hint = f"\nThe test split alone is in {where}: load it with split='test'"
             hint += (also if source.name == "mnist" else "") + "."
+    if _explicit(data_dir) is not None:
+        hint += (
+            "\nOnly the folder given as data_dir (--data-dir) was searched: a folder named "
+            "explicitly is used or refused, never replaced. Leave it out to search the other "
+            "folders and download."
+        )
     return DatasetNotFoundError(
         f"{source.title} files not found. Needed: {wanted}.\nSearched:\n"
         + "\n".join(searched)
@@ -232,7 +274,7 @@ def _resolve(
     paths, searched = _locate(source, stems, data_dir)
     if paths is not None:
         return paths
-    if download is False or (download is None and _offline()):
+    if _explicit(data_dir) is not None or download is False or (download is None and _offline()):
         raise _not_found(source, stems, searched, [], data_dir)
     return _download(source, stems, searched, data_dir)
 
@@ -268,6 +310,8 @@ def _load(
         blobs = {stem: _verified_bytes(paths[stem], CHECKSUMS[dataset][stem]) for stem in stems}
         arrays = {stem: read_idx(io.BytesIO(b), name=str(paths[stem])) for stem, b in blobs.items()}
     else:
+        for stem in stems:
+            note_read(paths[stem])
         arrays = {stem: read_idx(paths[stem]) for stem in stems}
     pairs = []
     for name in splits:

@@ -39,6 +39,28 @@ TRAINING_DEFAULTS = {
     "validation_fraction": 0.1,
     "train_limit": 0,
 }
+TRAINING_LIMITS = {
+    "dataset": DATASETS,
+    "batch_size": "[1, 1000000]",
+    "learning_rate": "(0, inf)",
+    "validation_fraction": "[0, 0.9]",
+    "train_limit": "[0, inf)",
+}
+
+
+def split_problem(config: dict[str, Any]) -> str | None:
+    """A train_limit too small for the validation split (as `fit` splits: floor of the rest)."""
+    n, fraction = config["train_limit"], config["validation_fraction"]
+    kept = math.floor(n * (1.0 - fraction))
+    if n and fraction and not 0 < kept < n:
+        return (
+            f"Settings train_limit={n} and validation_fraction={fraction:g} leave {kept} training "
+            f"and {n - kept} validation images. Use a larger train_limit (or 0 for all)."
+        )
+    return None
+
+
+IMAGES_BYTES = 4 * 70_000 * 28 * 28  # the largest dataset (70,000 images) as float32
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [
     "T-shirt/top",
@@ -140,7 +162,9 @@ def build_cnn(seed: int, learning_rate: float, kernel_size: int = 3) -> Sequenti
 def train(model: Sequential, train_pair: Pair, test_pair: Pair, config: dict[str, Any], label: str):
     """Fit with a held-out validation part, then evaluate on the test part.
 
-    Returns a dict: history (Keras keys), test_loss, test_accuracy, predictions (test labels).
+    Returns a dict: history (Keras keys), test_loss, test_accuracy, predictions (test labels),
+    n_train (images fitted on) and n_images (training images before the validation split, test
+    images).
     """
     x_train, y_train = train_pair
     x_test, y_test = test_pair
@@ -287,7 +311,7 @@ def common_metrics(run_: dict[str, Any]) -> dict[str, Any]:
 DATA_TEXT = {
     "digits": "scikit-learn's 8x8 digits upsampled to 28x28",
     "mnist": "MNIST",
-    "mnist-t10k": "the 10,000 real MNIST test digits split 8,000 / 2,000 (stratified)",
+    "mnist-t10k": "the real MNIST test digits (split stratified)",
     "fashion-mnist": "Fashion-MNIST",
 }
 

@@ -253,5 +253,6 @@ EXPERIMENT = register(
         defaults={"seed": 0, "epochs": 2000, "learning_rate": 0.1, "n_samples": 64},
         quick={"epochs": 500},
         run=run,
+        limits={"learning_rate": "(0, inf)", "n_samples": "[4, 10000000]"},
     )
 )

@@ -192,5 +192,12 @@ EXPERIMENT = register(
         },
         quick={"epochs": 40},
         run=run,
+        limits={
+            "batch_size": "[1, 10000000]",
+            "n_samples": "[10, 10000000]",
+            "learning_rate": "(0, inf)",
+            "noise": "[0, 10]",
+            "test_fraction": "[0.05, 0.95]",
+        },
     )
 )

@@ -256,6 +256,19 @@ def _time_constant(modulus: float, dt: float) -> float | None:
     return float(-dt / np.log(modulus))
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Weights, Adam and Jacobians (units^2), BPTT states, fixed-point starts; FLOPs of training."""
+    u, b, t = config["units"], config["batch_size"], config["trial_steps"]
+    held = 2 ** config["n_bits"] * config["hold_steps"]
+    memory = 8 * (12 * u * u + 8 * b * t * u + 4 * config["n_initial"] * u + held * u)
+    flops = 6 * config["train_steps"] * b * t * u * u  # forward and backward matmuls
+    return {
+        "memory_bytes": memory,
+        "seconds": flops / 5e10,  # an optimistic 50 GFLOP/s: a lower bound on the time
+        "detail": f"{u:,} units, batch {b} x {t:,} steps, {config['train_steps']:,} steps",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="flip-flop",
@@ -281,5 +294,29 @@ EXPERIMENT = register(
         },
         quick={"units": 32, "train_steps": 400, "n_initial": 512},
         run=run,
+        limits={
+            "units": "[3, inf)",
+            "n_bits": "[1, 8]",
+            "trial_steps": "[10, inf)",
+            "pulse_prob": "(0, 1]",
+            "hold_steps": "[1, inf)",
+            "input_noise": "[0, 10]",
+            "dt": "(0, inf)",
+            "tau": "(0, inf)",
+            "noise_std": "[0, 10]",
+            "recurrent_gain": "[0, 10]",
+            "batch_size": "[1, inf)",
+            "train_steps": "[1, inf)",
+            "learning_rate": "(0, inf)",
+            "n_initial": "[1, inf)",
+            "fp_iterations": "[1, inf)",
+        },
+        cost=cost,
+        constraint=lambda c: (
+            None
+            if c["dt"] <= c["tau"]
+            else "Settings dt and tau need "
+            f"dt <= tau for a stable Euler step. Got dt = {c['dt']:g}, tau = {c['tau']:g} instead."
+        ),
     )
 )

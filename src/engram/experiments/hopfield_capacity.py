@@ -284,6 +284,14 @@ def _metrics(data: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Classic rules: a few N x N float64 matrices; modern: load x N patterns of N float32."""
+    n = max(config["sizes"])
+    classic = 48 * n * n if set(config["rules"]) & set(CLASSIC) else 0
+    modern = 12 * max(config["modern_loads"]) * n * n if "modern" in config["rules"] else 0
+    return {"memory_bytes": max(classic, modern), "detail": f"N = {n:,} neurons"}
+
+
 EXPERIMENT = register(
     Experiment(
         name="hopfield-capacity",
@@ -313,5 +321,25 @@ EXPERIMENT = register(
             "modern_loads": (0.5, 1.0, 2.0, 4.0, 8.0),
         },
         run=run,
+        limits={
+            "sizes": "[10, inf)",
+            "seeds": "[1, 100000]",
+            "rules": ("hebb", "storkey", "pseudo_inverse", "modern"),
+            "grid": tuple(GRIDS),
+            "flip_fraction": "[0, 0.5]",
+            "retrieval_overlap": "[0, 1]",
+            "update": ("sync", "async"),
+            "max_steps": "[1, inf)",
+            "modern_loads": "(0, inf)",
+            "modern_beta": "(0, inf)",
+            "modern_max_cues": "[1, inf)",
+        },
+        cost=cost,
+        constraint=lambda c: (
+            None
+            if "modern" not in c["rules"] or round(min(c["modern_loads"]) * min(c["sizes"])) >= 1
+            else f"Setting modern_loads stores no pattern at load {min(c['modern_loads']):g} "
+            f"and size {min(c['sizes'])}. Use loads of at least {1 / min(c['sizes']):g}."
+        ),
     )
 )

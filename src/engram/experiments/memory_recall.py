@@ -423,5 +423,20 @@ EXPERIMENT = register(
             "max_correlated": 16,
         },
         run=run,
+        limits={
+            "n_stored": "[1, 100]",
+            "flip_fractions": "[0, 1]",
+            "trials": "[1, 100000]",
+            "modern_beta": "(0, inf)",
+            "modern_steps": "[1, 1000]",
+            "hidden_units": "[1, 100000]",
+            "copies": "[1, 100000]",
+            "train_max_flip": "[0, 1]",
+            "finetune_epochs": "[1, 100000]",
+            "max_correlated": "[2, 100]",
+            "correlated_seeds": "[1, 100000]",
+            "example_flip": "[0, 1]",
+            "n_examples": "[1, 100]",
+        },
     )
 )

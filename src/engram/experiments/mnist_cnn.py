@@ -58,5 +58,7 @@ EXPERIMENT = register(
         defaults=V.TRAINING_DEFAULTS,
         quick={"dataset": "digits", "epochs": 3},
         run=run,
+        limits=V.TRAINING_LIMITS,
+        constraint=V.split_problem,
     )
 )

@@ -74,6 +74,13 @@ def _text(config, model, run_, test_pair, shape, hidden) -> str:
     return "\n\n".join(parts)
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Weights with their gradients and Adam's two slots (float32), and the images."""
+    widths = (784, *config["hidden_units"], 10)
+    weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    return {"memory_bytes": 16 * weights + V.IMAGES_BYTES, "detail": f"{weights:,} weights"}
+
+
 EXPERIMENT = register(
     Experiment(
         name="mnist-mlp",
@@ -85,5 +92,8 @@ EXPERIMENT = register(
         defaults={**V.TRAINING_DEFAULTS, "hidden_units": (10, 10)},
         quick={"dataset": "digits", "epochs": 20},
         run=run,
+        limits={**V.TRAINING_LIMITS, "hidden_units": "[1, 1000000]"},
+        constraint=V.split_problem,
+        cost=cost,
     )
 )

@@ -314,6 +314,35 @@ def _metrics(history, beh, pop, prep, test) -> dict[str, Any]:
     }
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Weights, Adam and Jacobians (units^2) and BPTT states over the longest trial."""
+    u, b = config["units"], config["batch_size"]
+    span = sum(config[k] for k in ("fixation", "reaction", "movement", "hold"))
+    t = int((span + max(config["delay"])) / config["dt"]) + 1
+    flops = 6 * config["train_steps"] * b * t * u * u
+    return {
+        "memory_bytes": 8 * (12 * u * u + 8 * b * t * u),
+        "seconds": flops / 5e10,  # an optimistic 50 GFLOP/s: a lower bound on the time
+        "detail": f"{u:,} units, batch {b} x {t:,} steps, {config['train_steps']:,} steps",
+    }
+
+
+def constraint(c: dict[str, Any]) -> str | None:
+    """Settings that must agree with each other, checked before the run (None when they do)."""
+    if c["dt"] > c["tau"]:
+        return f"Settings dt and tau need dt <= tau. Got dt = {c['dt']:g}, tau = {c['tau']:g}."
+    if not c["dt"] <= c["test_delay"] <= max(c["delay"]):
+        return (
+            f"Setting test_delay must lie between dt ({c['dt']:g}) and the longest delay "
+            f"({max(c['delay']):g}). Got {c['test_delay']:g} instead."
+        )
+    if c["jpca_window"][1] - c["jpca_window"][0] < c["dt"]:
+        return (
+            f"Setting jpca_window must span at least dt ({c['dt']:g}) ms. Got {c['jpca_window']}."
+        )
+    return None
+
+
 EXPERIMENT = register(
     Experiment(
         name="motor-reach",
@@ -363,5 +392,33 @@ EXPERIMENT = register(
             "n_surrogates": 39,
         },
         run=run,
+        limits={
+            "units": "[6, inf)",
+            "n_targets": "[2, 360]",
+            "dt": "(0, inf)",
+            "tau": "(0, inf)",
+            "fixation": "[0, inf)",
+            "delay": "[0, inf) x2",
+            "reaction": "[0, inf)",
+            "movement": "(0, inf)",
+            "hold": "[0, inf)",
+            "test_delay": "[0, inf)",
+            "catch_fraction": "[0, 1)",
+            "input_noise": "[0, 10]",
+            "noise_std": "[0, 10]",
+            "recurrent_gain": "[0, 10]",
+            "rate_l2": "[0, inf)",
+            "weight_l2": "[0, inf)",
+            "batch_size": "[1, inf)",
+            "train_steps": "[1, inf)",
+            "learning_rate": "(0, inf)",
+            "jpca_window": "[-inf, inf] x2",
+            "soft_normalize": "[0, inf)",
+            "n_surrogates": "[1, inf)",
+            "fp_starts": "[1, inf)",
+            "fp_iterations": "[1, inf)",
+        },
+        cost=cost,
+        constraint=constraint,
     )
 )

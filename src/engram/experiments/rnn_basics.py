@@ -226,6 +226,15 @@ def _text(config: dict[str, Any], **m: float) -> str:
     )
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """The sequences and BPTT's cached states (float64), for the limits check."""
+    n, steps, units = config["samples"] + 256, config["length"], config["units"]
+    return {
+        "memory_bytes": 8 * n * steps * (2 + 4 * units) + 8 * 4 * units * units,
+        "detail": f"{n:,} sequences x {steps:,} steps x {units:,} units",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="rnn-basics",
@@ -243,5 +252,13 @@ EXPERIMENT = register(
         },
         quick={"epochs": 15, "samples": 384},
         run=run,
+        limits={
+            "samples": "[8, 10000000]",
+            "length": "[2, 100000]",
+            "units": "[1, 100000]",
+            "noise": "[0, 10]",
+            "learning_rate": "(0, inf)",
+        },
+        cost=cost,
     )
 )

@@ -2,8 +2,24 @@
 
 Settings are resolved in one order: the experiment's defaults, then its quick settings (in quick
 mode), then ``seed`` and ``epochs``, then ``--set key=value`` overrides, each parsed by the type
-of its default. `run_experiment` runs one experiment into a folder; `run_tour` runs every one in
-quick mode and writes a combined report.
+of its default, then checked against the experiment's declared `Bounds`. `run_experiment` runs
+one experiment into a folder; `run_tour` runs every one in quick mode and writes a combined
+report.
+
+Before anything is computed, a run is checked, and refused with a one-line `ValueError`:
+
+* its settings (types and declared ranges: ``epochs=0``, an empty list, a seed above 2**32-1);
+* its output folder (`engram.fileio.check_output_folder`: empty name, under a file, not
+  writable, a folder of other files);
+* its resources: the experiment's `Cost` estimate against the memory this machine has available
+  (and a time bound, `MAX_SECONDS`), raising `ResourceError`; ``force=True`` (``--force``) or
+  ``ENGRAM_FORCE=1`` runs it anyway.
+
+A run is written into a hidden staging folder and moved into place when complete
+(`engram.fileio.staged_folder`): an earlier run in the same folder is kept, renamed
+``NAME.earlier-YYYYmmdd-HHMMSS``; an interrupted or killed run leaves the folder as it was. A
+run whose metrics hold NaN or infinity is *diverged* (``RunOutput.diverged``); its reports say
+so in a banner and ``metrics.json`` has ``"diverged": true``.
 
 Example:
     >>> from engram.experiments.runner import run_experiment
@@ -26,7 +42,14 @@ from typing import Any
 from engram.experiments import experiments
 from engram.experiments import get as get_experiment
 from engram.experiments import names as experiment_names
-from engram.experiments.base import Experiment, Result
+from engram.experiments._resources import (  # noqa: F401 (part of the runner's API)
+    ENV_FORCE,
+    MAX_SECONDS,
+    ResourceError,
+    available_memory,
+    check_resources,
+)
+from engram.experiments.base import Bounds, Experiment, Result
 from engram.validation import check_positive
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
@@ -45,6 +68,15 @@ class RunOutput:
     elapsed_s: float
     experiment: Experiment | None = None
     out_dir: Path | None = None
+    earlier: Path | None = None
+    data_files: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def diverged(self) -> list[str]:
+        """The metrics (and tables) holding NaN or infinity; empty when the run did not diverge."""
+        from engram.viz.values import non_finite_values
+
+        return non_finite_values(self.result)
 
 
 @dataclass
@@ -54,9 +86,11 @@ class TourOutput:
     entries: list[Any] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
 
+    earlier: Path | None = None
+
     @property
     def failed(self) -> list[str]:
-        """Names of the experiments that raised."""
+        """Names of the experiments that raised or diverged."""
         return [e.name for e in self.entries if e.status != "ok"]
 
 
@@ -84,6 +118,10 @@ def _parse_scalar(text: str, like: Any) -> Any:
             return word.lower() in _TRUE
         raise ValueError(word)
     if isinstance(like, int):
+        try:  # exact for any size; "1e6" and "5.0" go through float below
+            return int(word)
+        except ValueError:
+            pass
         number = float(word)
         if not number.is_integer():
             raise ValueError(word)
@@ -131,6 +169,10 @@ def parse_setting(key: str, text: Any, default: Any) -> Any:
             f"Setting {key!r} expects {_type_name(default)} (default {default!r}). "
             f"Got {text!r} instead."
         ) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _split_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
@@ -188,20 +230,42 @@ def resolve_config(
     config = dict(experiment.defaults)
     if quick:
         config.update(experiment.quick)
-    if seed is not None:
-        config["seed"] = check_positive(seed, "seed", integer=True, strict=False)
+    if seed is not None:  # type and sign here (np.isfinite cannot take a huge int); range below
+        check_positive(
+            min(seed, 2**63) if _is_int(seed) else seed, "seed", integer=True, strict=False
+        )
+        config["seed"] = seed
     if epochs is not None:
         if "epochs" not in experiment.defaults:
             raise ValueError(
                 f"Experiment {experiment.name!r} has no 'epochs' setting (it does not train "
                 f"by epochs). Its settings are: {', '.join(sorted(experiment.defaults))}."
             )
-        config["epochs"] = check_positive(epochs, "epochs", integer=True)
+        check_positive(min(epochs, 2**63) if _is_int(epochs) else epochs, "epochs", integer=True)
+        config["epochs"] = epochs
     for key, value in _split_overrides(overrides):
         if key not in experiment.defaults:
             raise _unknown_setting(experiment, key)
         config[key] = parse_setting(key, value, experiment.defaults[key])
+    check_settings(experiment, config)
     return config
+
+
+def check_settings(experiment: Experiment, config: Mapping[str, Any]) -> None:
+    """Check every setting against the experiment's `Bounds` (floats finite), then its constraint.
+
+    Raises:
+        ValueError: one line naming the setting, the range and the value received.
+    """
+    for key, value in config.items():
+        if key not in experiment.defaults:
+            continue
+        problem = (experiment.bounds(key) or Bounds(min_items=0)).problem(key, value)
+        if problem:
+            raise ValueError(f"{problem} (experiment {experiment.name!r})")
+    problem = experiment.constraint(config) if experiment.constraint is not None else None
+    if problem:
+        raise ValueError(f"{problem} (experiment {experiment.name!r})")
 
 
 # --------------------------------------------------------------------------- running
@@ -216,25 +280,29 @@ def run_experiment(
     overrides: Overrides = None,
     out_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
+    force: bool = False,
 ) -> RunOutput:
     """Run one experiment and write its report (figures, report.md/html, metrics.json).
 
     Args:
         name: a registered experiment's name (or the `Experiment` itself).
         quick, seed, epochs, overrides: see `resolve_config`.
-        out_dir: where the report goes; default ``./engram-runs/<name>``.
+        out_dir: where the report goes; default ``./engram-runs/<name>``. An earlier run there
+            is renamed ``<name>.earlier-<time>``, never mixed with this one.
         verbose: 1 shows the experiment's progress bars, 0 keeps it silent.
+        force: run even when the estimated memory or time is beyond this machine.
 
     Returns:
         A `RunOutput` with the result, the resolved config, the written paths and the time.
 
     Raises:
-        ValueError: unknown experiment (with "did you mean") or bad settings.
+        ValueError: unknown experiment (with "did you mean"), bad settings or output folder.
+        ResourceError: the run will not fit in memory or time (see `check_resources`).
         TypeError: the experiment's ``run`` did not return a `Result`.
     """
     experiment = get_experiment(name)
     config = resolve_config(experiment, quick=quick, seed=seed, epochs=epochs, overrides=overrides)
-    return run_resolved(experiment, config, out_dir=out_dir, verbose=verbose)
+    return run_resolved(experiment, config, out_dir=out_dir, verbose=verbose, force=force)
 
 
 def run_resolved(
@@ -243,17 +311,28 @@ def run_resolved(
     *,
     out_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
+    force: bool = False,
 ) -> RunOutput:
     """Run ``experiment`` with settings already resolved by `resolve_config`; write its report.
 
-    The command line resolves (and so checks) the settings first, then says what it runs.
+    The command line resolves (and so checks) the settings first, then says what it runs. The
+    output folder and the resources are checked here, before anything is computed; the report
+    is written into a staging folder and moved into place whole.
 
     Raises:
+        ValueError: the output folder cannot be used (see `check_output_folder`).
+        ResourceError: the run will not fit (see `check_resources`).
         TypeError: the experiment's ``run`` did not return a `Result`.
     """
+    from engram.data.provenance import record_reads
+    from engram.fileio import check_output_folder, staged_folder
+
+    out = check_output_folder(out_dir if out_dir is not None else DEFAULT_OUT / experiment.name)
+    check_resources(experiment, config, force=force)
     config = {**config, "verbose": int(verbose)}
     start = time.perf_counter()
-    result = experiment.run(dict(config))
+    with record_reads() as reads:
+        result = experiment.run(dict(config))
     elapsed = time.perf_counter() - start
     if not isinstance(result, Result):
         raise TypeError(
@@ -262,9 +341,13 @@ def run_resolved(
         )
     from engram.viz.report import write_report
 
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT / experiment.name
-    paths = write_report(result, experiment, config, out, elapsed_s=elapsed)
-    return RunOutput(result, config, paths, elapsed, experiment, out)
+    data_files = [read.as_dict() for read in reads]
+    with staged_folder(out) as staged:
+        written = write_report(
+            result, experiment, config, staged.path, elapsed_s=elapsed, data_files=data_files
+        )
+    paths = {name: out / path.name for name, path in written.items()}
+    return RunOutput(result, config, paths, elapsed, experiment, out, staged.earlier, data_files)
 
 
 def run_tour(
@@ -278,7 +361,9 @@ def run_tour(
     """Run every registered experiment in quick mode, then write one combined report.
 
     Each experiment writes into ``out_dir/<name>``. One that raises is recorded as failed, with
-    its error and traceback, and the tour goes on; check ``TourOutput.failed``.
+    its error and traceback, and the tour goes on; one whose metrics hold NaN or infinity is
+    recorded as diverged; check ``TourOutput.failed``. The whole tour is written into a staging
+    folder and moved into place at the end (an earlier tour there is kept, renamed).
 
     Args:
         out_dir: the tour's folder; the combined report.html/report.md go at its top.
@@ -290,35 +375,56 @@ def run_tour(
     Returns:
         A `TourOutput`: the entries (status, time, result or error) and the combined paths.
     """
-    from engram.viz.report import ReportEntry, write_combined_report
+    from engram.fileio import check_output_folder, staged_folder
+    from engram.viz.report import write_combined_report
 
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     todo = list(only) if only is not None else experiment_names()
     tour = TourOutput()
-    for i, name in enumerate(todo, start=1):
-        if log:
-            log(f"[{i}/{len(todo)}] {name} ...")
-        start = time.perf_counter()
-        try:
-            run = run_experiment(name, quick=True, seed=seed, out_dir=out / name, verbose=verbose)
-        except Exception as exc:  # recorded in the report and in TourOutput.failed, not hidden
-            entry = ReportEntry(
-                name,
-                "failed",
-                time.perf_counter() - start,
-                experiment=experiments.get(name) if name in experiments else None,
-                error=f"{type(exc).__name__}: {exc}",
-                details=traceback.format_exc(),
-            )
-        else:
-            entry = ReportEntry(
-                name, "ok", run.elapsed_s, run.experiment, run.config, run.result, run.paths
-            )
-        tour.entries.append(entry)
-        if log:
-            log(
-                f"[{i}/{len(todo)}] {name}: {entry.status} ({entry.elapsed_s:.1f} s)"
-                + (f" - {entry.error}" if entry.error else "")
-            )
-    tour.paths = write_combined_report(tour.entries, out)
+    with staged_folder(out) as staged:
+        for i, name in enumerate(todo, start=1):
+            if log:
+                log(f"[{i}/{len(todo)}] {name} ...")
+            entry = _tour_entry(name, staged.path / name, seed, verbose)
+            tour.entries.append(entry)
+            if log:
+                log(
+                    f"[{i}/{len(todo)}] {name}: {entry.status} ({entry.elapsed_s:.1f} s)"
+                    + (f" - {entry.error}" if entry.error else "")
+                )
+        written = write_combined_report(tour.entries, staged.path)
+    for entry in tour.entries:  # the files now live under out, not the staging folder
+        entry.paths = {k: out / p.relative_to(staged.path) for k, p in entry.paths.items()}
+    tour.paths = {k: out / p.relative_to(staged.path) for k, p in written.items()}
+    tour.earlier = staged.earlier
     return tour
+
+
+def _tour_entry(name: str, out: Path, seed: int | None, verbose: int) -> Any:
+    """One experiment of the tour, run quickly into ``out``: ok, diverged or failed."""
+    from engram.viz.report import ReportEntry
+
+    start = time.perf_counter()
+    try:
+        run = run_experiment(name, quick=True, seed=seed, out_dir=out, verbose=verbose)
+    except Exception as exc:  # recorded in the report and in TourOutput.failed, not hidden
+        return ReportEntry(
+            name,
+            "failed",
+            time.perf_counter() - start,
+            experiment=experiments.get(name) if name in experiments else None,
+            error=f"{type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        )
+    diverged = run.diverged
+    return ReportEntry(
+        name,
+        "diverged" if diverged else "ok",
+        run.elapsed_s,
+        run.experiment,
+        run.config,
+        run.result,
+        run.paths,
+        error=f"diverged: NaN or infinite {', '.join(diverged[:3])}" if diverged else "",
+        data_files=run.data_files,
+    )

@@ -265,5 +265,7 @@ EXPERIMENT = register(
         defaults={**V.TRAINING_DEFAULTS, "kernel_size": 3},
         quick={"dataset": "digits", "epochs": 3},
         run=run,
+        limits={**V.TRAINING_LIMITS, "kernel_size": "[1, 21]"},
+        constraint=V.split_problem,
     )
 )

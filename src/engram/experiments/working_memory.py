@@ -225,6 +225,16 @@ def _text(config, delays, spans, spread, decoded) -> str:
     )
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """Trials (float32, noise drawn in float64) and cached states at the longest delay."""
+    steps, inputs = max(config["delays"]) + 2, config["n_cues"] + 1
+    trials, units = config["samples"] + 500, 4 * config["lstm_units"]  # + the 500 test trials
+    return {
+        "memory_bytes": steps * (12 * trials * inputs + 40 * (64 + 500) * units),
+        "detail": f"{trials:,} trials x {steps:,} steps at the longest delay",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="working-memory",
@@ -244,5 +254,14 @@ EXPERIMENT = register(
         },
         quick={"epochs": 20, "delays": (4, 16, 32), "samples": 512},
         run=run,
+        limits={
+            "delays": "[1, inf)",
+            "samples": "[8, 10000000]",
+            "n_cues": "[2, 1000]",
+            "noise": "[0, 10]",
+            "lstm_units": "[1, 10000]",
+            "learning_rate": "(0, inf)",
+        },
+        cost=cost,
     )
 )

@@ -240,5 +240,11 @@ EXPERIMENT = register(
         },
         quick={"n_seeds": 4, "epochs": 500, "curves": 2},
         run=run,
+        limits={
+            "n_seeds": "[1, 100000]",
+            "learning_rate": "(0, inf)",
+            "better_learning_rates": "(0, inf)",
+            "curves": "[1, 1000]",
+        },
     )
 )

@@ -53,7 +53,7 @@ pre{background:var(--soft);padding:12px;border-radius:8px;overflow-x:auto}
 pre code{padding:0}
 .status{padding:1px 8px;border-radius:10px;font-size:.85rem;background:#d1fae5;color:#065f46;
 white-space:nowrap}
-.status.failed,.error{background:#fee2e2;color:#991b1b}
+.status.failed,.status.diverged,.error{background:#fee2e2;color:#991b1b}
 .error{padding:8px 12px;border-radius:8px;overflow-wrap:anywhere}
 .index td:first-child a{font-weight:600}.index td:nth-child(3){white-space:nowrap}
 .index .what{display:block;color:var(--muted);font-size:.85rem}

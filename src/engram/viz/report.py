@@ -38,11 +38,13 @@ from engram.viz.markup import (
 from engram.viz.plots import figure_png
 from engram.viz.values import (
     HIDDEN_SETTINGS,
+    divergence_banner,
     engram_version,
     flatten_metrics,
     format_seconds,
     format_value,
     key_metric,
+    non_finite_values,
     reproduce_command,
     scalar_metrics,
     to_jsonable,
@@ -56,7 +58,7 @@ class ReportEntry:
     """One experiment's outcome in a combined report (see `write_combined_report`)."""
 
     name: str
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "diverged" (ran, but NaN or infinite values) or "failed" (raised)
     elapsed_s: float
     experiment: Any = None
     config: dict[str, Any] | None = None
@@ -64,6 +66,7 @@ class ReportEntry:
     paths: dict[str, Path] = field(default_factory=dict)
     error: str = ""
     details: str = ""
+    data_files: Sequence[Mapping[str, Any]] = ()
 
 
 # --------------------------------------------------------------------------- markdown
@@ -107,27 +110,42 @@ def _run_line(config: Mapping[str, Any], elapsed_s: float) -> str:
     return f"seed {config.get('seed')} · {format_seconds(elapsed_s)} · engram {engram_version()}"
 
 
+_DATA_COLUMNS = ["file read", "bytes", "SHA-256"]
+
+
+def _data_rows(data_files: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [[str(f["path"]), str(f["bytes"]), str(f["sha256"])] for f in data_files]
+
+
 def report_markdown(
-    result: Any, experiment: Any, config: Mapping[str, Any], elapsed_s: float
+    result: Any,
+    experiment: Any,
+    config: Mapping[str, Any],
+    elapsed_s: float,
+    data_files: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The text of ``report.md``."""
+    """The text of ``report.md`` (a diverged run starts with a banner saying so)."""
+    banner = divergence_banner(non_finite_values(result))
     parts = [
         f"# {experiment.name}",
         f"> {experiment.summary}",
         f"**Reference:** {experiment.reference}",
         _run_line(config, elapsed_s),
+        f"> **DIVERGED.** {banner}" if banner else "",
         "## Results",
         *_md_body(result),
     ]
     metrics = flatten_metrics(result.metrics)
     if metrics:
         parts += ["## Metrics", md_table(["metric", "value"], _cells(metrics))]
+    if data_files:
+        parts += ["## Data read", md_table(_DATA_COLUMNS, _data_rows(data_files))]
     parts += [
         "## Settings",
         md_table(_SETTINGS_COLUMNS, _settings_rows(experiment, config)),
         f"Reproduce:\n\n```\n{reproduce_command(experiment, config)}\n```",
     ]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 # --------------------------------------------------------------------------- html
@@ -166,8 +184,13 @@ def html_figure(fig: Any, png: bytes) -> str:
     )
 
 
+def _html_banner(result: Any) -> str:
+    banner = divergence_banner(non_finite_values(result))
+    return f'<p class="error"><strong>DIVERGED.</strong> {esc(banner)}</p>' if banner else ""
+
+
 def _html_body(result: Any, config: Mapping[str, Any], pngs: Mapping[str, bytes]) -> str:
-    parts = [_html_cards(result, config, limit=8)]
+    parts = [_html_banner(result), _html_cards(result, config, limit=8)]
     if result.text.strip():
         parts.append(f'<div class="text">{markdown_to_html(result.text, header_offset=2)}</div>')
     parts += [html_figure(fig, pngs[fig.name]) for fig in result.figures if fig.name in pngs]
@@ -181,6 +204,7 @@ def report_html(
     config: Mapping[str, Any],
     elapsed_s: float,
     pngs: Mapping[str, bytes],
+    data_files: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The text of the self-contained ``report.html`` (figures given as PNG bytes by name)."""
     metrics = flatten_metrics(result.metrics)
@@ -191,6 +215,9 @@ def report_html(
         f"Reference: {esc(experiment.reference)}</p></header>",
         _html_body(result, config, pngs),
         "<h2>Metrics</h2>" + html_table(["metric", "value"], _cells(metrics)) if metrics else "",
+        "<h2>Data read</h2>" + html_table(_DATA_COLUMNS, _data_rows(data_files))
+        if data_files
+        else "",
         "<h2>Settings</h2>"
         + html_table(_SETTINGS_COLUMNS, _settings_rows(experiment, config))
         + f"<p>Reproduce:</p><pre><code>{esc(reproduce_command(experiment, config))}</code></pre>",
@@ -215,12 +242,24 @@ def _check_figure_names(figures: Sequence[Any]) -> None:
 
 
 def metrics_document(
-    result: Any, experiment: Any, config: Mapping[str, Any], elapsed_s: float
+    result: Any,
+    experiment: Any,
+    config: Mapping[str, Any],
+    elapsed_s: float,
+    data_files: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The content of ``metrics.json``: metrics, settings, seed, version, time and figures."""
+    """The content of ``metrics.json``: metrics, settings, seed, version, time and figures.
+
+    ``diverged`` is true when a metric or table holds NaN or infinity (named in ``non_finite``;
+    JSON writes them as null); ``data_files`` lists the files the run read (path, bytes, SHA-256).
+    """
+    non_finite = non_finite_values(result)
     return to_jsonable(
         {
             "experiment": experiment.name,
+            "diverged": bool(non_finite),
+            "non_finite": non_finite,
+            "data_files": list(data_files),
             "summary": experiment.summary,
             "engram_version": engram_version(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -252,6 +291,7 @@ def write_report(
     out_dir: str | os.PathLike[str],
     *,
     elapsed_s: float,
+    data_files: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write ``metrics.json``, one PNG per figure, ``report.md`` and ``report.html``.
 
@@ -264,6 +304,8 @@ def write_report(
         config: the resolved settings the run used.
         out_dir: the folder to write into (created if missing).
         elapsed_s: how long the run took, in seconds.
+        data_files: the files the run read (``path``, ``bytes``, ``sha256`` each), listed in
+            ``metrics.json`` and in the reports.
 
     Returns:
         The written paths by file name, e.g. ``{"loss.png": ..., "report.html": ...}``.
@@ -276,11 +318,13 @@ def write_report(
     pngs = {fig.name: figure_png(fig) for fig in result.figures}
     documents = {
         "metrics.json": json.dumps(
-            metrics_document(result, experiment, config, elapsed_s), indent=2, allow_nan=False
+            metrics_document(result, experiment, config, elapsed_s, data_files),
+            indent=2,
+            allow_nan=False,
         )
         + "\n",
-        "report.md": report_markdown(result, experiment, config, elapsed_s),
-        "report.html": report_html(result, experiment, config, elapsed_s, pngs),
+        "report.md": report_markdown(result, experiment, config, elapsed_s, data_files),
+        "report.html": report_html(result, experiment, config, elapsed_s, pngs, data_files),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -318,9 +362,12 @@ def _combined_markdown(entries: Sequence[ReportEntry], out: Path, title: str) ->
         parts.append(f"## {e.name}")
         if e.experiment is not None:
             parts.append(f"> {e.experiment.summary}")
-        if e.status != "ok":
+        if e.result is None:
             parts.append(f"**Failed:** `{e.error}`")
             continue
+        banner = divergence_banner(non_finite_values(e.result))
+        if banner:
+            parts.append(f"> **DIVERGED.** {banner}")
         prefix = _relative(out / e.name, out) + "/"
         if "report.md" in e.paths:
             prefix = _relative(e.paths["report.md"].parent, out) + "/"
@@ -350,7 +397,7 @@ def _html_section(e: ReportEntry, out: Path) -> str:
     parts = [f'<section id="{esc(e.name)}"><h2>{esc(e.name)}</h2>']
     if e.experiment is not None:
         parts.append(f'<p class="summary">{esc(e.experiment.summary)}</p>')
-    if e.status != "ok":
+    if e.result is None:
         parts.append(f'<p class="links">{" · ".join(links)}</p>')
         parts.append(f'<p class="error">{esc(e.error)}</p>')
         if e.details:
@@ -372,7 +419,7 @@ def _html_section(e: ReportEntry, out: Path) -> str:
 
 
 def _combined_html(entries: Sequence[ReportEntry], out: Path, title: str) -> str:
-    failed = sum(e.status != "ok" for e in entries)
+    failed = sum(e.result is None for e in entries)
     meta = (
         f"{len(entries) - failed} of {len(entries)} experiments ran · "
         f"{format_seconds(sum(e.elapsed_s for e in entries))} · engram {engram_version()}"

@@ -135,3 +135,40 @@ def reproduce_command(experiment: Any, config: Mapping[str, Any]) -> str:
             text = str(value)
         parts += ["--epochs", text] if key == "epochs" else ["--set", f"{key}={text}"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        return value.dtype.kind in "fc" and not bool(np.isfinite(value).all())
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+        return False
+    return not np.isfinite(value)
+
+
+def non_finite_values(result: Any) -> list[str]:
+    """What in a `Result` is NaN or infinite: metric names (lists included), tables, figures.
+
+    A non-empty list means the run diverged: its numbers are not results, and every report says
+    so (see `engram.viz.report`). A figure counts when one of its float arrays is not finite
+    (e.g. the all-NaN decision surface of a network whose weights overflowed).
+    """
+    names = [k for k, v in flatten_metrics(result.metrics) if _non_finite(v)]
+    names += [f"table '{t.title}'" for t in result.tables if _non_finite(t.rows)]
+    names += [f"figure '{f.name}'" for f in result.figures if _non_finite(f.data)]
+    return names
+
+
+def divergence_banner(names: list[str]) -> str:
+    """The one sentence a report of a diverged run starts with (empty when nothing diverged)."""
+    if not names:
+        return ""
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (
+        f"This run diverged: {len(names)} value(s) are NaN or infinite ({shown}). Its figures, "
+        "metrics and sentences describe a failed run, not a result; change the settings (e.g. "
+        "a smaller learning rate) and run it again."
+    )
