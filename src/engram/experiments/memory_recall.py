@@ -436,6 +436,7 @@ EXPERIMENT = register(
             "max_correlated": "[2, 100]",
             "correlated_seeds": "[1, 100000]",
             "example_flip": "[0, 1]",
+            "probe_flip": "[0, 1]",
             "n_examples": "[1, 100]",
         },
     )

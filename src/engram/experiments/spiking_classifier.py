@@ -211,6 +211,16 @@ def _explain(m: dict[str, Any], config: dict[str, Any]) -> str:
     )
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """BPTT's cached tensors for one batch (input spikes, and per hidden unit its synaptic
+    current, membrane and spikes, float64) plus the weights."""
+    b, t, h = config["batch_size"], config["steps"], config["hidden"]
+    return {
+        "memory_bytes": 8 * b * t * (784 + 3 * h + 3 * 10) + 8 * 4 * (784 * h + h * 10),
+        "detail": f"batch {b:,} x {t:,} steps x {h:,} hidden units",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="spiking-classifier",
@@ -226,5 +236,11 @@ EXPERIMENT = register(
         quick={"dataset": "digits", "epochs": 6, "steps": 50, "learning_rate": 5e-3,
                "batch_size": 256},
         run=run,
+        limits={
+            "hidden": "[1, 100000]", "steps": "[1, 100000]", "tau_mem": "(0, inf)",
+            "tau_syn": "(0, inf)", "learning_rate": "(0, inf)", "batch_size": "[1, 100000]",
+            "dataset": ("fashion-mnist", "mnist", "mnist-t10k", "digits"),
+        },
+        cost=cost,
     )
 )  # fmt: skip

@@ -171,6 +171,28 @@ def run(config: dict[str, Any]) -> Result:
     )
 
 
+def constraint(config: dict[str, Any]) -> str | None:
+    """Settings that depend on each other: the transient must leave something to measure."""
+    if config["brunel_transient_ms"] >= config["brunel_ms"]:
+        return (
+            f"Setting 'brunel_transient_ms' ({config['brunel_transient_ms']:g}) must be below "
+            f"'brunel_ms' ({config['brunel_ms']:g}): the transient is discarded before measuring."
+        )
+    return None
+
+
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """The largest arrays: the Brunel network's synapses (each neuron receives 0.1 N, stored as
+    an int32 target and a float64 weight) and the Kuramoto phases (every coupling at once)."""
+    n = max(config["brunel_n"], config["brunel_grid_n"])
+    synapses = 0.1 * n * n
+    phases = config["kuramoto_n"] * len(config["kuramoto_k_over_kc"])
+    return {
+        "memory_bytes": 12 * synapses + 8 * 6 * phases,
+        "detail": f"{int(synapses):,} synapses (N = {n:,}); {phases:,} oscillator phases",
+    }
+
+
 EXPERIMENT = register(
     Experiment(
         name="synchrony",
@@ -217,5 +239,26 @@ EXPERIMENT = register(
             "ctc_receivers": 20,
         },
         run=run,
+        limits={
+            "kuramoto_n": "[10, 10000000]",
+            "kuramoto_width": "(0, inf)",
+            "kuramoto_k_over_kc": "(0, 100]",
+            "kuramoto_duration": "(0, 1e6]",
+            "kuramoto_dt": "(0, 1]",
+            "brunel_n": "[50, 1000000]",
+            "brunel_ms": "(0, 1e6]",
+            "brunel_transient_ms": "[0, 1e6]",
+            "brunel_grid_n": "[50, 1000000]",
+            "brunel_grid_ms": "(0, 1e6]",
+            "brunel_grid_g": "[0, 100]",
+            "brunel_grid_eta": "(0, 100]",
+            "ping_tau_inh": "(0, 1000]",
+            "ping_ms": "(0, 1e6]",
+            "ctc_offsets": "[2, 1000]",
+            "ctc_ms": "(0, 1e6]",
+            "ctc_receivers": "[1, 1000000]",
+        },
+        constraint=constraint,
+        cost=cost,
     )
 )
