@@ -260,10 +260,12 @@ class Orthogonal(Initializer):
         cols = shape[-1]
         a = rng.standard_normal((max(rows, cols), min(rows, cols)), dtype=dtype)
         q, r = np.linalg.qr(a)
+        del a  # in place from here on: the peak is the QR's, not a chain of copies
         q *= np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return np.ascontiguousarray(self.gain * q[:rows, :cols]).reshape(shape)
+        del r
+        out = np.ascontiguousarray(q.T if rows < cols else q)
+        out *= self.gain
+        return out.reshape(shape)
 
     def get_config(self):
         return {"gain": self.gain, **self._seed_config()}
