@@ -284,10 +284,10 @@ class Sabotage(Callback):
             self.model.layers[0].params["weights"][...] = np.nan
 
 
-@pytest.mark.parametrize("terminate_first", [True, False])
+@pytest.mark.parametrize("terminate", ["first", "last", "none"])
 @pytest.mark.parametrize("weights_only", [True, False])
 def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
-    tmp_path, terminate_first, weights_only
+    tmp_path, terminate, weights_only
 ):
     # the case: TerminateOnNaN before ModelCheckpoint stops the epoch at the bad batch,
     # and the epoch's end used to save the NaN model over the good file
@@ -295,7 +295,11 @@ def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
     m = model()
     path = tmp_path / "ckpt.engram"
     checkpoint = ModelCheckpoint(str(path), save_weights_only=weights_only)
-    order = [TerminateOnNaN(), checkpoint] if terminate_first else [checkpoint, TerminateOnNaN()]
+    order = {
+        "first": [TerminateOnNaN(), checkpoint],
+        "last": [checkpoint, TerminateOnNaN()],
+        "none": [checkpoint],  # training goes on through epochs 2 to 4, all NaN
+    }[terminate]
     kept = []
     keep = LambdaCallback(on_epoch_end=lambda e, logs: kept.append(m.get_weights()))
     with pytest.warns(DivergenceWarning) as caught:
@@ -304,11 +308,12 @@ def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
     assert any(
         re.match(
             r"ModelCheckpoint did not save epoch 2 to .*ckpt\.engram: training diverged "
-            r"\(not finite: loss, .*\)\. The last good checkpoint is kept\.",
+            r"\(not finite: loss, .*\)\. The last good checkpoint is kept; no later epoch",
             text,
         )
         for text in messages
     )
+    assert sum("ModelCheckpoint" in text for text in messages) == 1  # once, not every epoch
     assert not any("did not save epoch 1" in text for text in messages)
     restored = model(seed=5)
     restored.load_weights(path)
@@ -362,3 +367,12 @@ def test_early_stopping_arguments_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         EarlyStopping(**kwargs)
     EarlyStopping(min_delta=-0.1, baseline=0.5)  # Keras takes min_delta's absolute value
+
+
+def test_early_stopping_restores_only_finite_weights():
+    m, x, y = diverging()
+    stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    with pytest.warns(DivergenceWarning):
+        h = m.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[stop])
+    assert h.diverged_epoch == 0 and len(h.epoch) == 2  # no epoch improved on the first
+    assert not np.isfinite(m.get_weights()[0]).all()  # nothing better to restore

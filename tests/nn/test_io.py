@@ -639,3 +639,16 @@ def test_stale_temporary_cleanup_touches_only_its_own_pattern(tmp_path):
     assert all((tmp_path / name).read_bytes() == b"user data" for name in keep)
     assert (tmp_path / ".m.engram.abcdefgh.tmp").is_dir()
     assert (tmp_path / ".m.engram.zyxw_123.tmp").is_symlink()
+
+
+def test_deeply_nested_json_is_a_model_file_error(saved, tmp_path):
+    _, path = saved
+    header, payload = read_header(path)
+    bad = tmp_path / "nested.engram"
+    header["__metadata__"]["model_config"] = "[" * 100_000 + "]" * 100_000
+    write_with_header(bad, header, payload)
+    with pytest.raises(ModelFileError, match="metadata field 'model_config' is missing or invalid"):
+        load_model(bad)
+    bad.write_bytes(struct.pack("<Q", 200_000) + b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ModelFileError, match="bad header: not valid JSON"):
+        load_model(bad)

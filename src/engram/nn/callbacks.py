@@ -273,8 +273,11 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        # a snapshot taken after training diverged (no epoch ever improved) holds NaN: there is
+        # nothing better to restore, and set_weights refuses it
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            if all(np.isfinite(w).all() for w in self.best_weights):
+                self.model.set_weights(self.best_weights)
         if self.stopped_epoch and self.verbose:
             print(
                 f"Epoch {self.stopped_epoch + 1}: early stopping (best epoch "
@@ -315,6 +318,7 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_train_begin(self, logs=None):
+        self._warned = False
         _check_filepath(self.filepath, self.params)
         if self.save_best_only:
             _check_monitor("ModelCheckpoint", self.monitor, self.params)
@@ -348,10 +352,12 @@ class ModelCheckpoint(Callback):
 
         bad = [k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))]
         bad += nonfinite_tensors(self.model)
-        if bad:
+        if bad and not getattr(self, "_warned", False):  # once per run, as History names it
+            self._warned = True
             warnings.warn(
                 f"ModelCheckpoint did not save epoch {epoch + 1} to {path}: training diverged "
-                f"(not finite: {', '.join(bad[:4])}). The last good checkpoint is kept.",
+                f"(not finite: {', '.join(bad[:4])}). The last good checkpoint is kept; no "
+                "later epoch whose loss or weights are not finite is saved either.",
                 DivergenceWarning,
                 3,
             )

@@ -10,8 +10,7 @@ tensor bytes. engram stores:
   `load_weights` can match layers by position as Keras does), ``model_config`` (JSON naming only
   classes from engram's layer registry), ``compile_config`` (optimizer/loss/metrics by name) and
   ``rng_state`` (the random generators' states, so shuffling and dropout resume where they were:
-  training 2 epochs equals training 1, saving, loading and training 1 more, bit for bit).
-
+  training 2 epochs equals training 1, saving, loading and training 1 more, bit for bit);
 * metadata ``tensors_sha256``: a SHA-256 of every tensor (`tensors_checksum`), verified on
   loading: a flipped byte is refused. Files written before engram stored it load unverified.
 
@@ -207,7 +206,7 @@ def _check_signature(name: str, head: bytes, header_len: int | None) -> None:
 def _parse_header(name: str, raw: bytes) -> dict[str, Any]:
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{name} has a bad header: not valid JSON ({exc}).") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{name} has a bad header: expected a JSON object.")
@@ -316,7 +315,7 @@ def nonfinite_tensors(model: Any) -> list[str]:
 def _json_field(metadata: dict[str, str], key: str, name: str) -> Any:
     try:
         return json.loads(metadata[key])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         message = f"{name}: metadata field {key!r} is missing or invalid ({exc})."
         raise ModelFileError(message) from None
 
@@ -534,7 +533,13 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load weights saved with `save_weights` (or `save`) into a model of the same architecture.
 
     As in Keras, weights go to layers by position: the file's layer names need not match the
-    model's (``dense_3`` in the file fills this model's first Dense layer, ``dense``).
+    model's (``dense_3`` in the file fills this model's first Dense layer, ``dense``). Every
+    name and shape is matched before any tensor is read, and nothing in the model changes
+    unless all of them load.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ModelFileError: as `load_model`, for the weights and state tensors.
     """
     if not model.built:
         model.build()
