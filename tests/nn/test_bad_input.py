@@ -425,6 +425,7 @@ def test_masked_arrays_are_refused_not_silently_unmasked(model):
          r"holds 10 NaN or Inf value\(s\) after conversion to float32\. .*3\.4e\+38"),
         (lambda w: [*w[:3], np.array(["a"] * 10)], TypeError, "must hold real numbers"),
         (lambda w: w[:3], ValueError, "set_weights expects 4 arrays"),
+        (lambda w: [*w[:3], np.ma.masked_array(w[3])], TypeError, "'bias' is a masked array"),
     ],
 )  # fmt: skip
 def test_bad_set_weights_change_nothing(weights, error, message):

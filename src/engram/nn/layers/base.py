@@ -47,6 +47,8 @@ def shape_str(shape: tuple[int | None, ...]) -> str:
 
 
 def _real_array(value: Any, label: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{label} is a masked array; pass a plain array (w.filled(value)).")
     try:
         array = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
