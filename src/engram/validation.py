@@ -58,10 +58,19 @@ def check_array(
     asked otherwise), as Keras accepts them. Object and string arrays, ragged lists, empty
     arrays, NaN and Inf are refused with a message that says what to do.
 
+    A NumPy masked array is refused (TypeError): its hidden values would be used as data, as
+    Keras uses them.
+
     Raises:
-        TypeError: ``x`` is not numeric.
+        TypeError: ``x`` is not numeric, or is a masked array.
         ValueError: wrong rank, empty, or not finite.
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a NumPy masked array, and engram does not read masks: the masked "
+            f"entries' hidden values would be used as data. Fill them ({name}.filled(value)) "
+            "or drop those samples, and pass a plain array."
+        )
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         arr = x
     else:
@@ -142,6 +151,38 @@ def shape_fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool
     return len(shape) == len(expected) and all(
         want is None or want == got for want, got in zip(expected, shape, strict=True)
     )
+
+
+def check_sample_shape(shape: Any, name: str = "input_shape") -> tuple[int | None, ...]:
+    """Check the shape of one sample (no batch axis): a tuple of ints >= 1, None for a free size.
+
+    Keras refuses the same values (``(-2,)``, ``(2.5,)``, a bare ``4``), except ``(0,)``, which
+    it builds into a model that only accepts empty data; engram refuses it here.
+    """
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        raise TypeError(
+            f"{name} must be a tuple (the shape of one sample, no batch axis). Got int {shape} "
+            f"instead. Write {name}=({shape},)."
+        )
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(
+            f"{name} must be a tuple of ints such as (784,) or (28, 28, 1). Got "
+            f"{describe(shape)} instead."
+        )
+    for size in shape:
+        if size is None:
+            continue
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+            raise TypeError(
+                f"{name} must hold ints (or None for a free size such as time). Got "
+                f"{tuple(shape)!r}, with {describe(size)}."
+            )
+        if size < 1:
+            raise ValueError(
+                f"{name} must hold sizes >= 1 (None for a free size). Got {tuple(shape)!r}: an "
+                "axis of size 0 or less holds no data."
+            )
+    return tuple(None if size is None else int(size) for size in shape)
 
 
 def check_labels(

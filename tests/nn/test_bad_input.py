@@ -299,6 +299,10 @@ def test_fit_and_evaluate_before_compile(method):
         ({"validation_data": X}, ValueError, r"validation_data must be a tuple \(x_val, y_val\)"),
         ({"verbose": "loud"}, ValueError, "verbose must be 'auto', 0, 1 or 2. Got 'loud' instead."),
         ({"callbacks": ["early"]}, TypeError, "callbacks must be Callback instances"),
+        ({"callbacks": "early"}, TypeError, "callbacks must be a list of Callback instances"),
+        # Keras 3.15.1: 2.5 is a TypeError; -5 runs epochs -5..0 (engram refuses it)
+        ({"initial_epoch": 2.5}, TypeError, "initial_epoch must be an int. Got float 2.5"),
+        ({"initial_epoch": -5}, ValueError, "initial_epoch must be >= 0. Got -5 instead."),
     ],
 )
 def test_bad_fit_arguments(model, kwargs, error, message):
@@ -349,3 +353,132 @@ def test_errors_are_value_or_type_errors():
     for call in (lambda: mnist_mlp().fit(X[:, :3], Y), lambda: losses.get("nope")):
         with pytest.raises((ValueError, TypeError)):
             call()
+
+
+def test_one_callback_not_in_a_list_is_accepted_as_keras_does():
+    from engram.nn.callbacks import LambdaCallback
+
+    model = mnist_mlp()
+    seen = []
+    model.fit(X, Y, epochs=2, verbose=0, callbacks=LambdaCallback(lambda e, logs: seen.append(e)))
+    assert seen == [0, 1]
+
+
+# ---------------------------------------------------------------------- input_shape
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # Keras 3.15.1 refuses (-2,), (2.5,) and 4 as well; it builds (0,) into a model that
+        # only takes empty data, which engram refuses here
+        ({"input_shape": (-2,)}, ValueError, r"input_shape must hold sizes >= 1 .* Got \(-2,\)"),
+        ({"input_shape": (0,)}, ValueError, r"Got \(0,\): an axis of size 0 or less holds no"),
+        ({"input_shape": (2.5,)}, TypeError, r"input_shape must hold ints .* with float 2\.5"),
+        ({"input_shape": 4}, TypeError, r"Got int 4 instead\. Write input_shape=\(4,\)\."),
+        ({"input_shape": "4"}, TypeError, r"input_shape must be a tuple of ints such as"),
+        ({"input_shape": (True,)}, TypeError, "input_shape must hold ints"),
+        ({"input_dim": 0}, ValueError, "input_dim must be > 0. Got 0 instead."),
+        ({"input_dim": 2.5}, TypeError, "input_dim must be an int. Got float 2.5"),
+        ({"batch_input_shape": (None, -1)}, ValueError, "batch_input_shape must hold sizes >= 1"),
+    ],
+)
+def test_bad_input_shapes_are_refused_when_the_layer_is_made(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Dense(2, **kwargs)
+
+
+def test_none_marks_a_free_size_in_input_shape():
+    from engram.nn.layers import SimpleRNN
+
+    model = Sequential([SimpleRNN(3, input_shape=(None, 2))], seed=0)
+    assert model.input_shape == (None, None, 2)
+    assert Dense(2, input_shape=[4]).declared_input_shape == (4,)
+
+
+# ------------------------------------------------------------------- masked arrays
+def test_masked_arrays_are_refused_not_silently_unmasked(model):
+    # Keras 3.15.1 uses the hidden values under the mask (a NaN there gives NaN outputs)
+    masked = np.ma.masked_array(X, mask=np.zeros(X.shape, bool))
+    masked.mask[0, 0] = True
+    before = model.get_weights()
+    with pytest.raises(TypeError, match=r"x is a NumPy masked array.*x\.filled\(value\)"):
+        model.fit(masked, Y, verbose=0)
+    with pytest.raises(TypeError, match="y is a NumPy masked array"):
+        model.fit(X, np.ma.masked_array(Y), verbose=0)
+    with pytest.raises(TypeError, match="x is a NumPy masked array"):
+        model.predict(masked)
+    assert_untouched(model, before)
+
+
+# --------------------------------------------------------------------- set_weights
+@pytest.mark.parametrize(
+    ("weights", "error", "message"),
+    [
+        (lambda w: dict(enumerate(w)), TypeError, r"set_weights expects a list of arrays .* "
+         r"Got dict instead\. A dict has no order"),
+        (lambda w: iter(w), TypeError, r"Got list_iterator instead\. Pass list\(\.\.\.\)"),
+        (lambda w: w[0], TypeError, r"Got ndarray instead\. Wrap a single array in a list"),
+        (lambda w: [np.full_like(w[0], np.nan), *w[1:]], ValueError,
+         r"weight 'weights' holds 12544 NaN or Inf value\(s\)\. Weights must be finite"),
+        (lambda w: [*w[:3], w[3].astype(np.complex128)], TypeError,
+         r"weight 'bias' must hold real numbers\. Got dtype complex128 instead\. .*np\.real"),
+        (lambda w: [*w[:3], np.full(10, 1e300)], ValueError,
+         r"holds 10 NaN or Inf value\(s\) after conversion to float32\. .*3\.4e\+38"),
+        (lambda w: [*w[:3], np.array(["a"] * 10)], TypeError, "must hold real numbers"),
+        (lambda w: w[:3], ValueError, "set_weights expects 4 arrays"),
+        (lambda w: [*w[:3], np.ma.masked_array(w[3])], TypeError, "'bias' is a masked array"),
+    ],
+)  # fmt: skip
+def test_bad_set_weights_change_nothing(weights, error, message):
+    # Keras 3.15.1 stores NaN, the real part of complex values and 1e300 as inf
+    model = mnist_mlp()
+    before = model.get_weights()
+    good = [w + 1 for w in before]
+    with pytest.raises(error, match=message):
+        model.set_weights(weights(good))
+    assert_untouched(model, before)  # every array is checked before any layer changes
+    with pytest.raises(TypeError, match=r"Layer 'dense.*set_weights expects a list"):
+        model.layers[0].set_weights({"weights": good[0]})
+
+
+def test_set_weights_copies_the_arrays():
+    model = mnist_mlp()
+    weights = [w + 1 for w in model.get_weights()]
+    model.set_weights(tuple(weights))
+    weights[0][...] = 0  # the caller's arrays stay the caller's
+    assert model.get_weights()[0].min() > 0
+
+
+# --------------------------------------------------------------------------- Embedding
+def test_embedding_refuses_fractional_indices_instead_of_rounding():
+    from engram.nn.layers import Embedding
+
+    # Keras 3.15.1 truncates 4.99 to token 4; engram rounded it to 5 and called 5 the bad one
+    model = Sequential([Embedding(5, 2, input_shape=(2,))], seed=0)
+    with pytest.raises(
+        ValueError,
+        match=r"received indices that are not whole numbers, such as \[4\.9899"
+        r".*pass an int array, or round the data first",
+    ):
+        model.predict(np.array([[4.99, 0.0]]))
+    with pytest.raises(ValueError, match=r"not whole numbers, such as \[1\.5\]"):
+        model.predict(np.array([[1.5, 0.0]]))
+    table = model.layers[0].params["embeddings"]
+    np.testing.assert_array_equal(model.predict(np.array([[4.0, 1.0]]))[0], table[[4, 1]])
+    np.testing.assert_array_equal(model.predict(np.array([[3.0000002, 0.0]]))[0], table[[3, 0]])
+
+
+# ------------------------------------------------------------------------------- losses
+def test_categorical_crossentropy_refuses_negative_targets():
+    # Keras 3.15.1 returns a negative loss (-0.49 for [-1, 2] against [0.3, 0.7])
+    m = Sequential([Dense(2, activation="softmax", input_dim=3)], seed=0)
+    m.compile("adam", "categorical_crossentropy")
+    y = np.array([[-1.0, 2.0]] * 4)
+    message = (
+        r"y holds negative values \(down to -1\.0\), and "
+        r"loss='categorical_crossentropy' needs one-hot or probability rows"
+    )
+    with pytest.raises(ValueError, match=message):
+        m.fit(np.ones((4, 3)), y, verbose=0)
+    with pytest.raises(ValueError, match="holds negative values"):
+        losses.get("categorical_crossentropy")(y, np.full((4, 2), 0.5))
+    assert m.optimizer.iterations == 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
-from engram.nn import Sequential, load_model, optimizers
+from engram.nn import DivergenceWarning, Sequential, load_model, optimizers
 from engram.nn.callbacks import (
     Callback,
     EarlyStopping,
@@ -180,7 +183,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     m = Sequential([Dense(1, input_dim=3)], seed=0)
     m.compile(optimizers.SGD(1e30), "mse")
     batches = []
-    with np.errstate(all="ignore"):
+    with pytest.warns(DivergenceWarning, match="Training diverged at epoch 1: loss = nan"):
         h = m.fit(
             x,
             y * 1e30,
@@ -193,6 +196,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
             ],
         )
     assert len(h.epoch) == 1 and not np.isfinite(h.history["loss"][0])
+    assert h.diverged_epoch == 0
     assert len(batches) < 256 // 8
     assert "invalid loss, terminating training" in capsys.readouterr().out
 
@@ -241,3 +245,134 @@ def test_callbacks_must_be_callback_instances():
         r"EarlyStopping\(\). Got function instead.",
     ):
         model().fit(x, y, callbacks=[lambda: None], verbose=0)
+
+
+# ------------------------------------------------------------------------- divergence
+def diverging(seed=0):
+    m = Sequential([Dense(1, input_dim=3)], seed=seed)
+    m.compile(optimizers.SGD(1e30), "mse")
+    x, y = data(64)
+    return m, x, y * 1e30
+
+
+def test_divergence_is_named_once_and_training_goes_on_as_in_keras():
+    m, x, y = diverging()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit(x, y, epochs=4, batch_size=8, verbose=0)
+    assert [type(w.message) for w in caught] == [DivergenceWarning]  # no NumPy overflow noise
+    assert re.match(
+        r"Training diverged at epoch 1: loss = (nan|inf)\. The weights are no longer finite.*"
+        r"Lower the learning_rate, clip the gradients .*add callbacks=\[TerminateOnNaN\(\)\]",
+        str(caught[0].message),
+    )
+    assert h.diverged and h.diverged_epoch == 0 and h.epoch == [0, 1, 2, 3]
+    good = model()
+    good.fit(*data(), epochs=2, verbose=0)
+    assert not good.history.diverged and good.history.diverged_epoch is None
+
+
+class Sabotage(Callback):
+    """Turns the weights into NaN at the start of one epoch, as a blow-up would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.layers[0].params["weights"][...] = np.nan
+
+
+@pytest.mark.parametrize("terminate", ["first", "last", "none"])
+@pytest.mark.parametrize("weights_only", [True, False])
+def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
+    tmp_path, terminate, weights_only
+):
+    # the issue's case: TerminateOnNaN before ModelCheckpoint stops the epoch at the bad batch,
+    # and the epoch's end used to save the NaN model over the good file
+    x, y = data()
+    m = model()
+    path = tmp_path / "ckpt.engram"
+    checkpoint = ModelCheckpoint(str(path), save_weights_only=weights_only)
+    order = {
+        "first": [TerminateOnNaN(), checkpoint],
+        "last": [checkpoint, TerminateOnNaN()],
+        "none": [checkpoint],  # training goes on through epochs 2 to 4, all NaN
+    }[terminate]
+    kept = []
+    keep = LambdaCallback(on_epoch_end=lambda e, logs: kept.append(m.get_weights()))
+    with pytest.warns(DivergenceWarning) as caught:
+        m.fit(x, y, epochs=4, verbose=0, callbacks=[keep, Sabotage(epoch=1), *order])
+    messages = [str(w.message) for w in caught]
+    assert any(
+        re.match(
+            r"ModelCheckpoint did not save epoch 2 to .*ckpt\.engram: training diverged "
+            r"\(not finite: loss, .*\)\. The last good checkpoint is kept; no later epoch",
+            text,
+        )
+        for text in messages
+    )
+    assert sum("ModelCheckpoint" in text for text in messages) == 1  # once, not every epoch
+    assert not any("did not save epoch 1" in text for text in messages)
+    restored = model(seed=5)
+    restored.load_weights(path)
+    for a, b in zip(restored.get_weights(), kept[0], strict=True):
+        np.testing.assert_array_equal(a, b)  # epoch 1's weights, intact
+
+
+def test_checkpoint_file_name_keys_are_checked_before_training(tmp_path):
+    x, y = data()
+    m = model()
+    before = m.get_weights()
+    # Keras 3.15.1 fails after the first epoch, with a bare KeyError
+    with pytest.raises(
+        ValueError,
+        match=r"ModelCheckpoint filepath '.*m-\{val_loss\}\.engram' uses \{val_loss\}, which is "
+        r"not among the values this run logs: epoch, loss, accuracy\. Pass validation data",
+    ):
+        m.fit(
+            x,
+            y,
+            epochs=2,
+            verbose=0,
+            callbacks=[ModelCheckpoint(str(tmp_path / "m-{val_loss}.engram"))],
+        )
+    with pytest.raises(ValueError, match=r"uses \{acc\}, which is not among"):
+        m.fit(x, y, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "m-{acc}.engram"))])
+    with pytest.raises(ValueError, match=r"cannot be formatted .*Use e\.g\. 'ckpt-\{epoch:02d\}"):
+        m.fit(x, y, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "m-{epoch:q}.engram"))])
+    with pytest.raises(ValueError, match="is not a valid pattern"):
+        m.fit(x, y, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "m-{epoch.engram"))])
+    assert m.optimizer.iterations == 0 and not list(tmp_path.iterdir())
+    np.testing.assert_array_equal(before[0], m.get_weights()[0])
+    pattern = str(tmp_path / "m-{epoch:02d}-{val_loss:.2f}-{accuracy:.2f}.engram")
+    m.fit(x, y, verbose=0, validation_split=0.25, callbacks=[ModelCheckpoint(pattern)])
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # Keras 3.15.1 accepts patience=-3 and stops as with 0
+        ({"patience": -3}, ValueError, "patience must be >= 0. Got -3 instead."),
+        ({"patience": 2.5}, TypeError, "patience must be an int. Got float 2.5"),
+        ({"start_from_epoch": -1}, ValueError, "start_from_epoch must be >= 0"),
+        ({"min_delta": "0.1"}, TypeError, "min_delta must be a number"),
+        ({"min_delta": float("nan")}, ValueError, "min_delta must be a finite number"),
+        ({"baseline": float("inf")}, ValueError, "baseline must be a finite number"),
+    ],
+)
+def test_early_stopping_arguments_are_checked(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        EarlyStopping(**kwargs)
+    EarlyStopping(min_delta=-0.1, baseline=0.5)  # Keras takes min_delta's absolute value
+
+
+def test_early_stopping_restores_only_finite_weights():
+    m, x, y = diverging()
+    stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    with pytest.warns(DivergenceWarning):
+        h = m.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[stop])
+    assert h.diverged_epoch == 0 and len(h.epoch) == 2  # no epoch improved on the first
+    assert not np.isfinite(m.get_weights()[0]).all()  # nothing better to restore

@@ -171,3 +171,35 @@ def test_variance_scaling_arguments_are_checked():
         initializers.VarianceScaling(mode="fan_ni")
     with pytest.raises(ValueError, match="distribution must be one of"):
         initializers.VarianceScaling(distribution="gaussian")
+
+
+TRUNCATED = {"glorot_normal", "he_normal", "lecun_normal", "variance_scaling"}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "orthogonal"])  # QR's own workspace
+def test_float32_weights_are_drawn_in_float32_not_cast_from_float64(name):
+    import tracemalloc
+
+    init = initializers.get(name)
+    tracemalloc.start()
+    try:
+        w = init((500, 400), rng(), np.float32)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the weights themselves, plus (truncated normals) |w| and the redraw mask; drawing in
+    # float64 and casting peaked at 3x (4.5x truncated)
+    bound = 2.55 if name in TRUNCATED else 1.05
+    assert w.dtype == np.float32 and peak <= bound * w.nbytes, peak / w.nbytes
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_placeholders_are_lazy_zeros_and_draw_nothing(name):
+    generator = rng()
+    state = generator.bit_generator.state
+    with initializers.placeholders():
+        w = initializers.get(name)((3, 4), generator, np.float32)
+        huge = initializers.get(name)((10_000, 10_000), generator, np.float32)  # not touched
+    assert w.dtype == np.float32 and not w.any() and huge.shape == (10_000, 10_000)
+    assert generator.bit_generator.state == state
+    assert initializers.get(name)((3, 4), generator).shape == (3, 4)  # back to normal after

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import struct
 import zipfile
 
@@ -409,3 +410,245 @@ def test_models_with_layers_from_other_engram_packages_load_in_a_fresh_process(t
     code = f"from engram.nn import load_model; print(load_model({str(path)!r}).layers[0].name)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == model.layers[0].name
+
+
+# ------------------------------------------------------------- files that would cost memory
+LOAD_IN_FRESH_PROCESS = """
+import json, sys, time
+from engram.nn import ModelFileError, load_model
+results = []
+for path in sys.argv[1:]:
+    start = time.perf_counter()
+    try:
+        load_model(path)
+        outcome = "loaded"
+    except ModelFileError as exc:
+        outcome = str(exc)
+    except BaseException as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    results.append([outcome, time.perf_counter() - start])
+# the high-water mark of this process's own memory (ru_maxrss would count the parent's, which
+# survive the exec)
+status = open("/proc/self/status").read()
+peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps({"results": results, "peak_mb": peak_mb}))
+"""
+
+
+def test_files_declaring_huge_or_padded_contents_are_refused_before_costing_memory(saved, tmp_path):
+    # The issue's cases: a 4.6 KB file whose architecture says units=100000000 used to build the
+    # model with random float64 weights first (7 GB, 12 s); units=10**12 raised a bare
+    # MemoryError; a valid file padded to 3 GB was read whole. Each runs in a fresh process,
+    # whose peak memory is measured.
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("measures peak memory with Linux's /proc/self/status")
+    _, path = saved
+    paths = []
+    for units in (100_000_000, 10**12):
+        big = tmp_path / f"units-{units}.engram"
+        edit_metadata(
+            path, big, "model_config", lambda c, u=units: c["layers"][0]["config"].update(units=u)
+        )
+        paths.append(big)
+    padded = tmp_path / "padded.engram"
+    padded.write_bytes(path.read_bytes())
+    with open(padded, "r+b") as handle:
+        handle.truncate(3 * 2**30)  # sparse: no disk space used
+    paths.append(padded)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_FRESH_PROCESS, *map(str, paths)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    (huge, _), (absurd, _), (pad, _) = report["results"]
+    assert re.search(r"weight hidden/weights has shape \(4, 8\), the architecture needs "
+                     r"\(4, 100000000\)", huge)  # fmt: skip
+    assert re.search(r"the architecture declares weights too large to create|"
+                     r"weight hidden/weights has shape \(4, 8\)", absurd)  # fmt: skip
+    assert re.search(r"has \d+ bytes after its last tensor: not a file engram wrote.*refused "
+                     r"without being read", pad)  # fmt: skip
+    assert all(seconds < 2.0 for _, seconds in report["results"])
+    assert report["peak_mb"] < 600, report  # the old loader reached gigabytes
+
+
+def test_tensors_above_the_size_cap_are_refused_from_the_header(saved, monkeypatch):
+    _, path = saved
+    monkeypatch.setattr(model_io, "MAX_MODEL_BYTES", 100)
+    with pytest.raises(ModelFileError, match=r"holds 0\.0 GiB of tensors, above the cap .* "
+                       r"raise engram\.nn\.io\.MAX_MODEL_BYTES"):  # fmt: skip
+        load_model(path)
+
+
+def test_header_sizes_that_do_not_match_their_offsets_are_refused(saved, tmp_path):
+    _, path = saved
+    header, payload = read_header(path)
+    bad = tmp_path / "bad.engram"
+    for key, change, message in [
+        ("weights/hidden/weights", {"shape": [4, 9]}, "needs 144 bytes, but its offsets span 128"),
+        ("weights/hidden/weights", {"dtype": "BF16"}, "has dtype 'BF16'; engram reads"),
+        ("weights/hidden/weights", {"shape": [4, -8]}, "has no valid shape"),
+        ("weights/hidden/bias", {"data_offsets": [0, 32]}, "overlap or leave gaps"),
+    ]:
+        changed = json.loads(json.dumps(header))
+        changed[key].update(change)
+        write_with_header(bad, changed, payload)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(bad)
+
+
+# ----------------------------------------------------------------------- integrity
+def test_a_flipped_byte_in_the_weights_is_refused(saved, tmp_path):
+    m, path = saved
+    header, payload = read_header(path)
+    assert len(header["__metadata__"]["tensors_sha256"]) == 64
+    start, _ = header["weights/hidden/weights"]["data_offsets"]
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) - len(payload) + start + 5] ^= 0x01  # one bit of one weight
+    bad = tmp_path / "flipped.engram"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match=r"is corrupted: its tensor data does not match the "
+                       r"checksum saved with it"):  # fmt: skip
+        load_model(bad)
+    with pytest.raises(ModelFileError, match="does not match the checksum"):
+        make_model(seed=3).load_weights(bad)
+
+
+def test_files_without_a_checksum_load_unverified(saved, tmp_path):
+    # files written before engram stored checksums: documented to load without verification
+    m, path = saved
+    header, payload = read_header(path)
+    del header["__metadata__"]["tensors_sha256"]
+    old = tmp_path / "old.engram"
+    write_with_header(old, header, payload)
+    np.testing.assert_array_equal(load_model(old).get_weights()[0], m.get_weights()[0])
+
+
+def test_nan_weights_are_neither_saved_nor_loaded(saved, tmp_path):
+    from safetensors.numpy import load_file, save
+
+    m, path = saved
+    m.layers[0].params["weights"][0, 0] = np.nan
+    before = path.read_bytes()
+    for save_call in (m.save, m.save_weights):
+        with pytest.raises(ValueError, match=r"The model's weights hold NaN or infinite values "
+                           r"\(hidden/weights\): its training diverged.*not saved"):  # fmt: skip
+            save_call(path)
+    assert path.read_bytes() == before
+    # a NaN-filled file with a valid checksum (written by other means) is refused on loading
+    header, _ = read_header(path)
+    tensors = load_file(path)
+    tensors["weights/out/bias"] = np.full(2, np.nan, np.float32)
+    metadata = dict(header["__metadata__"], tensors_sha256=model_io.tensors_checksum(tensors))
+    nan_file = tmp_path / "nan.engram"
+    nan_file.write_bytes(save(tensors, metadata=metadata))
+    with pytest.raises(ModelFileError, match=r"holds NaN or infinite values in weights/out/bias: "
+                       r"it was saved from a model whose training had diverged"):  # fmt: skip
+        load_model(nan_file)
+
+
+# ------------------------------------------------------------------ killed saves (SIGKILL)
+SAVE_AND_HANG = """
+import os, sys, time
+import numpy as np
+from engram.nn import Sequential, optimizers
+from engram.nn.callbacks import ModelCheckpoint
+from engram.nn.layers import Dense
+
+path, mode = sys.argv[1], sys.argv[2]
+real_fsync, calls = os.fsync, []
+
+def fsync_then_hang(fd):
+    calls.append(fd)
+    real_fsync(fd)
+    if len(calls) == 2:  # the second write: its temporary file is complete, not yet renamed
+        print("hanging", flush=True)
+        time.sleep(120)
+
+os.fsync = fsync_then_hang
+model = Sequential([Dense(64, input_dim=32, name="hidden"), Dense(4, name="out")], seed=0)
+model.compile(optimizers.Adam(0.01), "mse")
+x = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+if mode == "save":
+    model.save(path)
+    model.fit(x, x[:, :4], epochs=1, batch_size=16, verbose=0)
+    model.save(path)
+else:  # a ModelCheckpoint saving after every epoch
+    model.fit(x, x[:, :4], epochs=5, batch_size=16, verbose=0, callbacks=[ModelCheckpoint(path)])
+"""
+
+
+def start_hanging_save(path, mode):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", SAVE_AND_HANG, str(path), mode],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = child.stdout.readline()
+    assert line.strip() == "hanging", child.stderr.read()
+    return child
+
+
+def temporaries(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("mode", ["save", "checkpoint"])
+def test_a_save_killed_before_its_rename_leaves_the_previous_file_and_no_lasting_debris(
+    tmp_path, mode
+):
+    import signal
+
+    path = tmp_path / "model.engram"
+    child = start_hanging_save(path, mode)
+    try:
+        [tmp] = temporaries(tmp_path)
+        assert re.fullmatch(r"\.model\.engram\.[a-z0-9_]{8}\.tmp", tmp)
+        # a living writer's temporary file is never taken for stale
+        assert engram.fileio.remove_stale_temporaries(path) == []
+        assert temporaries(tmp_path) == [tmp]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    previous = load_model(path)  # the first save (or the first epoch's checkpoint), intact
+    assert previous.optimizer.iterations == (0 if mode == "save" else 4)
+    assert temporaries(tmp_path) == [tmp]  # what the kill left behind ...
+    other = tmp_path / "other.engram"
+    previous.save(other)
+    assert temporaries(tmp_path) == [tmp]  # ... is not another path's to clean
+    previous.save(path)
+    assert temporaries(tmp_path) == []  # ... and goes with the next save to its path
+
+
+def test_stale_temporary_cleanup_touches_only_its_own_pattern(tmp_path):
+    path = tmp_path / "m.engram"
+    keep = [".m.engram.notours.tmp", ".m.engram.abcdefgh.tmp.bak", "m.engram.abcdefgh.tmp",
+            ".m.engram.x.abcdefgh.tmp", ".other.abcdefgh.tmp"]  # fmt: skip
+    for name in keep:
+        (tmp_path / name).write_bytes(b"user data")
+    (tmp_path / ".m.engram.abcdefgh.tmp").mkdir()  # not a regular file
+    (tmp_path / ".m.engram.zyxw_123.tmp").symlink_to(tmp_path / ".other.abcdefgh.tmp")
+    stale = tmp_path / ".m.engram.k2j4_9qz.tmp"
+    stale.write_bytes(b"half a model")
+    assert engram.fileio.remove_stale_temporaries(path) == [stale]
+    assert all((tmp_path / name).read_bytes() == b"user data" for name in keep)
+    assert (tmp_path / ".m.engram.abcdefgh.tmp").is_dir()
+    assert (tmp_path / ".m.engram.zyxw_123.tmp").is_symlink()
+
+
+def test_deeply_nested_json_is_a_model_file_error(saved, tmp_path):
+    _, path = saved
+    header, payload = read_header(path)
+    bad = tmp_path / "nested.engram"
+    header["__metadata__"]["model_config"] = "[" * 100_000 + "]" * 100_000
+    write_with_header(bad, header, payload)
+    with pytest.raises(ModelFileError, match="metadata field 'model_config' is missing or invalid"):
+        load_model(bad)
+    bad.write_bytes(struct.pack("<Q", 200_000) + b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ModelFileError, match="bad header: not valid JSON"):
+        load_model(bad)

@@ -402,3 +402,84 @@ def test_adam_keeps_keras_moments_as_weighted_sums():
 def test_adam_decay_rates_must_be_in_0_1(arg, value):
     with pytest.raises(ValueError, match=rf"{arg} must be in \[0, 1\)"):
         optimizers.Adam(**{arg: value})
+
+
+# Every hyperparameter that would turn the weights into NaN (or is not a number) is refused
+# when the optimizer is made, with its valid range. Keras 3.15.1 accepts RMSprop(epsilon=-1),
+# RMSprop(rho=5), Adagrad(initial_accumulator_value=-1) and clipnorm=-1, and refuses
+# SGD(momentum=-1) and negative learning rates.
+BAD_HYPERPARAMETERS = [
+    (lambda: optimizers.RMSprop(epsilon=-1), ValueError, "epsilon must be > 0. Got -1"),
+    (lambda: optimizers.RMSprop(epsilon=0), ValueError, "epsilon must be > 0. Got 0"),
+    (lambda: optimizers.RMSprop(rho=5), ValueError, r"rho must be in \[0, 1\). Got 5"),
+    (lambda: optimizers.RMSprop(rho=-0.1), ValueError, r"rho must be in \[0, 1\)"),
+    (lambda: optimizers.RMSprop(rho="0.9"), TypeError, "rho must be a number"),
+    (
+        lambda: optimizers.Adagrad(initial_accumulator_value=-1),
+        ValueError,
+        "initial_accumulator_value must be >= 0. Got -1",
+    ),
+    (lambda: optimizers.Adagrad(epsilon=-1e-7), ValueError, "epsilon must be > 0"),
+    (lambda: optimizers.Adam(epsilon=-1), ValueError, "epsilon must be > 0"),
+    (lambda: optimizers.Adam(epsilon=float("nan")), ValueError, "epsilon must be > 0"),
+    (lambda: optimizers.SGD(momentum=-1), ValueError, r"momentum must be in \[0, 1\]. Got -1"),
+    (lambda: optimizers.SGD(momentum=None), TypeError, "momentum must be a number"),
+    (lambda: optimizers.SGD(nesterov="yes"), TypeError, "nesterov must be True or False"),
+    (lambda: optimizers.SGD(learning_rate=-0.01), ValueError, "learning_rate must be > 0"),
+    (lambda: optimizers.RMSprop(learning_rate=0), ValueError, "learning_rate must be > 0"),
+    (lambda: optimizers.Adagrad(learning_rate=float("inf")), ValueError, "learning_rate"),
+    (lambda: optimizers.Adam(clipnorm=-1), ValueError, "clipnorm must be > 0. Got -1"),
+    (lambda: optimizers.RMSprop(clipvalue=0), ValueError, "clipvalue must be > 0"),
+    (lambda: optimizers.SGD(global_clipnorm=-2.0), ValueError, "global_clipnorm must be > 0"),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "message"), BAD_HYPERPARAMETERS)
+def test_every_hyperparameter_is_checked_when_the_optimizer_is_made(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optimizers.RMSprop(learning_rate=0.1),
+        lambda: optimizers.Adagrad(learning_rate=0.1, initial_accumulator_value=0.0),
+        lambda: optimizers.Adam(learning_rate=0.1),
+    ],
+)
+def test_a_weight_whose_gradient_is_always_zero_stays_finite(make):
+    # the reason epsilon must be > 0: with 0 the step is 0 / 0 for such a weight
+    layer = FakeLayer("layer0", {"weights": np.ones(3, np.float32)})
+    opt = make()
+    for _ in range(3):
+        layer.grads = {"weights": np.zeros(3, np.float32)}
+        opt.step([layer])
+    np.testing.assert_array_equal(layer.params["weights"], 1.0)
+
+
+def _small_model():
+    from engram.nn import Sequential
+    from engram.nn.layers import Dense
+
+    return Sequential([Dense(2, input_dim=3)], seed=0)
+
+
+def test_one_optimizer_cannot_train_two_models():
+    # Keras 3.15.1 refuses too, at the second model's first step ("Unknown variable");
+    # engram refuses at compile, before anything ran
+    opt = optimizers.Adam(learning_rate=0.01)
+    first, second = _small_model(), _small_model()
+    first.compile(opt, "mse")
+    first.compile(opt, "mse")  # the same model again is fine
+    with pytest.raises(
+        ValueError,
+        match=r"This Adam optimizer is already used by the model 'sequential': its step count "
+        r"and moments belong to that model\. Give each model its own optimizer, e\.g\. "
+        r"compile\(optimizer=Adam\(learning_rate=0\.01\)\) or optimizer='adam'\.",
+    ):
+        second.compile(opt, "mse")
+    assert second.optimizer is None
+    first.compile("sgd", "mse")  # the first model lets go of it
+    second.compile(opt, "mse")
+    assert second.optimizer is opt

@@ -16,12 +16,14 @@ from engram.nn import (
     optimizers,
     utils,
 )
+from engram.nn.callbacks import DivergenceWarning
 from engram.nn.gradcheck import GradcheckReport, gradcheck
 from engram.nn.io import ModelFileError, load_model
 from engram.nn.layers import Input
 from engram.nn.model import Sequential, set_random_seed
 
 __all__ = [
+    "DivergenceWarning",
     "GradcheckReport",
     "Input",
     "ModelFileError",

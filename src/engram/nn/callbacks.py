@@ -1,11 +1,25 @@
-"""Callbacks: hooks that run during `Sequential.fit`, with Keras's names and arguments."""
+"""Callbacks: hooks that run during `Sequential.fit`, with Keras's names and arguments.
+
+Every argument is checked when the callback is made, and everything that depends on the
+training run (a monitored key, the keys a checkpoint's file name uses) when training begins,
+before the first step: a typo never costs an epoch of compute.
+"""
 
 from __future__ import annotations
 
 import math
+import re
+import string
+import warnings
 from typing import Any
 
 import numpy as np
+
+from engram.validation import check_positive, describe
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training diverged: the loss became NaN or infinite (`History.diverged_epoch`)."""
 
 
 class Callback:
@@ -26,6 +40,21 @@ class Callback:
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
     def on_train_batch_end(self, batch, logs=None): ...
+
+
+def as_callbacks(callbacks: Any) -> list[Callback]:
+    """``fit(callbacks=...)`` as a list: None, one `Callback` (Keras accepts one too) or a
+    list or tuple of them."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if isinstance(callbacks, (list, tuple)):
+        return list(callbacks)
+    raise TypeError(
+        f"callbacks must be a list of Callback instances such as [EarlyStopping()]. Got "
+        f"{describe(callbacks)} instead."
+    )
 
 
 class CallbackList:
@@ -67,16 +96,44 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records the epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ..."""
+    """Records the epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...
+
+    It also names divergence, once: the first epoch whose ``loss`` or ``val_loss`` is NaN or
+    infinite is stored in ``diverged_epoch`` (None while training is sound) and reported in one
+    `DivergenceWarning` that says what to change. Training goes on, as Keras's does; add
+    `TerminateOnNaN` to stop at the first bad batch. (Checked once per epoch on the logged
+    means: a NaN batch makes the epoch's mean NaN, so no batch is missed and no step slows.)
+    """
 
     def on_train_begin(self, logs=None):
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
+        self.diverged_epoch: int | None = None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the loss became NaN or infinite during training."""
+        return self.diverged_epoch is not None
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if self.diverged_epoch is None:
+            bad = [k for k in ("loss", "val_loss") if not math.isfinite((logs or {}).get(k, 0.0))]
+            if bad:
+                self.diverged_epoch = epoch
+                warnings.warn(_divergence_message(epoch, bad, logs), DivergenceWarning, 2)
+
+
+def _divergence_message(epoch: int, keys: list[str], logs: dict[str, float]) -> str:
+    values = ", ".join(f"{k} = {logs[k]}" for k in keys)
+    return (
+        f"Training diverged at epoch {epoch + 1}: {values}. The weights are no longer "
+        "finite, and every later epoch and prediction is meaningless. Lower the "
+        "learning_rate, clip the gradients (e.g. optimizer=Adam(clipnorm=1.0)) or scale the "
+        "inputs; add callbacks=[TerminateOnNaN()] to stop at the first bad batch."
+    )
 
 
 class ProgbarLogger(Callback):
@@ -126,6 +183,13 @@ def _check_monitor(callback: str, monitor: str, params: dict[str, Any]) -> None:
         )
 
 
+def _check_finite(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number. Got {describe(value)} instead.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number. Got {value!r} instead.")
+
+
 def _monitor_mode(monitor: str, mode: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Got {mode!r} instead.")
@@ -145,6 +209,10 @@ class EarlyStopping(Callback):
         baseline: a value the monitor must beat.
         restore_best_weights: at the end, put back the weights of the best epoch.
         start_from_epoch: epochs to wait before starting to watch.
+
+    Raises:
+        ValueError: a negative ``patience`` or ``start_from_epoch`` (Keras accepts
+            ``patience=-3`` and stops as with 0), or an unknown ``mode``.
     """
 
     def __init__(
@@ -159,6 +227,11 @@ class EarlyStopping(Callback):
         start_from_epoch: int = 0,
     ) -> None:
         super().__init__()
+        check_positive(patience, "patience", integer=True, strict=False)
+        check_positive(start_from_epoch, "start_from_epoch", integer=True, strict=False)
+        _check_finite(min_delta, "min_delta")  # its sign is ignored, as in Keras
+        if baseline is not None:
+            _check_finite(baseline, "baseline")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.mode = _monitor_mode(monitor, mode)
         self.min_delta = abs(float(min_delta))
@@ -200,8 +273,11 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        # a snapshot taken after training diverged (no epoch ever improved) holds NaN: there is
+        # nothing better to restore, and set_weights refuses it
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            if all(np.isfinite(w).all() for w in self.best_weights):
+                self.model.set_weights(self.best_weights)
         if self.stopped_epoch and self.verbose:
             print(
                 f"Epoch {self.stopped_epoch + 1}: early stopping (best epoch "
@@ -219,6 +295,11 @@ class ModelCheckpoint(Callback):
         save_best_only: only save when ``monitor`` improves.
         save_weights_only: save only the weights.
         mode: ``"min"``, ``"max"`` or ``"auto"``.
+
+    A file name that uses a key the run will not log (``"m-{val_loss}.engram"`` without
+    validation data) is refused when training begins, before the first step (Keras fails with
+    a KeyError after the first epoch). An epoch whose loss or weights are NaN or infinite is
+    never saved: the last good checkpoint stays, and a `DivergenceWarning` says so.
     """
 
     def __init__(
@@ -237,6 +318,8 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_train_begin(self, logs=None):
+        self._warned = False
+        _check_filepath(self.filepath, self.params)
         if self.save_best_only:
             _check_monitor("ModelCheckpoint", self.monitor, self.params)
 
@@ -254,12 +337,60 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
+        if not self._sound(epoch, logs, path):
+            return
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")
+
+    def _sound(self, epoch: int, logs: dict[str, float], path: str) -> bool:
+        """Whether this epoch's model may be saved: finite loss and finite weights."""
+        from engram.nn.io import nonfinite_tensors
+
+        bad = [k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))]
+        bad += nonfinite_tensors(self.model)
+        if bad and not getattr(self, "_warned", False):  # once per run, as History names it
+            self._warned = True
+            warnings.warn(
+                f"ModelCheckpoint did not save epoch {epoch + 1} to {path}: training diverged "
+                f"(not finite: {', '.join(bad[:4])}). The last good checkpoint is kept; no "
+                "later epoch whose loss or weights are not finite is saved either.",
+                DivergenceWarning,
+                3,
+            )
+        return not bad
+
+
+def _check_filepath(filepath: str, params: dict[str, Any]) -> None:
+    """A checkpoint's file name may use ``{epoch}`` and the logged keys only; check it now."""
+    keys = params.get("metrics")
+    if keys is None:
+        return
+    try:
+        fields = [
+            field for _, field, _, _ in string.Formatter().parse(filepath) if field is not None
+        ]
+    except ValueError as exc:
+        message = f"ModelCheckpoint filepath {filepath!r} is not a valid pattern: {exc}."
+        raise ValueError(message) from None
+    for field in fields:
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if name != "epoch" and name not in keys:
+            hint = " Pass validation data for val_* keys." if name.startswith("val_") else ""
+            raise ValueError(
+                f"ModelCheckpoint filepath {filepath!r} uses {{{field}}}, which is not among "
+                f"the values this run logs: epoch, {', '.join(keys)}.{hint}"
+            )
+    try:
+        filepath.format(epoch=1, **dict.fromkeys(keys, 0.0))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"ModelCheckpoint filepath {filepath!r} cannot be formatted with the epoch and the "
+            f"logged values: {exc}. Use e.g. 'ckpt-{{epoch:02d}}-{{loss:.3f}}.engram'."
+        ) from None
 
 
 class TerminateOnNaN(Callback):

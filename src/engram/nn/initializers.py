@@ -3,10 +3,16 @@
 An initializer is called as ``init(shape, rng, dtype)`` and returns a new array. Fans follow
 Keras: a Dense kernel (in, out) has fan_in = in, fan_out = out; a convolution kernel
 (kh, kw, in, out) multiplies both by the receptive field kh * kw.
+
+Values are drawn in the weights' own dtype (float32 by default, as Keras draws them): a
+float32 (4096, 4096) kernel never passes through a float64 array twice its size.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +24,27 @@ initializers: Registry[Any] = Registry("initializer")
 
 # stddev of a standard normal truncated at +/-2, used to correct truncated-normal draws
 _TRUNCATED_STD = 0.87962566103423978
+
+_placeholders = contextvars.ContextVar("placeholders", default=False)
+
+
+@contextlib.contextmanager
+def placeholders() -> Iterator[None]:
+    """While active, every initializer returns zeros (``np.zeros``: pages the system commits
+    only when written) and draws no random numbers. `engram.nn.io` builds a model from a file
+    this way, to compare its declared weight shapes with the file's before anything costs
+    memory or time; the weights are then overwritten by the file's."""
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
+
+
+def _draw_dtype(dtype: Any) -> np.dtype:
+    """The dtype random numbers are drawn in: the weights' own when NumPy draws in it."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
 
 def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
@@ -32,14 +59,32 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
-    """Normal(0, std) draws, redrawn until all lie within two standard deviations."""
-    out = rng.standard_normal(shape)
+def truncated_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], std: float, dtype: Any = np.float64
+) -> np.ndarray:
+    """Normal(0, std) draws in ``dtype``, redrawn until all lie within two standard deviations."""
+    out = rng.standard_normal(shape, dtype=dtype)
     bad = np.abs(out) > 2
     while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()))
+        out[bad] = rng.standard_normal(int(bad.sum()), dtype=dtype)
         bad = np.abs(out) > 2
-    return out * std
+    out *= std
+    return out
+
+
+def _uniform(rng: np.random.Generator, shape, low: float, high: float, dtype) -> np.ndarray:
+    """U(low, high) drawn in ``dtype``, computed in place."""
+    out = rng.random(shape, dtype=dtype)
+    out *= high - low
+    out += low
+    return out
+
+
+def _normal(rng: np.random.Generator, shape, mean: float, std: float, dtype) -> np.ndarray:
+    out = rng.standard_normal(shape, dtype=dtype)
+    out *= std
+    out += mean
+    return out
 
 
 class Initializer:
@@ -50,14 +95,17 @@ class Initializer:
     seed: int | None = None
 
     def __call__(self, shape, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+        if _placeholders.get():
+            return np.zeros(tuple(shape), dtype)
         if self.seed is not None:
             rng = as_rng(self.seed)
-        return np.asarray(self.sample(tuple(shape), rng), dtype=dtype)
+        return np.asarray(self.sample(tuple(shape), rng, _draw_dtype(dtype)), dtype=dtype)
 
     def _seed_config(self) -> dict[str, Any]:
         return {} if self.seed is None else {"seed": self.seed}
 
-    def sample(self, shape, rng):
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype):
+        """New values of ``shape``, drawn from ``rng`` in ``dtype``."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -92,16 +140,16 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
         self.seed = seed
 
-    def sample(self, shape, rng):
+    def sample(self, shape, rng, dtype):
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, n)
         if self.distribution == "uniform":
-            limit = np.sqrt(3.0 * variance)
-            return rng.uniform(-limit, limit, size=shape)
+            limit = float(np.sqrt(3.0 * variance))
+            return _uniform(rng, shape, -limit, limit, dtype)
         if self.distribution == "untruncated_normal":
-            return rng.normal(0.0, np.sqrt(variance), size=shape)
-        return truncated_normal(rng, shape, np.sqrt(variance) / _TRUNCATED_STD)
+            return _normal(rng, shape, 0.0, float(np.sqrt(variance)), dtype)
+        return truncated_normal(rng, shape, float(np.sqrt(variance)) / _TRUNCATED_STD, dtype)
 
     def get_config(self):
         config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
@@ -138,16 +186,16 @@ initializers.add("variance_scaling", VarianceScaling)
 class Zeros(Initializer):
     name = "zeros"
 
-    def sample(self, shape, rng):
-        return np.zeros(shape)
+    def sample(self, shape, rng, dtype):
+        return np.zeros(shape, dtype)
 
 
 @initializers.register("ones")
 class Ones(Initializer):
     name = "ones"
 
-    def sample(self, shape, rng):
-        return np.ones(shape)
+    def sample(self, shape, rng, dtype):
+        return np.ones(shape, dtype)
 
 
 @initializers.register("constant")
@@ -157,8 +205,8 @@ class Constant(Initializer):
     def __init__(self, value: float = 0.0):
         self.value = float(value)
 
-    def sample(self, shape, rng):
-        return np.full(shape, self.value)
+    def sample(self, shape, rng, dtype):
+        return np.full(shape, self.value, dtype)
 
     def get_config(self):
         return {"value": self.value}
@@ -171,8 +219,8 @@ class RandomNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
         self.mean, self.stddev, self.seed = float(mean), float(stddev), seed
 
-    def sample(self, shape, rng):
-        return rng.normal(self.mean, self.stddev, size=shape)
+    def sample(self, shape, rng, dtype):
+        return _normal(rng, shape, self.mean, self.stddev, dtype)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **self._seed_config()}
@@ -185,8 +233,8 @@ class RandomUniform(Initializer):
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
         self.minval, self.maxval, self.seed = float(minval), float(maxval), seed
 
-    def sample(self, shape, rng):
-        return rng.uniform(self.minval, self.maxval, size=shape)
+    def sample(self, shape, rng, dtype):
+        return _uniform(rng, shape, self.minval, self.maxval, dtype)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, **self._seed_config()}
@@ -207,15 +255,17 @@ class Orthogonal(Initializer):
     def __init__(self, gain: float = 1.0, seed: int | None = None):
         self.gain, self.seed = float(gain), seed
 
-    def sample(self, shape, rng):
+    def sample(self, shape, rng, dtype):
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         cols = shape[-1]
-        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)), dtype=dtype)
         q, r = np.linalg.qr(a)
+        del a  # in place from here on: the peak is the QR's, not a chain of copies
         q *= np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return np.ascontiguousarray(self.gain * q[:rows, :cols]).reshape(shape)
+        del r
+        out = np.ascontiguousarray(q.T if rows < cols else q)
+        out *= self.gain
+        return out.reshape(shape)
 
     def get_config(self):
         return {"gain": self.gain, **self._seed_config()}

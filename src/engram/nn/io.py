@@ -10,18 +10,31 @@ tensor bytes. engram stores:
   `load_weights` can match layers by position as Keras does), ``model_config`` (JSON naming only
   classes from engram's layer registry), ``compile_config`` (optimizer/loss/metrics by name) and
   ``rng_state`` (the random generators' states, so shuffling and dropout resume where they were:
-  training 2 epochs equals training 1, saving, loading and training 1 more, bit for bit).
+  training 2 epochs equals training 1, saving, loading and training 1 more, bit for bit);
+* metadata ``tensors_sha256``: a SHA-256 of every tensor (`tensors_checksum`), verified on
+  loading: a flipped byte is refused. Files written before engram stored it load unverified.
 
 Loading never unpickles and never imports anything: every class name is looked up in engram's
-registries, every tensor is checked against the architecture. Any problem raises
-`ModelFileError` before a model is returned. Saving is atomic.
+registries, every tensor is checked against the architecture. The order is fixed so that a
+hostile or damaged file costs nothing: first the header alone (the tensors must tile the file
+exactly, their total within `MAX_MODEL_BYTES`), then the architecture, built with placeholder
+weights (zeros the system has not committed, no random draws), whose every weight name and shape
+must match the header, and only then the tensor data, one tensor at a time, checked against the
+checksum. A file holding NaN or Inf is refused too (a model saved after training diverged), and
+a model whose weights are not finite is not saved. Any problem raises `ModelFileError` (a
+`ValueError`) before a model is returned, never MemoryError. Saving is atomic; the temporary
+files of saves that were killed are removed by the next save to the same path
+(`engram.fileio`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +45,10 @@ from engram.fileio import atomic_write_bytes
 FORMAT = "engram-model"
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: the largest total of tensor bytes `load_model` and `load_weights` read; raise it to load a
+#: larger trusted file
+MAX_MODEL_BYTES = 16 * 2**30
+CHECKSUM_KEY = "tensors_sha256"
 
 
 class ModelFileError(ValueError):
@@ -71,6 +88,14 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
 
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
+    bad = nonfinite_tensors(model)
+    if bad:
+        raise ValueError(
+            f"The model's weights hold NaN or infinite values ({', '.join(bad[:4])}): its "
+            "training diverged, and engram refuses to load such a file, so it is not saved. "
+            "Restore good weights (a checkpoint, EarlyStopping(restore_best_weights=True)) or "
+            "retrain with a lower learning_rate."
+        )
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
     metadata["layer_names"] = json.dumps([layer.name for layer in model.layers])
     if not weights_only:
@@ -79,7 +104,9 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
         compile_config = _compile_config(model)
         if compile_config is not None:
             metadata["compile_config"] = json.dumps(compile_config)
-    return save(_tensors_of(model, with_optimizer=not weights_only), metadata=metadata)
+    tensors = _tensors_of(model, with_optimizer=not weights_only)
+    metadata[CHECKSUM_KEY] = tensors_checksum(tensors)
+    return save(tensors, metadata=metadata)
 
 
 def save_model(model: Any, path: str | os.PathLike) -> Path:
@@ -92,37 +119,101 @@ def save_weights(model: Any, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, _serialize(model, weights_only=True))
 
 
-def _read_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """Parse and check a safetensors file; return (metadata, tensors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file at {str(path)!r}.")
-    data = path.read_bytes()
-    name = str(path)
-    header_len = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else None
+# safetensors dtype codes engram reads, as little-endian NumPy dtypes
+_DTYPES = {
+    "BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "U32": "<u4",
+    "I32": "<i4", "U64": "<u8", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8",
+}  # fmt: skip
+
+
+class _ModelFile:
+    """A model file whose header has been read and checked; tensor data is read only on
+    `read_tensors`, after the caller has matched every name and shape against the model.
+
+    Nothing here reads more than the 8-byte length and the header before every check has
+    passed: the tensors must tile the data section exactly (a truncated file, or one with
+    bytes after its last tensor, is refused from its size alone), and their total size must be
+    within `MAX_MODEL_BYTES`.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.name = name = str(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"No model file at {name!r}.")
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(9)
+            header_len = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else None
+            _check_signature(name, head, header_len)
+            if header_len is None:
+                raise ModelFileError(f"{name} is truncated: {size} bytes, too short for a header.")
+            if header_len > min(MAX_HEADER_BYTES, size - 8):
+                raise ModelFileError(
+                    f"{name} has a bad header: it declares {header_len} header bytes but the "
+                    f"file has {size - 8} after the length field (truncated or not a model file)."
+                )
+            handle.seek(8)
+            raw = handle.read(header_len)
+        self.data_start = 8 + header_len
+        header = _parse_header(name, raw)
+        self.metadata = _check_metadata(name, header.get("__metadata__") or {})
+        self.entries = _check_entries(name, header, size - self.data_start)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {key: shape for key, (_, shape, _) in self.entries.items()}
+
+    def read_tensors(self) -> dict[str, np.ndarray]:
+        """Every tensor, read one by one into its own array; checked against the checksum
+        saved with them (files written before engram stored one are read unverified)."""
+        tensors: dict[str, np.ndarray] = {}
+        with open(self.path, "rb") as handle:
+            for key, (dtype, shape, start) in sorted(self.entries.items(), key=lambda e: e[1][2]):
+                array = np.empty(shape, dtype)
+                if array.size:
+                    handle.seek(self.data_start + start)
+                    if handle.readinto(array.reshape(-1).view(np.uint8)) != array.nbytes:
+                        raise ModelFileError(f"{self.name} is truncated: tensor {key!r} is cut.")
+                tensors[key] = array
+        stored = self.metadata.get(CHECKSUM_KEY)
+        if stored is not None and stored != tensors_checksum(tensors):
+            raise ModelFileError(
+                f"{self.name} is corrupted: its tensor data does not match the checksum saved "
+                "with it (a changed byte on disk or in transfer). Use another copy of the file."
+            )
+        bad = [key for key, value in tensors.items() if not _finite(value)]
+        if bad:
+            raise ModelFileError(
+                f"{self.name} holds NaN or infinite values in {', '.join(bad[:4])}: it was "
+                "saved from a model whose training had diverged, and would predict nothing "
+                "but NaN. Load an earlier checkpoint, or retrain with a lower learning_rate."
+            )
+        return tensors
+
+
+def _check_signature(name: str, head: bytes, header_len: int | None) -> None:
     # A safetensors header starts with "{" right after its length. Only when it does not are
     # the pickle (0x80) and zip ("PK") signatures checked: the length's first byte may be 0x80.
-    looks_safetensors = header_len is not None and data[8:9] == b"{"
-    if not looks_safetensors and (data[:1] == b"\x80" or data[:2] == b"PK"):
-        kind = "a pickle" if data[:1] == b"\x80" else "a zip archive (pickle-based formats)"
+    looks_safetensors = header_len is not None and head[8:9] == b"{"
+    if not looks_safetensors and (head[:1] == b"\x80" or head[:2] == b"PK"):
+        kind = "a pickle" if head[:1] == b"\x80" else "a zip archive (pickle-based formats)"
         raise ModelFileError(
             f"{name} is {kind}, not an engram model file. engram never unpickles; save models "
             "with model.save() or convert the weights to safetensors."
         )
-    if header_len is None:
-        raise ModelFileError(f"{name} is truncated: {len(data)} bytes, too short for a header.")
-    if header_len > min(MAX_HEADER_BYTES, len(data) - 8):
-        raise ModelFileError(
-            f"{name} has a bad header: it declares {header_len} header bytes but the file has "
-            f"{len(data) - 8} after the length field (truncated or not a model file)."
-        )
+
+
+def _parse_header(name: str, raw: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{name} has a bad header: not valid JSON ({exc}).") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{name} has a bad header: expected a JSON object.")
-    metadata = header.get("__metadata__") or {}
+    return header
+
+
+def _check_metadata(name: str, metadata: Any) -> dict[str, str]:
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
@@ -137,85 +228,179 @@ def _read_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, np.nd
             f"{name} has format version {metadata.get('format_version')!r}; this engram "
             f"reads version {FORMAT_VERSION}."
         )
+    return metadata
+
+
+def _check_entries(name: str, header: dict[str, Any], data_bytes: int) -> dict[str, tuple]:
+    """(dtype, shape, start) of every tensor, once each one's size matches its offsets and the
+    tensors tile the ``data_bytes`` after the header exactly."""
+    entries: dict[str, tuple] = {}
+    spans = []
     for key, info in header.items():
         if key == "__metadata__":
             continue
-        offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if not (
-            isinstance(offsets, list)
-            and len(offsets) == 2
-            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-        ):
+        info = info if isinstance(info, dict) else {}
+        offsets, shape = info.get("data_offsets"), info.get("shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))):
             raise ModelFileError(
                 f"{name} has a bad header: tensor {key!r} has no valid data_offsets."
             )
-        if 8 + header_len + offsets[1] > len(data):
+        if offsets[1] > data_bytes:
             raise ModelFileError(f"{name} is truncated: tensor {key!r} runs past the end.")
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+        if info.get("dtype") not in _DTYPES:
+            raise ModelFileError(
+                f"{name} has a bad header: tensor {key!r} has dtype {info.get('dtype')!r}; "
+                f"engram reads {', '.join(_DTYPES)}."
+            )
+        if not (isinstance(shape, list) and all(map(_is_count, shape))):
+            raise ModelFileError(f"{name} has a bad header: tensor {key!r} has no valid shape.")
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        if math.prod(shape) * dtype.itemsize != offsets[1] - offsets[0]:
+            raise ModelFileError(
+                f"{name} is corrupted: tensor {key!r} of shape {tuple(shape)} and dtype "
+                f"{dtype.name} needs {math.prod(shape) * dtype.itemsize} bytes, but its offsets "
+                f"span {offsets[1] - offsets[0]}."
+            )
+        entries[key] = (dtype, tuple(shape), offsets[0])
+        spans.append(tuple(offsets))
+    end = 0
+    for first, last in sorted(spans):
+        if first != end:
+            raise ModelFileError(f"{name} is corrupted: its tensors overlap or leave gaps.")
+        end = last
+    if end != data_bytes:
+        raise ModelFileError(
+            f"{name} has {data_bytes - end} bytes after its last tensor: not a file engram "
+            "wrote, or one padded or appended to. It is refused without being read; re-save "
+            "the model, or truncate the file to its tensors."
+        )
+    if end > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"{name} holds {end / 2**30:.1f} GiB of tensors, above the cap of "
+            f"{MAX_MODEL_BYTES / 2**30:.1f} GiB. If it is trusted and fits in memory, raise "
+            "engram.nn.io.MAX_MODEL_BYTES and load it again."
+        )
+    return entries
 
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError) as exc:
-        raise ModelFileError(f"{name} is corrupted: {exc}.") from None
-    return metadata, tensors
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _finite(array: np.ndarray) -> bool:
+    return array.dtype.kind != "f" or bool(np.isfinite(array).all())
+
+
+def tensors_checksum(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and little-endian bytes, in name order
+    (independent of where the tensors lie in the file)."""
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        value = tensors[key]
+        little = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        digest.update(json.dumps([key, little.dtype.str, list(value.shape)]).encode())
+        digest.update(little.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def nonfinite_tensors(model: Any) -> list[str]:
+    """The names (``layer/key``) of the model's weights and state arrays holding NaN or Inf."""
+    return [
+        key.partition("/")[2]
+        for key, value in _tensors_of(model, with_optimizer=False).items()
+        if not _finite(value)
+    ]
 
 
 def _json_field(metadata: dict[str, str], key: str, name: str) -> Any:
     try:
         return json.loads(metadata[key])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         message = f"{name}: metadata field {key!r} is missing or invalid ({exc})."
         raise ModelFileError(message) from None
 
 
-def _assign_weights(model: Any, tensors: dict[str, np.ndarray], name: str) -> None:
-    expected = {k for k in _tensors_of(model, with_optimizer=False)}
-    present = {k for k in tensors if not k.startswith("optimizer/")}
-    if expected != present:
-        missing, extra = sorted(expected - present), sorted(present - expected)
+def _check_weights(model: Any, shapes: dict[str, tuple[int, ...]], name: str) -> None:
+    """The file's weight and state tensors are exactly the model's, shape for shape."""
+    expected = {key: value.shape for key, value in _tensors_of(model, False).items()}
+    present = {key for key in shapes if not key.startswith("optimizer/")}
+    if set(expected) != present:
+        missing, extra = sorted(set(expected) - present), sorted(present - set(expected))
         raise ModelFileError(
             f"{name} does not match the architecture: missing {missing[:5]}, unexpected "
             f"{extra[:5]}."
         )
+    for key, shape in expected.items():
+        if shapes[key] != shape:
+            raise ModelFileError(
+                f"{name}: weight {key.partition('/')[2]} has shape {shapes[key]}, the "
+                f"architecture needs {shape}."
+            )
+
+
+def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
     for layer in model.layers:
         for key, value in layer.params.items():
             stored = tensors[f"weights/{layer.name}/{key}"]
-            if stored.shape != value.shape:
-                raise ModelFileError(
-                    f"{name}: weight {layer.name}/{key} has shape {stored.shape}, the "
-                    f"architecture needs {value.shape}."
-                )
-            layer.params[key] = stored.astype(value.dtype, copy=True)
+            layer.params[key] = stored.astype(value.dtype, copy=False)  # a fresh array
         for key, value in layer.state_arrays().items():
-            setattr(layer, key, tensors[f"state/{layer.name}/{key}"].astype(value.dtype))
+            stored = tensors[f"state/{layer.name}/{key}"]
+            setattr(layer, key, stored.astype(value.dtype, copy=False))
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002
     """Load a model saved with `Sequential.save`.
 
-    Raises:
-        ModelFileError: the file is truncated, has a bad header, names a layer (or activation,
-            loss, optimizer) that engram does not have, does not match its weights, or is a
-            pickle. Nothing in the file is executed.
-    """
-    from engram.nn.model import Sequential
+    The header, the architecture and every tensor's name and shape are checked before any
+    tensor is read (see the module docstring), so a damaged or hostile file is refused in
+    about the time it takes to read its header, whatever sizes it declares.
 
-    name = str(path)
-    metadata, tensors = _read_file(path)
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ModelFileError: the file is truncated or padded, has a bad header, declares more than
+            `MAX_MODEL_BYTES`, names a layer (or activation, loss, optimizer) that engram does
+            not have, does not match its weights, fails its checksum, holds NaN or Inf, or is
+            a pickle. Nothing in the file is executed.
+    """
+    file = _ModelFile(path)
+    name, metadata = file.name, file.metadata
     config = _json_field(metadata, "model_config", name)
     _check_architecture(config, name)
-    try:
-        model = Sequential.from_config(config)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{name}: the architecture cannot be rebuilt: {exc}") from None
-    if not model.built:
-        raise ModelFileError(f"{name}: the architecture has no input shape.")
-    _assign_weights(model, tensors, name)
-    if compile and "compile_config" in metadata:
-        _restore_compile(model, _json_field(metadata, "compile_config", name), tensors, name)
+    model = _rebuild(config, name)
+    shapes = file.shapes()
+    _check_weights(model, shapes, name)
+    compiled = compile and "compile_config" in metadata
+    if compiled:
+        _restore_compile(model, _json_field(metadata, "compile_config", name), name)
+        _check_slots(model, shapes, name)
+    tensors = file.read_tensors()
+    _assign_weights(model, tensors)
+    if compiled:
+        _assign_slots(model, tensors)
     if "rng_state" in metadata:
         _restore_rng_states(model, _json_field(metadata, "rng_state", name), name)
+    return model
+
+
+def _rebuild(config: dict[str, Any], name: str) -> Any:
+    """The architecture, built with placeholder weights: `initializers.placeholders` makes
+    them zeros that take no memory until written and draws no random numbers, so declared
+    sizes are compared with the file's tensors before they cost anything."""
+    from engram.nn.initializers import placeholders
+    from engram.nn.model import Sequential
+
+    try:
+        with placeholders():
+            model = Sequential.from_config(config)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{name}: the architecture cannot be rebuilt: {exc}") from None
+    except (MemoryError, OverflowError) as exc:
+        raise ModelFileError(
+            f"{name}: the architecture declares weights too large to create ({exc}); it cannot "
+            "match the file's tensors."
+        ) from None
+    if not model.built:
+        raise ModelFileError(f"{name}: the architecture has no input shape.")
     return model
 
 
@@ -284,7 +469,7 @@ def _restore_rng_states(model: Any, states: Any, name: str) -> None:
             raise ModelFileError(f"{name}: rng_state entry {key!r} is invalid: {exc}") from None
 
 
-def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
+def _restore_compile(model: Any, config: Any, name: str) -> None:
     try:
         metrics = config.get("metrics") or []
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
@@ -296,51 +481,79 @@ def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ModelFileError(f"{name}: the compile settings cannot be restored: {exc}") from None
     model.optimizer.iterations = iterations
-    slot_names = set(model.optimizer.slot_names)  # the keys of every weight's init_slots
+
+
+def _check_slots(model: Any, shapes: dict[str, tuple[int, ...]], name: str) -> None:
+    """The file's optimizer tensors are the optimizer's slots of the model's weights."""
+    optimizer = model.optimizer
+    slot_names = set(optimizer.slot_names)  # the keys of every weight's init_slots
     params = {
-        f"{layer.name}/{key}": value
+        f"{layer.name}/{key}": value.shape
+        for layer in model.layers
+        for key, value in layer.params.items()
+    }
+    found: dict[str, set[str]] = {}
+    for key, shape in shapes.items():
+        if not key.startswith("optimizer/"):
+            continue
+        slot_key, _, slot = key[len("optimizer/") :].rpartition("/")
+        if slot_key not in params or slot not in slot_names:
+            raise ModelFileError(
+                f"{name}: optimizer state {key!r} does not match the architecture and the "
+                f"{optimizer.name} optimizer."
+            )
+        if shape != params[slot_key]:
+            raise ModelFileError(
+                f"{name}: optimizer state {key!r} has shape {shape}, the weight has "
+                f"{params[slot_key]}."
+            )
+        found.setdefault(slot_key, set()).add(slot)
+    for slot_key, slots in found.items():
+        if slots != slot_names:
+            raise ModelFileError(
+                f"{name}: optimizer state for {slot_key!r} has slots {sorted(slots)}, the "
+                f"{optimizer.name} optimizer needs {sorted(slot_names)}."
+            )
+
+
+def _assign_slots(model: Any, tensors: dict[str, np.ndarray]) -> None:
+    dtypes = {
+        f"{layer.name}/{key}": value.dtype
         for layer in model.layers
         for key, value in layer.params.items()
     }
     for key, value in tensors.items():
-        if not key.startswith("optimizer/"):
-            continue
-        slot_key, _, slot = key[len("optimizer/") :].rpartition("/")
-        param = params.get(slot_key)
-        if param is None or slot not in slot_names:
-            raise ModelFileError(
-                f"{name}: optimizer state {key!r} does not match the architecture and the "
-                f"{model.optimizer.name} optimizer."
-            )
-        if value.shape != param.shape:
-            raise ModelFileError(
-                f"{name}: optimizer state {key!r} has shape {value.shape}, the weight has "
-                f"{param.shape}."
-            )
-        model.optimizer.slots.setdefault(slot_key, {})[slot] = value.astype(param.dtype)
-    for slot_key, slots in model.optimizer.slots.items():
-        if set(slots) != slot_names:
-            raise ModelFileError(
-                f"{name}: optimizer state for {slot_key!r} has slots {sorted(slots)}, the "
-                f"{model.optimizer.name} optimizer needs {sorted(slot_names)}."
-            )
+        if key.startswith("optimizer/"):
+            slot_key, _, slot = key[len("optimizer/") :].rpartition("/")
+            state = model.optimizer.slots.setdefault(slot_key, {})
+            state[slot] = value.astype(dtypes[slot_key], copy=False)
 
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load weights saved with `save_weights` (or `save`) into a model of the same architecture.
 
     As in Keras, weights go to layers by position: the file's layer names need not match the
-    model's (``dense_3`` in the file fills this model's first Dense layer, ``dense``).
+    model's (``dense_3`` in the file fills this model's first Dense layer, ``dense``). Every
+    name and shape is matched before any tensor is read, and nothing in the model changes
+    unless all of them load.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ModelFileError: as `load_model`, for the weights and state tensors.
     """
     if not model.built:
         model.build()
-    metadata, tensors = _read_file(path)
-    _assign_weights(model, _renamed_by_position(model, metadata, tensors, str(path)), str(path))
+    file = _ModelFile(path)
+    rename = _renamed_by_position(model, file.metadata, file.name)
+    _check_weights(model, {rename(key): shape for key, shape in file.shapes().items()}, file.name)
+    tensors = file.read_tensors()
+    _assign_weights(model, {rename(key): value for key, value in tensors.items()})
 
 
-def _renamed_by_position(model: Any, metadata: dict, tensors: dict, name: str) -> dict:
+def _renamed_by_position(model: Any, metadata: dict, name: str) -> Callable[[str], str]:
+    """A function from the file's tensor names to the model's: layers match by position."""
     if "layer_names" not in metadata:
-        return tensors
+        return lambda key: key
     stored = _json_field(metadata, "layer_names", name)
     if not isinstance(stored, list) or not all(isinstance(s, str) for s in stored):
         raise ModelFileError(f"{name}: metadata field 'layer_names' must be a list of names.")
@@ -349,12 +562,13 @@ def _renamed_by_position(model: Any, metadata: dict, tensors: dict, name: str) -
             f"{name} holds weights for {len(stored)} layers, but the model has "
             f"{len(model.layers)}. Build the same architecture before load_weights()."
         )
-    rename = dict(zip(stored, (layer.name for layer in model.layers), strict=True))
-    renamed = {}
-    for key, value in tensors.items():
+    names = dict(zip(stored, (layer.name for layer in model.layers), strict=True))
+
+    def rename(key: str) -> str:
         kind, _, rest = key.partition("/")
         layer_name, _, param = rest.rpartition("/")
-        if kind in ("weights", "state") and layer_name in rename:
-            key = f"{kind}/{rename[layer_name]}/{param}"
-        renamed[key] = value
-    return renamed
+        if kind in ("weights", "state") and layer_name in names:
+            return f"{kind}/{names[layer_name]}/{param}"
+        return key
+
+    return rename

@@ -202,6 +202,12 @@ class CategoricalCrossentropy(_CategoricalBase):
                 f"output {(None, *output_shape[1:])}, but {name} has shape {y.shape}."
                 f"{_flatten_hint(y.ndim, output_shape)}"
             )
+        if y.min() < 0:
+            raise ValueError(
+                f"{name} holds negative values (down to {y.min()}), and "
+                "loss='categorical_crossentropy' needs one-hot or probability rows (>= 0): a "
+                "negative target makes the loss negative. Re-encode the targets."
+            )
         if len(output_shape) > 2 and y.shape[1:] == tuple(output_shape[1:]):
             return y  # one-hot targets at every position, e.g. (batch, time, classes)
         if y.ndim != 2 or y.shape[1] != output_shape[-1]:

@@ -26,8 +26,8 @@ import numpy as np
 from engram.nn import losses as losses_module
 from engram.nn import metrics as metrics_module
 from engram.nn import optimizers as optimizers_module
-from engram.nn.callbacks import Callback, CallbackList, History, ProgbarLogger
-from engram.nn.layers.base import Layer, layers, shape_str
+from engram.nn.callbacks import Callback, CallbackList, History, ProgbarLogger, as_callbacks
+from engram.nn.layers.base import Layer, layers, shape_str, weight_list
 from engram.validation import (
     as_rng,
     check_array,
@@ -150,7 +150,9 @@ class Sequential:
         """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'.")
-        self.optimizer = optimizers_module.get(optimizer)
+        optimizer = optimizers_module.get(optimizer)
+        optimizer.bind(self)  # one model per optimizer instance (Keras refuses a second too)
+        self.optimizer = optimizer
         self.loss = losses_module.get(loss)
         if isinstance(metrics, str):
             metrics = [metrics]
@@ -298,12 +300,16 @@ class Sequential:
             batch_size: samples per gradient step (default 32).
             epochs: number of passes.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch ("auto" = 1).
-            callbacks: `Callback` objects (EarlyStopping, ModelCheckpoint, ...).
+            callbacks: `Callback` objects (EarlyStopping, ModelCheckpoint, ...), or one.
             validation_split: fraction of the data, taken from the end before shuffling, held
                 out for validation.
             validation_data: ``(x_val, y_val)``, used instead of validation_split.
             shuffle: reshuffle the training samples before each epoch.
-            initial_epoch: epoch to start counting from (to resume training).
+            initial_epoch: epoch to start counting from (to resume training), an int >= 0.
+
+        A loss that becomes NaN or infinite is named once, in a `DivergenceWarning`, and
+        recorded in ``History.diverged_epoch``; training goes on, as in Keras, unless a
+        `TerminateOnNaN` callback stops it (NumPy's own overflow warnings are silenced).
 
         Raises:
             ValueError: not compiled, bad shapes, labels or values (each message says the fix).
@@ -313,6 +319,8 @@ class Sequential:
             32 if batch_size is None else check_positive(batch_size, "batch_size", integer=True)
         )
         check_positive(epochs, "epochs", integer=True, strict=False)
+        check_positive(initial_epoch, "initial_epoch", integer=True, strict=False)
+        callbacks = as_callbacks(callbacks)
         check_fraction(validation_split, "validation_split")
         verbose = _check_verbose(verbose)
         x, y = self._check_xy(x, y)
@@ -333,7 +341,7 @@ class Sequential:
             x, x_val = x[:split_at], x[split_at:]
             y, y_val = y[:split_at], y[split_at:]
         self.history = History()
-        cbs = [self.history, *(callbacks or [])]
+        cbs = [self.history, *callbacks]
         if verbose:
             cbs.append(ProgbarLogger(verbose))
         callback_list = CallbackList(cbs, self)
@@ -349,15 +357,18 @@ class Sequential:
         callback_list.set_params(params)
         self.stop_training = False
         callback_list.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            callback_list.on_epoch_begin(epoch)
-            logs = self._run_epoch(x, y, batch_size, shuffle, callback_list)
-            if x_val is not None:
-                val = self._evaluate_arrays(x_val, y_val, batch_size)
-                logs.update({"val_" + k: v for k, v in val.items()})
-            callback_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+        # a diverging run is named once by History's DivergenceWarning, not by NumPy's
+        # overflow warnings at every step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(initial_epoch, epochs):
+                callback_list.on_epoch_begin(epoch)
+                logs = self._run_epoch(x, y, batch_size, shuffle, callback_list)
+                if x_val is not None:
+                    val = self._evaluate_arrays(x_val, y_val, batch_size)
+                    logs.update({"val_" + k: v for k, v in val.items()})
+                callback_list.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
         callback_list.on_train_end()
         return self.history
 
@@ -459,17 +470,20 @@ class Sequential:
         """Set all weights from a list in `get_weights`'s order."""
         if not self.built:
             self.build()
+        weights = weight_list(weights, "set_weights")
         expected = sum(len(layer.get_weights()) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(
                 f"set_weights expects {expected} arrays (get_weights()'s order), but received "
                 f"{len(weights)}."
             )
-        i = 0
-        for layer in self.layers:
+        checked, i = [], 0
+        for layer in self.layers:  # every array checked before any layer changes
             n = len(layer.get_weights())
-            layer.set_weights(list(weights[i : i + n]))
+            checked.append(layer.checked_weights(weights[i : i + n]))
             i += n
+        for layer, pairs in zip(self.layers, checked, strict=True):
+            layer.assign_weights(pairs)
 
     def count_params(self) -> int:
         if not self.built:

@@ -12,12 +12,13 @@ Every constant is a Python float, so float32 weights stay float32 (NumPy 2 promo
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
 
 from engram.registry import Registry
-from engram.validation import check_fraction, check_positive
+from engram.validation import check_fraction, check_positive, describe
 
 optimizers: Registry[Any] = Registry("optimizer")
 
@@ -26,10 +27,19 @@ class Optimizer:
     """Base class: gradient clipping, the step counter and per-weight state.
 
     Args:
-        learning_rate: step size.
-        clipnorm: clip each weight's gradient to this L2 norm (Keras semantics).
-        clipvalue: clip every gradient element to [-clipvalue, clipvalue].
-        global_clipnorm: clip all gradients together to this global L2 norm.
+        learning_rate: step size, > 0.
+        clipnorm: clip each weight's gradient to this L2 norm (Keras semantics), > 0.
+        clipvalue: clip every gradient element to [-clipvalue, clipvalue], > 0.
+        global_clipnorm: clip all gradients together to this global L2 norm, > 0.
+
+    Every hyperparameter is checked here, when the optimizer is made: a value that would turn
+    the weights into NaN (a negative epsilon or accumulator, a decay rate outside [0, 1)) is
+    refused with its valid range. Keras accepts some of them (``RMSprop(epsilon=-1)``,
+    ``RMSprop(rho=5)``, ``Adagrad(initial_accumulator_value=-1)``) and trains to NaN.
+
+    One optimizer belongs to one model (its step count and moments are that model's):
+    compiling a second model with the same instance raises `ValueError`, as Keras refuses to
+    step variables it was not built with.
     """
 
     name = "optimizer"
@@ -63,6 +73,21 @@ class Optimizer:
         self._buffers: dict[tuple[tuple[int, ...], np.dtype, str], np.ndarray] = {}
         self._groups: list[_Packed] = []
         self._entries: list[_Entry] = []
+        self._owner: weakref.ref | None = None
+
+    def bind(self, model: Any) -> None:
+        """Tie this optimizer to ``model`` (at compile); refuse it while another living model
+        still trains with it."""
+        owner = None if self._owner is None else self._owner()
+        if owner is not None and owner is not model and getattr(owner, "optimizer", None) is self:
+            raise ValueError(
+                f"This {type(self).__name__} optimizer is already used by the model "
+                f"{getattr(owner, 'name', '?')!r}: its step count and moments belong to that "
+                f"model. Give each model its own optimizer, e.g. "
+                f"compile(optimizer={type(self).__name__}(learning_rate="
+                f"{self.learning_rate!r})) or optimizer={self.name!r}."
+            )
+        self._owner = weakref.ref(model)
 
     def step(self, layers: list[Any]) -> None:
         """Update every trainable layer's ``params`` in place from its ``grads``.
@@ -256,8 +281,9 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"momentum must be in [0, 1]. Got {momentum!r} instead.")
+        check_fraction(momentum, "momentum", inclusive_high=True)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False. Got {describe(nesterov)} instead.")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("velocity",) if self.momentum else ()
 
@@ -297,7 +323,8 @@ class Adam(Optimizer):
 
     Args:
         beta_1, beta_2: decay rates of the two moments, in [0, 1).
-        epsilon: added to sqrt(v) in the denominator.
+        epsilon: added to sqrt(v) in the denominator, > 0 (0 would divide 0 by 0 wherever a
+            gradient is always 0, e.g. a dead ReLU unit's weights).
     """
 
     name = "adam"
@@ -307,7 +334,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         check_fraction(beta_1, "beta_1")
         check_fraction(beta_2, "beta_2")
-        check_positive(epsilon, "epsilon", strict=False)
+        check_positive(epsilon, "epsilon")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def update(self, param, grad, state):
@@ -343,6 +370,10 @@ class RMSprop(Optimizer):
     Math:
         v <- rho v + (1 - rho) g^2
         w <- w - lr g / sqrt(v + eps)      (Keras puts eps inside the root; torch outside)
+
+    Args:
+        rho: decay rate of the mean square, in [0, 1).
+        epsilon: added to v under the root, > 0 (keeps the step finite where g = 0).
     """
 
     name = "rmsprop"
@@ -350,6 +381,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
+        check_fraction(rho, "rho")
+        check_positive(epsilon, "epsilon")
         self.rho, self.epsilon = float(rho), float(epsilon)
 
     def update(self, param, grad, state):
@@ -375,6 +408,10 @@ class Adagrad(Optimizer):
     Math:
         a <- a + g^2            (a starts at initial_accumulator_value)
         w <- w - lr g / sqrt(a + eps)      (Keras puts eps inside the root; torch outside)
+
+    Args:
+        initial_accumulator_value: the starting value of a, >= 0 (a is a sum of squares).
+        epsilon: added to a under the root, > 0.
     """
 
     name = "adagrad"
@@ -382,6 +419,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
+        check_positive(initial_accumulator_value, "initial_accumulator_value", strict=False)
+        check_positive(epsilon, "epsilon")
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
 

@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from torch.func import functional_call
 
-from engram.nn import Sequential, gradcheck, optimizers
+from engram.nn import DivergenceWarning, Sequential, gradcheck, optimizers
 from engram.nn.initializers import Orthogonal
 from engram.nn.layers import Dense, SimpleRNN
 from tests.helpers import check_layer
@@ -146,10 +148,15 @@ def _explosion_run(clipnorm):
     model.build((None, 60, 2))
     kwargs = {} if clipnorm is None else {"clipnorm": clipnorm}
     model.compile(optimizer=optimizers.SGD(learning_rate=0.01, **kwargs), loss="mse")
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergenceWarning)
         first = model.evaluate(x, y, verbose=0)
         history = model.fit(x, y, epochs=15, batch_size=32, verbose=0, shuffle=False)
-    return first, history.history["loss"]
+    # a run that reaches NaN is named once, in one warning and in History
+    losses = history.history["loss"]
+    assert history.diverged == (not np.all(np.isfinite(losses)))
+    assert len(caught) == int(history.diverged)
+    return first, losses
 
 
 def test_gradient_clipping_prevents_explosion():

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from engram.registry import Registry
+from engram.validation import check_positive, check_sample_shape
 
 layers: Registry[type[Layer]] = Registry("layer")
 
@@ -43,6 +44,37 @@ def shape_str(shape: tuple[int | None, ...]) -> str:
     """A shape as Python writes a tuple, with None for unknown sizes: ``(None, 784)``, ``(5,)``."""
     inner = ", ".join("None" if s is None else str(s) for s in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _real_array(value: Any, label: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{label} is a masked array; pass a plain array (w.filled(value)).")
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{label} could not be made an array: {exc}.") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{label} must hold real numbers. Got dtype {array.dtype} instead. Pass a float "
+            "array (np.real(w) for complex values whose imaginary part is 0)."
+        )
+    return array
+
+
+def weight_list(weights: Any, what: str) -> list[Any]:
+    """``weights`` as a list, for ``set_weights``: a list or tuple in get_weights()'s order."""
+    if isinstance(weights, (list, tuple)):
+        return list(weights)
+    if isinstance(weights, dict):
+        hint = " A dict has no order to match: pass [d[name] for name in ...] in that order."
+    elif isinstance(weights, np.ndarray):
+        hint = " Wrap a single array in a list: [w]."
+    else:
+        hint = " Pass list(...) of the arrays."
+    raise TypeError(
+        f"{what} expects a list of arrays in get_weights()'s order. Got "
+        f"{type(weights).__name__} instead.{hint}"
+    )
 
 
 class Layer:
@@ -81,10 +113,13 @@ class Layer:
         self.trainable = trainable
         self.dtype = np.dtype(dtype).name
         if input_dim is not None:
-            input_shape = (int(input_dim),)
+            input_shape = (check_positive(input_dim, "input_dim", integer=True),)
         if batch_input_shape is not None:
-            input_shape = tuple(batch_input_shape)[1:]
-        self.declared_input_shape = None if input_shape is None else tuple(input_shape)
+            batch_input_shape = check_sample_shape(batch_input_shape, "batch_input_shape")
+            input_shape = batch_input_shape[1:]
+        self.declared_input_shape = (
+            None if input_shape is None else check_sample_shape(input_shape, "input_shape")
+        )
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.built = False
@@ -145,7 +180,19 @@ class Layer:
         return [arrays[k].copy() for k in self.weight_names if k in arrays]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Set the weights from a list in Keras's order; shapes must match exactly."""
+        """Set the weights from a list in Keras's order; shapes must match exactly.
+
+        Raises:
+            TypeError: not a list or tuple (a dict, an iterator), or arrays that are not real
+                numbers (complex, object).
+            ValueError: a wrong count or shape, or NaN/Inf values, including values that
+                overflow the weights' dtype (1e300 into float32). Keras stores all of these.
+        """
+        self.assign_weights(self.checked_weights(weights))
+
+    def checked_weights(self, weights: Any) -> list[tuple[str, np.ndarray]]:
+        """(name, array) pairs for `set_weights`, every one checked, none assigned yet."""
+        weights = weight_list(weights, f"Layer {self.name!r}: set_weights")
         arrays = {**self.params, **self.state_arrays()}
         names = [k for k in self.weight_names if k in arrays]
         if len(weights) != len(names):
@@ -153,14 +200,31 @@ class Layer:
                 f"Layer {self.name!r} expects {len(names)} weight arrays ({', '.join(names)}), "
                 f"but received {len(weights)}."
             )
+        checked = []
         for key, value in zip(names, weights, strict=True):
-            value = np.asarray(value)
-            if value.shape != arrays[key].shape:
+            label = f"Layer {self.name!r} weight {key!r}"
+            raw = _real_array(value, label)
+            if raw.shape != arrays[key].shape:
                 raise ValueError(
-                    f"Layer {self.name!r} weight {key!r} has shape {arrays[key].shape}, but "
-                    f"received shape {value.shape}."
+                    f"{label} has shape {arrays[key].shape}, but received shape {raw.shape}."
                 )
-            value = value.astype(arrays[key].dtype, copy=True)
+            dtype = arrays[key].dtype
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+                value = raw.astype(dtype, copy=True)  # never the caller's array
+            bad = value.size - int(np.count_nonzero(np.isfinite(value)))
+            if bad:
+                cast = f" after conversion to {dtype}" if raw.dtype != dtype else ""
+                raise ValueError(
+                    f"{label} holds {bad} NaN or Inf value(s){cast}. Weights must be finite "
+                    f"({dtype} reaches +/-{np.finfo(dtype).max:.3g}): a model with such a "
+                    "weight predicts NaN."
+                )
+            checked.append((key, value))
+        return checked
+
+    def assign_weights(self, checked: list[tuple[str, np.ndarray]]) -> None:
+        """Set weights that `checked_weights` returned."""
+        for key, value in checked:
             if key in self.params:
                 self.params[key] = value
             else:

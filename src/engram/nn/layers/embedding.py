@@ -10,6 +10,9 @@ from engram.nn import initializers
 from engram.nn.layers.base import Layer, register_layer
 from engram.validation import check_positive
 
+#: how far a float index may lie from a whole number and still be read as that token
+WHOLE_TOLERANCE = 1e-3
+
 
 @register_layer
 class Embedding(Layer):
@@ -28,10 +31,12 @@ class Embedding(Layer):
             U(-0.05, 0.05)).
 
     Inputs may be integer arrays or floats holding integers (a `Sequential` casts its input to
-    float32, exact for indices below 2**24); floats are rounded to the nearest integer.
+    float32, exact for indices below 2**24). A float more than 0.001 from a whole number is
+    refused (Keras truncates 4.99 to token 4 without a word); closer ones, such as the
+    2.000001 of a finite-difference check, are rounded.
 
     Raises:
-        ValueError: an index outside [0, input_dim).
+        ValueError: an index outside [0, input_dim), or a float index with a fractional part.
 
     Example:
         >>> Embedding(100, 8)(np.array([[1, 2, 3]])).shape
@@ -64,7 +69,7 @@ class Embedding(Layer):
 
     def _indices(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        idx = x.astype(np.intp) if x.dtype.kind in "biu" else np.rint(x).astype(np.intp)
+        idx = x.astype(np.intp) if x.dtype.kind in "biu" else self._whole(x)
         if idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
             bad = idx[(idx < 0) | (idx >= self.input_dim)]
             raise ValueError(
@@ -73,6 +78,19 @@ class Embedding(Layer):
                 "input_dim = vocabulary size (largest index + 1), or re-encode the tokens."
             )
         return idx
+
+    def _whole(self, x: np.ndarray) -> np.ndarray:
+        """Float indices as ints; each must be a whole number (NaN and Inf are not)."""
+        rounded = np.rint(x)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(x - rounded) <= WHOLE_TOLERANCE)  # NaN and Inf compare False
+        if bad.any():
+            raise ValueError(
+                f"Embedding(input_dim={self.input_dim}) layer {self.name!r} received indices "
+                f"that are not whole numbers, such as {x[bad][:3].tolist()}. Token indices must "
+                "be integers: pass an int array, or round the data first (np.rint)."
+            )
+        return rounded.astype(np.intp)
 
     def forward(self, x, training=False):
         self.idx = self._indices(x)
