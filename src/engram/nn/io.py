@@ -199,14 +199,14 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
             loss, optimizer) that engram does not have, does not match its weights, or is a
             pickle. Nothing in the file is executed.
     """
-    from engram.nn.model import Sequential
+    from engram.nn.layers.base import layers
 
     name = str(path)
     metadata, tensors = _read_file(path)
     config = _json_field(metadata, "model_config", name)
     _check_architecture(config, name)
     try:
-        model = Sequential.from_config(config)
+        model = layers.get("Sequential").from_config(config)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ModelFileError(f"{name}: the architecture cannot be rebuilt: {exc}") from None
     if not model.built:
@@ -289,7 +289,7 @@ def _restore_compile(model: Any, config: Any, tensors: dict, name: str) -> None:
         metrics = config.get("metrics") or []
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
             raise ValueError("metrics must be a list of names")
-        model.compile(config["optimizer"], config["loss"], metrics)
+        model.compile(config["optimizer"], config["loss"], metrics=metrics)
         iterations = config.get("optimizer_iterations", 0)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"optimizer_iterations must be an int >= 0, got {iterations!r}")

@@ -57,7 +57,8 @@ def resolve(name: Any, loss_name: str, output_shape: tuple[int, ...]) -> tuple[s
     """(history key, function) for a metric given by name, as Keras names them.
 
     ``"accuracy"``/``"acc"`` picks binary, categorical or sparse accuracy from the loss (and,
-    for other losses, from the output width); the history key is the name as given.
+    for other losses, from the output width); the history key is the name as given (Keras logs
+    ``metrics=["acc"]`` as ``acc`` and ``val_acc``).
     """
     if callable(name) and not isinstance(name, str):
         return getattr(name, "__name__", "metric"), name
@@ -65,10 +66,10 @@ def resolve(name: Any, loss_name: str, output_shape: tuple[int, ...]) -> tuple[s
         raise TypeError(f"metrics must be names or functions. Got {type(name).__name__} instead.")
     if name.lower() in ("accuracy", "acc"):
         if loss_name == "sparse_categorical_crossentropy":
-            return "accuracy", sparse_categorical_accuracy
+            return name, sparse_categorical_accuracy
         if loss_name == "categorical_crossentropy":
-            return "accuracy", categorical_accuracy
+            return name, categorical_accuracy
         if loss_name == "binary_crossentropy" or output_shape[-1] == 1:
-            return "accuracy", binary_accuracy
-        return "accuracy", categorical_accuracy
+            return name, binary_accuracy
+        return name, categorical_accuracy
     return name, metrics.get(name)
