@@ -234,3 +234,38 @@ def test_deep_chain_does_not_recurse():
         t = L.Activation("linear")(t)
     model = Model(inp, t)
     np.testing.assert_array_equal(model.predict(np.ones((1, 2))), np.ones((1, 2)))
+
+
+def test_readme_example_and_weights_round_trip(tmp_path):
+    import engram.nn as en
+
+    def build(seed):
+        a, b = Input(shape=(4,), name="a"), Input(shape=(3,), name="b")
+        h = L.Dense(8, activation="relu")(a)
+        out = L.Dense(2, activation="softmax", name="label")(L.concatenate([h, b]))
+        value = L.Dense(1, name="value")(h)
+        return Model([a, b], [out, value], seed=seed)
+
+    model = build(0)
+    model.compile(
+        "adam",
+        loss=["sparse_categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["acc"], ["mae"]],
+    )
+    xa, xb = data(16)
+    y = [np.arange(16) % 2, xa[:, :1]]
+    history = model.fit([xa, xb], y, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "label_loss", "value_loss", "label_acc", "value_mae"}
+    assert np.isfinite(model.compute_gradients([xa, xb], y))
+    model.save_weights(tmp_path / "w.engram")
+    twin = build(1)  # its own layers, other weights
+    assert not np.array_equal(twin.get_weights()[0], model.get_weights()[0])
+    twin.load_weights(tmp_path / "w.engram")
+    for p, q in zip(model.predict([xa, xb]), twin.predict([xa, xb]), strict=True):
+        np.testing.assert_array_equal(p, q)
+    inner_in = en.Input((3,))
+    inner = Model(inner_in, L.Dense(3)(inner_in))
+    x = en.Input((3,))
+    with pytest.raises(ValueError, match="a shared model is not supported yet"):
+        Model(x, L.add([inner(x), inner(x)]))

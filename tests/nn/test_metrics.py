@@ -50,9 +50,13 @@ def test_named_and_callable_metrics_resolve():
     assert metrics.resolve("mae", "mse", (None, 1)) == ("mae", metrics.mean_absolute_error)
 
     def my_metric(y_true, y_pred):
-        return 0.0, 1
+        return np.abs(y_pred - y_true)  # per-sample values, as a Keras metric function returns
 
-    assert metrics.resolve(my_metric, "mse", (None, 1)) == ("my_metric", my_metric)
+    key, fn = metrics.resolve(my_metric, "mse", (None, 1))
+    assert key == "my_metric"
+    y = np.zeros((4, 2))
+    assert fn(y, np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])) == (4.0, 4)
+    assert metrics.resolve(lambda t, p: 0.25, "mse", (None, 1))[1](y, y) == (0.25, 1)
 
 
 def test_unknown_metric_suggests_close_matches():
