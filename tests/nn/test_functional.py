@@ -141,6 +141,17 @@ def test_shared_layer_gradients_add_up():
     assert gradcheck(model, x, y).passed
     model.compute_gradients(x, y)
     summed = {k: v.copy() for k, v in shared.grads.items()}
+    before = {k: v.copy() for k, v in shared.params.items()}
+    start = model.get_weights()
+    model.optimizer.learning_rate = 0.1
+    for _ in range(2):  # the optimizer applies the summed gradient, step after step
+        model.set_weights(start)
+        model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+        for key in summed:
+            np.testing.assert_allclose(
+                shared.params[key], before[key] - 0.1 * summed[key], rtol=1e-5, atol=1e-7
+            )
+    model.set_weights(start)
 
     # the same function with two separate copies of the shared layer
     a, b = L.Dense(3, activation="tanh"), L.Dense(3, activation="tanh")

@@ -66,3 +66,39 @@ def test_predict_checks_verbose():
     model = Sequential([L.Dense(2, input_shape=(4,))], seed=0)
     with pytest.raises(ValueError, match=r"verbose must be 'auto', 0, 1 or 2\. Got 3"):
         model.predict(np.ones((2, 4)), verbose=3)
+
+
+def test_model_trainable_follows_keras():
+    """Keras 3 (torch): model.trainable sets every layer's flag and fit follows it at once."""
+    keras = import_keras()
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+    kmodel = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="a"), keras.layers.Dense(1, name="b")]
+    )
+    model = Sequential([L.Dense(2, input_shape=(3,), name="a"), L.Dense(1, name="b")], seed=0)
+    model.set_weights(kmodel.get_weights())
+    for m in (kmodel, model):
+        m.compile("sgd", "mse")
+        m.trainable = False
+    assert [layer.trainable for layer in model.layers] == [
+        layer.trainable for layer in kmodel.layers
+    ]
+    before = model.get_weights()
+    kmodel.fit(x, y, verbose=0)
+    model.fit(x, y, verbose=0)
+    for a, b, c in zip(before, model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(b, np.asarray(c))
+    lines = {}
+    for m in (kmodel, model):
+        m.trainable = True
+        m.layers[0].trainable = False
+        out: list[str] = []
+        m.summary(print_fn=lambda text, out=out, **kwargs: out.extend(text.splitlines()))
+        lines[m is model] = [
+            line.split("(")[0].strip() for line in out if "rainable params" in line
+        ]
+    assert lines[True] == lines[False] == ["Trainable params: 3", "Non-trainable params: 8"]
+    model.fit(x, y, verbose=0)
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])  # layer a stays frozen
+    assert not np.array_equal(model.get_weights()[2], before[2])  # layer b learns

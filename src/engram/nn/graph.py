@@ -225,8 +225,25 @@ class Graph:
                     "graph; a shared model is not supported yet. Share its layers instead."
                 )
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
+        self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
+        self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
+        #: the layers in order when the graph is one chain (Sequential's case): forward and
+        #: backward then run a plain loop over them, with no slots to look up
+        self.chain = self._as_chain()
+
+    def _as_chain(self) -> list[Any] | None:
+        if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
+            return None
+        previous = self.input_slots[0]
+        for _, ins, outs, multi, multi_out in self.steps:
+            if multi or multi_out or ins != (previous,):
+                return None
+            previous = outs[0]
+        if not self.steps or previous != self.output_slots[0]:
+            return None
+        return [step[0] for step in self.steps]
 
     # ------------------------------------------------------------------ forward
     def forward(self, xs: Sequence[np.ndarray], training: bool, logits: Sequence[int] = ()):
@@ -235,10 +252,20 @@ class Graph:
         ``logits``: indices of outputs whose last layer stops before its activation (the fused
         loss path: ``forward_logits`` instead of ``forward``); those outputs are logits.
         """
+        chain = self.chain
+        if chain is not None:
+            x = xs[0]
+            if logits:
+                for layer in chain[:-1]:
+                    x = layer.forward(x, training)
+                return [chain[-1].forward_logits(x)]
+            for layer in chain:
+                x = layer.forward(x, training)
+            return [x]
         values: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs, strict=True):
             values[s] = x
-        stop = {self.output_slots[k] for k in logits}
+        stop = {self.output_slots[k] for k in logits} if logits else ()
         shared = self.shared
         for i, (layer, ins, outs, multi, multi_out) in enumerate(self.steps):
             x = [values[s] for s in ins] if multi else values[ins[0]]
@@ -264,7 +291,11 @@ class Graph:
         that learns are skipped, and the first learning layer of a chain skips its own input
         gradient (``needs_input_grad`` False), as nobody reads it.
         """
-        key = (input_grads, *(trains(layer) for layer in self.layers))
+        # cheap to compute every step: the flags of plain layers, trains() only for models
+        # (a plain layer's params are created at build and never change, so its flag suffices)
+        key = (input_grads, *[layer.trainable for layer in self._plain])
+        if self._nested:
+            key += tuple(trains(model) for model in self._nested)
         plan = self._plans.get(key)
         if plan is not None:
             return plan
@@ -298,11 +329,13 @@ class Graph:
         ``logits``: outputs whose ``grads_out`` are with respect to the logits (the fused path).
         """
         order, input_grad = self._plan(input_grads)
+        if self.chain is not None:
+            return [self._chain_backward(grads_out[0], order, input_grad, bool(logits))]
         grads: list[Any] = [None] * self.n_slots
         for s, g in zip(self.output_slots, grads_out, strict=True):
             if g is not None:
                 grads[s] = g if grads[s] is None else grads[s] + g
-        from_logits = {self.output_slots[k] for k in logits}
+        from_logits = {self.output_slots[k] for k in logits} if logits else ()
         summed: dict[int, dict[str, np.ndarray]] = {}
         steps, shared = self.steps, self.shared
         for i in order:
@@ -339,6 +372,32 @@ class Graph:
             if id(layer) in summed:
                 layer.grads.update(summed[id(layer)])
         return [grads[s] for s in self.input_slots]
+
+    def _chain_backward(self, grad, order, input_grad, from_logits):
+        """Backward through a chain: the active steps are a suffix of it (everything above
+        the first layer that learns), and only that first one may skip its input gradient."""
+        if not order or grad is None:
+            return None
+        chain = self.chain
+        last, first = len(chain) - 1, order[-1]
+        for i in order[:-1]:
+            layer = chain[i]
+            grad = (
+                layer.backward_from_logits(grad)
+                if from_logits and i == last
+                else (layer.backward(grad))
+            )
+        layer = chain[first]
+        wanted = input_grad[first]
+        if not wanted:
+            layer.needs_input_grad = False
+        try:
+            if from_logits and first == last:
+                return layer.backward_from_logits(grad)
+            return layer.backward(grad)
+        finally:
+            if not wanted:
+                layer.needs_input_grad = True
 
 
 _NOT_CACHE = ("params", "grads", "needs_input_grad", "trainable", "built")

@@ -125,7 +125,7 @@ class Model(Layer):
         # a Model is a Layer (it can be called inside another model) but keeps Keras's model
         # attributes: input_shape/output_shape include the batch axis
         self.name = name
-        self.trainable = True
+        self._trainable = True
         self.declared_input_shape = None
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -178,6 +178,18 @@ class Model(Layer):
         self._fused_cache = None
 
     @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """As in Keras 3: setting it sets every layer's flag (nested models included), and fit
+        follows the flags from its next step on."""
+        self._trainable = bool(value)
+        for layer in self.graph_layers():
+            layer.trainable = bool(value)
+
+    @property
     def layers(self) -> list[Layer]:
         """The layers, input layers included, in Keras's order (that of `get_weights`)."""
         return self.graph.keras_layers if self.graph is not None else []
@@ -187,15 +199,16 @@ class Model(Layer):
         return self.graph.layers if self.graph is not None else []
 
     def _leaves(self) -> list[Layer]:
-        """The layers whose weights the optimizer updates, nested models flattened (a model
-        with ``trainable=False`` contributes none)."""
+        """The layers whose weights the optimizer updates, nested models flattened (one list
+        per graph: the optimizer skips the frozen ones)."""
+        cached = self.__dict__.get("_leaf_cache")
+        if cached is not None and cached[0] is self.graph:
+            return cached[1]
         out: list[Layer] = []
         for layer in self.graph_layers():
-            if isinstance(layer, Model):
-                if layer.trainable:
-                    out += layer._leaves()
-            else:
-                out.append(layer)
+            out += layer._leaves() if isinstance(layer, Model) else [layer]
+        # the optimizer skips layers whose trainable flag is off (a frozen model's layers are)
+        self._leaf_cache = (self.graph, out)
         return out
 
     def get_layer(self, name: str) -> Layer:
@@ -519,14 +532,15 @@ class Model(Layer):
         return loss, per, outs
 
     def _batch_logs(self, loss, per, outs, ys, totals, n) -> dict[str, float]:
-        totals["loss"][0] += loss * n
-        totals["loss"][1] += n
+        entry = totals["loss"]
+        entry[0] += loss * n
+        entry[1] += n
         if len(per) > 1:
             for name, value in zip(self.output_names, per, strict=True):
                 entry = totals[f"{name}_loss"]
                 entry[0] += value * n
                 entry[1] += n
-        for k, key, fn in self._resolved_metrics():
+        for k, key, fn in self._metrics:  # resolved when the totals were made (_log_keys)
             value, count = fn(ys[k], outs[k])
             totals[key][0] += value
             totals[key][1] += count
@@ -639,6 +653,7 @@ class Model(Layer):
         order = self.rng.permutation(n) if shuffle else None
         need_output = bool(self._resolved_metrics())
         totals = {key: [0.0, 0] for key in self._log_keys()}
+        leaves = self._leaves()
         # shuffled batches are gathered into reused arrays, not a fresh allocation per step
         # (safe: the layers read their cached inputs only within the step)
         buffers = (
@@ -659,7 +674,8 @@ class Model(Layer):
                     for a, buf in zip(xs, buffers, strict=True)
                 ]
                 yb = [a[idx] for a in ys]
-            loss, per, outs = self._train_step(xb, yb, need_output)
+            loss, per, outs = self._gradients(xb, yb, None, True, need_output)
+            self.optimizer.step(leaves)
             logs = self._batch_logs(loss, per, outs, yb, totals, len(xb[0]))
             callback_list.on_train_batch_end(step, logs)
             if self.stop_training:
