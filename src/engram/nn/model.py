@@ -724,16 +724,21 @@ class Model(Layer):
         batch_size = _check_batch_size(batch_size)
         _check_verbose(verbose)
         xs = self._check_x(x)
-        batches = [
-            self.graph.forward([a[s : s + batch_size] for a in xs], False)
-            for s in range(0, len(xs[0]), batch_size)
-        ]
-        outs = [
-            batches[0][k].copy()
-            if len(batches) == 1
-            else np.concatenate([b[k] for b in batches], axis=0)
-            for k in range(len(self.graph.outputs))
-        ]
+        forward = self.graph.forward
+        if len(xs) == 1:  # one input: slice it directly (the per-batch cost counts here)
+            x0 = xs[0]
+            batches = [
+                forward([x0[s : s + batch_size]], False) for s in range(0, len(x0), batch_size)
+            ]
+        else:
+            batches = [
+                forward([a[s : s + batch_size] for a in xs], False)
+                for s in range(0, len(xs[0]), batch_size)
+            ]
+        if len(batches) == 1:
+            outs = [out.copy() for out in batches[0]]
+        else:
+            outs = [np.concatenate([b[k] for b in batches], axis=0) for k in range(len(batches[0]))]
         return outs if self._multi_output else outs[0]
 
     # ---------------------------------------------------------------- weights
