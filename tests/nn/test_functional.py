@@ -280,3 +280,17 @@ def test_readme_example_and_weights_round_trip(tmp_path):
     x = en.Input((3,))
     with pytest.raises(ValueError, match="a shared model is not supported yet"):
         Model(x, L.add([inner(x), inner(x)]))
+
+
+def test_shared_batch_normalization_keeps_both_calls_statistics():
+    inp = Input((3,))
+    norm, inner = L.BatchNormalization(momentum=0.5), L.Dense(3)
+    out = L.Dense(1)(L.add([norm(inp), norm(inner(inp))]))
+    model = Model(inp, out, seed=0)
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    h = x @ inner.params["weights"] + inner.params["bias"]  # the second call's input
+    model.fit(x, np.ones((8, 1)), batch_size=8, epochs=1, shuffle=False, verbose=0)
+    # moving_mean <- 0.5 moving_mean + 0.5 batch_mean, once per call, both calls kept
+    expected = 0.5 * (0.5 * x.mean(axis=0)) + 0.5 * h.mean(axis=0)
+    np.testing.assert_allclose(norm.moving_mean, expected, rtol=1e-5, atol=1e-6)

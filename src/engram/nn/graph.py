@@ -404,11 +404,15 @@ _NOT_CACHE = ("params", "grads", "needs_input_grad", "trainable", "built")
 
 
 def _snapshot(layer: Any) -> dict[str, Any]:
-    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them)."""
+    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them).
+
+    Weights and saved state (BatchNormalization's moving statistics) are not cache: restoring
+    them would undo the later calls' updates."""
+    skip = {*_NOT_CACHE, *layer.state_arrays()}
     return {
         k: v.copy() if isinstance(v, np.ndarray) else v
         for k, v in vars(layer).items()
-        if k not in _NOT_CACHE
+        if k not in skip
     }
 
 
