@@ -294,3 +294,16 @@ def test_shared_batch_normalization_keeps_both_calls_statistics():
     # moving_mean <- 0.5 moving_mean + 0.5 batch_mean, once per call, both calls kept
     expected = 0.5 * (0.5 * x.mean(axis=0)) + 0.5 * h.mean(axis=0)
     np.testing.assert_allclose(norm.moving_mean, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_inside_a_functional_model():
+    body = Sequential([L.Dense(4, activation="tanh"), L.Dense(2)], seed=0)
+    inp = Input((3,))
+    model = Model(inp, L.Softmax()(body(inp)), seed=0)
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x).sum(axis=1), 1.0, rtol=1e-6)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    assert gradcheck(model, x, np.arange(6) % 2).passed
+    before = body.get_weights()[0].copy()
+    model.fit(x, np.arange(6) % 2, epochs=1, verbose=0)
+    assert not np.array_equal(before, body.get_weights()[0])

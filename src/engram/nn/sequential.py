@@ -103,6 +103,12 @@ class Sequential(Model):
             shape = _sample_shape(layer)
         self._chain()
 
+    def compute_output_shape(self, input_shape: Any) -> tuple[int, ...]:
+        """Called on a symbolic tensor inside a functional model: build for its shape."""
+        if not self.built:
+            self.build((None, *input_shape))
+        return tuple(self.graph.outputs[0].shape[1:])
+
     def _build_layer(self, layer: Layer, shape: tuple[int, ...]) -> None:
         if isinstance(layer, Model):
             layer.build((None, *shape))
