@@ -17,9 +17,12 @@ of one chain; a functional `Model` is any directed acyclic graph of such calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
+
+_trainable = attrgetter("trainable")
 
 
 def shape_str(shape: tuple[int | None, ...]) -> str:
@@ -293,7 +296,7 @@ class Graph:
         """
         # cheap to compute every step: the flags of plain layers, trains() only for models
         # (a plain layer's params are created at build and never change, so its flag suffices)
-        key = (input_grads, *[layer.trainable for layer in self._plain])
+        key = (input_grads, *map(_trainable, self._plain))
         if self._nested:
             key += tuple(trains(model) for model in self._nested)
         plan = self._plans.get(key)

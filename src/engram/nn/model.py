@@ -493,7 +493,9 @@ class Model(Layer):
 
         Returns (total loss, per-output losses, outputs or None).
         """
-        fused = self._fused_outputs()
+        fused = self._fused_cache
+        if fused is None:
+            fused = self._fused_outputs()
         outs = self.graph.forward(xs, training, fused)
         total, per, out_grads = self._losses_of(outs, ys, fused, sample_weight, True)
         self.graph.backward(out_grads, fused)
@@ -654,6 +656,7 @@ class Model(Layer):
         need_output = bool(self._resolved_metrics())
         totals = {key: [0.0, 0] for key in self._log_keys()}
         leaves = self._leaves()
+        single = len(xs) == 1 and len(ys) == 1
         # shuffled batches are gathered into reused arrays, not a fresh allocation per step
         # (safe: the layers read their cached inputs only within the step)
         buffers = (
@@ -664,6 +667,12 @@ class Model(Layer):
             if order is None:
                 xb = [a[start : start + batch_size] for a in xs]
                 yb = [a[start : start + batch_size] for a in ys]
+            elif single:  # one input, one output: no per-batch list building
+                idx = order[start : start + batch_size]
+                full = len(idx) == batch_size
+                x0 = xs[0]
+                xb = [np.take(x0, idx, axis=0, out=buffers[0], mode="clip") if full else x0[idx]]
+                yb = [ys[0][idx]]
             else:
                 idx = order[start : start + batch_size]
                 full = len(idx) == batch_size
