@@ -93,7 +93,7 @@ def digits_8x8_cnn(seed: int):
         ],
         seed=seed,
     )
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

@@ -10,6 +10,10 @@ It checks, for one layer configuration:
    with the same weights, the same outputs;
 5. save/load round trip inside a `Sequential`: weights and predictions bit-exact.
 
+A merge layer takes a list of inputs: pass ``input_shape`` as a list of shapes (or ``x`` as a
+list); the gradient check then covers every input, the torch function receives a list of
+tensors, and step 5 is skipped (a merge layer is not a Sequential's layer).
+
 The torch reference is a function ``torch_fn(params, x) -> y`` of torch tensors, where
 ``params`` holds the engram weights *in engram's layout* as leaf tensors, so the harness can
 compare gradients key by key (the function does any transposing, e.g. to NCHW).
@@ -49,24 +53,33 @@ def check_layer(
     Returns the built float32 layer for further, layer-specific checks.
     """
     rng = np.random.default_rng(seed)
+    multi = isinstance(input_shape, list) or isinstance(x, list)
     if x is None:
-        x = _random_input(input_shape, rng)
+        x = (
+            [_random_input(s, rng) for s in input_shape]
+            if multi
+            else _random_input(input_shape, rng)
+        )
+    xs = x if multi else [x]
+    sample_shape = [tuple(v.shape[1:]) for v in xs] if multi else tuple(x.shape[1:])
     layer = cls(**kwargs)
-    layer.build(tuple(x.shape[1:]), np.random.default_rng(seed))
+    layer.build(sample_shape, np.random.default_rng(seed))
 
     # 1. shape and dtype
     y = layer.forward(x, training)
-    expected = (x.shape[0], *layer.compute_output_shape(tuple(x.shape[1:])))
+    expected = (xs[0].shape[0], *layer.compute_output_shape(sample_shape))
     assert y.shape == expected, f"output shape {y.shape} != compute_output_shape {expected}"
     assert y.dtype == np.float32, f"output dtype {y.dtype}, expected float32"
     grad_x = layer.backward(np.ones_like(y))
-    assert grad_x.shape == x.shape and grad_x.dtype == np.float32
+    for v, g in zip(xs, grad_x if multi else [grad_x], strict=True):
+        assert g.shape == v.shape and g.dtype == np.float32
     for key, grad in layer.grads.items():
         assert grad.shape == layer.params[key].shape, key
         assert grad.dtype == np.float32, f"grad {key} dtype {grad.dtype}"
 
     # 2. float64 gradient check
-    report = gradcheck(layer, x.astype(np.float64), training=training, seed=seed)
+    x64 = [v.astype(np.float64) for v in xs] if multi else x.astype(np.float64)
+    report = gradcheck(layer, x64, training=training, seed=seed)
     assert report.passed, str(report)
 
     # 3. PyTorch parity
@@ -77,13 +90,13 @@ def check_layer(
     config = layer.get_config()
     clone = cls.from_config(config)
     assert clone.get_config() == config
-    clone.build(tuple(x.shape[1:]), np.random.default_rng(seed + 1))
+    clone.build(sample_shape, np.random.default_rng(seed + 1))
     clone.set_weights(layer.get_weights())
     if not training:
         np.testing.assert_array_equal(clone.forward(x, False), layer.forward(x, False))
 
     # 5. save / load round trip, bit-exact
-    if tmp_path is not None:
+    if tmp_path is not None and not multi:
         check_save_load(cls(**kwargs), x, tmp_path)
     return layer
 
@@ -121,13 +134,15 @@ def check_torch_parity(
     grads = {k: v.copy() for k, v in layer.grads.items()}
 
     params_t = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
-    x_t = torch.tensor(x, requires_grad=True)
-    y_t = torch_fn(params_t, x_t)
+    multi = isinstance(x, list)
+    xs_t = [torch.tensor(v, requires_grad=True) for v in (x if multi else [x])]
+    y_t = torch_fn(params_t, xs_t if multi else xs_t[0])
     y_t.backward(torch.tensor(upstream))
     np.testing.assert_allclose(y, y_t.detach().numpy(), atol=atol, rtol=1e-5, err_msg="forward")
-    np.testing.assert_allclose(
-        grad_x, x_t.grad.numpy(), atol=atol, rtol=1e-5, err_msg="input gradient"
-    )
+    for g, x_t in zip(grad_x if multi else [grad_x], xs_t, strict=True):
+        np.testing.assert_allclose(
+            g, x_t.grad.numpy(), atol=atol, rtol=1e-5, err_msg="input gradient"
+        )
     for key, tensor in params_t.items():
         np.testing.assert_allclose(
             grads[key], tensor.grad.numpy(), atol=atol, rtol=1e-5, err_msg=f"grad {key}"

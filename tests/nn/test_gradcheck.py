@@ -139,7 +139,7 @@ def test_tolerance_is_configurable():
 def test_bad_targets():
     with pytest.raises(
         TypeError,
-        match="gradcheck expects a Layer, a Loss, a compiled Sequential "
+        match=r"gradcheck expects a Layer, a Loss, a compiled Model \(or Sequential\) "
         "or a function. Got int instead.",
     ):
         gradcheck(3, np.ones(2))

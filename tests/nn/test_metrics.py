@@ -43,16 +43,20 @@ def test_mse_and_mae_are_sums_over_every_output():
 @pytest.mark.parametrize("name", ["accuracy", "acc"])
 def test_accuracy_is_resolved_like_keras(name, loss, output_shape, expected):
     key, fn = metrics.resolve(name, loss, output_shape)
-    assert key == "accuracy" and fn is expected
+    assert key == name and fn is expected  # the history key is the name as given, as in Keras
 
 
 def test_named_and_callable_metrics_resolve():
     assert metrics.resolve("mae", "mse", (None, 1)) == ("mae", metrics.mean_absolute_error)
 
     def my_metric(y_true, y_pred):
-        return 0.0, 1
+        return np.abs(y_pred - y_true)  # per-sample values, as a Keras metric function returns
 
-    assert metrics.resolve(my_metric, "mse", (None, 1)) == ("my_metric", my_metric)
+    key, fn = metrics.resolve(my_metric, "mse", (None, 1))
+    assert key == "my_metric"
+    y = np.zeros((4, 2))
+    assert fn(y, np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])) == (4.0, 4)
+    assert metrics.resolve(lambda t, p: 0.25, "mse", (None, 1))[1](y, y) == (0.25, 1)
 
 
 def test_unknown_metric_suggests_close_matches():

@@ -9,7 +9,7 @@ import torch
 import engram.nn
 from engram.nn import Input, Sequential, optimizers, set_random_seed
 from engram.nn import functional as F
-from engram.nn import model as model_module
+from engram.nn import sequential as sequential_module
 from engram.nn.layers import Activation, Dense, Dropout, Flatten
 
 
@@ -140,9 +140,9 @@ def test_validation_split_takes_the_last_fraction_like_keras(monkeypatch):
     seen = {}
     original = Sequential._evaluate_arrays
 
-    def spy(self, x, y, batch_size):
-        seen["x"] = x.copy()
-        return original(self, x, y, batch_size)
+    def spy(self, xs, ys, batch_size):
+        seen["x"] = xs[0].copy()  # the arrays of the model's (one) input
+        return original(self, xs, ys, batch_size)
 
     monkeypatch.setattr(Sequential, "_evaluate_arrays", spy)
     x = np.arange(10, dtype=np.float32)[:, None]
@@ -564,5 +564,5 @@ def test_keras_import_paths():
     from engram.nn.models import load_model
 
     assert S2 is Sequential and load_model is engram.nn.load_model
-    assert engram.nn.Sequential is model_module.Sequential
+    assert engram.nn.Sequential is sequential_module.Sequential
     assert engram.nn.layers.Dense is Dense and F.softmax is engram.nn.functional.softmax

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.utils import progress  # noqa: F401  (experiments import it from here)
 from engram.registry import Registry
 
 experiments: Registry[Experiment] = Registry("experiment")
@@ -274,15 +275,6 @@ def register(experiment: Experiment) -> Experiment:
             f"Experiment {experiment.name!r}: limits {sorted(unknown)} are not in its defaults."
         )
     return experiments.add(experiment.name, experiment)
-
-
-def progress(iterable: Any, *, desc: str, verbose: int, total: int | None = None) -> Any:
-    """Wrap ``iterable`` in a progress bar when ``verbose`` (tqdm, imported only then)."""
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
 def epoch_progress(desc: str, verbose: int) -> list[Any]:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from engram.experiments.base import progress
 from engram.motor.rate_network import RateRNN, single_blas_thread
+from engram.nn.utils import progress
 from engram.validation import check_positive
 
 __all__ = ["PENALIZED_WEIGHTS", "fit_task", "masked_mse", "train_step"]

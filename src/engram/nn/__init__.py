@@ -1,7 +1,8 @@
 """engram.nn: a neural-network engine in NumPy with hand-written backpropagation.
 
 A Keras program ports by changing its import: ``from engram.nn.models import Sequential``,
-``from engram.nn.layers import Dense``, ``engram.nn.Sequential([...])``.
+``from engram.nn.layers import Dense``, ``engram.nn.Sequential([...])``, and the functional API:
+``inputs = engram.nn.Input(shape=(784,))``, ``engram.nn.Model(inputs, outputs)``.
 """
 
 from engram.nn import (
@@ -20,12 +21,14 @@ from engram.nn.callbacks import DivergenceWarning
 from engram.nn.gradcheck import GradcheckReport, gradcheck
 from engram.nn.io import ModelFileError, load_model
 from engram.nn.layers import Input
-from engram.nn.model import Sequential, set_random_seed
+from engram.nn.model import Model, set_random_seed
+from engram.nn.sequential import Sequential
 
 __all__ = [
     "DivergenceWarning",
     "GradcheckReport",
     "Input",
+    "Model",
     "ModelFileError",
     "Sequential",
     "activations",

@@ -95,9 +95,12 @@ def _compare(report, key, analytic, f, array, eps, max_checks, rng):
 
 def _check_layer(layer, x, eps, max_checks, rng, training, tolerance):
     layer = copy.deepcopy(layer)
-    x = np.array(x, dtype=np.float64)
+    multi = isinstance(x, (list, tuple))  # a merge layer: a list of inputs
+    xs = [np.array(v, dtype=np.float64) for v in (x if multi else [x])]
+    x = xs if multi else xs[0]
     if not layer.built:
-        layer.build(tuple(x.shape[1:]), as_rng(0))
+        shapes = [tuple(v.shape[1:]) for v in xs]
+        layer.build(shapes if multi else shapes[0], as_rng(0))
     layer.astype(np.float64)
     # a stochastic layer (Dropout in training) draws the same noise in every forward pass
     generators = [v for v in vars(layer).values() if isinstance(v, np.random.Generator)]
@@ -117,7 +120,9 @@ def _check_layer(layer, x, eps, max_checks, rng, training, tolerance):
         return float(np.sum(upstream * forward()))
 
     report = GradcheckReport(tolerance=tolerance)
-    _compare(report, "input", grad_x, f, x, eps, max_checks, rng)
+    grads_x = grad_x if multi else [grad_x]
+    for k, (value, grad) in enumerate(zip(xs, grads_x, strict=True)):
+        _compare(report, f"input[{k}]" if multi else "input", grad, f, value, eps, max_checks, rng)
     for key, value in layer.params.items():
         _compare(report, f"{layer.name}/{key}", grads[key], f, value, eps, max_checks, rng)
     return report
@@ -136,32 +141,24 @@ def _check_loss(loss, y_pred, y_true, eps, max_checks, rng, logits, tolerance):
 
 
 def _check_model(model, x, y, eps, max_checks, rng, tolerance):
-    from engram.nn.model import Sequential
-
-    if model.loss is None:
+    if not model._losses:
         raise ValueError("gradcheck(model, x, y) needs a compiled model: call compile() first.")
-    clone = Sequential.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    for layer in clone.layers:
-        layer.astype(np.float64)
-    clone.compile(optimizer="sgd", loss=model.loss, metrics=None)
-    x = clone._check_x(np.asarray(x, dtype=np.float64)).astype(np.float64)
-    y = clone.loss.prepare_targets(np.asarray(y), clone.output_shape)
-    if y.dtype.kind == "f":
-        y = y.astype(np.float64)
-    fused = clone._fused()
+    clone = copy.deepcopy(model)  # your model (its weights, its optimizer) stays as it is
+    clone.optimizer = None
+    clone.astype(np.float64)
+    clone.compile(optimizer="sgd", loss=model.loss, loss_weights=model._loss_weights)
+    xs, ys = clone._check_xy(x, y)
+    ys = [t.astype(np.float64) if t.dtype.kind == "f" else t for t in ys]
+    fused = clone._fused_outputs()
 
     def f() -> float:
-        return clone._loss_and_grad(clone._forward(x, False), y, fused)[0]
+        outs = clone.graph.forward(xs, False, fused)
+        return clone._losses_of(outs, ys, fused, None, False)[0]
 
-    out = clone._forward(x, False)
-    _, grad = clone._loss_and_grad(out, y, fused)
-    for i in range(len(clone.layers) - 1, -1, -1):
-        layer = clone.layers[i]
-        last = i == len(clone.layers) - 1
-        grad = layer.backward_from_logits(grad) if last and fused else layer.backward(grad)
+    # the public gradient step, in inference mode so that f() computes the same function
+    clone.compute_gradients(x, y, training=False)
     report = GradcheckReport(tolerance=tolerance)
-    for layer in clone.layers:
+    for layer in clone._leaves():
         for key, value in layer.params.items():
             grads = np.array(layer.grads[key])
             _compare(report, f"{layer.name}/{key}", grads, f, value, eps, max_checks, rng)
@@ -183,10 +180,12 @@ def gradcheck(
 
     Args:
         target: what to check:
-            - a `Layer` with ``args = (x,)``: gradients for the input and every weight;
+            - a `Layer` with ``args = (x,)``: gradients for the input and every weight (a
+              merge layer takes a list of inputs);
             - a `Loss` with ``args = (y_pred, y_true)``: gradient for y_pred (``logits=True``
               checks the fused ``forward_logits`` path);
-            - a compiled `Sequential` with ``args = (x, y)``: gradients of every weight;
+            - a compiled `Model` or `Sequential` with ``args = (x, y)``: gradients of every
+              weight, from the model's own `compute_gradients` step;
             - a function ``f(a) -> float`` with ``args = (a,)`` and ``grad=df``.
         eps: finite-difference step.
         tolerance: the relative error below which the check passes.
@@ -204,15 +203,15 @@ def gradcheck(
     """
     from engram.nn.layers.base import Layer
     from engram.nn.losses import Loss
-    from engram.nn.model import Sequential
+    from engram.nn.model import Model
 
     rng = as_rng(seed)
+    if isinstance(target, Model):
+        return _check_model(target, args[0], args[1], eps, max_checks, rng, tolerance)
     if isinstance(target, Layer):
         return _check_layer(target, args[0], eps, max_checks, rng, training, tolerance)
     if isinstance(target, Loss):
         return _check_loss(target, args[0], args[1], eps, max_checks, rng, logits, tolerance)
-    if isinstance(target, Sequential):
-        return _check_model(target, args[0], args[1], eps, max_checks, rng, tolerance)
     if callable(target):
         if grad is None:
             raise ValueError("gradcheck(f, a) needs grad=df, the analytic gradient function.")
@@ -221,6 +220,6 @@ def gradcheck(
         _compare(report, "input", grad(a.copy()), lambda: float(target(a)), a, eps, max_checks, rng)
         return report
     raise TypeError(
-        f"gradcheck expects a Layer, a Loss, a compiled Sequential or a function. Got "
+        f"gradcheck expects a Layer, a Loss, a compiled Model (or Sequential) or a function. Got "
         f"{type(target).__name__} instead."
     )

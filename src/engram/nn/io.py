@@ -387,11 +387,11 @@ def _rebuild(config: dict[str, Any], name: str) -> Any:
     them zeros that take no memory until written and draws no random numbers, so declared
     sizes are compared with the file's tensors before they cost anything."""
     from engram.nn.initializers import placeholders
-    from engram.nn.model import Sequential
+    from engram.nn.layers.base import layers
 
     try:
         with placeholders():
-            model = Sequential.from_config(config)
+            model = layers.get("Sequential").from_config(config)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ModelFileError(f"{name}: the architecture cannot be rebuilt: {exc}") from None
     except (MemoryError, OverflowError) as exc:
@@ -474,7 +474,7 @@ def _restore_compile(model: Any, config: Any, name: str) -> None:
         metrics = config.get("metrics") or []
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
             raise ValueError("metrics must be a list of names")
-        model.compile(config["optimizer"], config["loss"], metrics)
+        model.compile(config["optimizer"], config["loss"], metrics=metrics)
         iterations = config.get("optimizer_iterations", 0)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"optimizer_iterations must be an int >= 0, got {iterations!r}")

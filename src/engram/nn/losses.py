@@ -42,7 +42,15 @@ class Loss:
     #: the activation whose fused gradient ``forward_logits`` implements, if any
     fuses_with: str | None = None
 
+    #: whether predictions may be logits (cross-entropies); regression losses refuse the flag
+    takes_logits = True
+
     def __init__(self, from_logits: bool = False) -> None:
+        if from_logits and not self.takes_logits:
+            raise TypeError(
+                f"{type(self).__name__} takes no from_logits: it compares values, not class "
+                "scores. Remove from_logits=True (Keras's loss has no such argument)."
+            )
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
@@ -81,6 +89,7 @@ class MeanSquaredError(Loss):
     """Math: L = mean((y_pred - y)^2);  dL/dy_pred = 2 (y_pred - y) / size."""
 
     name = "mean_squared_error"
+    takes_logits = False
 
     def forward(self, y_pred, y_true):
         diff = y_pred - y_true
@@ -93,6 +102,7 @@ class MeanAbsoluteError(Loss):
     """Math: L = mean(|y_pred - y|);  dL/dy_pred = sign(y_pred - y) / size."""
 
     name = "mean_absolute_error"
+    takes_logits = False
 
     def forward(self, y_pred, y_true):
         diff = y_pred - y_true

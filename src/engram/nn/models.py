@@ -1,6 +1,7 @@
-"""Keras's ``models`` module: ``from engram.nn.models import Sequential, load_model``."""
+"""Keras's ``models`` module: ``from engram.nn.models import Model, Sequential, load_model``."""
 
 from engram.nn.io import load_model
-from engram.nn.model import Sequential
+from engram.nn.model import Model
+from engram.nn.sequential import Sequential
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Model", "Sequential", "load_model"]

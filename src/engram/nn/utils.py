@@ -1,4 +1,4 @@
-"""Keras's ``utils``: ``to_categorical`` and ``set_random_seed``."""
+"""Keras's ``utils``: ``to_categorical`` and ``set_random_seed``; ``progress`` for loops."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import numpy as np
 from engram.nn.model import set_random_seed
 from engram.validation import check_array, check_labels
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["progress", "set_random_seed", "to_categorical"]
+
+
+def progress(iterable: Any, *, desc: str, verbose: int, total: int | None = None) -> Any:
+    """Wrap ``iterable`` in a progress bar when ``verbose`` (tqdm, imported only then)."""
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -47,3 +47,42 @@ __all__ += [
     "GlobalAveragePooling2D",
     "MaxPooling2D",
 ]
+
+# Merge layers (functional models): the classes and Keras's lower-case helpers
+from engram.nn.layers.merge import (  # noqa: E402
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+
+__all__ += [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Dot",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "dot",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
+]

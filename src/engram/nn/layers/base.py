@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.graph import call_layer, is_symbolic, shape_str
 from engram.registry import Registry
 from engram.validation import check_positive, check_sample_shape
 
@@ -38,12 +39,6 @@ def _snake(name: str) -> str:
 def register_layer(cls: type[Layer]) -> type[Layer]:
     """Class decorator: register a layer under its class name."""
     return layers.add(cls.__name__, cls)
-
-
-def shape_str(shape: tuple[int | None, ...]) -> str:
-    """A shape as Python writes a tuple, with None for unknown sizes: ``(None, 784)``, ``(5,)``."""
-    inner = ", ".join("None" if s is None else str(s) for s in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _real_array(value: Any, label: str) -> np.ndarray:
@@ -153,11 +148,19 @@ class Layer:
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Build on first use, then run `forward` (Keras-style functional call)."""
-        x = np.asarray(x)
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """On a symbolic tensor (from `Input`): record the call in the graph and return the
+        output tensor. On arrays: build on first use, then run `forward`."""
+        if is_symbolic(x):
+            return call_layer(self, x)
+        if isinstance(x, (list, tuple)):
+            x = [np.asarray(v) for v in x]
+            shape: Any = [tuple(v.shape[1:]) for v in x]
+        else:
+            x = np.asarray(x)
+            shape = tuple(x.shape[1:])
         if not self.built:
-            self.build(tuple(x.shape[1:]), np.random.default_rng(0))
+            self.build(shape, np.random.default_rng(0))
         return self.forward(x, training=training)
 
     def grad_array(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:

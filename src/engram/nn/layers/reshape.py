@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.graph import SymbolicTensor, input_tensor
 from engram.nn.layers.base import Layer, register_layer
 
 
@@ -76,15 +77,22 @@ class Reshape(Layer):
 
 @register_layer
 class InputLayer(Layer):
-    """Declares the shape of one input sample: ``Input(shape=(784,))`` as in Keras.
+    """Declares the shape of one input sample; `Input` returns the tensor it produces.
 
     Math: y = x; grad_x = grad_y.
+
+    Args:
+        shape: shape of one sample (no batch axis).
+        batch_size: a fixed batch size, or None (any).
     """
 
-    def __init__(self, shape: tuple[int, ...] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, shape: tuple[int, ...] | None = None, batch_size: int | None = None, **kwargs: Any
+    ) -> None:
         if shape is not None:
             kwargs["input_shape"] = tuple(shape)
         super().__init__(**kwargs)
+        self.batch_size = None if batch_size is None else int(batch_size)
 
     def forward(self, x, training=False):
         return x
@@ -92,7 +100,49 @@ class InputLayer(Layer):
     def backward(self, grad_y):
         return grad_y
 
+    def get_config(self):
+        config = super().get_config()
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
+        return config
 
-def Input(shape: tuple[int, ...], name: str | None = None) -> InputLayer:  # noqa: N802
-    """Keras's ``Input(shape=...)``: the first entry of a `Sequential` model."""
-    return InputLayer(shape=shape, name=name)
+
+def Input(  # noqa: N802
+    shape: tuple[int | None, ...],
+    batch_size: int | None = None,
+    dtype: Any = None,
+    name: str | None = None,
+) -> SymbolicTensor:
+    """Keras's ``Input``: a symbolic tensor of shape ``(batch_size, *shape)`` to call layers on.
+
+    ``Model(inputs, outputs)`` runs the calls recorded from it; as the first entry of a
+    `Sequential` it declares the input shape.
+
+    Args:
+        shape: shape of one sample, without the batch axis, e.g. ``(784,)``.
+        batch_size: a fixed batch size (None: any).
+        dtype: the data type of the input (float32 when None).
+        name: the name of the input (and of its `InputLayer`).
+
+    Raises:
+        ValueError: a shape that is not a tuple of positive sizes (None for unknown ones).
+
+    Example:
+        >>> inputs = Input(shape=(784,))
+        >>> inputs.shape
+        (None, 784)
+    """
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(
+        s is None or (isinstance(s, (int, np.integer)) and s > 0) for s in shape
+    ):
+        raise ValueError(
+            f"Input(shape=...) must be a tuple of positive sizes (None for unknown ones), such "
+            f"as shape=(784,). Received: shape={shape!r}."
+        )
+    dtype = np.dtype(dtype or "float32").name
+    layer = InputLayer(shape=tuple(shape), batch_size=batch_size, name=name)
+    if dtype != "float32" and np.dtype(dtype).kind == "f":
+        layer.dtype = dtype
+    return input_tensor(layer, (layer.batch_size, *shape), dtype)

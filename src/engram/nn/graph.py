@@ -1,0 +1,431 @@
+"""The layer graph: symbolic tensors, layer calls recorded as nodes, and the one executor.
+
+Calling a layer on a `SymbolicTensor` (what `Input` returns) computes nothing: it records a
+`Node` (the layer, its input tensors, its output tensor) and returns a new symbolic tensor of
+the output's shape. `Graph` then runs the recorded nodes in order, forward and backward:
+
+    forward:   v[in_k] = x_k;  v[out_n] = layer_n.forward(v[in_n])      nodes in order
+    backward:  g[out_k] = dL/dy_k;
+               g[in_n] += layer_n.backward(g[out_n])                     nodes in reverse
+
+A tensor read by several nodes receives the sum of their gradients (fan-out); a layer called by
+several nodes (a shared layer) has its forward cache saved per call and restored before that
+call's backward, and its weight gradients are summed over the calls. `Sequential` is the graph
+of one chain; a functional `Model` is any directed acyclic graph of such calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+
+_trainable = attrgetter("trainable")
+
+
+def shape_str(shape: tuple[int | None, ...]) -> str:
+    """A shape as Python writes a tuple, with None for unknown sizes: ``(None, 784)``, ``(5,)``."""
+    inner = ", ".join("None" if s is None else str(s) for s in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+class SymbolicTensor:
+    """A placeholder for a batch of data flowing through a graph: shape (batch axis first,
+    None when unknown), dtype, and the `Node` that produces it.
+
+    It holds no values. ``layer(tensor)`` records a call; ``Model(inputs, outputs)`` runs them.
+    """
+
+    def __init__(self, shape: tuple[int | None, ...], dtype: str, node: Node, name: str) -> None:
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} name={self.name}>"
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TypeError(
+            f"{self.name} is a symbolic tensor (from Input): it has no values. Build a model "
+            "with Model(inputs, outputs) and call predict() on data instead."
+        )
+
+
+class Node:
+    """One recorded layer call: ``outputs = layer(inputs)``.
+
+    ``multi`` is True when the layer was called on a list (merge layers, models with several
+    inputs): its forward then takes a list and its backward returns a list.
+    """
+
+    def __init__(self, layer: Any, inputs: list[SymbolicTensor], multi: bool) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.multi = multi
+        self.outputs: list[SymbolicTensor] = []
+
+
+def _shapes_str(shape: Any) -> str:
+    if isinstance(shape, list):
+        return "[" + ", ".join(shape_str((None, *s)) for s in shape) + "]"
+    return shape_str((None, *shape))
+
+
+def is_symbolic(x: Any) -> bool:
+    """Whether ``x`` is a symbolic tensor or a list/tuple holding one."""
+    if isinstance(x, SymbolicTensor):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in x)
+
+
+def input_tensor(layer: Any, shape: tuple[int | None, ...], dtype: str) -> SymbolicTensor:
+    """The symbolic tensor an `InputLayer` produces (a node with no inputs)."""
+    node = Node(layer, [], multi=False)
+    node.outputs = [SymbolicTensor(shape, dtype, node, layer.name)]
+    return node.outputs[0]
+
+
+def call_layer(layer: Any, x: Any) -> Any:
+    """Record ``layer(x)`` for symbolic ``x``; returns the output tensor(s).
+
+    The layer is not built here (its weights are created by the model, with the model's random
+    generator); its output shape comes from ``compute_output_shape``.
+    """
+    multi = isinstance(x, (list, tuple))
+    inputs = list(x) if multi else [x]
+    for t in inputs:
+        if not isinstance(t, SymbolicTensor):
+            raise TypeError(
+                f"Layer {layer.name!r} was called on a list mixing symbolic tensors and "
+                f"{type(t).__name__}. Pass only tensors from Input or other layer calls."
+            )
+    shapes = [t.shape[1:] for t in inputs]
+    sample_shape = shapes if multi else shapes[0]
+    if getattr(layer, "built", False) and not multi:
+        layer.check_input(inputs[0].shape)
+    first = layer.__dict__.setdefault("_first_call_shape", sample_shape)
+    if first != sample_shape:
+        raise ValueError(
+            f"{type(layer).__name__} layer {layer.name!r} was first called on inputs of shape "
+            f"{_shapes_str(first)} and now on {_shapes_str(sample_shape)}. A layer called more "
+            "than once (a shared layer) needs inputs of the same shape each time."
+        )
+    out_shape = layer.compute_output_shape(sample_shape)
+    node = Node(layer, inputs, multi)
+    batch = inputs[0].shape[0]
+    multi_out = isinstance(out_shape, list)
+    shapes_out = out_shape if multi_out else [out_shape]
+    node.outputs = [
+        SymbolicTensor((batch, *s), inputs[0].dtype, node, layer.name) for s in shapes_out
+    ]
+    return node.outputs if multi_out else node.outputs[0]
+
+
+def traverse(
+    inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor]
+) -> tuple[list[Node], list[Any]]:
+    """The nodes between ``inputs`` and ``outputs``, each after the nodes it reads, and the
+    layers in Keras's order (by decreasing depth from the outputs, ties in traversal order).
+
+    Raises:
+        ValueError: an output depends on an `Input` that is not among ``inputs``.
+    """
+    input_ids = {id(t) for t in inputs}
+    order: list[Node] = []
+    seen: set[int] = set()
+    first_visit: dict[int, int] = {}  # layer id -> pre-order index (Keras's tie-break)
+    # iterative depth-first search: deep chains must not hit Python's recursion limit
+    for out in outputs:
+        stack: list[tuple[Node, bool]] = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in seen:
+                continue
+            if expanded:
+                seen.add(id(node))
+                order.append(node)
+                continue
+            first_visit.setdefault(id(node.layer), len(first_visit))
+            if not node.inputs and id(node.outputs[0]) not in input_ids:
+                raise ValueError(
+                    f"The output {out.name!r} depends on the input {node.outputs[0].name!r}, "
+                    "which is not among the model's inputs. Pass it in Model(inputs=[...])."
+                )
+            stack.append((node, True))
+            for t in reversed(node.inputs):
+                if id(t.node) not in seen:
+                    stack.append((t.node, False))
+    depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(order):
+        d = max(depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        depth[id(node)] = layer_depth[id(node.layer)] = d
+        for t in node.inputs:
+            depth[id(t.node)] = max(depth.get(id(t.node), 0), d + 1)
+    layers = list({id(n.layer): n.layer for n in order}.values())
+    layers.sort(key=lambda layer: (-layer_depth[id(layer)], first_visit[id(layer)]))
+    return order, layers
+
+
+def trains(layer: Any) -> bool:
+    """Whether a layer (or a nested model) has weights that training updates."""
+    if not layer.trainable:
+        return False
+    if hasattr(layer, "graph_layers"):
+        return any(trains(inner) for inner in layer.graph_layers())
+    return bool(layer.params)
+
+
+class Graph:
+    """Runs recorded nodes: forward, and backward with gradients summed where paths meet.
+
+    Args:
+        inputs: the input tensors, in the order their arrays are passed.
+        outputs: the output tensors, in the order their arrays are returned.
+    """
+
+    def __init__(self, inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor]):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        all_nodes, self.keras_layers = traverse(self.inputs, self.outputs)
+        self.nodes = [n for n in all_nodes if n.inputs]  # input nodes hold no computation
+        slot: dict[int, int] = {}
+        for t in self.inputs:
+            slot.setdefault(id(t), len(slot))
+        for node in self.nodes:
+            for t in node.outputs:
+                slot[id(t)] = len(slot)
+        self.n_slots = len(slot)
+        self.input_slots = [slot[id(t)] for t in self.inputs]
+        self.output_slots = [slot[id(t)] for t in self.outputs]
+        # one step per node: (layer, input slots, output slots, multi-input, multi-output)
+        self.steps = [
+            (
+                n.layer,
+                tuple(slot[id(t)] for t in n.inputs),
+                tuple(slot[id(t)] for t in n.outputs),
+                n.multi,
+                len(n.outputs) > 1,
+            )
+            for n in self.nodes
+        ]
+        calls: dict[int, int] = {}
+        for n in self.nodes:
+            calls[id(n.layer)] = calls.get(id(n.layer), 0) + 1
+        #: indices of the steps whose layer is called more than once (shared layers)
+        self.shared = {i for i, n in enumerate(self.nodes) if calls[id(n.layer)] > 1}
+        for i in self.shared:
+            if hasattr(self.nodes[i].layer, "graph_layers"):
+                raise ValueError(
+                    f"The model {self.nodes[i].layer.name!r} is called more than once in one "
+                    "graph; a shared model is not supported yet. Share its layers instead."
+                )
+        self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
+        self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
+        self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
+        self._snapshots: dict[int, dict[str, Any]] = {}
+        self._plans: dict[tuple, tuple] = {}
+        #: the layers in order when the graph is one chain (Sequential's case): forward and
+        #: backward then run a plain loop over them, with no slots to look up
+        self.chain = self._as_chain()
+
+    def _as_chain(self) -> list[Any] | None:
+        if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
+            return None
+        previous = self.input_slots[0]
+        for _, ins, outs, multi, multi_out in self.steps:
+            if multi or multi_out or ins != (previous,):
+                return None
+            previous = outs[0]
+        if not self.steps or previous != self.output_slots[0]:
+            return None
+        return [step[0] for step in self.steps]
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, xs: Sequence[np.ndarray], training: bool, logits: Sequence[int] = ()):
+        """The output arrays for input arrays ``xs``.
+
+        ``logits``: indices of outputs whose last layer stops before its activation (the fused
+        loss path: ``forward_logits`` instead of ``forward``); those outputs are logits.
+        """
+        chain = self.chain
+        if chain is not None:
+            x = xs[0]
+            if logits:
+                for layer in chain[:-1]:
+                    x = layer.forward(x, training)
+                return [chain[-1].forward_logits(x)]
+            for layer in chain:
+                x = layer.forward(x, training)
+            return [x]
+        values: list[Any] = [None] * self.n_slots
+        for s, x in zip(self.input_slots, xs, strict=True):
+            values[s] = x
+        stop = {self.output_slots[k] for k in logits} if logits else ()
+        shared = self.shared
+        for i, (layer, ins, outs, multi, multi_out) in enumerate(self.steps):
+            x = [values[s] for s in ins] if multi else values[ins[0]]
+            if outs[0] in stop:
+                y = layer.forward_logits(x)
+            else:
+                y = layer.forward(x, training)
+            if multi_out:
+                for s, v in zip(outs, y, strict=True):
+                    values[s] = v
+            else:
+                values[outs[0]] = y
+            if i in shared:
+                self._snapshots[i] = _snapshot(layer)
+        return [values[s] for s in self.output_slots]
+
+    # ----------------------------------------------------------------- backward
+    def _plan(self, input_grads: bool) -> tuple[list[int], dict[int, bool]]:
+        """Which steps run backward, and whether each must return its input gradient.
+
+        A tensor needs a gradient when something that learns lies behind it: a node whose layer
+        has trainable weights, or (``input_grads``) the graph's inputs. Nodes behind nothing
+        that learns are skipped, and the first learning layer of a chain skips its own input
+        gradient (``needs_input_grad`` False), as nobody reads it.
+        """
+        # cheap to compute every step: the flags of plain layers, trains() only for models
+        # (a plain layer's params are created at build and never change, so its flag suffices)
+        key = (input_grads, *map(_trainable, self._plain))
+        if self._nested:
+            key += tuple(trains(model) for model in self._nested)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        needs = [False] * self.n_slots
+        for s in self.input_slots:
+            needs[s] = input_grads
+        active: list[int] = []
+        input_grad: dict[int, bool] = {}
+        for i, (layer, ins, outs, _, _) in enumerate(self.steps):
+            wants = any(needs[s] for s in ins)
+            if wants or trains(layer):
+                active.append(i)
+                input_grad[i] = wants
+                for s in outs:
+                    needs[s] = True
+        # a layer called several times computes its input gradient if any call needs it
+        by_layer: dict[int, bool] = {}
+        for i in active:
+            key_layer = id(self.steps[i][0])
+            by_layer[key_layer] = by_layer.get(key_layer, False) or input_grad[i]
+        plan = ([i for i in reversed(active)], {i: by_layer[id(self.steps[i][0])] for i in active})
+        self._plans[key] = plan
+        return plan
+
+    def backward(
+        self, grads_out: Sequence[np.ndarray | None], logits: Sequence[int] = (), input_grads=False
+    ) -> list[np.ndarray | None]:
+        """Fill every layer's ``grads`` from the gradients of the outputs; returns the
+        gradients of the inputs (None unless ``input_grads``).
+
+        ``logits``: outputs whose ``grads_out`` are with respect to the logits (the fused path).
+        """
+        order, input_grad = self._plan(input_grads)
+        if self.chain is not None:
+            return [self._chain_backward(grads_out[0], order, input_grad, bool(logits))]
+        grads: list[Any] = [None] * self.n_slots
+        for s, g in zip(self.output_slots, grads_out, strict=True):
+            if g is not None:
+                grads[s] = g if grads[s] is None else grads[s] + g
+        from_logits = {self.output_slots[k] for k in logits} if logits else ()
+        summed: dict[int, dict[str, np.ndarray]] = {}
+        steps, shared = self.steps, self.shared
+        for i in order:
+            layer, ins, outs, multi, multi_out = steps[i]
+            if multi_out:
+                g = [grads[s] for s in outs]
+                if all(v is None for v in g):
+                    continue
+            else:
+                g = grads[outs[0]]
+                if g is None:
+                    continue
+            if i in shared:
+                _restore(layer, self._snapshots[i])
+            wanted = input_grad[i]
+            if not wanted:
+                layer.needs_input_grad = False
+            try:
+                if outs[0] in from_logits:
+                    gx = layer.backward_from_logits(g)
+                else:
+                    gx = layer.backward(g)
+            finally:
+                if not wanted:
+                    layer.needs_input_grad = True
+            if i in shared:
+                _accumulate(summed.setdefault(id(layer), {}), layer)
+            if wanted:
+                for s, gs in zip(ins, gx if multi else (gx,), strict=True):
+                    if gs is not None:
+                        grads[s] = gs if grads[s] is None else grads[s] + gs
+        for i in shared:
+            layer = steps[i][0]
+            if id(layer) in summed:
+                layer.grads.update(summed[id(layer)])
+        return [grads[s] for s in self.input_slots]
+
+    def _chain_backward(self, grad, order, input_grad, from_logits):
+        """Backward through a chain: the active steps are a suffix of it (everything above
+        the first layer that learns), and only that first one may skip its input gradient."""
+        if not order or grad is None:
+            return None
+        chain = self.chain
+        last, first = len(chain) - 1, order[-1]
+        for i in order[:-1]:
+            layer = chain[i]
+            grad = (
+                layer.backward_from_logits(grad)
+                if from_logits and i == last
+                else (layer.backward(grad))
+            )
+        layer = chain[first]
+        wanted = input_grad[first]
+        if not wanted:
+            layer.needs_input_grad = False
+        try:
+            if from_logits and first == last:
+                return layer.backward_from_logits(grad)
+            return layer.backward(grad)
+        finally:
+            if not wanted:
+                layer.needs_input_grad = True
+
+
+_NOT_CACHE = ("params", "grads", "needs_input_grad", "trainable", "built")
+
+
+def _snapshot(layer: Any) -> dict[str, Any]:
+    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them).
+
+    Weights and saved state (BatchNormalization's moving statistics) are not cache: restoring
+    them would undo the later calls' updates."""
+    skip = {*_NOT_CACHE, *layer.state_arrays()}
+    return {
+        k: v.copy() if isinstance(v, np.ndarray) else v
+        for k, v in vars(layer).items()
+        if k not in skip
+    }
+
+
+def _restore(layer: Any, snapshot: dict[str, Any]) -> None:
+    vars(layer).update(snapshot)
+
+
+def _accumulate(total: dict[str, np.ndarray], layer: Any) -> None:
+    for key, grad in layer.grads.items():
+        if key in total:
+            total[key] += grad
+        else:
+            total[key] = np.array(grad)  # a copy: the layer writes into its grads next call
