@@ -767,9 +767,15 @@ class Model(Layer):
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Set all weights from a list in `get_weights`'s order."""
+        """Set all weights from a list in `get_weights`'s order (every array is checked before
+        any layer changes)."""
         if not self.built:
             self.build()
+        self.assign_weights(self.checked_weights(weights))
+
+    def checked_weights(self, weights: Any) -> list[tuple[Layer, Any]]:
+        """(layer, that layer's checked weights) for every layer, none assigned yet: a model
+        used as a layer is checked through its own layers."""
         weights = weight_list(weights, "set_weights")
         expected = sum(len(layer.get_weights()) for layer in self.layers)
         if len(weights) != expected:
@@ -778,11 +784,15 @@ class Model(Layer):
                 f"{len(weights)}."
             )
         checked, i = [], 0
-        for layer in self.layers:  # every array checked before any layer changes
+        for layer in self.layers:
             n = len(layer.get_weights())
-            checked.append(layer.checked_weights(weights[i : i + n]))
+            checked.append((layer, layer.checked_weights(weights[i : i + n])))
             i += n
-        for layer, pairs in zip(self.layers, checked, strict=True):
+        return checked
+
+    def assign_weights(self, checked: list[tuple[Layer, Any]]) -> None:
+        """Set weights that `checked_weights` returned."""
+        for layer, pairs in checked:
             layer.assign_weights(pairs)
 
     def count_params(self) -> int:
