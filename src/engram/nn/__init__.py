@@ -17,9 +17,10 @@ from engram.nn import (
     utils,
 )
 from engram.nn.gradcheck import GradcheckReport, gradcheck
-from engram.nn.io import ModelFileError, load_model
+from engram.nn.io import ModelFileError
 from engram.nn.layers import Input
 from engram.nn.model import Sequential, set_random_seed
+from engram.nn.saving import load_model
 
 __all__ = [
     "GradcheckReport",

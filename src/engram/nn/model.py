@@ -537,17 +537,18 @@ class Sequential:
         return model
 
     def save(self, filepath: str) -> None:
-        """Save architecture, weights and compile settings to one data-only file, atomically."""
-        from engram.nn.io import save_model
+        """Save architecture, weights and compile settings to one data-only file, atomically:
+        Keras 3's format for ``*.keras``, engram's own (safetensors) otherwise."""
+        from engram.nn.saving import save_model
 
         save_model(self, filepath)
 
     def save_weights(self, filepath: str) -> None:
-        from engram.nn.io import save_weights
+        from engram.nn.saving import save_weights
 
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
-        from engram.nn.io import load_weights
+        from engram.nn.saving import load_weights
 
         load_weights(self, filepath)
