@@ -124,8 +124,14 @@ def check_entry(entry: Any, name: str, where: str) -> tuple[str, str, dict]:
     if not isinstance(entry, dict):
         raise refuse(name, f"{where} must be an object, got {type(entry).__name__}")
     module, class_name, config = entry.get("module"), entry.get("class_name"), entry.get("config")
-    if not isinstance(class_name, str) or not isinstance(config, (dict, type(None))):
-        raise refuse(name, f"{where} has no class_name/config")
+    if not isinstance(class_name, str) or not isinstance(module, (str, type(None))):
+        raise refuse(name, f"{where} has no class_name (or its module is not a string)")
+    if not isinstance(config, (dict, type(None))):
+        raise refuse(
+            name,
+            f"{where} is {module}.{class_name} with config {config!r} (a function, not a "
+            "class); not on engram's allowlist",
+        )
     registered = entry.get("registered_name")
     if registered not in (None, class_name) and not (
         isinstance(registered, str) and registered.split(">")[-1] == class_name
@@ -191,7 +197,7 @@ def convert_value(key: str, value: Any, name: str, where: str) -> Any:
     if key == "dtype":
         return dtype_name(value, name, where)
     if key.endswith("activation"):
-        if value not in ACTIVATIONS:
+        if not isinstance(value, (str, type(None))) or value not in ACTIVATIONS:
             raise refuse(
                 name,
                 f"{where} is {value!r}; engram loads only the activations "
