@@ -43,10 +43,10 @@ def test_the_gru_gate_order_matters():
 
 
 def test_exported_module_trains_in_torch():
-    m = model("conv_pool_bn")
+    m = model("time_distributed")
     module = to_torch(m).train()
-    x = torch.from_numpy(inputs("conv_pool_bn", n=16))
-    target = torch.zeros(16, 2)
+    x = torch.from_numpy(inputs("time_distributed", n=16))
+    target = torch.zeros(16, 4, 2)
     opt = torch.optim.SGD(module.parameters(), lr=0.05)
     losses = []
     for _ in range(20):
@@ -54,7 +54,7 @@ def test_exported_module_trains_in_torch():
         loss = torch.nn.functional.mse_loss(module(x), target)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -349,3 +349,14 @@ def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
         if arrays:
             layer.set_weights(arrays)
     return model
+
+
+def save_torch_state(model: Any, path: Any) -> Any:
+    """Write ``to_torch(model).state_dict()`` as a safetensors file (atomically; no pickle):
+    ``to_torch(engram_model).load_state_dict(safetensors.torch.load_file(path))`` reads it."""
+    from safetensors.torch import save
+
+    from engram.fileio import atomic_write_bytes
+
+    state = {k: v.detach().contiguous() for k, v in to_torch(model).state_dict().items()}
+    return atomic_write_bytes(path, save(state, metadata={"format": "engram-torch-state"}))
