@@ -280,9 +280,14 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
 def save_model(model: Any, path: str | os.PathLike) -> Path:
     """Write ``model`` as a Keras 3 ``.keras`` file (atomically) that Keras 3 loads."""
     config = keras_config(model)
+    from engram.nn.io import _rng_states
+
     metadata = {
         "keras_version": KERAS_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        # Keras does not read metadata.json; engram keeps its generators' states here so that
+        # shuffling and dropout resume where they were (as with .engram files)
+        "engram": {"rng_state": _rng_states(model)},
     }
     entries = {
         "metadata.json": json.dumps(metadata).encode(),
@@ -547,6 +552,11 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
         _assign_weights(model, datasets, name, optimizer_ok=True)
         if compile_args is not None:
             _restore_optimizer(model, datasets, name)
+    engram_meta = metadata.get("engram")
+    if isinstance(engram_meta, dict) and "rng_state" in engram_meta:
+        from engram.nn.io import _restore_rng_states
+
+        _restore_rng_states(model, engram_meta["rng_state"], name)
     return model
 
 
