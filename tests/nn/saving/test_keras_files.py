@@ -284,3 +284,41 @@ def test_compile_settings_and_metrics_round_trip(tmp_path):
     back = load_model(tmp_path / "e.keras")
     assert back.optimizer.get_config() == ours.optimizer.get_config()
     assert back.loss.name == "mean_absolute_error" and back.metric_names == ["mse"]
+
+
+def test_integer_inputs_and_loss_objects_from_keras(tmp_path):
+    theirs = keras.Sequential(
+        [keras.Input((6,), dtype="int32"), K.Embedding(10, 4), K.GRU(3), K.Dense(5)]
+    )
+    theirs.compile(
+        optimizer=keras.optimizers.Adagrad(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x = inputs("embedding")
+    y = np.arange(7) % 5
+    theirs.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert ours.loss.name == "sparse_categorical_crossentropy" and ours.loss.from_logits
+    assert ours.optimizer.name == "adagrad" and ours.metric_names == ["accuracy"]
+    np.testing.assert_allclose(ours.predict(x), keras_predict(theirs, x), atol=1e-5, rtol=0)
+    theirs.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), keras_weights(theirs), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("layer", "match"),
+    [
+        (lambda: K.GRU(3, reset_after=False), r"reset_after=False\) is not implemented"),
+        (lambda: K.LSTM(3, kernel_regularizer="l2"), r"kernel_regularizer=.*does not implement"),
+        (lambda: K.Dense(3, kernel_constraint="non_neg"), r"kernel_constraint="),
+    ],
+)
+def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, layer, match):
+    theirs = keras.Sequential([keras.Input((5, 3)), layer()])
+    theirs.save(tmp_path / "k.keras")
+    with pytest.raises(ModelFileError, match=match):
+        load_model(tmp_path / "k.keras")

@@ -113,6 +113,7 @@ LOSSES = {
     "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
 }
 DTYPES = frozenset({"float32", "float64"})
+INPUT_DTYPES = ("float32", "float64", "int32", "int64", None)
 
 
 def refuse(name: str, what: str, fix: str = "") -> ModelFileError:
@@ -165,6 +166,10 @@ class LayerMapping:
         off = {**OFF_VALUES, **CLASS_OFF_VALUES.get(self.keras_class, {})}
         for key, value in config.items():
             if key in IGNORED or key in ("build_config", "registered_name"):
+                continue
+            if self.keras_class == "InputLayer" and key == "dtype":
+                if value not in INPUT_DTYPES:  # the data's dtype (int for Embedding), not weights'
+                    raise refuse(name, f"{where}.dtype is {value!r}, not one of {INPUT_DTYPES}")
                 continue
             if key in off and key not in self.accepted:
                 if value not in off[key]:
