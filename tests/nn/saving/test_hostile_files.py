@@ -388,3 +388,34 @@ def test_the_trap_springs_when_its_module_is_imported(trap):
     importlib.import_module(PAYLOAD)
     assert trap.read_text() == "imported"
     sys.modules.pop(PAYLOAD)
+
+
+def test_damaged_files_are_refused_with_model_file_error(tmp_path):
+    """Random byte flips and truncations: each file loads or raises ModelFileError, never
+    another exception (HDF5's own errors on a damaged file included)."""
+    from engram.nn.layers import LSTM
+
+    model = Sequential([LSTM(3, input_shape=(4, 2)), Dense(2)])
+    model.build()
+    model.compile("adam", "mse")
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial in range(120):
+        key = "config.json" if trial % 3 == 1 else "model.weights.h5"
+        data = bytearray(entries[key])
+        for _ in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        if trial % 7 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        path = tmp_path / "damaged.keras"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, value in {**entries, key: bytes(data)}.items():
+                archive.writestr(name, value)
+        try:
+            load_model(path)
+        except ModelFileError:
+            refused += 1
+    assert refused > 30

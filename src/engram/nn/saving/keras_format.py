@@ -23,10 +23,12 @@ means reading the nodes there and mapping each layer with the same `allowlist.la
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -440,6 +442,17 @@ def _read_dataset(dataset: Any, shape: tuple, dtype: Any, name: str, path: str) 
         raise ModelFileError(f"{name}: weights entry {path!r} cannot be read ({exc}).") from None
 
 
+@contextlib.contextmanager
+def _corruption_refused(name: str) -> Iterator[None]:
+    """HDF5's errors on a damaged file (RuntimeError, ValueError, ...) as `ModelFileError`."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{name}: the weights file is damaged ({exc}). Refused.") from None
+
+
 def _open_h5(data: bytes, name: str) -> Any:
     h5py = _h5py()
     if not data.startswith(b"\x89HDF\r\n\x1a\n"):
@@ -547,7 +560,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
             raise ModelFileError(
                 f"{name}: the compile settings cannot be restored: {exc}"
             ) from None
-    with _open_h5(entries["model.weights.h5"], name) as f:
+    with _corruption_refused(name), _open_h5(entries["model.weights.h5"], name) as f:
         datasets = _walk_h5(f, name)
         _assign_weights(model, datasets, name, optimizer_ok=True)
         if compile_args is not None:
@@ -585,5 +598,5 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     if not model.built:
         model.build()
     name = str(path)
-    with _open_h5(_read_bytes(path), name) as f:
+    with _corruption_refused(name), _open_h5(_read_bytes(path), name) as f:
         _assign_weights(model, _walk_h5(f, name), name, optimizer_ok=True)
