@@ -87,6 +87,7 @@ INITIALIZERS = {
     "LecunUniform": "lecun_uniform",
     "LecunNormal": "lecun_normal",
     "Orthogonal": "orthogonal",
+    "VarianceScaling": "variance_scaling",
 }
 #: Keras optimizer classes -> engram optimizer names; the module must be Keras's own
 OPTIMIZERS = {"Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
@@ -226,7 +227,7 @@ def dtype_name(value: Any, name: str, where: str) -> str:
         if (module, class_name) != ("keras", "DTypePolicy"):
             raise refuse(name, f"{where} is a {module}.{class_name}, not a DTypePolicy")
         value = config.get("name")
-    if value not in DTYPES:
+    if not isinstance(value, str) or value not in DTYPES:
         raise refuse(name, f"{where} is {value!r}; engram loads float32 and float64 layers only")
     return str(value)
 
@@ -236,7 +237,7 @@ def initializer(value: Any, name: str, where: str) -> Any:
     from engram.nn import initializers
 
     if isinstance(value, str):
-        if value not in initializers.initializers:
+        if value not in allowlist_initializer_names():
             raise refuse(
                 name, f"{where} names the initializer {value!r}, which engram does not have"
             )
@@ -256,6 +257,11 @@ def initializer(value: Any, name: str, where: str) -> Any:
                 name, f"{where} ({class_name}) sets {key}={val!r}, which engram does not implement"
             )
     return {"name": engram_name, "config": kept} if kept else engram_name
+
+
+def allowlist_initializer_names() -> frozenset[str]:
+    """Initializer names a config may give as a plain string (Keras's snake-case names)."""
+    return frozenset(INITIALIZERS.values())
 
 
 def _constructor_args(cls: type) -> frozenset[str]:

@@ -533,7 +533,6 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
         ModelFileError: the archive, the config or the weights break a rule (module docstring);
             the message names the entry.
     """
-    from engram.nn.model import Sequential
 
     name = str(path)
     entries = read_zip(_read_bytes(path), name, ENTRIES)
@@ -546,13 +545,17 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     ):
         raise ModelFileError(f"{name}: metadata.json names no Keras 3 version.")
     config = _json(entries["config.json"], name, "config.json")
-    engram_cfg = engram_config(config, name)
-    compile_config = config.get("compile_config") if compile else None
-    compile_args = _compile_args(compile_config, name) if compile_config else None
-    try:
-        model = Sequential.from_config(engram_cfg)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
+    try:  # a value of the wrong type anywhere in the config is a malformed file
+        engram_cfg = engram_config(config, name)
+        compile_config = config.get("compile_config") if compile else None
+        compile_args = _compile_args(compile_config, name) if compile_config else None
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{name}: config.json is malformed ({exc}). Refused.") from None
+    with _corruption_refused(name), _open_h5(entries["model.weights.h5"], name) as f:
+        sizes = [d.size for d in _walk_h5(f, name).values()]
+    model = _build_within(engram_cfg, sizes, name)
     if compile_args is not None:
         try:
             model.compile(**compile_args)
@@ -570,6 +573,70 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
         from engram.nn.io import _restore_rng_states
 
         _restore_rng_states(model, engram_meta["rng_state"], name)
+    return model
+
+
+class _WeightTooLarge(Exception):
+    pass
+
+
+def _build_within(config: dict, sizes: list[int], name: str) -> Any:
+    """Build the engram model, each weight allowed only as large as an array in the file.
+
+    Every weight must match one of the file's arrays exactly, so a config asking for a weight
+    larger than the largest array, or more values than the file holds, is refused while it is
+    built (a config of ``units=10**12`` allocates nothing). Weights are built as zeros, with
+    the config's initializers put back on the layers afterwards (the file's values replace the
+    zeros).
+    """
+    from engram.nn import initializers
+    from engram.nn.model import Sequential
+
+    budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
+
+    class BoundedZeros(initializers.Initializer):
+        name = "zeros"
+
+        def sample(self, shape, rng):
+            size = int(np.prod(shape, dtype=np.float64))
+            if size > budget["largest"] or size > budget["left"]:
+                raise _WeightTooLarge(
+                    f"{name}: the architecture needs a weight of shape {tuple(shape)}, larger than "
+                    "the arrays left in the weights file. Refused."
+                )
+            budget["left"] -= size
+            return np.zeros(shape)
+
+    originals: list[dict] = []
+
+    def bounded(layer_cfg: dict) -> dict:
+        cfg = dict(layer_cfg["config"])
+        originals.append(
+            {k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}
+        )
+        for key in originals[-1]:
+            cfg[key] = BoundedZeros()
+        if "layer" in cfg:
+            cfg["layer"] = bounded(cfg["layer"])
+        return {**layer_cfg, "config": cfg}
+
+    try:
+        building = {**config, "layers": [bounded(entry) for entry in config["layers"]]}
+        model = Sequential.from_config(building)
+    except _WeightTooLarge as exc:
+        raise ModelFileError(str(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
+        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
+    from engram.nn.layers import TimeDistributed
+
+    flat = []
+    for layer in model.layers:
+        flat.append(layer)
+        if isinstance(layer, TimeDistributed):
+            flat.append(layer.layer)
+    for layer, keys in zip(flat, originals, strict=True):
+        for key, value in keys.items():
+            setattr(layer, key, value)
     return model
 
 
