@@ -259,7 +259,7 @@ def export_command(model_file: Path, target: str, out: Path, opset: int | None) 
             from engram.nn.export.torch import save_torch_state
 
             save_torch_state(model, out)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         raise UsageProblem(str(exc)) from None
     click.echo(str(out))
 

@@ -74,3 +74,22 @@ def test_unknown_layer_is_refused_by_name(tmp_path):
     with pytest.raises((ValueError, KeyError), match="Mystery|mystery"):
         to_onnx(m, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_only_sequential_models_are_written(tmp_path):
+    """A model that is not a chain (e.g. a functional graph) is refused, not saved as a chain."""
+    from engram.nn.export import to_torch
+    from engram.nn.saving import keras_format
+
+    class Graph:
+        layers, built = [], True
+
+    for write in (
+        lambda: to_onnx(Graph(), tmp_path / "x.onnx"),
+        lambda: to_torch(Graph()),
+        lambda: keras_format.save_model(Graph(), tmp_path / "x.keras"),
+        lambda: keras_format.save_weights(Graph(), tmp_path / "x.weights.h5"),
+    ):
+        with pytest.raises(TypeError, match="Sequential models only.*got Graph"):
+            write()
+    assert list(tmp_path.iterdir()) == []

@@ -292,6 +292,9 @@ def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
             f"opset must be between 13 and 17 (the ops engram writes, with Squeeze's axes as an "
             f"input and ReduceMean's as an attribute). Got {opset} instead."
         )
+    from engram.nn.saving.keras_format import require_sequential
+
+    require_sequential(model, "to_onnx")
     if not model.built:
         raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
     g = _Graph()

@@ -278,7 +278,10 @@ def to_torch(model: Any) -> Any:
     Raises:
         ValueError: a layer or activation with no PyTorch counterpart, named.
     """
+    from engram.nn.saving.keras_format import require_sequential
+
     torch = _torch()
+    require_sequential(model, "to_torch")
     if not model.built:
         raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
     if model.dtype != np.float32:

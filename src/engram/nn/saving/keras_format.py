@@ -218,8 +218,20 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     }
 
 
+def require_sequential(model: Any, what: str) -> None:
+    """The one place that says which models these writers handle: Sequential (a chain)."""
+    from engram.nn.model import Sequential
+
+    if not isinstance(model, Sequential):
+        raise TypeError(
+            f"{what} handles Sequential models only (a chain of layers); got "
+            f"{type(model).__name__}. Functional models are not supported yet."
+        )
+
+
 def keras_config(model: Any) -> dict[str, Any]:
     """The model's architecture and compile settings as Keras 3 writes ``config.json``."""
+    require_sequential(model, "Saving as .keras")
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
     batch_shape = [None, *model.layers[0].input_shape]
@@ -301,6 +313,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
     """Write the weights as Keras 3's ``.weights.h5`` (atomically)."""
+    require_sequential(model, "Saving as .weights.h5")
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
     return atomic_write_bytes(path, _weights_h5(model, with_optimizer=False))
@@ -662,6 +675,7 @@ def _compile_args(config: Any, name: str) -> dict[str, Any]:
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load Keras 3 ``.weights.h5`` weights into a model of the same architecture."""
+    require_sequential(model, "Loading .weights.h5")
     if not model.built:
         model.build()
     name = str(path)
