@@ -333,6 +333,45 @@ def sweep_command(name, grid, seeds, seed, quick, overrides, backend, jobs, sche
         sys.exit(1)
 
 
+@cli.command("export")
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Choice(["onnx", "keras", "torch"]),
+    help="onnx: an ONNX graph; keras: a Keras 3 .keras file; torch: the PyTorch state_dict "
+    "of engram.nn.export.to_torch(model), as safetensors (no pickle).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--opset", type=int, help="ONNX opset (13-17) [default: engram's pinned one].")
+def export_command(model_file: Path, target: str, out: Path, opset: int | None) -> None:
+    """Convert MODEL_FILE (.engram or .keras) to another framework's file."""
+    from engram.nn import ModelFileError
+    from engram.nn.saving import load_model
+
+    try:
+        model = load_model(model_file)
+    except ModelFileError as exc:
+        raise DataProblem(str(exc)) from None
+    try:
+        if target == "onnx":
+            from engram.nn.export import to_onnx
+
+            to_onnx(model, out, opset=opset)
+        elif target == "keras":
+            from engram.nn.saving import keras_format
+
+            keras_format.save_model(model, out)
+        else:
+            from engram.nn.export.torch import save_torch_state
+
+            save_torch_state(model, out)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageProblem(str(exc)) from None
+    click.echo(str(out))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``engram`` console script."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="engram")

@@ -19,9 +19,10 @@ from engram.nn import (
 )
 from engram.nn.callbacks import DivergenceWarning
 from engram.nn.gradcheck import GradcheckReport, gradcheck
-from engram.nn.io import ModelFileError, load_model
+from engram.nn.io import ModelFileError
 from engram.nn.layers import Input
 from engram.nn.model import Model, set_random_seed
+from engram.nn.saving import load_model
 from engram.nn.sequential import Sequential
 
 __all__ = [

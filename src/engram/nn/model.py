@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from engram.nn import io as io_module
 from engram.nn import losses as losses_module
 from engram.nn import metrics as metrics_module
 from engram.nn import optimizers as optimizers_module
@@ -872,22 +871,29 @@ class Model(Layer):
             )
 
     def save(self, filepath: str) -> None:
-        """Save architecture, weights and compile settings to one data-only file, atomically."""
+        """Save architecture, weights and compile settings to one data-only file, atomically:
+        Keras 3's format for ``*.keras``, engram's own (safetensors) otherwise."""
+        from engram.nn.saving import save_model
+
         if type(self) is Model:
             raise NotImplementedError(
                 "save() of a functional Model (its graph) is not supported yet; save_weights() "
                 "works, or build the model as a Sequential."
             )
         self._check_saveable("save()")
-        io_module.save_model(self, filepath)
+        save_model(self, filepath)
 
     def save_weights(self, filepath: str) -> None:
+        from engram.nn.saving import save_weights
+
         self._check_saveable("save_weights()")
-        io_module.save_weights(self, filepath)
+        save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
+        from engram.nn.saving import load_weights
+
         self._check_saveable("load_weights()")
-        io_module.load_weights(self, filepath)
+        load_weights(self, filepath)
 
 
 def type_name(layer: Layer) -> str:

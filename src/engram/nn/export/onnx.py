@@ -1,0 +1,339 @@
+"""engram models as ONNX graphs that onnxruntime's CPU provider runs.
+
+The graph keeps engram's (Keras's) channels-last layout: an image tensor is (batch, height,
+width, channels) between layers, and the ops that need channels first (Conv, MaxPool,
+AveragePool) are wrapped in two Transposes. The opset and IR version are pinned (`OPSET`,
+`IR_VERSION`) so a file written today runs in the onnxruntime versions that read that IR.
+
+Recurrent layers become ONNX's fused RNN/LSTM/GRU ops, time-major, with the weights reordered:
+    ONNX W = kernel.T, R = recurrent_kernel.T, B = [input bias, recurrent bias]
+    LSTM gates: Keras i, f, c, o  ->  ONNX i, o, f, c
+    GRU gates: Keras z, r, h = ONNX z, r, h; Keras reset_after=True is linear_before_reset=1
+``go_backwards`` reverses the sequence before a forward-direction op (Keras returns the outputs
+in the order it processed them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.fileio import atomic_write_bytes
+
+OPSET = 17
+IR_VERSION = 8
+#: engram activation name -> (ONNX op, attributes)
+_ACTIVATIONS = {
+    "linear": ("Identity", {}),
+    "relu": ("Relu", {}),
+    "tanh": ("Tanh", {}),
+    "sigmoid": ("Sigmoid", {}),
+    "softmax": ("Softmax", {"axis": -1}),
+    "elu": ("Elu", {}),
+    "leaky_relu": ("LeakyRelu", {}),
+}
+#: the names ONNX's recurrent ops take for their activations
+_RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
+
+
+class _Graph:
+    """Nodes and initializers under construction, with unique names."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.count = 0
+
+    def name(self, hint: str) -> str:
+        self.count += 1
+        return f"{hint}_{self.count}"
+
+    def const(self, array: np.ndarray, hint: str) -> str:
+        name = self.name(hint)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], hint: str, **attrs: Any) -> str:
+        out = self.name(hint)
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def op_multi(self, op_type: str, inputs: list[str], n_out: int, hint: str, **attrs) -> list:
+        outs = [self.name(f"{hint}_out{i}") for i in range(n_out)]
+        self.nodes.append(self.helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
+        return outs
+
+
+def _activation(g: _Graph, x: str, activation: Any, hint: str) -> str:
+    name = activation.name
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"The activation {name!r} has no ONNX export in engram.")
+    op_type, attrs = _ACTIVATIONS[name]
+    if name == "linear":
+        return x
+    if name == "leaky_relu":
+        attrs = {"alpha": activation.negative_slope}
+    if name == "elu":
+        attrs = {"alpha": getattr(activation, "alpha", 1.0)}
+    return g.op(op_type, [x], hint, **attrs)
+
+
+def _nchw(g: _Graph, x: str, hint: str) -> str:
+    return g.op("Transpose", [x], f"{hint}_nchw", perm=[0, 3, 1, 2])
+
+
+def _nhwc(g: _Graph, x: str, hint: str) -> str:
+    return g.op("Transpose", [x], f"{hint}_nhwc", perm=[0, 2, 3, 1])
+
+
+def _pads(layer: Any, window: tuple[int, int]) -> list[int]:
+    from engram.nn import conv_functional as C
+
+    _, ((top, bottom), (left, right)) = C.spatial_plan(
+        layer.input_shape, window, layer.strides, layer.padding
+    )
+    return [top, left, bottom, right]
+
+
+# ----------------------------------------------------------------------------- emitters
+def _dense(g: _Graph, layer: Any, x: str) -> str:
+    y = g.op("MatMul", [x, g.const(layer.params["weights"], "kernel")], layer.name)
+    if layer.use_bias:
+        y = g.op("Add", [y, g.const(layer.params["bias"], "bias")], layer.name)
+    return _activation(g, y, layer.activation, layer.name)
+
+
+def _conv2d(g: _Graph, layer: Any, x: str) -> str:
+    kernel = np.transpose(layer.params["kernel"], (3, 2, 0, 1))  # (out, in, kh, kw)
+    inputs = [_nchw(g, x, layer.name), g.const(kernel, "kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op(
+        "Conv",
+        inputs,
+        layer.name,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        pads=_pads(layer, layer.kernel_size),
+    )
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+def _pool(op_type: str) -> Any:
+    def emit(g: _Graph, layer: Any, x: str) -> str:
+        attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
+        attrs["pads"] = _pads(layer, layer.pool_size)
+        if op_type == "AveragePool":
+            attrs["count_include_pad"] = 0  # Keras averages over the window inside the image
+        y = g.op(op_type, [_nchw(g, x, layer.name)], layer.name, **attrs)
+        return _nhwc(g, y, layer.name)
+
+    return emit
+
+
+def _global_avg(g: _Graph, layer: Any, x: str) -> str:
+    return g.op("ReduceMean", [x], layer.name, axes=[1, 2], keepdims=0)
+
+
+def _batch_norm(g: _Graph, layer: Any, x: str) -> str:
+    var = layer.moving_variance.astype(np.float64)
+    scale = 1.0 / np.sqrt(var + layer.epsilon)
+    if layer.scale:
+        scale = scale * layer.params["gamma"]
+    shift = -layer.moving_mean * scale
+    if layer.center:
+        shift = shift + layer.params["beta"]
+    dtype = layer.moving_mean.dtype
+    y = g.op("Mul", [x, g.const(scale.astype(dtype), "bn_scale")], layer.name)
+    return g.op("Add", [y, g.const(shift.astype(dtype), "bn_shift")], layer.name)
+
+
+def _flatten(g: _Graph, layer: Any, x: str) -> str:
+    return g.op("Flatten", [x], layer.name, axis=1)
+
+
+def _reshape(g: _Graph, layer: Any, x: str) -> str:
+    shape = g.const(np.array([0, *layer.output_shape], np.int64), "shape")
+    return g.op("Reshape", [x, shape], layer.name)
+
+
+def _identity(g: _Graph, layer: Any, x: str) -> str:
+    return x
+
+
+def _activation_layer(g: _Graph, layer: Any, x: str) -> str:
+    return _activation(g, x, layer.activation, layer.name)
+
+
+def _embedding(g: _Graph, layer: Any, x: str) -> str:
+    indices = g.op("Cast", [x], f"{layer.name}_idx", to=7)  # int64
+    return g.op("Gather", [g.const(layer.params["embeddings"], "table"), indices], layer.name)
+
+
+def _time_distributed(g: _Graph, layer: Any, x: str) -> str:
+    inner = layer.layer
+    flat = g.const(np.array([-1, *inner.input_shape], np.int64), "shape")
+    y = _emit(g, inner, g.op("Reshape", [x, flat], f"{layer.name}_in"))
+    back = g.const(np.array([-1, layer.input_shape[0], *inner.output_shape], np.int64), "shape")
+    return g.op("Reshape", [y, back], layer.name)
+
+
+def _blocks(array: np.ndarray, order: list[int], n: int) -> np.ndarray:
+    """Reorder the n gate blocks along the last axis."""
+    parts = np.split(array, n, axis=-1)
+    return np.concatenate([parts[i] for i in order], axis=-1)
+
+
+def _recurrent(g: _Graph, layer: Any, x: str) -> str:
+    kind = type(layer).__name__
+    units = layer.units
+    kernel, recurrent = layer.params["weights"], layer.params["recurrent_weights"]
+    bias = layer.params.get("bias")
+    dtype = kernel.dtype
+    if kind == "LSTM":
+        order, n, op_type = [0, 3, 1, 2], 4, "LSTM"  # Keras i f c o -> ONNX i o f c
+    elif kind == "GRU":
+        order, n, op_type = [0, 1, 2], 3, "GRU"
+    else:
+        order, n, op_type = [0], 1, "RNN"
+    w = _blocks(kernel, order, n).T[None]
+    r = _blocks(recurrent, order, n).T[None]
+    if bias is None:
+        b = np.zeros((1, 2 * n * units), dtype)
+    elif kind == "GRU":  # (2, 3 units): input bias, recurrent bias
+        b = np.concatenate([_blocks(bias[0], order, n), _blocks(bias[1], order, n)])[None]
+    else:
+        b = np.concatenate([_blocks(bias, order, n), np.zeros(n * units, dtype)])[None]
+    names = []
+    for act in ([layer.recurrent_activation] if op_type != "RNN" else []) + [layer.activation]:
+        if act.name not in _RNN_ACTIVATIONS:
+            raise ValueError(f"{kind} layer {layer.name!r}: activation {act.name!r} has no ONNX.")
+        names.append(_RNN_ACTIVATIONS[act.name])
+    if kind == "LSTM":
+        names.append(names[-1])  # f (gates), g (cell input), h (cell output)
+    attrs: dict[str, Any] = {"hidden_size": units, "activations": names}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1 if layer.reset_after else 0
+    seq = g.op("Transpose", [x], f"{layer.name}_tmajor", perm=[1, 0, 2])
+    if layer.go_backwards:
+        starts, ends, axes, steps = ([-1], [-(2**62)], [0], [-1])
+        seq = g.op(
+            "Slice",
+            [seq, *(g.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes, steps))],
+            f"{layer.name}_reversed",
+        )
+    inputs = [seq, g.const(w, "W"), g.const(r, "R"), g.const(b, "B")]
+    y, y_h = g.op_multi(op_type, inputs, 3 if kind == "LSTM" else 2, layer.name, **attrs)[:2]
+    if layer.return_sequences:  # Y: (time, 1, batch, units)
+        y = g.op("Squeeze", [y, g.const(np.array([1], np.int64), "axes")], layer.name)
+        return g.op("Transpose", [y], layer.name, perm=[1, 0, 2])
+    return g.op("Squeeze", [y_h, g.const(np.array([0], np.int64), "axes")], layer.name)
+
+
+_EMITTERS = {
+    "Dense": _dense,
+    "Conv2D": _conv2d,
+    "MaxPooling2D": _pool("MaxPool"),
+    "AveragePooling2D": _pool("AveragePool"),
+    "GlobalAveragePooling2D": _global_avg,
+    "BatchNormalization": _batch_norm,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Dropout": _identity,
+    "InputLayer": _identity,
+    "Activation": _activation_layer,
+    "ReLU": _activation_layer,
+    "LeakyReLU": _activation_layer,
+    "Softmax": _activation_layer,
+    "Embedding": _embedding,
+    "TimeDistributed": _time_distributed,
+    "SimpleRNN": _recurrent,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+}
+
+
+def _emit(g: _Graph, layer: Any, x: str) -> str:
+    from engram.nn.layers import layers
+
+    class_name = layers.name_of(layer)
+    emitter = _EMITTERS.get(class_name)
+    if emitter is None:
+        raise ValueError(
+            f"Layer {layer.name!r} ({class_name}) has no ONNX export. Layers that export: "
+            f"{', '.join(sorted(_EMITTERS))}."
+        )
+    return emitter(g, layer, x)
+
+
+def _input_is_integer(model: Any) -> bool:
+    from engram.nn.layers import Embedding, InputLayer
+
+    first = next((la for la in model.layers if not isinstance(la, InputLayer)), None)
+    return isinstance(first, Embedding)
+
+
+def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
+    """The serialized ONNX model (see `to_onnx`)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("ONNX export needs onnx: pip install 'engram[onnx]'.") from None
+    opset = OPSET if opset is None else int(opset)
+    if not 13 <= opset <= 17:
+        raise ValueError(
+            f"opset must be between 13 and 17 (the ops engram writes, with Squeeze's axes as an "
+            f"input and ReduceMean's as an attribute). Got {opset} instead."
+        )
+    from engram.nn.saving.keras_format import require_sequential
+
+    require_sequential(model, "to_onnx")
+    if not model.built:
+        raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
+    g = _Graph()
+    in_dtype = TensorProto.INT64 if _input_is_integer(model) else TensorProto.FLOAT
+    if model.dtype == np.float64 and in_dtype == TensorProto.FLOAT:
+        in_dtype = TensorProto.DOUBLE
+    x = "input"
+    for layer in model.layers:
+        x = _emit(g, layer, x)
+    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    out_dtype = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes,
+        model.name,
+        [helper.make_tensor_value_info("input", in_dtype, ["batch", *model.layers[0].input_shape])],
+        [
+            helper.make_tensor_value_info(
+                "output", out_dtype, ["batch", *model.layers[-1].output_shape]
+            )
+        ],
+        g.initializers,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="engram",
+        ir_version=IR_VERSION,
+    )
+    onnx.checker.check_model(onnx_model)
+    return onnx_model.SerializeToString()
+
+
+def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Path:
+    """Write ``model`` as an ONNX file (atomically) with IR version `IR_VERSION` and ``opset``
+    (default `OPSET`); onnxruntime's CPU provider runs it with outputs within 1e-5 of
+    ``model.predict``. The input is named ``input`` (int64 for an Embedding model), the output
+    ``output``; the batch axis is dynamic.
+
+    Raises:
+        ValueError: a layer or activation with no ONNX counterpart (named), or a bad opset.
+    """
+    return atomic_write_bytes(path, to_onnx_bytes(model, opset=opset))

@@ -1,0 +1,365 @@
+"""engram models as ``torch.nn.Module`` and back, with the weights copied.
+
+`to_torch` keeps engram's (Keras's) layout: images are (batch, height, width, channels) between
+modules, and each convolution or pooling permutes to channels-first and back around PyTorch's
+op, so the module's inputs and outputs are those of ``model.predict`` and it trains in PyTorch
+(on a GPU with ``.to("cuda")``) as it is. Weights map one to one:
+
+    Dense            nn.Linear:   weight = kernel.T
+    Conv2D           nn.Conv2d:   weight = kernel.transpose(3, 2, 0, 1)  (asymmetric "same"
+                                  padding as a ZeroPad2d, as Keras pads)
+    SimpleRNN/LSTM   nn.RNN/LSTM: weight_ih = kernel.T, weight_hh = recurrent.T, bias_ih = bias,
+                                  bias_hh = 0 (Keras's i, f, c, o is PyTorch's i, f, g, o)
+    GRU              nn.GRU:      gate blocks z, r, h -> r, z, n; bias rows are bias_ih, bias_hh
+    BatchNorm        nn.BatchNorm1d/2d over the last axis, momentum = 1 - Keras momentum
+    Embedding        nn.Embedding
+
+`from_torch` reads back the ``nn.Sequential`` modules that map one to one (Linear, Embedding,
+activations, Dropout, Flatten); anything else is refused with its name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("PyTorch export needs torch: pip install torch.") from None
+    return torch
+
+
+def _modules() -> dict[str, Any]:
+    """The small wrapper modules, defined once torch is imported."""
+    torch = _torch()
+    nn, F = torch.nn, torch.nn.functional
+
+    class ChannelsFirst(nn.Module):
+        """Run ``inner`` on a channels-last image: permute, pad, inner, permute back."""
+
+        def __init__(self, inner: Any, pads: tuple[int, int, int, int], value: float = 0.0):
+            super().__init__()
+            self.inner, self.pads, self.value = inner, pads, value
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)
+            if any(self.pads):
+                x = F.pad(x, self.pads, value=self.value)
+            return self.inner(x).permute(0, 2, 3, 1)
+
+    class AvgPoolSame(nn.Module):
+        """Keras's average pooling with "same" padding: the mean over the window's cells that
+        lie inside the image (sum of the padded window / count of real cells)."""
+
+        def __init__(self, pool: Any, pads: tuple[int, int, int, int]):
+            super().__init__()
+            self.pool, self.pads = pool, pads
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)
+            ones = torch.ones_like(x[:1, :1])
+            y = self.pool(F.pad(x, self.pads)) / self.pool(F.pad(ones, self.pads))
+            return y.permute(0, 2, 3, 1)
+
+    class Recurrent(nn.Module):
+        def __init__(self, rnn: Any, return_sequences: bool, go_backwards: bool):
+            super().__init__()
+            self.rnn, self.return_sequences, self.go_backwards = rnn, return_sequences, go_backwards
+
+        def forward(self, x):
+            if self.go_backwards:
+                x = torch.flip(x, dims=[1])
+            y, _ = self.rnn(x)
+            return y if self.return_sequences else y[:, -1]
+
+    class BatchNormLast(nn.Module):
+        """BatchNorm over the last axis (channels-last), by moving it to axis 1 and back."""
+
+        def __init__(self, bn: Any):
+            super().__init__()
+            self.bn = bn
+
+        def forward(self, x):
+            if x.dim() == 2:
+                return self.bn(x)
+            return self.bn(x.movedim(-1, 1)).movedim(1, -1)
+
+    class Reshape(nn.Module):
+        def __init__(self, shape: tuple[int, ...]):
+            super().__init__()
+            self.shape = tuple(shape)
+
+        def forward(self, x):
+            return x.reshape(x.shape[0], *self.shape)
+
+    class TimeDistributed(nn.Module):
+        def __init__(self, inner: Any, in_shape: tuple[int, ...]):
+            super().__init__()
+            self.inner, self.in_shape = inner, tuple(in_shape)
+
+        def forward(self, x):
+            batch, steps = x.shape[:2]
+            y = self.inner(x.reshape(batch * steps, *self.in_shape))
+            return y.reshape(batch, steps, *y.shape[1:])
+
+    class Embedding(nn.Module):
+        def __init__(self, embedding: Any):
+            super().__init__()
+            self.embedding = embedding
+
+        def forward(self, x):
+            return self.embedding(x.long())
+
+    return {k: v for k, v in locals().items() if isinstance(v, type)}
+
+
+def _param(array: np.ndarray) -> Any:
+    torch = _torch()
+    return torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)).clone())
+
+
+def _activation(activation: Any) -> Any:
+    nn = _torch().nn
+    name = activation.name
+    table = {
+        "linear": nn.Identity,
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "elu": nn.ELU,
+    }
+    if name in table:
+        return table[name]()
+    if name == "softmax":
+        return nn.Softmax(dim=-1)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(activation.negative_slope)
+    raise ValueError(f"The activation {name!r} has no PyTorch module in engram's export.")
+
+
+def _pads(layer: Any, window: tuple[int, int]) -> tuple[int, int, int, int]:
+    from engram.nn import conv_functional as C
+
+    _, ((top, bottom), (left, right)) = C.spatial_plan(
+        layer.input_shape, window, layer.strides, layer.padding
+    )
+    return (left, right, top, bottom)
+
+
+def _blocks(array: np.ndarray, order: list[int], n: int) -> np.ndarray:
+    parts = np.split(array, n, axis=-1)
+    return np.concatenate([parts[i] for i in order], axis=-1)
+
+
+def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """The torch modules for one engram layer, weights copied."""
+    from engram.nn.layers import layers
+
+    torch = _torch()
+    nn = torch.nn
+    kind = layers.name_of(layer)
+    if kind == "Dense":
+        w = layer.params["weights"]
+        linear = nn.Linear(w.shape[0], w.shape[1], bias=layer.use_bias, dtype=torch.float32)
+        linear.weight = _param(w.T)
+        if layer.use_bias:
+            linear.bias = _param(layer.params["bias"])
+        return [linear, _activation(layer.activation)]
+    if kind == "Conv2D":
+        k = layer.params["kernel"]
+        conv = nn.Conv2d(k.shape[2], k.shape[3], tuple(layer.kernel_size), tuple(layer.strides))
+        conv.bias = _param(layer.params["bias"]) if layer.use_bias else None
+        conv.weight = _param(np.transpose(k, (3, 2, 0, 1)))
+        return [
+            m["ChannelsFirst"](conv, _pads(layer, layer.kernel_size)),
+            _activation(layer.activation),
+        ]
+    if kind == "MaxPooling2D":
+        pool = nn.MaxPool2d(tuple(layer.pool_size), tuple(layer.strides))
+        return [m["ChannelsFirst"](pool, _pads(layer, layer.pool_size), value=-float("inf"))]
+    if kind == "AveragePooling2D":
+        pool = nn.AvgPool2d(tuple(layer.pool_size), tuple(layer.strides))
+        return [m["AvgPoolSame"](pool, _pads(layer, layer.pool_size))]
+    if kind == "GlobalAveragePooling2D":
+        return [_global_average_module()]
+    if kind == "BatchNormalization":
+        return [_batch_norm(layer, m)]
+    if kind == "Flatten":
+        return [nn.Flatten()]
+    if kind == "Reshape":
+        return [m["Reshape"](layer.output_shape)]
+    if kind in ("Dropout",):
+        return [nn.Dropout(layer.rate)]
+    if kind == "InputLayer":
+        return []
+    if kind in ("Activation", "ReLU", "LeakyReLU", "Softmax"):
+        return [_activation(layer.activation)]
+    if kind == "Embedding":
+        table = layer.params["embeddings"]
+        embedding = nn.Embedding(table.shape[0], table.shape[1])
+        embedding.weight = _param(table)
+        return [m["Embedding"](embedding)]
+    if kind == "TimeDistributed":
+        inner = nn.Sequential(*_layer_module(layer.layer, m))
+        return [m["TimeDistributed"](inner, layer.layer.input_shape)]
+    if kind in ("SimpleRNN", "LSTM", "GRU"):
+        return [_recurrent(layer, kind, m)]
+    raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
+
+
+def _global_average_module() -> Any:
+    nn = _torch().nn
+
+    class GlobalAverage(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2))
+
+    return GlobalAverage()
+
+
+def _batch_norm(layer: Any, m: dict[str, Any]) -> Any:
+    torch = _torch()
+    nn = torch.nn
+    n = layer.moving_mean.shape[0]
+    cls = nn.BatchNorm2d if len(layer.input_shape) == 3 else nn.BatchNorm1d
+    bn = cls(n, eps=layer.epsilon, momentum=1 - layer.momentum, affine=True)
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.from_numpy(layer.moving_mean))
+        bn.running_var.copy_(torch.from_numpy(layer.moving_variance))
+        bn.weight.copy_(torch.from_numpy(layer.params.get("gamma", np.ones(n, np.float32))))
+        bn.bias.copy_(torch.from_numpy(layer.params.get("beta", np.zeros(n, np.float32))))
+    bn.weight.requires_grad_(layer.scale)
+    bn.bias.requires_grad_(layer.center)
+    return m["BatchNormLast"](bn)
+
+
+def _recurrent(layer: Any, kind: str, m: dict[str, Any]) -> Any:
+    torch = _torch()
+    nn = torch.nn
+    acts = [layer.activation.name] + (
+        [layer.recurrent_activation.name] if kind != "SimpleRNN" else []
+    )
+    wanted = ["tanh"] if kind != "SimpleRNN" else ["tanh", "relu"]
+    if acts[0] not in wanted or (kind != "SimpleRNN" and acts[1] != "sigmoid"):
+        raise ValueError(
+            f"{kind} layer {layer.name!r} uses activations {acts}; PyTorch's {kind} has only "
+            "tanh with sigmoid gates (SimpleRNN: tanh or relu)."
+        )
+    kernel, recurrent = layer.params["weights"], layer.params["recurrent_weights"]
+    bias = layer.params.get("bias")
+    n_in, units = kernel.shape[0], layer.units
+    use_bias = bias is not None
+    if kind == "SimpleRNN":
+        rnn = nn.RNN(n_in, units, nonlinearity=acts[0], bias=use_bias, batch_first=True)
+        order, n = [0], 1
+    elif kind == "LSTM":
+        rnn, order, n = nn.LSTM(n_in, units, bias=use_bias, batch_first=True), [0, 1, 2, 3], 4
+    else:
+        rnn, order, n = nn.GRU(n_in, units, bias=use_bias, batch_first=True), [1, 0, 2], 3
+    rnn.weight_ih_l0 = _param(_blocks(kernel, order, n).T)
+    rnn.weight_hh_l0 = _param(_blocks(recurrent, order, n).T)
+    if use_bias:
+        if kind == "GRU":
+            b_ih, b_hh = _blocks(bias[0], order, n), _blocks(bias[1], order, n)
+        else:
+            b_ih, b_hh = _blocks(bias, order, n), np.zeros(n * units, bias.dtype)
+        rnn.bias_ih_l0, rnn.bias_hh_l0 = _param(b_ih), _param(b_hh)
+    return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards)
+
+
+def to_torch(model: Any) -> Any:
+    """An ``nn.Sequential`` computing ``model.predict`` (same inputs, same layout), weights
+    copied; in eval mode. Float32 models only.
+
+    Raises:
+        ValueError: a layer or activation with no PyTorch counterpart, named.
+    """
+    from engram.nn.saving.keras_format import require_sequential
+
+    torch = _torch()
+    require_sequential(model, "to_torch")
+    if not model.built:
+        raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
+    if model.dtype != np.float32:
+        raise ValueError(f"to_torch exports float32 models; this one is {model.dtype}.")
+    m = _modules()
+    modules = [mod for layer in model.layers for mod in _layer_module(layer, m)]
+    return torch.nn.Sequential(*modules).eval()
+
+
+def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
+    """An engram `Sequential` from an ``nn.Sequential`` of modules that map one to one:
+    Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
+    Identity, Dropout and Flatten (start_dim 1). ``input_shape`` is one sample's shape.
+
+    Raises:
+        ValueError: any other module (named), e.g. Conv2d (channels-first, not one to one).
+    """
+    torch = _torch()
+    nn = torch.nn
+    from engram.nn import Sequential
+    from engram.nn import layers as L
+
+    if not isinstance(module, nn.Sequential):
+        raise ValueError(f"from_torch reads an nn.Sequential. Got {type(module).__name__}.")
+    out, weights = [], []
+    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "linear"}
+    for i, child in enumerate(module):
+        t = type(child)
+
+        def numpy(p):
+            return p.detach().cpu().numpy().astype(np.float32)
+
+        if t is nn.Linear:
+            out.append(L.Dense(child.out_features, use_bias=child.bias is not None))
+            weights.append(
+                [numpy(child.weight).T] + ([numpy(child.bias)] if child.bias is not None else [])
+            )
+        elif t is nn.Embedding and child.padding_idx is None and child.max_norm is None:
+            out.append(L.Embedding(child.num_embeddings, child.embedding_dim))
+            weights.append([numpy(child.weight)])
+        elif t in simple:
+            out.append(L.Activation(simple[t]))
+            weights.append([])
+        elif t is nn.ELU and child.alpha == 1.0:
+            out.append(L.Activation("elu"))
+            weights.append([])
+        elif t is nn.LeakyReLU:
+            out.append(L.LeakyReLU(child.negative_slope))
+            weights.append([])
+        elif t is nn.Softmax and child.dim in (-1, len(input_shape)):
+            out.append(L.Softmax())
+            weights.append([])
+        elif t is nn.Dropout:
+            out.append(L.Dropout(child.p))
+            weights.append([])
+        elif t is nn.Flatten and child.start_dim == 1 and child.end_dim == -1:
+            out.append(L.Flatten())
+            weights.append([])
+        else:
+            raise ValueError(
+                f"Module {i} ({t.__name__}: {child}) has no one-to-one engram layer. from_torch "
+                "reads Linear, Embedding, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Softmax(dim=-1), "
+                "Identity, Dropout and Flatten."
+            )
+    model = Sequential(out)
+    model.build((None, *input_shape))
+    for layer, arrays in zip(model.layers, weights, strict=True):
+        if arrays:
+            layer.set_weights(arrays)
+    return model
+
+
+def save_torch_state(model: Any, path: Any) -> Any:
+    """Write ``to_torch(model).state_dict()`` as a safetensors file (atomically; no pickle):
+    ``to_torch(engram_model).load_state_dict(safetensors.torch.load_file(path))`` reads it."""
+    from safetensors.torch import save
+
+    from engram.fileio import atomic_write_bytes
+
+    state = {k: v.detach().contiguous() for k, v in to_torch(model).state_dict().items()}
+    return atomic_write_bytes(path, save(state, metadata={"format": "engram-torch-state"}))

