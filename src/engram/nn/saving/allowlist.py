@@ -368,8 +368,7 @@ def loss_config(value: Any, name: str) -> Any:
             f"{sorted(extra)}",
         )
     from_logits = bool(config.get("from_logits", False))
-    return (
-        {"name": LOSSES[class_name], "config": {"from_logits": True}}
-        if from_logits
-        else LOSSES[class_name]
-    )
+    if not from_logits:
+        return LOSSES[class_name]
+    # a loss object, not its config: compile reads a dict as one loss per output name
+    return losses.get({"name": LOSSES[class_name], "config": {"from_logits": True}})

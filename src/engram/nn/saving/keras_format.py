@@ -610,7 +610,7 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
     class BoundedZeros(initializers.Initializer):
         name = "zeros"
 
-        def sample(self, shape, rng):
+        def sample(self, shape, rng, dtype=np.float32):
             size = int(np.prod(shape, dtype=np.float64))
             if size > budget["largest"] or size > budget["left"]:
                 raise _WeightTooLarge(
@@ -618,7 +618,7 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
                     "the arrays left in the weights file. Refused."
                 )
             budget["left"] -= size
-            return np.zeros(shape)
+            return np.zeros(shape, dtype)
 
     originals: list[dict] = []
 
