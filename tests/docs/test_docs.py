@@ -103,3 +103,5 @@ def test_site_builds_strict_and_offline(tmp_path):
         assert "fonts.googleapis" not in html
     api = (site / "api" / "memory" / "index.html").read_text()
     assert "E(s) = -1/2 s^T W s" in api  # the docstrings' math shows in the reference
+    nn = (site / "api" / "nn" / "index.html").read_text()
+    assert "<code>forward:   z = x @ weights + bias" in nn  # as a block, columns kept
