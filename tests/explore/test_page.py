@@ -130,3 +130,13 @@ def test_training_updates_the_curve_while_it_trains(page, url):
     )
     assert pixels > 100  # the curve was drawn
     assert page.problems == []
+
+
+def test_raising_the_load_breaks_recall_past_0_138(page, url):
+    _ready(page, url + "?n=200")
+    page.click("#capacity-btn")
+    page.wait_for_selector("#capacity-status[data-recalled]", timeout=60_000)
+    recalled = json.loads(page.get_attribute("#capacity-status", "data-recalled"))
+    expected = views.capacity_curve(n_units=200, seed=0)["recalled"]
+    assert recalled == expected and recalled[0] == 1.0 and recalled[-1] < 0.5
+    assert "n=200" in page.url and page.problems == []
