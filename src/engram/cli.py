@@ -71,6 +71,7 @@ def cli() -> None:
     engram run NAME          run one; writes figures and a report
     engram tour              run every experiment quickly; one combined report
     engram sweep NAME        run one over a grid of settings x seeds
+    engram explore           an interactive page in the browser
     """
 
 
@@ -370,6 +371,30 @@ def export_command(model_file: Path, target: str, out: Path, opset: int | None) 
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageProblem(str(exc)) from None
     click.echo(str(out))
+
+
+@cli.command("explore")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; just print the address.")
+def explore_command(port: int, no_browser: bool) -> None:
+    """Serve the interactive page (Hopfield drawing pad, live training) on 127.0.0.1."""
+    from engram.explore.server import make_server
+
+    try:
+        server = make_server(port)
+    except OSError as exc:
+        raise UsageProblem(f"Cannot listen on port {port}: {exc}. Try --port 0.") from None
+    click.echo(f"engram explore: {server.url}  (Ctrl+C to stop)")
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

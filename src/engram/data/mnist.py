@@ -436,7 +436,7 @@ def load_mnist_t10k(
         ``(x_train, y_train), (x_test, y_test)``: uint8 ``(n, 28, 28)`` and uint8 ``(n,)``.
 
     Raises:
-        As `load_mnist`; ValueError for a test_fraction outside (0, 1).
+        ValueError: a test_fraction outside (0, 1); otherwise as `load_mnist`.
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_mnist_t10k("../shared/datasets/mnist")

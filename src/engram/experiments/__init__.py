@@ -1,7 +1,9 @@
 """Runnable experiments: one file each, found and registered on first use.
 
 `get(name)` and `names()` import every module in this package once (each module registers its
-experiment), so adding an experiment is adding one file.
+experiment), so adding an experiment is adding one file. `names()` lists them in the order of the
+lessons (docs/lessons), which `engram list` and `engram tour` follow; an experiment missing from
+`LESSON_ORDER` comes after those in it, alphabetically.
 """
 
 from __future__ import annotations
@@ -11,9 +13,35 @@ import pkgutil
 
 from engram.experiments.base import Experiment, Figure, Result, Table, experiments, register
 
-__all__ = ["Experiment", "Figure", "Result", "Table", "experiments", "register", "get", "names"]
+__all__ = [
+    "LESSON_ORDER",
+    "Experiment",
+    "Figure",
+    "Result",
+    "Table",
+    "experiments",
+    "register",
+    "get",
+    "names",
+]
 
 _NOT_EXPERIMENTS = {"base", "runner"}
+# the order a learner needs, lesson by lesson (docs/lessons/01 ... 06)
+LESSON_ORDER = (
+    "xor",
+    "backprop-from-scratch",
+    "binary-classifier",
+    "mnist-mlp",
+    "mnist-cnn",
+    "visual-filters",
+    "rnn-basics",
+    "working-memory",
+    "hebbian-learning",
+    "hopfield-capacity",
+    "memory-recall",
+    "flip-flop",
+    "motor-reach",
+)
 _loaded = False
 
 
@@ -35,6 +63,7 @@ def get(name: str) -> Experiment:
 
 
 def names() -> list[str]:
-    """Every registered experiment's name, sorted."""
+    """Every registered experiment's name, in `LESSON_ORDER`; the others after, alphabetically."""
     load_all()
-    return experiments.names()
+    rank = {name: i for i, name in enumerate(LESSON_ORDER)}
+    return sorted(experiments.names(), key=lambda name: (rank.get(name, len(rank)), name))

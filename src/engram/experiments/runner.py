@@ -369,7 +369,7 @@ def run_tour(
         out_dir: the tour's folder; the combined report.html/report.md go at its top.
         seed: a seed for every experiment, or None for each one's default.
         verbose: passed to each experiment (progress bars).
-        only: run only these experiments (default: all, sorted by name).
+        only: run only these experiments (default: all, in lesson order).
         log: called with one line per experiment as it starts and ends (e.g. ``click.echo``).
 
     Returns:

@@ -41,6 +41,18 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return float(np.count_nonzero(hits)), hits.size
 
 
+@metrics.register("accuracy", "acc")
+def accuracy(y_true, y_pred):
+    """Keras's ``"accuracy"``: `compile` picks binary, categorical or sparse accuracy from the loss
+    (see `resolve`); called directly, the shapes pick it: one output is binary, a label per
+    sample is sparse, a one-hot row is categorical."""
+    if y_pred.shape[-1] == 1:
+        return binary_accuracy(y_true, y_pred)
+    if y_true.size == y_pred.size // y_pred.shape[-1]:
+        return sparse_categorical_accuracy(y_true, y_pred)
+    return categorical_accuracy(y_true, y_pred)
+
+
 @metrics.register("mean_squared_error", "mse")
 def mean_squared_error(y_true, y_pred):
     """Mean of (y_pred - y_true)^2 over all outputs."""
@@ -74,6 +86,11 @@ def keras_mean(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Callable:
 
     metric.__name__ = getattr(fn, "__name__", "metric")
     return metric
+
+
+# the short names are listed too, so "Available: ..." shows what Keras programs write
+metrics.add("mse", mean_squared_error)
+metrics.add("mae", mean_absolute_error)
 
 
 def resolve(name: Any, loss_name: str, output_shape: tuple[int, ...]) -> tuple[str, Callable]:

@@ -45,7 +45,7 @@ class GRU(Recurrent):
         activation: act, tanh by default.
         recurrent_activation: sigma, sigmoid by default.
         reset_after: only True (Keras's default, and PyTorch's form) is implemented.
-        See `Recurrent` for the rest.
+        **kwargs: the rest, as in `Recurrent`.
 
     Weights (Keras's layouts, gate blocks z, r, h): ``weights`` (features, 3 units),
     ``recurrent_weights`` (units, 3 units), ``bias`` (2, 3 units). PyTorch orders the blocks

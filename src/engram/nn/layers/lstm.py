@@ -69,7 +69,7 @@ class LSTM(Recurrent):
         recurrent_activation: sigma, sigmoid by default.
         unit_forget_bias: add 1 to the forget gate's bias at initialization (Jozefowicz et al.
             2015), as Keras does by default.
-        See `Recurrent` for the rest.
+        **kwargs: the rest, as in `Recurrent`.
 
     Weights (Keras's names and layouts, gate blocks i, f, c, o): ``weights`` (features,
     4 units), ``recurrent_weights`` (units, 4 units), ``bias`` (4 units,). PyTorch's order

@@ -42,8 +42,8 @@ class SimpleRNN(Recurrent):
     Args:
         units: size of the hidden state.
         activation: tanh by default.
-        See `Recurrent` for the rest (use_bias, initializers, dropout, recurrent_dropout,
-        return_sequences, return_state, go_backwards, seed).
+        **kwargs: the rest, as in `Recurrent` (use_bias, initializers, dropout,
+            recurrent_dropout, return_sequences, return_state, go_backwards, seed).
 
     Weights (Keras's names and layouts): ``weights`` (features, units) = "kernel",
     ``recurrent_weights`` (units, units) = "recurrent_kernel", ``bias`` (units,).
