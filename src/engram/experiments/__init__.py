@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 _NOT_EXPERIMENTS = {"base", "runner"}
-# the order a learner needs, lesson by lesson (docs/lessons/01 ... 06)
+# the order a learner needs, lesson by lesson (docs/lessons/01 ... 07)
 LESSON_ORDER = (
     "xor",
     "backprop-from-scratch",
@@ -41,6 +41,8 @@ LESSON_ORDER = (
     "memory-recall",
     "flip-flop",
     "motor-reach",
+    "synchrony",
+    "spiking-classifier",
 )
 _loaded = False
 
