@@ -11,7 +11,8 @@ measured parts, not a timing of the full run; on a machine shared with other pro
 numbers move with the load (say so when quoting them).
 
 Usage:
-    python bench/bench_continual.py [--dataset fashion-mnist] [--iterations 50] [--json out.json]
+    python bench/bench_continual.py [--dataset fashion-mnist] [--iterations 50]
+        [--methods none,ewc] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--methods", default=",".join(METHOD_NAMES))
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     stream = load_stream(args.dataset, "split", seed=0)
@@ -40,7 +42,8 @@ def main() -> None:
         "replay_capacity": 1000,
     }
     rows, total = {}, 0.0
-    for method in METHOD_NAMES:
+    methods = args.methods.split(",")
+    for method in methods:
         times = []
         for n in (args.iterations, 2 * args.iterations):
             start = time.perf_counter()
@@ -67,7 +70,7 @@ def main() -> None:
             flush=True,
         )
     print(
-        f"full split benchmark (3 scenarios x {len(METHOD_NAMES)} methods, one seed): "
+        f"full split benchmark (3 scenarios x {len(methods)} methods, one seed): "
         f"{total / 60:.1f} min (extrapolated; load average {os.getloadavg()[0]:.1f})"
     )
     if args.json:

@@ -186,7 +186,7 @@ class StreamResult:
         return forward_transfer(self.accuracy, self.baseline)
 
 
-def _batches(n: int, batch_size: int, iterations: int, rng: np.random.Generator):
+def shuffled_batches(n: int, batch_size: int, iterations: int, rng: np.random.Generator):
     """Indices of ``iterations`` batches, going through shuffled epochs of ``n`` samples."""
     order, pos = rng.permutation(n), 0
     for _ in range(iterations):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.continual.learner import Learner, Term, _batches
+from engram.continual.learner import Learner, Term, shuffled_batches
 
 
 class Method:
@@ -35,7 +35,7 @@ class Method:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(x, packed targets) for each step of context ``k``: its own shuffled data."""
         ctx = learner.stream.contexts[k]
-        for idx in _batches(len(ctx.x_train), batch_size, iterations, learner.rng):
+        for idx in shuffled_batches(len(ctx.x_train), batch_size, iterations, learner.rng):
             yield ctx.x_train[idx], learner.targets(k, ctx.y_train[idx], k)
 
     def terms(self, learner: Learner, k: int, x: np.ndarray, targets: np.ndarray) -> list[Term]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engram.continual.learner import _batches
+from engram.continual.learner import shuffled_batches
 from engram.continual.methods.base import Method
 
 
@@ -22,5 +22,5 @@ class Joint(Method):
         x = np.concatenate([c.x_train for c in seen])
         y = np.concatenate([c.y_train for c in seen])
         origin = np.concatenate([np.full(len(c.y_train), i) for i, c in enumerate(seen)])
-        for idx in _batches(len(x), batch_size, iterations, learner.rng):
+        for idx in shuffled_batches(len(x), batch_size, iterations, learner.rng):
             yield x[idx], learner.targets(origin[idx], y[idx], k)
