@@ -212,3 +212,15 @@ def test_training_is_reproducible_bit_for_bit():
         "si", tiny_stream(), "domain", iterations=10, batch_size=8, hidden=(8,), seed=3
     )
     np.testing.assert_array_equal(a.curves, b.curves)
+
+
+@pytest.mark.parametrize("scenario", ["task", "domain", "class"])
+def test_permuted_stream_trains_in_every_scenario(scenario):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 10)
+    x = (np.eye(3)[y] @ rng.normal(0, 2, (3, 6)) + rng.normal(0, 0.3, (30, 6))).astype(np.float32)
+    stream = permuted_stream((x, y), (x, y), 3, seed=0)
+    result = train_stream("lwf", stream, scenario, iterations=200, batch_size=10, hidden=(16,))
+    units = {"task": 9, "domain": 3, "class": 9}[scenario]
+    assert result.accuracy.shape == (3, 3) and result.accuracy[0, 0] > 0.9
+    assert Learner(stream, scenario, hidden=(4,)).n_units == units
