@@ -1,0 +1,46 @@
+"""Continual-learning methods, one file each, looked up by name.
+
+none (fine-tuning), joint (upper bound), ewc, online-ewc, si, lwf, replay and
+hippocampal-replay. `make(name, **options)` builds one; an instance passes through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engram.continual.methods.base import Method
+from engram.continual.methods.ewc import EWC, OnlineEWC
+from engram.continual.methods.hippocampal_replay import HippocampalReplay
+from engram.continual.methods.joint import Joint
+from engram.continual.methods.lwf import LwF
+from engram.continual.methods.replay import Replay, ReplayBuffer
+from engram.continual.methods.si import SI
+from engram.registry import Registry
+
+METHODS: Registry[type[Method]] = Registry("continual-learning method")
+for _cls in (Method, Joint, EWC, OnlineEWC, SI, LwF, Replay, HippocampalReplay):
+    METHODS.add(_cls.name, _cls)
+
+__all__ = [
+    "EWC",
+    "METHODS",
+    "SI",
+    "HippocampalReplay",
+    "Joint",
+    "LwF",
+    "Method",
+    "OnlineEWC",
+    "Replay",
+    "ReplayBuffer",
+    "make",
+]
+
+
+def make(method: Any, **options: Any) -> Method:
+    """A method instance: ``method`` itself, or the registered class called so, built with
+    ``options``."""
+    if isinstance(method, Method):
+        if options:
+            raise ValueError(f"options {sorted(options)} are for a method name, not an instance.")
+        return method
+    return METHODS.get(method)(**options)

@@ -1,0 +1,135 @@
+"""Elastic weight consolidation (EWC) and online EWC: a quadratic pull back towards the weights
+that solved earlier contexts, stronger where the Fisher information says a weight matters.
+
+Math:
+    Fisher of context k (diagonal), on n samples x_i of context k at its end weights theta*_k:
+        F_k = (1/n) sum_i (d/dtheta log p(y_i | x_i; theta*_k))^2
+        y_i = argmax_y p(y | x_i)  ("pred", the label the model itself predicts, as in van de
+              Ven & Tolias's code) or y_i ~ p(y | x_i)  ("sample", Kirkpatrick et al.'s true
+              Fisher by Monte Carlo); p over the context's active output units.
+    EWC:        penalty = (lambda/2) sum_k sum_w F_k,w (theta_w - theta*_k,w)^2
+                gradient = lambda sum_k F_k (theta - theta*_k)
+                kept as S = sum_k F_k, b = sum_k F_k theta*_k, c = sum_k F_k theta*_k^2:
+                penalty = (lambda/2) sum_w (S theta^2 - 2 b theta + c)
+                gradient = lambda (S theta - b)
+    online EWC: F~ <- gamma F~ + F_k,  theta* <- theta*_k   (one running penalty)
+                penalty = (lambda/2) sum_w F~_w (theta_w - theta*_w)^2
+
+Args:
+    strength: lambda.
+    fisher_samples: n, samples of the context used for its Fisher (0: all of them).
+    fisher_labels: "pred" or "sample".
+    gamma: online EWC's decay of the old Fisher (1: none).
+
+Reference:
+    Kirkpatrick et al. (2017), "Overcoming catastrophic forgetting in neural networks", PNAS
+    114(13); Schwarz et al. (2018), "Progress & Compress", ICML (online EWC); van de Ven &
+    Tolias (2019) for the settings per scenario.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.continual.methods.base import Method
+from engram.validation import check_choice, check_fraction, check_positive
+
+
+def fisher_diagonal(learner, k: int, n_samples: int, labels: str = "pred") -> np.ndarray:
+    """The diagonal empirical-model Fisher of context ``k`` (see the module's Math)."""
+    check_choice(labels, "fisher_labels", ("pred", "sample"))
+    ctx = learner.stream.contexts[k]
+    n = len(ctx.x_train) if n_samples <= 0 else min(int(n_samples), len(ctx.x_train))
+    idx = learner.rng.choice(len(ctx.x_train), n, replace=False)
+    x = ctx.x_train[idx]
+    units = learner.scenario.active(learner.stream, k, k)
+    mask = learner.scenario.mask(learner.stream, k, k)
+    probs = learner.soft_targets(learner.logits(x), np.tile(mask, (n, 1)), 1.0)[:, 0, units]
+    if labels == "pred":
+        chosen = units[np.argmax(probs, axis=1)]
+    else:
+        cum = np.cumsum(probs, axis=1)
+        draw = learner.rng.random((n, 1))
+        chosen = units[np.minimum((cum < draw).sum(axis=1), len(units) - 1)]
+    fisher = np.zeros(learner.parameters().size, np.float64)
+    onehot = np.zeros((1, 2, learner.n_units), np.float32)
+    onehot[0, 1] = mask
+    for i in range(n):
+        onehot[0, 0] = 0.0
+        onehot[0, 0, chosen[i]] = 1.0
+        g = learner.gradient(x[i : i + 1], onehot)
+        fisher += np.square(g, dtype=np.float64)
+    return (fisher / n).astype(np.float32)
+
+
+class EWC(Method):
+    name = "ewc"
+
+    def __init__(self, strength: float = 1e5, fisher_samples: int = 1000, fisher_labels="pred"):
+        self.strength = float(check_positive(strength, "strength", strict=False))
+        self.fisher_samples = int(fisher_samples)
+        self.fisher_labels = check_choice(fisher_labels, "fisher_labels", ("pred", "sample"))
+        self.s: np.ndarray | None = None  # sum_k F_k
+        self.b: np.ndarray | None = None  # sum_k F_k theta*_k
+        self.c = 0.0  # sum_k sum_w F_k theta*_k^2
+
+    def consolidate(self, fisher: np.ndarray, anchor: np.ndarray) -> None:
+        """Add one context's Fisher and end weights to the penalty."""
+        f64, a64 = fisher.astype(np.float64), anchor.astype(np.float64)
+        if self.s is None:
+            self.s, self.b = np.zeros_like(f64), np.zeros_like(f64)
+        self.s += f64
+        self.b += f64 * a64
+        self.c += float(np.sum(f64 * a64 * a64))
+
+    def penalty(self, theta: np.ndarray) -> float:
+        if self.s is None:
+            return 0.0
+        t = theta.astype(np.float64)
+        return 0.5 * self.strength * float(np.sum(self.s * t * t) - 2 * np.dot(self.b, t) + self.c)
+
+    def penalty_gradient(self, theta):
+        if self.s is None or self.strength == 0:
+            return None
+        return (self.strength * (self.s * theta - self.b)).astype(np.float32)
+
+    def end_context(self, learner, k):
+        fisher = fisher_diagonal(learner, k, self.fisher_samples, self.fisher_labels)
+        self.consolidate(fisher, learner.parameters())
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "strength": self.strength,
+            "fisher_samples": self.fisher_samples,
+            "fisher_labels": self.fisher_labels,
+        }
+
+
+class OnlineEWC(EWC):
+    name = "online-ewc"
+
+    def __init__(self, strength=1e5, fisher_samples=1000, fisher_labels="pred", gamma=1.0):
+        super().__init__(strength, fisher_samples, fisher_labels)
+        self.gamma = check_fraction(gamma, "gamma", inclusive_high=True)
+        self.fisher: np.ndarray | None = None
+        self.anchor: np.ndarray | None = None
+
+    def consolidate(self, fisher, anchor):
+        self.fisher = fisher.copy() if self.fisher is None else self.gamma * self.fisher + fisher
+        self.anchor = anchor.copy()
+
+    def penalty(self, theta):
+        if self.fisher is None:
+            return 0.0
+        d = theta.astype(np.float64) - self.anchor
+        return 0.5 * self.strength * float(np.sum(self.fisher * d * d))
+
+    def penalty_gradient(self, theta):
+        if self.fisher is None or self.strength == 0:
+            return None
+        return (self.strength * self.fisher * (theta - self.anchor)).astype(np.float32)
+
+    def info(self):
+        return {**super().info(), "gamma": self.gamma}

@@ -1,0 +1,53 @@
+"""Learning without forgetting (LwF): while learning context k, the network also matches, on the
+new context's own inputs, the softened outputs that its copy from the end of context k-1 gives
+for the earlier contexts' output units (knowledge distillation; no old data is kept).
+
+Math:
+    L = (1/(k+1)) L_current(x) + (k/(k+1)) L_distill(x)
+    L_distill = T^2 CE(softmax(z_old(x) / T), softmax(z(x) / T)) over earlier contexts' units:
+        task: each earlier head separately (averaged); domain: all units; class: the units of
+        the classes of contexts 0 .. k-1.   T = 2.
+
+Reference:
+    Li & Hoiem (2017), "Learning without Forgetting", IEEE TPAMI 40(12); van de Ven & Tolias
+    (2019) for the weighting and the temperature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engram.continual.learner import Term
+from engram.continual.methods.base import Method, replay_weights
+from engram.validation import check_positive
+
+
+class LwF(Method):
+    name = "lwf"
+
+    def __init__(self, temperature: float = 2.0):
+        self.temperature = float(check_positive(temperature, "temperature"))
+        self.teacher = None
+
+    def end_context(self, learner, k):
+        self.teacher = learner.snapshot()
+
+    def terms(self, learner, k, x, targets):
+        if k == 0:
+            return [Term(x, targets)]
+        w_now, w_old = replay_weights(k)
+        masks = np.unique(
+            np.stack([learner.scenario.mask(learner.stream, m, k - 1) for m in range(k)]), axis=0
+        )
+        teacher_logits = self.teacher.forward(x)
+        xs = np.concatenate([x] * len(masks))
+        soft = np.concatenate(
+            [
+                learner.soft_targets(teacher_logits, np.tile(m, (len(x), 1)), self.temperature)
+                for m in masks
+            ]
+        )
+        return [Term(x, targets, w_now), Term(xs, soft, w_old, self.temperature)]
+
+    def info(self):
+        return {"temperature": self.temperature}

@@ -1,0 +1,227 @@
+"""Figures, table and computed sentences of the continual-learning experiment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.experiments.base import Figure, Table
+
+SCENARIO_TEXT = {
+    "task": "task-incremental",
+    "domain": "domain-incremental",
+    "class": "class-incremental",
+}
+
+
+def paper_values(config: dict[str, Any]) -> dict[str, tuple[float, ...]]:
+    """The published numbers for this run, or {} (only MNIST has them)."""
+    from engram.experiments.continual_learning import PAPER
+
+    if config["dataset"] != "mnist":
+        return {}
+    return PAPER.get(config["benchmark"], {})
+
+
+def figures(results, stream) -> list[Figure]:
+    out = []
+    names = [f"{j + 1}" for j in range(len(stream))]
+    for scenario, by_method in results.items():
+        out.append(
+            Figure(
+                f"matrices_{scenario}",
+                f"Accuracy matrices, {SCENARIO_TEXT[scenario]} (%)",
+                "heatmap",
+                {
+                    "panels": [
+                        {"title": m, "matrix": 100 * runs[0].accuracy}
+                        for m, runs in by_method.items()
+                    ],
+                    "ncols": 4,
+                    "xticklabels": names,
+                    "yticklabels": names,
+                    "xlabel": "tested on context",
+                    "ylabel": "after learning context",
+                    "vmin": 0,
+                    "vmax": 100,
+                    "fmt": ".0f",
+                },
+                "R[i, j]: test accuracy on context j after learning contexts 1..i (first seed).",
+            )
+        )
+        out.append(
+            Figure(
+                f"stream_{scenario}",
+                f"Each context's accuracy over the stream, {SCENARIO_TEXT[scenario]}",
+                "lines",
+                {
+                    "panels": [
+                        {
+                            "title": m,
+                            "series": {
+                                f"context {j + 1}": {
+                                    "x": runs[0].curve_steps,
+                                    "y": 100 * runs[0].curves[:, j],
+                                }
+                                for j in range(len(stream))
+                            },
+                        }
+                        for m, runs in by_method.items()
+                    ],
+                    "ncols": 4,
+                    "xlabel": "iteration",
+                    "ylabel": "test accuracy (%)",
+                    "ylim": (0, 100),
+                },
+                "Each line is one context's test accuracy as the stream goes on (first seed).",
+            )
+        )
+    methods = list(next(iter(results.values())))
+    out.append(
+        Figure(
+            "methods",
+            "Average accuracy over all contexts after the last one",
+            "bars",
+            {
+                "labels": methods,
+                "values": {
+                    s: [100 * float(np.mean([r.average for r in runs])) for runs in by.values()]
+                    for s, by in results.items()
+                },
+                "ylabel": "average accuracy (%)",
+                "ylim": (0, 100),
+            },
+            "One bar per method and scenario (mean over seeds).",
+        )
+    )
+    return out
+
+
+def table(metrics: dict[str, Any], config: dict[str, Any]) -> Table:
+    paper = paper_values(config)
+    columns = ["method"]
+    for s in metrics["accuracy"]:
+        columns += [f"{s} ACC %", f"{s} BWT"] + ([f"{s} paper %"] if paper else [])
+    rows = []
+    for method in next(iter(metrics["accuracy"].values())):
+        row: list[Any] = [method]
+        for s in metrics["accuracy"]:
+            acc, std = metrics["accuracy"][s][method], metrics["accuracy_std"][s][method]
+            row.append(f"{100 * acc:.2f}" + (f" ± {100 * std:.2f}" if metrics["seeds"] > 1 else ""))
+            row.append(f"{metrics['bwt'][s][method]:+.3f}")
+            if paper:
+                value = paper.get(method)
+                row.append(f"{value[('task', 'domain', 'class').index(s)]:.2f}" if value else "")
+        rows.append(row)
+    return Table("Average accuracy (ACC) and backward transfer (BWT) per scenario", columns, rows)
+
+
+def _scenario_sentence(metrics, s) -> str:
+    acc, bwt = metrics["accuracy"][s], metrics["bwt"][s]
+    others = [m for m in acc if m != "joint"] or list(acc)
+    best = max(others, key=acc.get)
+    parts = [f"In the {SCENARIO_TEXT[s]} scenario"]
+    if "none" in acc:
+        parts.append(
+            f" fine-tuning ends at {acc['none']:.1%} (backward transfer {bwt['none']:+.2f})"
+        )
+    parts.append(f"; the best continual method is {best} at {acc[best]:.1%}")
+    if "joint" in acc:
+        parts.append(f" (joint training, the upper bound: {acc['joint']:.1%})")
+    return "".join(parts) + "."
+
+
+def class_finding(metrics) -> str:
+    """The paper's class-incremental finding, checked on this run's values."""
+    acc = metrics["accuracy"].get("class", {})
+    if not {"none", "ewc", "si", "replay"} <= set(acc):
+        return ""
+    regs = max(acc["ewc"], acc["si"])
+    holds = regs <= acc["none"] + 0.05 and acc["replay"] >= regs + 0.2
+    values = (
+        f"EWC {acc['ewc']:.1%} and SI {acc['si']:.1%} against fine-tuning {acc['none']:.1%} "
+        f"and replay {acc['replay']:.1%}"
+    )
+    if holds:
+        return (
+            "As van de Ven & Tolias found, in the class-incremental scenario the regularisation "
+            f"methods do no better than fine-tuning (within 5 points) and replay does far better "
+            f"(20 points or more): {values}."
+        )
+    return (
+        "Here the class-incremental finding of van de Ven & Tolias (EWC and SI within 5 points "
+        f"of fine-tuning, replay 20 points or more above them) does not hold: {values}."
+    )
+
+
+def hippocampus_sentence(metrics) -> str:
+    """Hippocampal replay against experience replay with the same memory budget."""
+    parts = []
+    for s, acc in metrics["accuracy"].items():
+        if {"replay", "hippocampal-replay"} <= set(acc):
+            a, b = acc["hippocampal-replay"], acc["replay"]
+            word = "above" if a > b + 0.01 else "below" if a < b - 0.01 else "within a point of"
+            parts.append(f"{a:.1%} in the {s} scenario, {word} experience replay's {b:.1%}")
+    if not parts:
+        return ""
+    return (
+        "Replay from the Hopfield memory (examples stored one-shot, recalled from half cues) "
+        f"reaches {'; '.join(parts)}."
+    )
+
+
+def _paper_sentence(metrics, config) -> str:
+    paper = paper_values(config)
+    if not paper:
+        return (
+            f"No published numbers are shown: van de Ven & Tolias report MNIST, and this run used "
+            f"{config['dataset']}."
+        )
+    if metrics["seeds"] < 2:
+        return (
+            "The table shows van de Ven & Tolias's MNIST numbers beside engram's; with one seed "
+            "there is no spread to judge a match by (run with `--set seeds=5`)."
+        )
+    matches, misses = [], []
+    for method, values in paper.items():
+        for s, published in zip(("task", "domain", "class"), values, strict=True):
+            if method not in metrics["accuracy"].get(s, {}):
+                continue
+            mean = 100 * metrics["accuracy"][s][method]
+            spread = 2 * 100 * metrics["accuracy_std"][s][method]
+            (matches if abs(mean - published) <= spread else misses).append(f"{method}/{s}")
+    return (
+        f"Within two standard deviations over {metrics['seeds']} seeds, engram matches the "
+        f"published number for {', '.join(matches) or 'none of the entries'}; it differs for "
+        f"{', '.join(misses) or 'none'}."
+    )
+
+
+def text(metrics: dict[str, Any], config: dict[str, Any], stream) -> str:
+    opts = metrics["options"]
+    intro = (
+        f"A {metrics['network']} ReLU network learned the {len(stream)} contexts of "
+        f"{config['benchmark']} {config['dataset']} ({', '.join(metrics['contexts'][:3])}, ...) "
+        f"one after another, {metrics['iterations']} Adam steps each (learning rate "
+        f"{metrics['learning_rate']:g}, batch {config['batch_size']}), with {metrics['seeds']} "
+        f"seed(s); all runs took {metrics['seconds']:.0f} s."
+    )
+    strengths = []
+    for s, by in opts.items():
+        for m in ("ewc", "si"):
+            if m in by:
+                strengths.append(f"{m} {s} {by[m]['strength']:g}")
+    paragraphs = [intro]
+    if strengths:
+        paragraphs.append(
+            "Regularisation strengths used (van de Ven & Tolias's code unless set; not searched "
+            f"again here): {', '.join(strengths)}."
+        )
+    paragraphs.append(" ".join(_scenario_sentence(metrics, s) for s in metrics["accuracy"]))
+    finding = class_finding(metrics)
+    if finding:
+        paragraphs.append(finding)
+    paragraphs += [p for p in [hippocampus_sentence(metrics)] if p]
+    paragraphs.append(_paper_sentence(metrics, config))
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,59 @@
+"""The class-incremental finding of van de Ven & Tolias (2019) on Fashion-MNIST, test-sized, and
+the report's sentences flipping with the values they are computed from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engram.continual import load_stream, train_stream
+from engram.experiments import _continual_report as report
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(
+    not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)",
+)
+def test_class_incremental_ewc_and_si_no_better_than_fine_tuning_replay_far_better():
+    stream = load_stream("fashion-mnist", "split", seed=0, data_dir=str(FASHION), train_limit=6000)
+    settings = {"iterations": 100, "batch_size": 128, "hidden": (100,), "seed": 0}  # paper batch
+    acc = {
+        "none": train_stream("none", stream, "class", **settings).average,
+        "ewc": train_stream(
+            "ewc", stream, "class", strength=1e9, fisher_samples=200, **settings
+        ).average,
+        "si": train_stream("si", stream, "class", strength=5e3, **settings).average,
+        "replay": train_stream("replay", stream, "class", capacity=500, **settings).average,
+    }
+    assert acc["none"] < 0.3  # catastrophic forgetting: about the last context's share
+    assert max(acc["ewc"], acc["si"]) <= acc["none"] + 0.05, acc
+    assert acc["replay"] >= max(acc["ewc"], acc["si"], acc["none"]) + 0.2, acc
+
+
+def _metrics(none, ewc, si, replay, seeds=1, std=0.0):
+    acc = {"class": {"none": none, "ewc": ewc, "si": si, "replay": replay}}
+    return {
+        "accuracy": acc,
+        "accuracy_std": {"class": {m: std for m in acc["class"]}},
+        "seeds": seeds,
+    }
+
+
+def test_class_finding_sentence_follows_the_values():
+    assert report.class_finding(_metrics(0.2, 0.21, 0.19, 0.8)).startswith("As van de Ven")
+    assert "does not hold" in report.class_finding(_metrics(0.2, 0.5, 0.19, 0.8))
+    assert "does not hold" in report.class_finding(_metrics(0.2, 0.2, 0.2, 0.3))
+
+
+def test_published_numbers_only_for_mnist_and_matched_by_seed_spread():
+    config = {"dataset": "digits", "benchmark": "split"}
+    assert "No published numbers" in report._paper_sentence(_metrics(0.2, 0.2, 0.2, 0.9), config)
+    config["dataset"] = "mnist"
+    assert "no spread" in report._paper_sentence(_metrics(0.2, 0.2, 0.2, 0.9), config)
+    near = _metrics(0.199, 0.2001, 0.1999, 0.9, seeds=5, std=0.01)  # paper: 19.90 20.01 19.99
+    assert "for none/class, ewc/class, si/class;" in report._paper_sentence(near, config)
+    far = _metrics(0.5, 0.2001, 0.1999, 0.9, seeds=5, std=0.01)
+    assert "differs for none/class" in report._paper_sentence(far, config)
