@@ -198,7 +198,11 @@ def test_make_refuses_unknown_methods_with_a_suggestion():
     "method", ["none", "joint", "ewc", "online-ewc", "si", "lwf", "replay", "hippocampal-replay"]
 )
 def test_every_method_learns_a_stream(method):
-    result = train_stream(method, tiny_stream(), "class", iterations=30, batch_size=8, hidden=(16,))
+    # 30 iterations left the first context at 0.54-0.88 over seeds 0-2 (float32 initial
+    # weights); 100 learn it fully at each of them
+    result = train_stream(
+        method, tiny_stream(), "class", iterations=100, batch_size=8, hidden=(16,)
+    )
     assert result.accuracy.shape == (2, 2) and np.all(np.isfinite(result.accuracy))
     assert result.accuracy[0, 0] > 0.9  # the first context is learned
     assert result.curves.shape[1] == 2

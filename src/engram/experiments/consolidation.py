@@ -219,5 +219,18 @@ EXPERIMENT = register(
         },
         quick={"pretrain_steps": 400, "nights": 5, "steps_per_night": 20},
         run=run,
+        limits={
+            "dataset": ("digits", "mnist", "mnist-t10k", "fashion-mnist"),
+            "new_classes": "[0, 9]",
+            "new_items": "[1, 100000]",
+            "hidden_units": "[1, 100000]",
+            "learning_rate": "(0, inf)",
+            "batch_size": "[1, 100000]",
+            "pretrain_steps": "[1, 10000000]",
+            "nights": "[1, 100000]",
+            "steps_per_night": "[1, 10000000]",
+            "beta": "(0, inf)",
+            "cue_fraction": "(0, 1]",
+        },
     )
 )

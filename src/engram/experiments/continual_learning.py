@@ -164,6 +164,18 @@ def _progress(total: int, verbose: int):
     return tqdm(total=total, desc="continual-learning", unit="context", leave=False)
 
 
+def cost(config: dict[str, Any]) -> dict[str, Any]:
+    """The MLP's weights with their gradients and Adam's two slots (float32), for the larger
+    of the benchmark's and the config's hidden layers."""
+    hidden = (
+        tuple(h for h in config["hidden_units"] if h)
+        or BENCHMARK[config["benchmark"]]["hidden_units"]
+    )
+    widths = (784, *hidden, 10)
+    weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    return {"memory_bytes": 16 * weights * 2, "detail": f"{weights:,} weights"}
+
+
 EXPERIMENT = register(
     Experiment(
         name="continual-learning",
@@ -202,5 +214,23 @@ EXPERIMENT = register(
             "replay_capacity": 200,
         },
         run=run,
+        limits={
+            "dataset": ("mnist", "mnist-t10k", "fashion-mnist", "digits"),
+            "benchmark": ("split", "permuted"),
+            "methods": METHOD_NAMES,
+            "scenarios": SCENARIO_NAMES,
+            "iterations": "[0, 10000000]",
+            "batch_size": "[1, 100000]",
+            "hidden_units": "[0, 100000]",
+            "learning_rate": "[0, inf)",
+            "n_contexts": "[2, 100]",
+            "train_limit": "[0, inf)",
+            "seeds": "[1, 1000]",
+            "ewc_strength": "[0, inf)",
+            "si_strength": "[0, inf)",
+            "fisher_samples": "[1, 10000000]",
+            "replay_capacity": "[1, 10000000]",
+        },
+        cost=cost,
     )
 )
