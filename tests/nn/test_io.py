@@ -652,3 +652,31 @@ def test_deeply_nested_json_is_a_model_file_error(saved, tmp_path):
     bad.write_bytes(struct.pack("<Q", 200_000) + b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(ModelFileError, match="bad header: not valid JSON"):
         load_model(bad)
+
+
+def test_a_rate_network_file_declaring_huge_units_is_refused_before_costing_memory(tmp_path):
+    # RateRNN draws its recurrent matrix itself (not through an initializer): under the
+    # loader's placeholders it must make zeros too, or units=200000 would draw 320 GB first
+    import subprocess
+    import sys
+
+    from engram.motor.rate_network import RateRNN
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("measures peak memory with Linux's /proc/self/status")
+    model = Sequential([RateRNN(4, input_shape=(5, 2)), Dense(1)], seed=0)
+    model.compile("adam", "mse")
+    path = tmp_path / "rate.engram"
+    model.save(path)
+    big = tmp_path / "rate-huge.engram"
+    edit_metadata(
+        path, big, "model_config", lambda c: c["layers"][0]["config"].update(units=20_000)
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_FRESH_PROCESS, str(big)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    ((outcome, seconds),) = report["results"]
+    assert "the architecture needs" in outcome and "20000" in outcome, outcome
+    assert seconds < 2.0 and report["peak_mb"] < 600, report  # 20000^2 float64 drawn: 3.2 GB

@@ -41,6 +41,12 @@ def placeholders() -> Iterator[None]:
         _placeholders.reset(token)
 
 
+def placeholders_active() -> bool:
+    """Whether `placeholders` is in effect: a layer that draws weights without an initializer
+    (e.g. a scaled normal matrix) must then make zeros too."""
+    return _placeholders.get()
+
+
 def _draw_dtype(dtype: Any) -> np.dtype:
     """The dtype random numbers are drawn in: the weights' own when NumPy draws in it."""
     dtype = np.dtype(dtype)
