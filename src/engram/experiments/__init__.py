@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 _NOT_EXPERIMENTS = {"base", "runner"}
-# the order a learner needs, lesson by lesson (docs/lessons/01 ... 07)
+# the order a learner needs, lesson by lesson (docs/lessons/01 ... 08)
 LESSON_ORDER = (
     "xor",
     "backprop-from-scratch",
@@ -43,6 +43,8 @@ LESSON_ORDER = (
     "motor-reach",
     "synchrony",
     "spiking-classifier",
+    "consolidation",
+    "continual-learning",
 )
 _loaded = False
 

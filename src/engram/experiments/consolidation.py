@@ -171,8 +171,9 @@ def text(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     setup = (
         f"The slow network first reached {before:.1%} on the old classes. "
         f"{config['new_items']} examples of each new class were stored one-shot in the Hopfield "
-        "memory, which recalled their labels from half cues "
-        f"{metrics['recall_label_accuracy']:.1%} of the time; then {config['nights']} nights "
+        "memory, which recalled their labels from cues keeping "
+        f"{config['cue_fraction']:.0%} of the pixels {metrics['recall_label_accuracy']:.1%} of "
+        f"the time; then {config['nights']} nights "
         f"of {config['steps_per_night']} replay steps."
     )
     interferes = end["focused"][0] < end["interleaved"][0] - 0.2
