@@ -59,3 +59,15 @@ def replay_weights(k: int) -> tuple[float, float]:
     """(current, replayed) loss weights at context ``k`` (0-based): 1/(k+1) and k/(k+1), so
     that every context seen so far counts equally (van de Ven & Tolias's code)."""
     return 1.0 / (k + 1), k / (k + 1)
+
+
+def replay_terms(learner: Learner, k: int, x, targets, memory) -> list[Term]:
+    """The current batch and as many replayed examples, drawn from ``memory`` = (inputs,
+    classes, contexts), weighted by `replay_weights`; the batch alone when nothing is stored."""
+    if memory is None:
+        return [Term(x, targets)]
+    mx, my, mctx = memory
+    idx = learner.rng.integers(len(my), size=len(x))
+    w_now, w_old = replay_weights(k)
+    old = learner.targets(mctx[idx], my[idx], k)
+    return [Term(x, targets, w_now), Term(mx[idx], old, w_old)]

@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.continual.learner import Term
-from engram.continual.methods.base import Method, replay_weights
+from engram.continual.methods.base import Method, replay_terms
 from engram.validation import check_fraction, check_positive
 
 
@@ -88,13 +87,7 @@ class HippocampalReplay(Method):
         return out[:, : self.d].copy(), classes[context, rank], context
 
     def terms(self, learner, k, x, targets):
-        if self.replayed is None:
-            return [Term(x, targets)]
-        rx, ry, rctx = self.replayed
-        idx = learner.rng.integers(len(ry), size=len(x))
-        w_now, w_old = replay_weights(k)
-        old = learner.targets(rctx[idx], ry[idx], k)
-        return [Term(x, targets, w_now), Term(rx[idx], old, w_old)]
+        return replay_terms(learner, k, x, targets, self.replayed)
 
     def info(self) -> dict[str, Any]:
         return {

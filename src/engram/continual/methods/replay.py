@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.continual.learner import Term
-from engram.continual.methods.base import Method, replay_weights
+from engram.continual.methods.base import Method, replay_terms
 from engram.validation import Seed, as_rng, check_positive
 
 
@@ -79,13 +78,7 @@ class Replay(Method):
         self.memory = self.buffer.arrays()
 
     def terms(self, learner, k, x, targets):
-        if self.memory is None:
-            return [Term(x, targets)]
-        mx, my, mctx = self.memory
-        idx = learner.rng.integers(len(my), size=len(x))
-        w_now, w_old = replay_weights(k)
-        old = learner.targets(mctx[idx], my[idx], k)
-        return [Term(x, targets, w_now), Term(mx[idx], old, w_old)]
+        return replay_terms(learner, k, x, targets, self.memory)
 
     def info(self) -> dict[str, Any]:
         return {"capacity": self.capacity}
