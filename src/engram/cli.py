@@ -106,9 +106,20 @@ def _interrupted(out: Any) -> None:
 
 
 def _print_run_summary(run: Any) -> None:
-    from engram.viz.values import flatten_metrics, format_seconds, format_value
+    from engram.viz.values import flatten_metrics, format_seconds, format_value, headline_values
 
     result, out = run.result, run.out_dir
+    if result.opening.strip():
+        click.echo("\nWhat this run showed:")
+        for line in _wrap(result.opening.strip(), 78):
+            click.echo("  " + line)
+    if result.headline:
+        rows = [
+            [label, format_value(v)]
+            for label, v in headline_values(result.metrics, result.headline)
+        ]
+        click.echo("\nFindings:")
+        click.echo(_table(["finding", "value"], rows))
     if result.figures:
         click.echo(f"\nFigures in {out}:")
         click.echo(_table(["file", "title"], [[f"{f.name}.png", f.title] for f in result.figures]))

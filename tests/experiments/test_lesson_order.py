@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 import engram.experiments as experiments_pkg
@@ -43,3 +44,17 @@ def test_tour_runs_in_lesson_order(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "run_experiment", fake_run)
     runner.run_tour(tmp_path, verbose=0, log=lambda *a, **k: None)
     assert ran == list(LESSON_ORDER)
+
+
+def test_every_lesson_names_a_lesson_file_that_runs_its_experiments():
+    from pathlib import Path
+
+    from engram.experiments import LESSONS
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "lessons"
+    if not docs.is_dir():
+        pytest.skip("the docs folder is not in this checkout")
+    for slug, title, members in LESSONS:
+        text = (docs / f"{slug}.md").read_text()
+        assert title in text.splitlines()[0], slug
+        assert all(f"engram run {name}" in text for name in members), slug

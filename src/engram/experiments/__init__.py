@@ -14,6 +14,7 @@ import pkgutil
 from engram.experiments.base import Experiment, Figure, Result, Table, experiments, register
 
 __all__ = [
+    "LESSONS",
     "LESSON_ORDER",
     "Experiment",
     "Figure",
@@ -22,30 +23,29 @@ __all__ = [
     "experiments",
     "register",
     "get",
+    "lesson_of",
     "names",
 ]
 
 _NOT_EXPERIMENTS = {"base", "runner"}
-# the order a learner needs, lesson by lesson (docs/lessons/01 ... 08)
-LESSON_ORDER = (
-    "xor",
-    "backprop-from-scratch",
-    "binary-classifier",
-    "mnist-mlp",
-    "mnist-cnn",
-    "visual-filters",
-    "rnn-basics",
-    "working-memory",
-    "hebbian-learning",
-    "hopfield-capacity",
-    "memory-recall",
-    "flip-flop",
-    "motor-reach",
-    "synchrony",
-    "spiking-classifier",
-    "consolidation",
-    "continual-learning",
-)
+# the lessons (docs/lessons/NN-slug.md), each with its experiments, in the order a learner needs
+LESSONS = (
+    ("01-neuron-backprop", "A neuron and backpropagation",
+     ("xor", "backprop-from-scratch", "binary-classifier")),
+    ("02-convolution-vision", "Convolution and vision",
+     ("mnist-mlp", "mnist-cnn", "visual-filters")),
+    ("03-recurrence-working-memory", "Recurrence and working memory",
+     ("rnn-basics", "working-memory")),
+    ("04-hebbian-hopfield", "Hebbian learning and Hopfield memory",
+     ("hebbian-learning", "hopfield-capacity")),
+    ("05-brain-vs-network-memory", "Brain memory versus network memory", ("memory-recall",)),
+    ("06-motor-cortex", "The motor cortex", ("flip-flop", "motor-reach")),
+    ("07-synchrony-spiking", "Synchrony and spiking networks",
+     ("synchrony", "spiking-classifier")),
+    ("08-consolidation-continual", "Consolidation and continual learning",
+     ("consolidation", "continual-learning")),
+)  # fmt: skip
+LESSON_ORDER = tuple(name for _, _, names in LESSONS for name in names)
 _loaded = False
 
 
@@ -64,6 +64,14 @@ def get(name: str) -> Experiment:
     """The registered experiment called ``name`` (with "did you mean" on a typo)."""
     load_all()
     return experiments.get(name)
+
+
+def lesson_of(name: str) -> str:
+    """The "read more" line for experiment ``name``: its lesson's number, title and file ("")."""
+    for number, (slug, title, members) in enumerate(LESSONS, start=1):
+        if name in members:
+            return f"Read more: lesson {number}, {title} (docs/lessons/{slug}.md)."
+    return ""
 
 
 def names() -> list[str]:

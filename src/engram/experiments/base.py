@@ -69,7 +69,13 @@ class Result:
         figures: `Figure` declarations drawn by `engram.viz`.
         tables: `Table`s shown in the report and printed.
         text: markdown paragraphs for the report: what was done, what came out, honestly.
+            Math goes between dollar signs in TeX (``$r = \\sqrt{1 - K_c/K}$``): the HTML
+            report shows it as MathML, offline.
         arrays: larger arrays kept for programmatic use (not written to the report).
+        opening: two or three plain sentences saying what this run showed, computed from its
+            values, for a reader who reads nothing else: the report opens with them.
+        headline: the findings shown as the report's cards and printed first: metric key
+            (``"group.name"`` for nested metrics) -> a plain label, in order.
     """
 
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +83,8 @@ class Result:
     tables: list[Table] = field(default_factory=list)
     text: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    opening: str = ""
+    headline: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

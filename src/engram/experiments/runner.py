@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engram.experiments import experiments
+from engram.experiments import experiments, lesson_of
 from engram.experiments import get as get_experiment
 from engram.experiments import names as experiment_names
 from engram.experiments._resources import (  # noqa: F401 (part of the runner's API)
@@ -344,7 +344,13 @@ def run_resolved(
     data_files = [read.as_dict() for read in reads]
     with staged_folder(out) as staged:
         written = write_report(
-            result, experiment, config, staged.path, elapsed_s=elapsed, data_files=data_files
+            result,
+            experiment,
+            config,
+            staged.path,
+            elapsed_s=elapsed,
+            data_files=data_files,
+            read_more=lesson_of(experiment.name),
         )
     paths = {name: out / path.name for name, path in written.items()}
     return RunOutput(result, config, paths, elapsed, experiment, out, staged.earlier, data_files)

@@ -58,6 +58,10 @@ white-space:nowrap}
 .index td:first-child a{font-weight:600}.index td:nth-child(3){white-space:nowrap}
 .index .what{display:block;color:var(--muted);font-size:.85rem}
 .links{font-size:.9rem;color:var(--muted)}
+.opening{font-size:1.08rem;border-left:4px solid var(--accent);padding:4px 0 4px 14px}
+a.term{color:inherit;text-decoration:underline dotted var(--accent)}
+dl.terms dt{font-weight:600;margin-top:.8em}dl.terms dd{margin-left:0;color:#374151}
+.readmore{color:var(--muted)}
 a{color:var(--accent)}
 @media (max-width:700px){main{padding:20px 14px}}
 """
@@ -78,12 +82,33 @@ def shift_headers(text: str, levels: int) -> str:
     )
 
 
+def math_html(tex: str) -> str:
+    """TeX math as inline MathML (browsers draw it natively, offline).
+
+    ``<``, ``>`` and ``&`` become ``\\lt``, ``\\gt`` and ``\\&`` first, so no text inside the
+    formula can open an HTML tag. Without the ``latex2mathml`` package, or for TeX it cannot
+    read, the formula is shown as code.
+    """
+    safe = tex.replace("&", r"\&").replace("<", r"\lt ").replace(">", r"\gt ")
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:  # pragma: no cover - a core dependency, but the report must not fail
+        return f"<code>{html.escape(tex)}</code>"
+    try:
+        return convert(safe)
+    except Exception:  # noqa: BLE001 - latex2mathml raises many types for TeX it cannot read
+        return f"<code>{html.escape(tex)}</code>"
+
+
 def _inline(text: str) -> str:
-    parts = re.split(r"(`[^`]+`)", text)
+    parts = re.split(r"(`[^`]+`|\$[^$\n]+\$)", text)
     out = []
     for part in parts:
         if len(part) > 1 and part.startswith("`") and part.endswith("`"):
             out.append(f"<code>{html.escape(part[1:-1])}</code>")
+            continue
+        if len(part) > 2 and part.startswith("$") and part.endswith("$"):
+            out.append(math_html(part[1:-1]))
             continue
         s = html.escape(part, quote=False)
         s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.fileio import atomic_write_bytes, atomic_write_text
+from engram.viz.glossary import link_terms, used_terms
 from engram.viz.markup import (
     breakable,
     esc,
@@ -43,10 +44,10 @@ from engram.viz.values import (
     flatten_metrics,
     format_seconds,
     format_value,
+    headline_values,
     key_metric,
     non_finite_values,
     reproduce_command,
-    scalar_metrics,
     to_jsonable,
 )
 
@@ -94,8 +95,30 @@ def _settings_rows(experiment: Any, config: Mapping[str, Any]) -> list[list[str]
     return rows
 
 
+def _md_opening(result: Any) -> list[str]:
+    """The opening sentences and the headline findings, as markdown."""
+    parts = (
+        [f"**What this run showed.** {result.opening.strip()}"] if result.opening.strip() else []
+    )
+    if result.headline:
+        rows = [
+            [label, format_value(v)]
+            for label, v in headline_values(result.metrics, result.headline)
+        ]
+        parts.append(md_table(["finding", "value"], rows))
+    return parts
+
+
+def _md_terms(result: Any) -> list[str]:
+    """The glossary entries of the terms the opening and the text use."""
+    found = used_terms(f"{result.opening}\n{result.text}")
+    if not found:
+        return []
+    return ["## Terms used", "\n".join(f"- **{t.name}.** {t.definition}" for t in found)]
+
+
 def _md_body(result: Any, fig_prefix: str = "") -> list[str]:
-    parts = []
+    parts = _md_opening(result)
     if result.text.strip():
         parts.append(shift_headers(result.text.strip(), 2))
     for fig in result.figures:
@@ -123,6 +146,7 @@ def report_markdown(
     config: Mapping[str, Any],
     elapsed_s: float,
     data_files: Sequence[Mapping[str, Any]] = (),
+    read_more: str = "",
 ) -> str:
     """The text of ``report.md`` (a diverged run starts with a banner saying so)."""
     banner = divergence_banner(non_finite_values(result))
@@ -134,6 +158,8 @@ def report_markdown(
         f"> **DIVERGED.** {banner}" if banner else "",
         "## Results",
         *_md_body(result),
+        *_md_terms(result),
+        read_more,
     ]
     metrics = flatten_metrics(result.metrics)
     if metrics:
@@ -151,14 +177,29 @@ def report_markdown(
 # --------------------------------------------------------------------------- html
 
 
-def _html_cards(result: Any, config: Mapping[str, Any], limit: int) -> str:
-    top_level = {k: v for k, v in result.metrics.items() if not isinstance(v, Mapping)}
+def _html_cards(result: Any, config: Mapping[str, Any]) -> str:
     cards = [
         f'<div class="card"><div class="value">{esc(format_value(v))}</div>'
-        f'<div class="label">{breakable(k)}</div></div>'
-        for k, v in scalar_metrics(top_level, config)[:limit]
+        f'<div class="label">{breakable(label)}</div></div>'
+        for label, v in headline_values(result.metrics, result.headline, config)
     ]
     return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+def _html_terms(result: Any) -> str:
+    found = used_terms(f"{result.opening}\n{result.text}")
+    items = "".join(
+        f'<dt id="{t.anchor}">{esc(t.name)}</dt><dd>{markdown_to_html(t.definition)[3:-4]}</dd>'
+        for t in found
+    )
+    return f'<h2>Terms used</h2><dl class="terms">{items}</dl>' if items else ""
+
+
+def _linked(markdown: str) -> str:
+    """Markdown as HTML with the glossary terms' first mentions linked to the terms list."""
+    return markdown_to_html(link_terms(markdown), header_offset=2).replace(
+        '<a href="#term-', '<a class="term" href="#term-'
+    )
 
 
 def _png_size(png: bytes) -> tuple[int, int] | None:
@@ -190,9 +231,12 @@ def _html_banner(result: Any) -> str:
 
 
 def _html_body(result: Any, config: Mapping[str, Any], pngs: Mapping[str, bytes]) -> str:
-    parts = [_html_banner(result), _html_cards(result, config, limit=8)]
+    parts = [_html_banner(result)]
+    if result.opening.strip():
+        parts.append(f'<div class="opening">{_linked(result.opening)}</div>')
+    parts.append(_html_cards(result, config))
     if result.text.strip():
-        parts.append(f'<div class="text">{markdown_to_html(result.text, header_offset=2)}</div>')
+        parts.append(f'<div class="text">{_linked(result.text)}</div>')
     parts += [html_figure(fig, pngs[fig.name]) for fig in result.figures if fig.name in pngs]
     parts += [html_table(t.columns, _cells(t.rows), t.title) for t in result.tables]
     return "\n".join(p for p in parts if p)
@@ -205,6 +249,7 @@ def report_html(
     elapsed_s: float,
     pngs: Mapping[str, bytes],
     data_files: Sequence[Mapping[str, Any]] = (),
+    read_more: str = "",
 ) -> str:
     """The text of the self-contained ``report.html`` (figures given as PNG bytes by name)."""
     metrics = flatten_metrics(result.metrics)
@@ -214,6 +259,8 @@ def report_html(
         f'<p class="meta">{esc(_run_line(config, elapsed_s))}<br>'
         f"Reference: {esc(experiment.reference)}</p></header>",
         _html_body(result, config, pngs),
+        _html_terms(result),
+        f'<p class="readmore">{esc(read_more)}</p>' if read_more else "",
         "<h2>Metrics</h2>" + html_table(["metric", "value"], _cells(metrics)) if metrics else "",
         "<h2>Data read</h2>" + html_table(_DATA_COLUMNS, _data_rows(data_files))
         if data_files
@@ -292,6 +339,7 @@ def write_report(
     *,
     elapsed_s: float,
     data_files: Sequence[Mapping[str, Any]] = (),
+    read_more: str = "",
 ) -> dict[str, Path]:
     """Write ``metrics.json``, one PNG per figure, ``report.md`` and ``report.html``.
 
@@ -306,6 +354,8 @@ def write_report(
         elapsed_s: how long the run took, in seconds.
         data_files: the files the run read (``path``, ``bytes``, ``sha256`` each), listed in
             ``metrics.json`` and in the reports.
+        read_more: a line pointing to the lesson that explains the experiment (after the
+            results).
 
     Returns:
         The written paths by file name, e.g. ``{"loss.png": ..., "report.html": ...}``.
@@ -323,8 +373,10 @@ def write_report(
             allow_nan=False,
         )
         + "\n",
-        "report.md": report_markdown(result, experiment, config, elapsed_s, data_files),
-        "report.html": report_html(result, experiment, config, elapsed_s, pngs, data_files),
+        "report.md": report_markdown(result, experiment, config, elapsed_s, data_files, read_more),
+        "report.html": report_html(
+            result, experiment, config, elapsed_s, pngs, data_files, read_more
+        ),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +399,11 @@ def index_rows(entries: Sequence[ReportEntry]) -> list[list[str]]:
     """``[name, status, time, key metric or the error's first line]`` per entry (the index)."""
     rows = []
     for e in entries:
-        key = key_metric(e.result.metrics, e.config) if e.result is not None else None
+        key = (
+            key_metric(e.result.metrics, e.config, e.result.headline)
+            if e.result is not None
+            else None
+        )
         metric = f"{key[0]} = {format_value(key[1])}" if key else e.error.partition("\n")[0]
         rows.append([e.name, e.status, format_seconds(e.elapsed_s), metric])
     return rows

@@ -113,10 +113,39 @@ def scalar_metrics(
     ]
 
 
+def headline_values(
+    metrics: Mapping[str, Any], headline: Mapping[str, str], config: Mapping[str, Any] | None = None
+) -> list[tuple[str, Any]]:
+    """The run's findings as ``(label, value)`` pairs.
+
+    ``headline`` maps metric keys (``"group.name"`` for nested ones) to plain labels, as a
+    `Result` declares them. Without one, the first eight finite scalar metrics stand in, named by
+    their keys.
+
+    Raises:
+        KeyError: a headline key that the metrics do not hold (the experiment's mistake).
+    """
+    if not headline:
+        top_level = {k: v for k, v in metrics.items() if not isinstance(v, Mapping)}
+        return scalar_metrics(top_level, config)[:8]
+    flat = dict(flatten_metrics(metrics))
+    missing = [key for key in headline if key not in flat]
+    if missing:
+        raise KeyError(
+            f"Headline metric(s) {missing} are not in the run's metrics; "
+            f"the metrics hold {sorted(flat)}."
+        )
+    return [(label, flat[key]) for key, label in headline.items()]
+
+
 def key_metric(
-    metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
+    metrics: Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+    headline: Mapping[str, str] | None = None,
 ) -> tuple[str, float] | None:
-    """The headline metric: the first finite numeric scalar that is not a repeated setting."""
+    """The key finding: the first headline entry, else the first finite scalar metric."""
+    if headline:
+        return headline_values(metrics, headline, config)[0]
     scalars = scalar_metrics(metrics, config)
     return scalars[0] if scalars else None
 
