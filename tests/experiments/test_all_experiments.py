@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pytest
 
-from engram.experiments import names
+from engram.experiments import LESSON_ORDER, names
 from engram.experiments.runner import run_experiment
 
 
@@ -103,3 +104,17 @@ def test_quick_run_writes_complete_report(name, tmp_path):
     assert not outside, f"headline outside its band {bands}: {outside}"
     missing = [p for p in phrases if p not in out.result.text]
     assert not missing, f"verdicts {missing} not in the report:\n{out.result.text}"
+    # a reader who reads nothing else: two or three plain sentences, then the findings as cards
+    sentences = re.findall(r"[.!?](?:\s|$)", out.result.opening.strip())
+    assert 2 <= len(sentences) <= 3, (
+        f"opening of {len(sentences)} sentence(s): {out.result.opening}"
+    )
+    assert "**" not in out.result.opening and "$" not in out.result.opening
+    assert out.result.headline, "no headline findings"
+    flat = dict(numeric_leaves(out.result.metrics))
+    assert all(isinstance(flat.get(k), numbers.Real) for k in out.result.headline), (
+        f"headline keys without a number: {out.result.headline}"
+    )
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("What this run showed") < md.index("## Metrics")
+    assert "Read more: lesson" in md or name not in LESSON_ORDER

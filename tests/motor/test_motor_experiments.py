@@ -106,7 +106,7 @@ def test_motor_reach_report_says_what_the_trained_network_shows(reach):
     assert "the solution is **usable**" in text
     assert "So preparation here is **convergence to a target-specific attractor**" in text
     assert "derivatives fitted against the midpoint" in text  # the convention that ran
-    assert "That is beyond what 39 tensor-normal surrogates" in text
+    assert "That is beyond what 39 surrogates give" in text
     assert "development run" not in text and "Sabatini & Kaufman put" not in text
     low = reach.metrics["low_dimensional"]
     assert ("a low-dimensional solution" in text) == low

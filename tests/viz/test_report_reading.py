@@ -88,3 +88,23 @@ def test_every_lesson_experiment_has_a_read_more_line(tmp_path):
         reading_result(), EXPERIMENT, CONFIG, tmp_path, elapsed_s=1.0, read_more=line
     )
     assert line in paths["report.md"].read_text()
+
+
+def test_progress_line_shows_validation_in_80_columns():
+    import io
+
+    from tqdm import tqdm
+
+    from engram.experiments.base import epoch_progress
+
+    logs = {"loss": 0.69, "accuracy": 0.536, "val_loss": 0.693, "val_accuracy": 0.527}
+    (callback,) = epoch_progress("random labels", verbose=1)
+    callback.set_params({"epochs": 20})
+    out = io.StringIO()
+    callback.on_train_begin()
+    callback.bar.close()
+    callback.bar = tqdm(total=20, file=out, ncols=80, bar_format=callback.bar.bar_format)
+    callback.on_epoch_end(0, logs)
+    line = out.getvalue().split("\r")[-1].rstrip("\n")
+    assert len(line) <= 80
+    assert line.endswith("random labels  loss 0.690 acc 0.536 | val loss 0.693 acc 0.527")

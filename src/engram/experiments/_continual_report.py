@@ -155,6 +155,35 @@ def class_finding(metrics) -> str:
     )
 
 
+def _lead_scenario(metrics) -> str:
+    return "class" if "class" in metrics["accuracy"] else next(iter(metrics["accuracy"]))
+
+
+def headline(metrics) -> dict[str, str]:
+    """The findings as cards: average accuracy after the last context, per method."""
+    s = _lead_scenario(metrics)
+    order = ("none", "ewc", "si", "lwf", "replay", "hippocampal-replay", "joint")
+    methods = [m for m in order if m in metrics["accuracy"][s]][:6]
+    return {f"accuracy.{s}.{m}": f"{s}-incremental: {m}" for m in methods}
+
+
+def opening(metrics) -> str:
+    """What the run showed, for a reader who reads nothing else."""
+    s = _lead_scenario(metrics)
+    acc = metrics["accuracy"][s]
+    others = [m for m in acc if m not in ("joint", "none")]
+    lead = (
+        f"A network learned {len(metrics['contexts'])} contexts one after another. "
+        f"In the {SCENARIO_TEXT[s]} scenario, after the last context"
+    )
+    if "none" in acc:
+        lead += f" plain fine-tuning was right on {acc['none']:.1%} of all test items"
+    if others:
+        best = max(others, key=acc.get)
+        lead += f"{',' if 'none' in acc else ''} the best remedy, {best}, on {acc[best]:.1%}"
+    return lead + ". " + class_finding(metrics)
+
+
 def hippocampus_sentence(metrics) -> str:
     """Hippocampal replay against experience replay with the same memory budget."""
     parts = []

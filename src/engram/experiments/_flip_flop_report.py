@@ -152,6 +152,36 @@ def _cube_counts(n_bits: int) -> dict[str, int]:
     return {str(k): math.comb(n_bits, k) * 2 ** (n_bits - k) for k in range(n_bits + 1)}
 
 
+HEADLINE = {
+    "accuracy": "steps with the right sign",
+    "memories_held": "memories held without input",
+    "n_stable": "stable fixed points (attractors)",
+    "n_saddles": "unstable fixed points (saddles)",
+}
+
+
+def opening(m: dict[str, Any], config: dict[str, Any]) -> str:
+    """What the run showed, for a reader who reads nothing else."""
+    n = m["n_memories"]
+    held = (
+        f"held all {n} of its memories"
+        if m["memories_held"] == n
+        else f"held {m['memories_held']} of its {n} memories"
+    )
+    shape = (
+        f"Its dynamics have one stable fixed point per memory ({m['n_stable']}): the memories "
+        "are attractors, as Sussillo & Barak (2013) found."
+        if m["every_memory_has_one_attractor"]
+        else f"Its dynamics have {m['n_stable']} stable fixed point(s) for {n} memories: not "
+        "the one attractor per memory that Sussillo & Barak (2013) found."
+    )
+    return (
+        f"A recurrent network trained to remember {config['n_bits']} bits answered with the "
+        f"right sign on {m['accuracy']:.1%} of the steps and {held} through "
+        f"{config['hold_steps']} steps without input. {shape}"
+    )
+
+
 def explain(m: dict[str, Any], config: dict[str, Any]) -> str:
     return "\n\n".join([_explain_training(m, config), _explain_points(m, config), _DIFFERENCES])
 

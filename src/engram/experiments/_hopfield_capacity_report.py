@@ -247,7 +247,7 @@ def _hebb(data, metrics, config) -> str:
     n = max(hebb)
     v = hebb[n]
     a, basin = v["ags"]["critical"], v["basin"]["critical"]
-    parts = [f"**Hebb.** From the stored pattern, alpha_c = {a.text()} at N = {n}"]
+    parts = [f"**Hebb.** From the stored pattern, $\\alpha_c$ = {a.text()} at N = {n}"]
     if a.crossed:
         rel = "above" if a.value > AGS else "below"
         parts[0] += f", {rel} the published 0.138 for N -> infinity by {abs(a.value - AGS):.3f}."
@@ -351,7 +351,8 @@ def _pseudo_inverse(data, metrics, config) -> str:
 
 def _modern(data, config) -> str:
     parts = [
-        "**Modern.** One update xi <- X^T softmax(beta X xi) of the continuous modern network "
+        r"**Modern.** One update $\xi \leftarrow X^\top \mathrm{softmax}(\beta X \xi)$ of the "
+        "continuous modern network "
         "(Ramsauer et al. 2020; attention with query beta * xi and keys = values = the stored "
         f"patterns), from {config['flip_fraction']:.0%}-flipped cues; critical loads: "
         + _modern_parts(data)
@@ -370,6 +371,53 @@ def _modern(data, config) -> str:
         "itself (P N numbers, against N^2 weights for the classic network)."
     )
     return " ".join(parts)
+
+
+def opening(data: dict[str, Any], config: dict[str, Any]) -> str:
+    """What the run showed, for a reader who reads nothing else."""
+    parts = []
+    hebb = data["classic"].get("hebb")
+    if hebb:
+        n = max(hebb)
+        a = hebb[n]["ags"]["critical"]
+        if a.crossed:
+            rel = "above" if a.value > AGS else "below"
+            parts.append(
+                f"A Hopfield network of {n} units that stores patterns by Hebb's rule held them "
+                f"up to a load of {a.value:.3f} patterns per unit, {rel} the 0.138 that theory "
+                "gives for a very large network."
+            )
+        else:
+            parts.append(
+                f"For a Hopfield network of {n} units that stores patterns by Hebb's rule, the "
+                f"load where it stops holding them was not found inside the loads tested "
+                f"({a.text()})."
+            )
+    for name, per_n in data["modern"].items():
+        n = max(per_n)
+        c = per_n[n]["basin"]["critical"]
+        if c.crossed:
+            held = f"up to a load of {c.value:.3g} patterns per unit"
+        elif c.status == "not_reached":
+            held = f"at every load tested, up to {c.last_load:g} patterns per unit"
+        else:
+            held = f"at none of the loads tested (from {c.first_load:g} patterns per unit)"
+        parts.append(
+            f"The modern Hopfield network ({name}, N = {n}) recalled from damaged cues {held}."
+        )
+    return " ".join(parts[:3])
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, str]:
+    """The findings as cards: Hebb's critical load and its extrapolation, where measured."""
+    labels = {
+        key: "critical load, Hebb, N = " + key.rpartition("_N")[2]
+        for key in metrics
+        if key.startswith("hebb_alpha_c_N")
+    }
+    labels["hebb_alpha_c_extrapolated"] = "critical load, Hebb, extrapolated to large N"
+    labels["published_hebb"] = "critical load, published (large N)"
+    return {key: label for key, label in labels.items() if metrics.get(key) is not None}
 
 
 def explain(data: dict[str, Any], metrics: dict[str, Any], config: dict[str, Any]) -> str:

@@ -307,6 +307,43 @@ def _one_more(data, metrics, config) -> str:
     )
 
 
+def _headline_key(metrics) -> str:
+    return next(k for k in metrics if k.startswith("correct_recall_at_"))
+
+
+def headline(metrics) -> dict[str, str]:
+    """The findings as cards: recall from damaged cues per memory, then the forgetting."""
+    key = _headline_key(metrics)
+    level = key.removeprefix("correct_recall_at_").removesuffix("pct_flips")
+    cards = {f"{key}.{name}": f"recall, {level}% flipped: {name}" for name in metrics[key]}
+    cards["autoencoder_old_recall_after_finetune"] = "autoencoder: old digits after one new one"
+    return cards
+
+
+def opening(data, metrics, config) -> str:
+    """What the run showed, for a reader who reads nothing else."""
+    key = _headline_key(metrics)
+    level = key.removeprefix("correct_recall_at_").removesuffix("pct_flips")
+    recall = metrics[key]
+    ranked = sorted(recall, key=recall.get, reverse=True)
+    more = data["more"]["autoencoder"]
+    before, after = more["old_correct_before"], more["old_correct_after"]
+    if after <= 0.5 * before and before > 0:
+        forgot = f"forgot most of the old ones (recall {before:.0%} before, {after:.0%} after)"
+    elif after < before:
+        forgot = f"lost some of the old ones (recall {before:.0%} before, {after:.0%} after)"
+    else:
+        forgot = f"kept the old ones (recall {before:.0%} before, {after:.0%} after)"
+    return (
+        f"{metrics['n_stored']} digits were stored in each memory and recalled from copies "
+        f"with {level}% of their pixels flipped: "
+        + ", ".join(f"the {name} recalled {recall[name]:.0%}" for name in ranked)
+        + ". Taught one new digit on its own, the autoencoder "
+        + forgot
+        + ", while a Hopfield memory simply adds it."
+    )
+
+
 def explain(data, metrics, config) -> str:
     """The report's text: setup, recall, the correlated-pattern case, cost, failures."""
     p = metrics["n_stored"]

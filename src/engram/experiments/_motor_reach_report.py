@@ -161,12 +161,12 @@ def figures(history, beh, pop, prep, test, config) -> list[Figure]:
                     {
                         "samples": {"surrogates": sur.null_r2_skew},
                         "vlines": {f"network {sur.r2_skew:.2f}": sur.r2_skew},
-                        "xlabel": "R2_skew",
+                        "xlabel": r"$R^2_\mathrm{skew}$",
                     },
                     {
                         "samples": {"surrogates": sur.null_r2_ratio},
                         "vlines": {f"network {sur.r2_ratio:.2f}": sur.r2_ratio},
-                        "xlabel": "R2_skew / R2_best",
+                        "xlabel": r"$R^2_\mathrm{skew} / R^2_\mathrm{best}$",
                     },
                 ],
             },
@@ -202,6 +202,38 @@ def _prep_figure(run, prep, batch, angles) -> Figure:
         "Lines: the states from target onset to the go cue (circle: start, square: go). Lone "
         "markers: stable fixed points of the network with that target's input held and no go cue.",
     )
+
+
+HEADLINE = {
+    "endpoint_error_mean": "mean endpoint error (reach radii)",
+    "jpca_r2_skew": "share of dynamics explained by rotation",
+    "surrogate_p_value": "p, rotation vs surrogates",
+    "targets_with_one_stable_point": "targets with one preparatory attractor",
+}
+
+
+def opening(m: dict[str, Any], config: dict[str, Any]) -> str:
+    """What the run showed, for a reader who reads nothing else."""
+    reach = (
+        f"The network learned to reach: its hand ended on average {m['endpoint_error_mean']:.2f} "
+        "reach radii from the target"
+        if m["usable"]
+        else f"The network did NOT learn to reach well (endpoint error up to "
+        f"{m['endpoint_error_max']:.2f} reach radii)"
+    )
+    rotation = (
+        f"its population activity rotates, as in monkey motor cortex, beyond what random "
+        f"data with the same covariances show (p = {m['surrogate_p_value']:.3f})"
+        if m["rotations_beyond_surrogates"]
+        else f"its population rotations are not beyond what random data with the same "
+        f"covariances show (p = {m['surrogate_p_value']:.3f})"
+    )
+    prep = (
+        "Preparing a reach is settling into a target-specific attractor."
+        if m["preparation_is_attractor"]
+        else "This run does not show preparation as settling into a target-specific attractor."
+    )
+    return f"{reach}, and {rotation}. {prep}"
 
 
 def explain(m: dict[str, Any], config: dict[str, Any]) -> str:
@@ -251,13 +283,16 @@ def _explain_rotations(m: dict[str, Any], config: dict[str, Any]) -> str:
         f"{window[1]:g} ms around movement onset ({_CONVENTIONS[m['jpca_state']]}; 6 PCs "
         f"holding {100 * m['jpca_pc_variance']:.0f}% of the variance; soft-normalization "
         f"constant {config['soft_normalize']:g}, since tanh rates span at most 2, not tens of "
-        f"spikes/s): R2_skew = {m['jpca_r2_skew']:.2f}, R2_best = {m['jpca_r2_best']:.2f}, "
+        f"spikes/s): $R^2_{{\\text{{skew}}}}$ = {m['jpca_r2_skew']:.2f} (the share of the "
+        "population's change that a pure rotation explains), $R^2_{\\text{best}}$ = "
+        f"{m['jpca_r2_best']:.2f} (the share any linear dynamics explains), "
         f"ratio {m['jpca_r2_ratio']:.2f}. The fastest plane turns at "
         f"{m['jpca_plane1_frequency_hz']:.2f} Hz ({turn:.0f} degrees over the window) and holds "
         f"{100 * m['jpca_plane1_variance']:.0f}% of the variance. That is {beyond} what "
-        f"{m['n_surrogates']} tensor-normal surrogates with the same covariances across "
-        f"conditions, time and units (in expectation) give at the {m['significance']:g} level "
-        f"(p = {m['surrogate_p_value']:.3f} for R2_skew, surrogate median "
+        f"{m['n_surrogates']} surrogates give at the {m['significance']:g} level: random "
+        "data drawn with the same covariances across conditions, time and units as the real "
+        "rates (tensor-normal, in expectation), which have rotations only by chance "
+        f"(p = {m['surrogate_p_value']:.3f} for $R^2_{{\\text{{skew}}}}$, surrogate median "
         f"{m['surrogate_median_r2_skew']:.2f}; p = {m['surrogate_p_value_ratio']:.3f} for the "
         f"ratio, surrogate median {m['surrogate_median_r2_ratio']:.2f}; the smallest p "
         f"{m['n_surrogates']} surrogates can give is {1 / (m['n_surrogates'] + 1):.3f})."

@@ -363,6 +363,23 @@ def shift_sentence(run_: dict[str, Any], pixels: int = SHIFT_PIXELS) -> str:
     )
 
 
+HEADLINE = {
+    "test_accuracy": "test accuracy",
+    "test_accuracy_shifted": f"test accuracy, images moved {SHIFT_PIXELS} pixels",
+    "parameters": "weights",
+}
+
+
+def opening(run_: dict[str, Any], config: dict[str, Any], network: str) -> str:
+    """Two sentences for a reader who reads nothing else: accuracy, then the cost of a shift."""
+    data = DATA_TEXT[config["dataset"]]
+    return (
+        f"The {network} labelled {run_['test_accuracy']:.1%} of {run_['n_test']:,} test images "
+        f"of {data} correctly, {accuracy_verdict(run_).replace('**', '')}. "
+        f"{shift_sentence(run_)}"
+    )
+
+
 def confusion_sentence(y_true: np.ndarray, predictions: np.ndarray, names: list[str]) -> str:
     """The most frequent mistake on the test set, or that there is none."""
     counts = confusion_matrix(y_true, predictions)

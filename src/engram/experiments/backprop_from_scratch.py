@@ -183,7 +183,42 @@ def _result(config, metrics, losses, trace, grad_errors, x, y, p) -> Result:
         ),
     ]
     text = _text(config, metrics)
-    return Result(metrics=metrics, figures=figures, tables=tables, text=text)
+    headline = {
+        "gradcheck_max_relative_error": "largest gradient error vs finite differences",
+        "initial_loss": "loss before training",
+        "final_loss": "loss after training",
+        "dead_hidden_units": "dead hidden units",
+    }
+    return Result(
+        metrics=metrics,
+        figures=figures,
+        tables=tables,
+        text=text,
+        opening=_opening(metrics),
+        headline=headline,
+    )
+
+
+def _opening(m: dict[str, Any]) -> str:
+    grads = verdict(
+        m["gradcheck_max_relative_error"] < GRAD_TOLERANCE,
+        "The gradients derived by hand with the chain rule agree with finite differences "
+        "(largest relative error {e:.1e}).",
+        "The gradients derived by hand with the chain rule do NOT agree with finite differences "
+        "(largest relative error {e:.1e}).",
+        e=m["gradcheck_max_relative_error"],
+    )
+    fit = verdict(
+        m["final_loss"] < FIT_RATIO * m["initial_loss"],
+        "Gradient descent with them took the loss from {a:.3g} to {b:.3g}.",
+        "Gradient descent with them took the loss only from {a:.3g} to {b:.3g}{dead}.",
+        a=m["initial_loss"],
+        b=m["final_loss"],
+        dead=f", with {m['dead_hidden_units']} hidden unit(s) dead"
+        if m["dead_hidden_units"]
+        else "",
+    )
+    return f"{grads} {fit}"
 
 
 GRAD_TOLERANCE = 1e-6  # gradcheck's relative error for a correct float64 gradient

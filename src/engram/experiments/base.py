@@ -290,6 +290,7 @@ def epoch_progress(desc: str, verbose: int) -> list[Any]:
     if not verbose:
         return []
     from engram.nn.callbacks import Callback
+    from engram.nn.utils import BAR_FORMAT, short_logs
 
     class EpochProgress(Callback):
         def on_train_begin(self, logs=None):
@@ -301,11 +302,12 @@ def epoch_progress(desc: str, verbose: int) -> list[Any]:
                 unit="epoch",
                 leave=False,
                 dynamic_ncols=True,
+                bar_format=BAR_FORMAT,
             )
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.update(1)
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in (logs or {}).items()})
+            self.bar.set_description_str(f"{desc}  {short_logs(logs)}")
 
         def on_train_end(self, logs=None):
             self.bar.close()

@@ -127,6 +127,8 @@ def run(config: dict[str, Any]) -> Result:
         figures=report.figures(results, stream),
         tables=[report.table(metrics, config)],
         text=report.text(metrics, config, stream),
+        opening=report.opening(metrics),
+        headline=report.headline(metrics),
     )
 
 

@@ -198,6 +198,8 @@ def _run(config: dict[str, Any]) -> Result:
         figures=report.figures(history, test, found, readout, config),
         tables=[report.table(found, readout, radius, READ_LEVEL)],
         text=report.explain(metrics, config),
+        opening=report.opening(metrics, config),
+        headline=report.HEADLINE,
         arrays={
             "fixed_points": found.points,
             "q": found.q,

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.experiments._verdict import verdict
 from engram.experiments.base import Experiment, Figure, Result, Table, register
 from engram.memory.hebbian import HebbianTrainer, bcm_update, stdp_weight_change, stdp_window
 from engram.memory.spiking import simulate_lif, stdp_competition
@@ -177,7 +178,44 @@ def run(config: dict[str, Any]) -> Result:
         tables=[_table(comp, config)],
         text=_explain(metrics, comp, bcm, window, competition, config),
         arrays={"sanger_weights": comp["sanger"].weights, "bcm_responses": bcm["responses"]},
+        opening=_opening(metrics, config),
+        headline={
+            "oja_cosine_pc1": "Oja's rule vs the first principal component (|cos|)",
+            "sanger_components_above_0.99": f"of {config['n_components']} components found "
+            "by Sanger's rule",
+            "bcm_selectivity_mean": "BCM selectivity after learning (0 to 1)",
+            "competition_weights_above_0.8": "STDP: share of weights pushed to the top",
+        },
     )
+
+
+def _opening(metrics, config) -> str:
+    oja = verdict(
+        metrics["oja_cosine_pc1"] > 0.99,
+        "A single neuron learning by Oja's Hebbian rule found the main direction of variation "
+        "in the digits (|cos| {c:.3f} with the first principal component)",
+        "A single neuron learning by Oja's Hebbian rule did not fully find the main direction "
+        "of variation in the digits (|cos| {c:.3f} with the first principal component)",
+        c=metrics["oja_cosine_pc1"],
+    )
+    bcm = verdict(
+        metrics["bcm_selectivity_mean"] > metrics["bcm_initial_selectivity_mean"],
+        "BCM neurons became more selective ({a:.2f} to {b:.2f})",
+        "BCM neurons did not become more selective ({a:.2f} to {b:.2f})",
+        a=metrics["bcm_initial_selectivity_mean"],
+        b=metrics["bcm_selectivity_mean"],
+    )
+    low, high = metrics["competition_weights_below_0.2"], metrics["competition_weights_above_0.8"]
+    stdp = verdict(
+        low + high >= 0.8 and min(low, high) >= 0.05,
+        "spike-timing-dependent plasticity split a neuron's inputs into strong and weak ones "
+        "({h:.0%} near the top, {lo:.0%} near zero)",
+        "spike-timing-dependent plasticity had not yet split a neuron's inputs into strong and "
+        "weak ones ({h:.0%} near the top, {lo:.0%} near zero)",
+        h=high,
+        lo=low,
+    )
+    return f"{oja}. {bcm}, and {stdp}."
 
 
 def _figures(comp, bcm, window, competition, config) -> list[Figure]:
@@ -349,7 +387,8 @@ def _bcm_text(metrics, bcm, config) -> str:
     return (
         f"**BCM.** {config['bcm_neurons']} rectified linear neurons were shown the ten "
         "class-mean digits (the expected BCM update over equally likely inputs, threshold "
-        "theta = <y^2>). Their selectivity (0 = same response to all ten, 1 = responds to "
+        "$\\theta = \\langle y^2 \\rangle$). Their selectivity (0 = same response to all ten, "
+        "1 = responds to "
         f"one) went from {metrics['bcm_initial_selectivity_mean']:.2f} to "
         f"{metrics['bcm_selectivity_mean']:.2f}; preferred digits: {preferred} "
         f"({len(set(preferred))} different); silent neurons: {bcm['silent']}."

@@ -227,6 +227,8 @@ def run(config: dict[str, Any]) -> Result:
         figures=report.figures(data, config),
         tables=[report.table(data, config)],
         text=report.explain(data, metrics, config),
+        opening=report.opening(data, config),
+        headline=report.headline(metrics),
         arrays={
             f"{rule}_N{n}_{curve}": v[curve]
             for group in ("classic", "modern")

@@ -322,6 +322,8 @@ def run(config: dict[str, Any]) -> Result:
         tables=[report.cost_table(data, metrics, config)],
         text=report.explain(data, metrics, config),
         arrays={"stored_patterns": patterns},
+        opening=report.opening(data, metrics, config),
+        headline=report.headline(metrics),
     )
 
 

@@ -21,7 +21,14 @@ def run(config: dict[str, Any]) -> Result:
     figures, table = V.report_parts(run_, test_pair, config["dataset"])
     metrics = {**V.common_metrics(run_), "parameters": model.count_params()}
     text = _text(config, model, run_, test_pair)
-    return Result(metrics=metrics, figures=figures, tables=[table], text=text)
+    return Result(
+        metrics=metrics,
+        figures=figures,
+        tables=[table],
+        text=text,
+        opening=V.opening(run_, config, "convolutional network"),
+        headline=V.HEADLINE,
+    )
 
 
 def _text(config, model, run_, test_pair) -> str:

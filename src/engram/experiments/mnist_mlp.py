@@ -25,7 +25,14 @@ def run(config: dict[str, Any]) -> Result:
     shape = "-".join(str(n) for n in (784, *hidden, 10))
     metrics = {**V.common_metrics(run_), "parameters": model.count_params(), "network": shape}
     text = _text(config, model, run_, test_pair, shape, hidden)
-    return Result(metrics=metrics, figures=figures, tables=[table], text=text)
+    return Result(
+        metrics=metrics,
+        figures=figures,
+        tables=[table],
+        text=text,
+        opening=V.opening(run_, config, f"{shape} MLP"),
+        headline=V.HEADLINE,
+    )
 
 
 # TensorFlow's beginner quick start (784-128-10, dropout 0.2, Adam, 5 epochs): about 98% on MNIST

@@ -228,6 +228,8 @@ def _run(config: dict[str, Any]) -> Result:
         figures=report.figures(history, beh, pop, prep, test, config),
         tables=[report.target_table(beh, prep, test)],
         text=report.explain(metrics, config),
+        opening=report.opening(metrics, config),
+        headline=report.HEADLINE,
         arrays={
             "task_loss": history["task_loss"],
             "rates": beh["run"]["rates"],

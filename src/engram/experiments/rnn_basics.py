@@ -179,7 +179,33 @@ def run(config: dict[str, Any]) -> Result:
         ],
         text=text,
         arrays={"hidden": hidden, "predictions": engram_y},
+        opening=_opening(mismatch, test_mse, persistence_mse),
+        headline={
+            "test_mse": "test error (MSE), next-step prediction",
+            "persistence_mse": "error of repeating the current value",
+            "article_vs_engram_max_abs_diff": "NumPy loop vs engram model, largest difference",
+        },
     )
+
+
+def _opening(mismatch: float, test_mse: float, persistence_mse: float) -> str:
+    skill = verdict(
+        test_mse < persistence_mse,
+        "predicted the next value of sine waves it had not seen with {r:.0%} of the error of "
+        "simply repeating the current value",
+        "predicted the next value of sine waves it had not seen no better than simply "
+        "repeating the current value ({r:.0%} of that error)",
+        r=test_mse / persistence_mse,
+    )
+    loop = verdict(
+        mismatch < FLOAT32_AGREEMENT,
+        "The same recurrence written as a plain NumPy loop gives the model's outputs to "
+        "float32 rounding.",
+        "The same recurrence written as a plain NumPy loop does NOT give the model's outputs "
+        "(largest difference {d:.1e}).",
+        d=mismatch,
+    )
+    return f"A recurrent network trained by backpropagation through time {skill}. {loop}"
 
 
 CLIPNORM = 1.0  # gradient-norm clipping for backpropagation through time
@@ -216,7 +242,8 @@ def _text(config: dict[str, Any], **m: float) -> str:
         l=m["late_mse"],
     )
     return (
-        "The recurrence h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h), y_t = W_hy h_t + b_y is run "
+        r"The recurrence $h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)$, "
+        r"$y_t = W_{hy} h_t + b_y$ is run "
         f"step by step in NumPy with the shapes in the table (batch rows: W h becomes h @ W.T). "
         f"{loop} Keras and engram store kernels as (in, out), the transposes of the articles' "
         "matrices.\n\n"

@@ -102,6 +102,10 @@ def run(config: dict[str, Any]) -> Result:
                       [[k, f"{a:.4f}", f"{s:.1f}"] for k, a, s in
                        zip(sweep["steps"], sweep["accuracy"], sweep["spikes"], strict=True)])],
         text=_explain(metrics, config),
+        opening=_opening(metrics, config),
+        headline={"test_accuracy": "test accuracy",
+                  "hidden_spikes_per_neuron_per_inference": "spikes per hidden neuron per image",
+                  "epoch_time_s": "seconds per training epoch"},
     )  # fmt: skip
 
 
@@ -208,6 +212,18 @@ def _explain(m: dict[str, Any], config: dict[str, Any]) -> str:
         f"{m['epoch_time_s']:.1f} s (median).\n\n"
         f"**Economy.** An inference costs {m['hidden_spikes_per_inference']:.1f} hidden spikes, "
         f"{per:.2f} per neuron over {config['steps']} ms."
+    )
+
+
+def _opening(m: dict[str, Any], config: dict[str, Any]) -> str:
+    steps = m["accuracy_by_steps"]
+    first = min(steps, key=int)
+    return (
+        f"A network of spiking neurons, trained with surrogate gradients, labelled "
+        f"{m['test_accuracy']:.1%} of the {m['dataset']} test images correctly, each hidden "
+        f"neuron firing {m['hidden_spikes_per_neuron_per_inference']:.2f} spikes per image on "
+        f"average. Shown only the first {first} of its {config['steps']} ms, it labelled "
+        f"{steps[first]:.1%} correctly."
     )
 
 

@@ -194,6 +194,36 @@ def run(config: dict[str, Any]) -> Result:
         figures=figures,
         tables=[table],
         text=_text(config, run_, metrics, (match_trained, match_initial, match_noise)),
+        opening=_opening(config, run_, metrics, (match_trained, match_initial, match_noise)),
+        headline={
+            "gabor_match_trained_mean": "Gabor match of the trained kernels",
+            "gabor_match_white_noise_mean": "Gabor match of white noise",
+            "gabor_match_initial_mean": "Gabor match before training",
+            "test_accuracy": "test accuracy",
+        },
+    )
+
+
+def _opening(config: dict[str, Any], run_: dict[str, Any], m: dict[str, Any], matches) -> str:
+    trained, initial, noise = matches
+    size, n = config["kernel_size"], len(trained)
+    vs_noise = verdict(
+        _compare(trained, noise.mean(), noise.std() / np.sqrt(n)),
+        "more like the Gabor functions that model V1 simple cells than random kernels are",
+        "less like the Gabor functions that model V1 simple cells than random kernels are",
+        "no more like the Gabor functions that model V1 simple cells than random kernels are",
+    )
+    return (
+        f"After training (test accuracy {run_['test_accuracy']:.1%}), the network's {n} "
+        f"first-layer kernels of {size}x{size} pixels were {vs_noise} (mean match "
+        f"{m['gabor_match_trained_mean']:.3f} against {m['gabor_match_white_noise_mean']:.3f}). "
+        + verdict(
+            _compare(trained, initial, (trained - initial).std() / np.sqrt(n)),
+            "Training made them more Gabor-like than they started (before: {b:.3f}).",
+            "Training made them less Gabor-like than they started (before: {b:.3f}).",
+            "Training did not change how Gabor-like they are (before: {b:.3f}).",
+            b=m["gabor_match_initial_mean"],
+        )
     )
 
 

@@ -185,6 +185,26 @@ def run(config: dict[str, Any]) -> Result:
         figures=figures,
         tables=[Table("Test accuracy per delay", columns, rows)],
         text=text,
+        opening=_opening(delays, spans, n_cues),
+        headline={f"span.{cell}": f"longest delay held, {cell} (steps)" for cell in CELLS},
+    )
+
+
+def _opening(delays, spans, n_cues: int) -> str:
+    best = max(spans.values())
+    longest = [cell for cell in CELLS if spans[cell] == best]
+    task = f"Each network saw one of {n_cues} cues, then a blank delay, and had to report the cue. "
+    return task + verdict(
+        best > 0,
+        "The longest delay held at {t:.0%} accuracy or more was {b} steps, by {who} "
+        "(spans: {spans}; longest tested: {top}).",
+        "No network held even the shortest delay tested ({first} steps) at {t:.0%} accuracy.",
+        t=THRESHOLD,
+        b=best,
+        who=" and ".join(longest),
+        spans=", ".join(f"{c} {spans[c]}" for c in CELLS),
+        top=max(delays),
+        first=min(delays),
     )
 
 

@@ -172,7 +172,29 @@ def run(config: dict[str, Any]) -> Result:
         tables=tables,
         text=_explain(metrics, config),
         arrays={f"losses_lr_{r:g}": sweeps[r]["losses"] for r in rates},
+        opening=_opening(metrics, config),
+        headline={
+            "solved_at_article_lr": f"seeds of {n} solved at lr {rates[0]:g}",
+            "solved_at_best_lr": f"seeds of {n} solved at lr {best:g}",
+            "final_loss_article_lr_median": f"median final loss at lr {rates[0]:g}",
+        },
     )
+
+
+def _opening(metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    n, lr, best = metrics["n_seeds"], config["learning_rate"], metrics["best_learning_rate"]
+    first = (
+        f"A network of two hidden sigmoid units learned XOR from {metrics['solved_at_article_lr']} "
+        f"of {n} random starts at learning rate {lr:g}, and from "
+        f"{metrics['solved_at_best_lr']} of {n} at {best:g}."
+    )
+    second = verdict(
+        on_plateau(metrics["final_loss_article_lr_median"]),
+        "At {lr:g} the typical run never left the plateau of answering 0.5 for every input.",
+        "At {lr:g} the typical run left the plateau of answering 0.5 for every input.",
+        lr=lr,
+    )
+    return f"{first} {second}"
 
 
 def _explain(metrics: dict[str, Any], config: dict[str, Any]) -> str:
