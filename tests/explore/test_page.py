@@ -140,3 +140,17 @@ def test_raising_the_load_breaks_recall_past_0_138(page, url):
     expected = views.capacity_curve(n_units=200, seed=0)["recalled"]
     assert recalled == expected and recalled[0] == 1.0 and recalled[-1] < 0.5
     assert "n=200" in page.url and page.problems == []
+
+
+def test_kuramoto_view_runs_and_sweeps_with_settings_in_the_url(page, url):
+    _ready(page, url + "?view=kuramoto&kn=300&K=2&kd=20&kseed=2")
+    assert page.is_visible("#kuramoto") and page.input_value("#k-coupling") == "2"
+    page.click("#k-run")
+    page.wait_for_selector("#k-status[data-r]", timeout=60_000)
+    shown = json.loads(page.get_attribute("#k-status", "data-r"))
+    expected = views.kuramoto(n=300, coupling=2.0, width=0.5, duration=20, seed=2)["r"]
+    assert shown == expected
+    assert "K=2" in page.url and "kn=300" in page.url
+    page.click("#k-sweep")
+    page.wait_for_selector("#k-sweep-status[data-r]", timeout=60_000)
+    assert page.problems == []

@@ -118,3 +118,34 @@ def test_cli_explore_names_a_busy_port(server):
     port = server.server_address[1]
     result = CliRunner().invoke(cli, ["explore", "--port", str(port), "--no-browser"])
     assert result.exit_code == 2 and f"Cannot listen on port {port}" in result.output
+
+
+def test_kuramoto_view_is_the_apis_integration_and_locks_above_kc():
+    from engram.synchrony import kuramoto as km
+
+    below = views.kuramoto(n=400, coupling=0.5, width=0.5, duration=40, seed=1)
+    above = views.kuramoto(n=400, coupling=2.0, width=0.5, duration=40, seed=1)
+    assert below["kc"] == pytest.approx(1.0)  # K_c = 2 gamma
+    assert above["r_theory"] == pytest.approx(np.sqrt(0.5))
+    assert np.mean(below["r"][-20:]) < 0.25 < 0.6 < np.mean(above["r"][-20:])
+    assert len(above["frames"]) == views.FRAMES + 1 and len(above["frames"][0]) == 120
+    # the pieces the page animates are one integration: the same as a single simulate call
+    omega = km.natural_frequencies(400, "lorentzian", 0.5, quantiles=True)
+    start = np.random.default_rng(1).uniform(-np.pi, np.pi, 400)
+    whole = km.simulate(omega, 2.0, 40.0, 0.05, initial_phases=start, dtype=np.float64)
+    assert np.allclose(above["r"], whole.r[0], atol=1e-5)
+    assert np.allclose(above["frames"][-1], whole.phases[0, :120], atol=1e-4)
+
+
+def test_kuramoto_sweep_follows_the_theory_away_from_kc():
+    sweep = views.kuramoto_sweep(n=2000, width=0.5, n_couplings=6, duration=60, seed=0)
+    ratios = np.array(sweep["couplings"]) / sweep["kc"]
+    far = ratios >= 1.5
+    assert np.max(np.abs(np.array(sweep["r"]) - sweep["theory"])[far]) < 3 / np.sqrt(2000)
+
+
+def test_kuramoto_endpoint_refuses_bad_settings(server):
+    status, payload = _post(server, "/api/kuramoto", {"n": 10**6})
+    assert status == 400 and "n must be between 10 and 5,000" in payload["error"]
+    status, payload = _post(server, "/api/kuramoto", {"n": 50, "coupling": 1.0, "duration": 5})
+    assert status == 200 and len(payload["r"]) > 1

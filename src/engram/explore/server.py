@@ -7,6 +7,8 @@ Routes:
     POST /api/damage            `views.damage`            {pattern, fraction, seed}
     POST /api/recall            `views.hopfield_recall`   {patterns, cue, rule, max_steps}
     POST /api/capacity          `views.capacity_curve`    {n_units, max_load, n_loads, ...}
+    POST /api/kuramoto          `views.kuramoto`          {n, coupling, width, duration, seed}
+    POST /api/kuramoto/sweep    `views.kuramoto_sweep`    {n, width, max_ratio, n_couplings}
     POST /api/train             a new `views.TrainingSession` {dataset, layers, learning_rate,
                                 activation, seed}; returns its id and its first epochs
     POST /api/train/ID          {epochs}: train that session further
@@ -42,6 +44,8 @@ _ROUTES = {
     "/api/damage": views.damage,
     "/api/recall": views.hopfield_recall,
     "/api/capacity": views.capacity_curve,
+    "/api/kuramoto": views.kuramoto,
+    "/api/kuramoto/sweep": views.kuramoto_sweep,
 }
 
 

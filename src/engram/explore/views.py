@@ -22,6 +22,7 @@ import numpy as np
 from engram.data import load_digits, make_gaussian_clusters, make_moons, make_spirals, xor
 from engram.memory import CapacityWarning, Hopfield, binarize, flip_bits
 from engram.memory.hopfield import retrieved_fraction
+from engram.synchrony import kuramoto as km
 from engram.validation import check_choice, check_fraction, check_positive
 
 DIGIT_SIDE = 8  # the embedded digits: 8x8 pixels, one unit per pixel
@@ -30,6 +31,9 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 MAX_UNITS = 64
 MAX_LAYERS = 4
 SURFACE_SIDE = 40
+MAX_OSCILLATORS = 5000
+FRAMES = 40  # phase snapshots the page animates
+SHOWN_OSCILLATORS = 120  # dots drawn on the circle
 
 
 def digit_patterns() -> dict[str, Any]:
@@ -216,3 +220,91 @@ class TrainingSession:
             "points": self.x.round(4).tolist(),
             "labels": self.y[:, 0].astype(int).tolist(),
         }
+
+
+def _kuramoto_settings(n: int, width: float, duration: float) -> int:
+    n = int(check_positive(n, "n", integer=True))
+    if not 10 <= n <= MAX_OSCILLATORS:
+        raise ValueError(f"n must be between 10 and {MAX_OSCILLATORS:,} oscillators for the page. "
+                         f"Got {n} instead.")  # fmt: skip
+    check_positive(width, "width")
+    check_positive(duration, "duration")
+    if duration > 200:
+        raise ValueError(f"duration must be at most 200 for the page. Got {duration:g} instead.")
+    return n
+
+
+def kuramoto(
+    n: int = 500,
+    coupling: float = 1.5,
+    width: float = 0.5,
+    distribution: str = "lorentzian",
+    duration: float = 40.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """N Kuramoto oscillators at one coupling K, from random phases (`engram.synchrony`).
+
+    The run is `kuramoto.simulate` cut into `FRAMES` pieces, each starting from the previous
+    piece's final phases, so that the page can animate the phases; the pieces together are the
+    same integration as one call (same steps, same RK4).
+
+    Returns:
+        ``times`` and ``r`` (the order parameter every 10 steps, or once per piece when a
+        piece is shorter), ``frames`` (the phases of the
+        first `SHOWN_OSCILLATORS` oscillators at FRAMES + 1 times), ``kc`` (the critical coupling
+        of the infinite-N theory) and ``r_theory`` (its stationary r at this K).
+    """
+    n = _kuramoto_settings(n, width, duration)
+    check_choice(distribution, "distribution", ("lorentzian", "gaussian"))
+    omega = km.natural_frequencies(n, distribution, width, quantiles=True)
+    phases = np.random.default_rng(seed).uniform(-np.pi, np.pi, n)
+    dt, piece = 0.05, duration / FRAMES
+    every = max(1, min(10, round(piece / dt)))  # at least one record per piece
+    times, r, frames = [0.0], [float(km.order_parameter(phases)[0])], [phases]
+    for i in range(FRAMES):
+        run = km.simulate(
+            omega, coupling, piece, dt, record_every=every, initial_phases=phases, dtype=np.float64
+        )
+        phases = run.phases[0]
+        times += [float(t) + i * piece for t in run.times[1:]]
+        r += [float(v) for v in run.r[0, 1:]]
+        frames.append(phases)
+    show = min(n, SHOWN_OSCILLATORS)
+    return {
+        "n": n,
+        "coupling": float(coupling),
+        "times": np.round(times, 4).tolist(),
+        "r": np.round(r, 5).tolist(),
+        "frames": [np.round(f[:show], 4).tolist() for f in frames],
+        "omega": np.round(omega[:show], 4).tolist(),
+        "kc": km.critical_coupling(distribution, width),
+        "r_theory": float(km.theory_order_parameter(coupling, distribution, width)),
+    }
+
+
+def kuramoto_sweep(
+    n: int = 500,
+    width: float = 0.5,
+    distribution: str = "lorentzian",
+    max_ratio: float = 3.0,
+    n_couplings: int = 15,
+    duration: float = 60.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Stationary r against K (up to ``max_ratio`` K_c), all couplings in one vectorised run."""
+    n = _kuramoto_settings(n, width, duration)
+    check_choice(distribution, "distribution", ("lorentzian", "gaussian"))
+    check_positive(max_ratio, "max_ratio")
+    count = int(check_positive(n_couplings, "n_couplings", integer=True))
+    kc = km.critical_coupling(distribution, width)
+    couplings = np.linspace(0, max_ratio * kc, count + 1)[1:]
+    omega = km.natural_frequencies(n, distribution, width, quantiles=True)
+    run = km.simulate(omega, couplings, duration, 0.05, seed=seed, dtype=np.float64)
+    return {
+        "couplings": couplings.round(4).tolist(),
+        "r": run.stationary_r().round(5).tolist(),
+        "theory": np.asarray(km.theory_order_parameter(couplings, distribution, width))
+        .round(5)
+        .tolist(),
+        "kc": kc,
+    }

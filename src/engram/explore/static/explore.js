@@ -279,10 +279,90 @@ function initTraining(params) {
   if (params.get("autotrain") === "1") train();
 }
 
+// ---------------------------------------------------------------- Kuramoto view
+function drawPhases(canvas, phases, omega) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, c = w / 2, radius = w / 2 - 16;
+  ctx.clearRect(0, 0, w, w);
+  ctx.strokeStyle = "#bbb"; ctx.beginPath(); ctx.arc(c, c, radius, 0, 2 * Math.PI); ctx.stroke();
+  const span = Math.max(...omega.map(Math.abs)) || 1;
+  let sx = 0, sy = 0;
+  phases.forEach((theta, i) => {  // colour: the natural frequency, slow (blue) to fast (red)
+    const hue = 240 - 240 * (omega[i] / span + 1) / 2;
+    ctx.fillStyle = `hsl(${hue}, 70%, 45%)`;
+    ctx.beginPath();
+    ctx.arc(c + radius * Math.cos(theta), c - radius * Math.sin(theta), 4, 0, 2 * Math.PI);
+    ctx.fill();
+    sx += Math.cos(theta); sy += Math.sin(theta);
+  });
+  const n = phases.length;  // the mean field of the dots shown: an arrow of length r
+  ctx.strokeStyle = "#263238"; ctx.lineWidth = 2; ctx.beginPath(); ctx.moveTo(c, c);
+  ctx.lineTo(c + radius * sx / n, c - radius * sy / n); ctx.stroke(); ctx.lineWidth = 1;
+}
+
+function kuramotoSettings() {
+  return { n: Number($("k-n").value), coupling: Number($("k-coupling").value),
+           width: Number($("k-width").value), duration: Number($("k-duration").value),
+           seed: Number($("k-seed").value) };
+}
+
+async function runKuramoto() {
+  const status = $("k-status");
+  const settings = kuramotoSettings();
+  showStatus(status, "integrating...");
+  try {
+    const run = await api("/api/kuramoto", settings);
+    writeSettings({ kn: settings.n, K: settings.coupling, kw: settings.width,
+                    kd: settings.duration, kseed: settings.seed });
+    const theory = { x: [run.times[0], run.times[run.times.length - 1]],
+                     y: [run.r_theory, run.r_theory], color: "#e57373" };
+    lineChart($("k-r"), [{ x: run.times, y: run.r }, theory],
+              { ymin: 0, ymax: 1, xlabel: "time" });
+    let frame = 0;
+    const step = () => {
+      drawPhases($("k-circle"), run.frames[frame], run.omega);
+      frame += 1;
+      if (frame < run.frames.length) window.setTimeout(step, 60);
+    };
+    step();
+    const last = run.r.slice(Math.floor(run.r.length / 2));
+    const mean = last.reduce((a, b) => a + b, 0) / last.length;
+    showStatus(status, `K = ${run.coupling.toFixed(2)} (K_c = ${run.kc.toFixed(2)}): ` +
+      `r settles at ${mean.toFixed(3)}; theory for infinite N ${run.r_theory.toFixed(3)} (red).`);
+    status.dataset.r = JSON.stringify(run.r);
+  } catch (error) { showError(status, error); }
+}
+
+async function sweepKuramoto() {
+  const status = $("k-sweep-status");
+  const { n, width, seed } = kuramotoSettings();
+  showStatus(status, "sweeping...");
+  try {
+    const sweep = await api("/api/kuramoto/sweep", { n, width, seed });
+    lineChart($("k-curve"), [{ x: sweep.couplings, y: sweep.r, dots: true },
+                              { x: sweep.couplings, y: sweep.theory, color: "#e57373" }],
+              { ymin: 0, ymax: 1, vlines: [sweep.kc], xlabel: "coupling K" });
+    showStatus(status, `measured r (dots) and the theory (red); dashed: K_c = ${sweep.kc.toFixed(2)}`);
+    status.dataset.r = JSON.stringify(sweep.r);
+  } catch (error) { showError(status, error); }
+}
+
+function initKuramoto(params) {
+  for (const [id, key] of [["k-n", "kn"], ["k-coupling", "K"], ["k-width", "kw"],
+                           ["k-duration", "kd"], ["k-seed", "kseed"]]) {
+    if (params.has(key)) $(id).value = params.get(key);
+  }
+  const shown = () => { $("k-coupling-value").textContent = Number($("k-coupling").value).toFixed(2); };
+  shown();
+  $("k-coupling").addEventListener("input", shown);
+  $("k-run").addEventListener("click", runKuramoto);
+  $("k-sweep").addEventListener("click", sweepKuramoto);
+}
+
 // ---------------------------------------------------------------- start
 window.addEventListener("DOMContentLoaded", async () => {
   const params = readSettings();
-  const view = params.get("view") === "train" ? "train" : "hopfield";
+  const view = ["train", "kuramoto"].includes(params.get("view")) ? params.get("view") : "hopfield";
   showView(view);
   for (const link of document.querySelectorAll("nav a")) {
     link.addEventListener("click", (event) => {
@@ -290,6 +370,7 @@ window.addEventListener("DOMContentLoaded", async () => {
     });
   }
   initTraining(params);
+  initKuramoto(params);
   try { await initHopfield(params); } catch (error) { showError($("recall-status"), error); }
   document.body.dataset.ready = "1";
 });
