@@ -57,3 +57,44 @@ def test_published_numbers_only_for_mnist_and_matched_by_seed_spread():
     assert "for none/class, ewc/class, si/class;" in report._paper_sentence(near, config)
     far = _metrics(0.5, 0.2001, 0.1999, 0.9, seeds=5, std=0.01)
     assert "differs for none/class" in report._paper_sentence(far, config)
+
+
+def test_searched_strengths_are_used_reported_and_their_edge_named():
+    from engram.experiments.continual_learning import search_strengths
+
+    searched = {
+        "task/ewc": {"candidates": [1.0, 10.0], "validation_accuracy": [0.9, 0.8], "chosen": 1.0},
+        "task/si": {"candidates": [1.0, 10.0], "validation_accuracy": [0.7, 0.8], "chosen": 10.0},
+    }
+    sentence = report._edge_sentence(searched)
+    assert (
+        "For 2 of the 2 searches the best strength was the grid's smallest or largest" in sentence
+    )
+    inside = {"task/ewc": {"candidates": [1.0, 2.0, 3.0], "validation_accuracy": [0.1, 0.9, 0.2],
+                           "chosen": 2.0}}  # fmt: skip
+    assert report._edge_sentence(inside) == ""
+    (table,) = report.search_tables({"strength_search": searched})
+    assert table.rows[0] == ["task / ewc", "1: 90.0%, 10: 80.0%", "1"]
+    assert callable(search_strengths)
+
+
+def test_experiment_trains_with_the_strength_its_search_chose(tmp_path):
+    from engram.experiments.runner import run_experiment
+
+    out = run_experiment(
+        "continual-learning",
+        quick=True,
+        out_dir=tmp_path,
+        verbose=0,
+        overrides=[
+            "methods=none,ewc",
+            "scenarios=task",
+            "iterations=10",
+            "strength_search=0.0001,100",
+        ],
+    )
+    m = out.result.metrics
+    found = m["strength_search"]["task/ewc"]
+    assert found["candidates"] == [1e5 * 1e-4, 1e5 * 100]
+    assert m["options"]["task"]["ewc"]["strength"] == found["chosen"]
+    assert "searches on held-out training images" in out.result.text

@@ -18,7 +18,15 @@ from __future__ import annotations
 from engram.continual.learner import Learner, StreamResult, train_stream
 from engram.continual.metrics import average_accuracy, backward_transfer, forward_transfer
 from engram.continual.scenarios import SCENARIOS, Scenario
-from engram.continual.streams import Context, Stream, load_stream, permuted_stream, split_stream
+from engram.continual.search import StrengthSearch, search_strength
+from engram.continual.streams import (
+    Context,
+    Stream,
+    hold_out,
+    load_stream,
+    permuted_stream,
+    split_stream,
+)
 
 __all__ = [
     "SCENARIOS",
@@ -27,11 +35,14 @@ __all__ = [
     "Scenario",
     "Stream",
     "StreamResult",
+    "StrengthSearch",
     "average_accuracy",
     "backward_transfer",
     "forward_transfer",
+    "hold_out",
     "load_stream",
     "permuted_stream",
+    "search_strength",
     "split_stream",
     "train_stream",
 ]

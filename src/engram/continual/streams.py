@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engram.validation import Seed, as_rng, check_choice, check_positive
+from engram.validation import Seed, as_rng, check_choice, check_fraction, check_positive
 
 BENCHMARKS = ("split", "permuted")
 DATASETS = ("digits", "mnist", "mnist-t10k", "fashion-mnist")
@@ -152,3 +152,30 @@ def load_stream(
     if benchmark == "split":
         return split_stream(train, test, 2, dataset)
     return permuted_stream(train, test, n_contexts, seed, dataset)
+
+
+def hold_out(stream: Stream, fraction: float = 0.2, seed: Seed = 0) -> Stream:
+    """The stream with each context's test set replaced by a share of its training set.
+
+    For choosing settings (e.g. a regularisation strength) without looking at the test sets:
+    ``fraction`` of each context's training images, drawn at random, become its "test" images
+    and are removed from its training images.
+    """
+    check_fraction(fraction, "fraction")
+    rng = as_rng(seed)
+    contexts = []
+    for ctx in stream.contexts:
+        order = rng.permutation(len(ctx.x_train))
+        n_val = max(1, int(round(fraction * len(order))))
+        val, train = order[:n_val], order[n_val:]
+        contexts.append(
+            Context(
+                ctx.name,
+                ctx.x_train[train],
+                ctx.y_train[train],
+                ctx.x_train[val],
+                ctx.y_train[val],
+                ctx.classes,
+            )
+        )
+    return Stream(tuple(contexts), stream.benchmark, stream.dataset)

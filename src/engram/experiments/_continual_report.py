@@ -117,6 +117,43 @@ def table(metrics: dict[str, Any], config: dict[str, Any]) -> Table:
     return Table("Average accuracy (ACC) and backward transfer (BWT) per scenario", columns, rows)
 
 
+def search_tables(metrics: dict[str, Any]) -> list[Table]:
+    """The strengths tried per scenario and method, with their held-out accuracy (if searched)."""
+    found = metrics.get("strength_search") or {}
+    if not found:
+        return []
+    rows = [
+        [
+            key.replace("/", " / "),
+            ", ".join(f"{c:g}: {100 * a:.1f}%" for c, a in zip(
+                v["candidates"], v["validation_accuracy"], strict=True)),
+            f"{v['chosen']:g}",
+        ]
+        for key, v in found.items()
+    ]  # fmt: skip
+    return [
+        Table(
+            "Regularisation strengths searched (held-out training images, average accuracy)",
+            ["scenario / method", "strength: held-out accuracy", "chosen"],
+            rows,
+        )
+    ]
+
+
+def _edge_sentence(searched: dict[str, Any]) -> str:
+    """Whether the chosen strengths lie at the edge of the grid (the best may lie beyond)."""
+    low = [k for k, v in searched.items() if v["chosen"] == min(v["candidates"])]
+    high = [k for k, v in searched.items() if v["chosen"] == max(v["candidates"])]
+    edge = [k for k in searched if k in low or k in high]
+    if not edge or all(len(v["candidates"]) < 2 for v in searched.values()):
+        return ""
+    return (
+        f" For {len(edge)} of the {len(searched)} searches the best strength was the grid's "
+        + ("smallest" if not high else "largest" if not low else "smallest or largest")
+        + f" ({', '.join(edge)}): a better one may lie beyond it (widen `strength_search`)."
+    )
+
+
 def _scenario_sentence(metrics, s) -> str:
     acc, bwt = metrics["accuracy"][s], metrics["bwt"][s]
     others = [m for m in acc if m != "joint"] or list(acc)
@@ -242,10 +279,18 @@ def text(metrics: dict[str, Any], config: dict[str, Any], stream) -> str:
             if m in by:
                 strengths.append(f"{m} {s} {by[m]['strength']:g}")
     paragraphs = [intro]
-    if strengths:
+    searched = metrics.get("strength_search") or {}
+    if strengths and searched:
+        paragraphs.append(
+            f"Regularisation strengths were chosen per scenario from {len(searched)} searches "
+            "on held-out training images (the published strength times "
+            f"{', '.join(f'{f:g}' for f in config['strength_search'])}; table below); used: "
+            f"{', '.join(strengths)}." + _edge_sentence(searched)
+        )
+    elif strengths:
         paragraphs.append(
             "Regularisation strengths used (van de Ven & Tolias's code unless set; not searched "
-            f"again here): {', '.join(strengths)}."
+            f"in this run): {', '.join(strengths)}."
         )
     paragraphs.append(" ".join(_scenario_sentence(metrics, s) for s in metrics["accuracy"]))
     finding = class_finding(metrics)

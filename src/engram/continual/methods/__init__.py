@@ -6,6 +6,7 @@ hippocampal-replay. `make(name, **options)` builds one; an instance passes throu
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from engram.continual.methods.base import Method
@@ -43,4 +44,19 @@ def make(method: Any, **options: Any) -> Method:
         if options:
             raise ValueError(f"options {sorted(options)} are for a method name, not an instance.")
         return method
-    return METHODS.get(method)(**options)
+    cls = METHODS.get(method)
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    takes = [
+        name
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind in named and cls.__init__ is not object.__init__
+    ]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        offered = ", ".join(takes) if takes else "no options"
+        raise ValueError(
+            f"The {cls.name!r} method takes no option {', '.join(map(repr, unknown))}; it takes "
+            f"{offered}. Remove {'it' if len(unknown) == 1 else 'them'} or choose a method that "
+            "uses it."
+        )
+    return cls(**options)
