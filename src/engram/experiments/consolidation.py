@@ -182,7 +182,8 @@ def _result(curves, recall, config, new_classes) -> Result:
 
 
 def _finding(metrics: dict[str, Any]) -> str:
-    end = {c: (v["old"], v["new"]) for c, v in metrics["after_last_night"].items()}
+    old, new = metrics["old_accuracy"], metrics["new_accuracy"]
+    end = {c: (old[c][-1], new[c][-1]) for c in old}
     interferes = end["focused"][0] < end["interleaved"][0] - 0.2
     learns = end["interleaved"][1] > end["none"][1] + 0.2
     finding = (
