@@ -195,7 +195,18 @@ def test_make_refuses_unknown_methods_with_a_suggestion():
 
 # ------------------------------------------------------------------ whole streams
 @pytest.mark.parametrize(
-    "method", ["none", "joint", "ewc", "online-ewc", "si", "lwf", "replay", "hippocampal-replay"]
+    "method",
+    [
+        "none",
+        "joint",
+        "ewc",
+        "online-ewc",
+        "si",
+        "lwf",
+        "replay",
+        "hippocampal-replay",
+        "generative-replay",
+    ],  # fmt: skip
 )
 def test_every_method_learns_a_stream(method):
     # 30 iterations left the first context at 0.54-0.88 over seeds 0-2 (float32 initial

@@ -8,15 +8,16 @@ it is tested on all of them, giving the accuracy matrix R[i, j].
 The paper's settings are the defaults (``0`` means "the benchmark's value"): split, 784-400-400,
 Adam lr 1e-3, 2000 iterations per context; permuted, 784-1000-1000, lr 1e-4, 5000 iterations,
 10 contexts; batch 128. The paper pads MNIST to 32x32 (1024 inputs); engram uses the 784
-pixels. The EWC and SI strengths are searched per scenario: the strengths of van de Ven &
-Tolias's code (``param_values.py``, found there by a grid search on split and permuted MNIST)
-times each factor of ``strength_search`` (default 1e-4, 0.01, 1, 100) are tried on held-out training
-images (`engram.continual.search_strength`; the test sets are not looked at), and the best is
-used; ``strength_search=1`` uses the published values as they are, and ``ewc_strength`` /
-``si_strength`` fix a strength for every scenario. Development runs on the embedded digits
-(quick settings) found the published task-incremental EWC strength (1e5) so strong that the
-shared weights hardly moved after the first context (EWC then equals online EWC, and stays below
-fine-tuning), which is why the strengths are searched.
+pixels. Generative replay's VAE has the classifier's hidden layers (``generator_hidden=0``) and 100
+latent units, as in the paper's code. The EWC and SI strengths are searched per scenario: the
+strengths of van de Ven & Tolias's code (``param_values.py``, found there by a grid search on split
+and permuted MNIST) times each factor of ``strength_search`` (default 1e-4, 0.01, 1, 100) are tried
+on held-out training images (`engram.continual.search_strength`; the test sets are not looked at),
+and the best is used; ``strength_search=1`` uses the published values as they are, and
+``ewc_strength`` / ``si_strength`` fix a strength for every scenario. Development runs on the
+embedded digits (quick settings) found the published task-incremental EWC strength (1e5) so strong
+that the shared weights hardly moved after the first context (EWC then equals online EWC, and stays
+below fine-tuning), which is why the strengths are searched.
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ from engram.continual.methods import METHODS
 from engram.experiments.base import Experiment, Result, register
 
 SCENARIO_NAMES = ("task", "domain", "class")
-METHOD_NAMES = ("none", "joint", "ewc", "online-ewc", "si", "lwf", "replay", "hippocampal-replay")
+METHOD_NAMES = (
+    "none",
+    "joint",
+    "ewc",
+    "online-ewc",
+    "si",
+    "lwf",
+    "replay",
+    "hippocampal-replay",
+    "generative-replay",
+)
 # van de Ven & Tolias (2019), Tables 4 and 5, average accuracy (%) on MNIST, (task, domain,
 # class), as quoted in engram issue 15 (copied from the issue, not re-read from the paper).
 PAPER = {
@@ -41,6 +52,7 @@ PAPER = {
         "online-ewc": (99.12, 64.32, 19.96),
         "si": (99.09, 65.36, 19.99),
         "lwf": (99.57, 71.50, 23.85),
+        "generative-replay": (99.61, 96.83, 91.79),  # "DGR+distill"
     },
     "permuted": {
         "none": (81.79, 78.51, 17.26),
@@ -91,6 +103,12 @@ def method_options(
         return {"strength": strength}
     if method in ("replay", "hippocampal-replay"):
         return {"capacity": config["replay_capacity"]}
+    if method == "generative-replay":
+        hidden = tuple(int(h) for h in config["generator_hidden"] if int(h) > 0)
+        return {
+            "generator_hidden": hidden or settings(config)["hidden"],
+            "latent": config["latent"],
+        }
     return {}
 
 
@@ -261,6 +279,8 @@ EXPERIMENT = register(
             "fisher_samples": 1000,
             "replay_capacity": 1000,
             "strength_search": (1e-4, 0.01, 1.0, 100.0),
+            "generator_hidden": (0,),
+            "latent": 100,
         },
         quick={
             "dataset": "digits",
@@ -270,6 +290,8 @@ EXPERIMENT = register(
             "fisher_samples": 50,
             "replay_capacity": 200,
             "strength_search": (1e-4, 0.01, 1.0),
+            "generator_hidden": (64,),
+            "latent": 8,
         },
         run=run,
         limits={
@@ -289,6 +311,8 @@ EXPERIMENT = register(
             "fisher_samples": "[1, 10000000]",
             "replay_capacity": "[1, 10000000]",
             "strength_search": "(0, inf)",
+            "generator_hidden": "[0, 100000]",
+            "latent": "[1, 100000]",
         },
         cost=cost,
     )

@@ -1,7 +1,7 @@
 """Continual-learning methods, one file each, looked up by name.
 
-none (fine-tuning), joint (upper bound), ewc, online-ewc, si, lwf, replay and
-hippocampal-replay. `make(name, **options)` builds one; an instance passes through.
+none (fine-tuning), joint (upper bound), ewc, online-ewc, si, lwf, replay, hippocampal-replay
+and generative-replay. `make(name, **options)` builds one; an instance passes through.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from engram.continual.methods.base import Method
 from engram.continual.methods.ewc import EWC, OnlineEWC
+from engram.continual.methods.generative_replay import GenerativeReplay
 from engram.continual.methods.hippocampal_replay import HippocampalReplay
 from engram.continual.methods.joint import Joint
 from engram.continual.methods.lwf import LwF
@@ -19,12 +20,13 @@ from engram.continual.methods.si import SI
 from engram.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("continual-learning method")
-for _cls in (Method, Joint, EWC, OnlineEWC, SI, LwF, Replay, HippocampalReplay):
+for _cls in (Method, Joint, EWC, OnlineEWC, SI, LwF, Replay, HippocampalReplay, GenerativeReplay):
     METHODS.add(_cls.name, _cls)
 
 __all__ = [
     "EWC",
     "METHODS",
+    "GenerativeReplay",
     "SI",
     "HippocampalReplay",
     "Joint",

@@ -22,6 +22,20 @@ from engram.continual.methods.base import Method, replay_weights
 from engram.validation import check_positive
 
 
+def distillation_term(learner, teacher, x, k: int, weight: float, temperature: float) -> Term:
+    """The teacher's softened outputs on ``x`` over the units of contexts 0 .. k-1, as one loss
+    term (one copy of ``x`` per distinct output mask: each earlier head in the task scenario)."""
+    masks = np.unique(
+        np.stack([learner.scenario.mask(learner.stream, m, k - 1) for m in range(k)]), axis=0
+    )
+    teacher_logits = teacher.forward(x)
+    xs = np.concatenate([x] * len(masks))
+    soft = np.concatenate(
+        [learner.soft_targets(teacher_logits, np.tile(m, (len(x), 1)), temperature) for m in masks]
+    )
+    return Term(xs, soft, weight, temperature)
+
+
 class LwF(Method):
     name = "lwf"
 
@@ -36,18 +50,8 @@ class LwF(Method):
         if k == 0:
             return [Term(x, targets)]
         w_now, w_old = replay_weights(k)
-        masks = np.unique(
-            np.stack([learner.scenario.mask(learner.stream, m, k - 1) for m in range(k)]), axis=0
-        )
-        teacher_logits = self.teacher.forward(x)
-        xs = np.concatenate([x] * len(masks))
-        soft = np.concatenate(
-            [
-                learner.soft_targets(teacher_logits, np.tile(m, (len(x), 1)), self.temperature)
-                for m in masks
-            ]
-        )
-        return [Term(x, targets, w_now), Term(xs, soft, w_old, self.temperature)]
+        old = distillation_term(learner, self.teacher, x, k, w_old, self.temperature)
+        return [Term(x, targets, w_now), old]
 
     def info(self):
         return {"temperature": self.temperature}

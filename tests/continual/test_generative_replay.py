@@ -1,0 +1,71 @@
+"""Generative replay: the VAE's hand-written gradient, its learning, and the method's terms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engram.continual import split_stream, train_stream
+from engram.continual.generator import VAE
+
+
+def test_vae_gradient_matches_central_differences_float64():
+    vae = VAE(6, (5,), 3, seed=0)
+    for layer in vae.layers:
+        layer.astype(np.float64)
+    rng = np.random.default_rng(1)
+    x, eps = rng.random((4, 6)), rng.standard_normal((4, 3))
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    vae.loss_and_gradients(x, eps, weights)
+    for layer in vae.layers:
+        for key, value in layer.params.items():
+            grad = np.array(layer.grads[key], np.float64)
+            numeric = np.zeros_like(grad)
+            for idx in np.ndindex(value.shape):
+                old = value[idx]
+                value[idx] = old + 1e-6
+                up = vae.loss_and_gradients(x, eps, weights)
+                value[idx] = old - 1e-6
+                down = vae.loss_and_gradients(x, eps, weights)
+                value[idx] = old
+                numeric[idx] = (up - down) / 2e-6
+            scale = max(np.abs(numeric).max(), 1e-3)
+            assert np.abs(grad - numeric).max() / scale < 1e-5, (layer.name, key)
+
+
+def test_vae_learns_to_reconstruct_and_samples_in_range():
+    rng = np.random.default_rng(0)
+    prototypes = (rng.random((2, 16)) > 0.5).astype(np.float32)
+    x = prototypes[rng.integers(2, size=256)]
+    vae = VAE(16, (32,), 2, learning_rate=1e-2, seed=0)
+    losses = [vae.train_step(x[i % 8 * 32 : i % 8 * 32 + 32]) for i in range(150)]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    made = vae.sample(100)
+    assert made.shape == (100, 16) and made.dtype == np.float32
+    assert 0.0 <= made.min() and made.max() <= 1.0
+    nearest = np.abs(made[:, None, :] - prototypes[None]).mean(axis=2).min(axis=1)
+    assert np.mean(nearest) < 0.25  # samples look like the data, not like noise (0.5)
+    twin = vae.copy()
+    for a, b in zip(twin.encoder.get_weights(), vae.encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_generative_replay_forgets_less_than_fine_tuning_in_the_domain_scenario():
+    from engram.continual import load_stream
+
+    stream = load_stream("digits", "split", seed=0)
+    settings = {"iterations": 100, "batch_size": 32, "hidden": (32,), "seed": 0}
+    none = train_stream("none", stream, "domain", **settings)
+    replay = train_stream(
+        "generative-replay", stream, "domain", generator_hidden=(64,), latent=8, **settings
+    )
+    assert replay.info == {"generator_hidden": [64], "latent": 8, "temperature": 2.0}
+    # measured at seeds 0 and 1: backward transfer -0.20 / -0.21 without replay, -0.13 / -0.14
+    # with it; average accuracy 0.825 / 0.823 against 0.869 / 0.860
+    assert replay.bwt > none.bwt + 0.03 and replay.average > none.average
+
+
+def test_generative_replay_refuses_bad_settings():
+    with pytest.raises(ValueError, match="latent"):
+        train_stream("generative-replay", split_stream(*[(np.zeros((4, 2)), [0, 1, 2, 3])] * 2),
+                     "task", iterations=1, latent=0)  # fmt: skip
