@@ -57,6 +57,143 @@ class SymbolicTensor:
             "with Model(inputs, outputs) and call predict() on data instead."
         )
 
+    # Python operators, as Keras's symbolic tensors take them: tensor with tensor is a merge
+    # layer (its backward is the layer's own); anything else cannot be traced and says so.
+    def __add__(self, other: Any) -> SymbolicTensor:
+        return _operator("Add", "+", self, other)
+
+    def __radd__(self, other: Any) -> SymbolicTensor:
+        return _operator("Add", "+", other, self)
+
+    def __sub__(self, other: Any) -> SymbolicTensor:
+        return _operator("Subtract", "-", self, other)
+
+    def __rsub__(self, other: Any) -> SymbolicTensor:
+        return _operator("Subtract", "-", other, self)
+
+    def __mul__(self, other: Any) -> SymbolicTensor:
+        return _operator("Multiply", "*", self, other)
+
+    def __rmul__(self, other: Any) -> SymbolicTensor:
+        return _operator("Multiply", "*", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        untraceable(self, "a / b", "Divide inside a custom Layer (forward and backward).")
+
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __truediv__
+
+    def __matmul__(self, other: Any) -> Any:
+        untraceable(self, "a @ b", "Use layers.Dense, or layers.Dot([a, b]) / layers.dot.")
+
+    __rmatmul__ = __matmul__
+
+    def __pow__(self, other: Any) -> Any:
+        untraceable(self, "a ** b", "Square with a * a, or write a custom Layer.")
+
+    def __neg__(self) -> Any:
+        untraceable(self, "-a", "Write b - a with two tensors, or a custom Layer.")
+
+    def __bool__(self) -> bool:
+        untraceable(
+            self,
+            "Python's if/while/and/or on a tensor",
+            "A value-dependent branch cannot be traced: compute both branches with layers and "
+            "combine them (layers.maximum, layers.multiply by a mask), or make the choice a "
+            "constructor argument.",
+        )
+
+    def __lt__(self, other: Any) -> Any:
+        untraceable(self, "comparing a tensor (<, <=, >, >=)", _CUSTOM)
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    def __getitem__(self, key: Any) -> Any:
+        untraceable(self, "indexing or slicing a tensor", "Use layers.Reshape, or a custom Layer.")
+
+    def __iter__(self) -> Any:
+        untraceable(self, "iterating over a tensor", "Use layers.Reshape, or a custom Layer.")
+
+    def __len__(self) -> int:
+        untraceable(self, "len() of a tensor", f"Read its shape instead: {shape_str(self.shape)}.")
+
+    def numpy(self) -> Any:
+        untraceable(self, ".numpy()", "Call predict() on the model for values.")
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        untraceable(self, f"np.{ufunc.__name__}(...)", _numpy_hint(ufunc.__name__))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        untraceable(self, f"np.{func.__name__}(...)", _numpy_hint(func.__name__))
+
+
+_CUSTOM = "Write a custom Layer (forward and backward) for it."
+_NUMPY_HINTS = {
+    "add": "Write a + b or layers.add([a, b]).",
+    "subtract": "Write a - b or layers.subtract([a, b]).",
+    "multiply": "Write a * b or layers.multiply([a, b]).",
+    "maximum": "Write layers.maximum([a, b]).",
+    "minimum": "Write layers.minimum([a, b]).",
+    "concatenate": "Write layers.concatenate([a, b], axis=...).",
+    "mean": "Write layers.average([a, b]) across tensors, or a pooling layer along an axis.",
+    "dot": "Write layers.dot([a, b], axes=...).",
+    "matmul": "Use layers.Dense, or layers.dot([a, b], axes=...).",
+    "reshape": "Write layers.Reshape(target_shape)(x).",
+}
+
+
+def _numpy_hint(name: str) -> str:
+    if name in _NUMPY_HINTS:
+        return _NUMPY_HINTS[name]
+    return (
+        "Use a layer: layers.Activation(...) for an activation such as 'tanh' or 'relu', or a "
+        "custom Layer (forward and backward) for other math."
+    )
+
+
+def untraceable(tensor: SymbolicTensor, what: str, instead: str) -> Any:
+    """Raise the error for an operation on a symbolic tensor that a graph cannot record."""
+    raise TypeError(
+        f"{what} cannot run on the symbolic tensor {tensor.name!r}: it holds no values. A "
+        "model's call() is traced once into a graph of layer calls (each layer's own backward "
+        "then trains it), so call() may only call layers, merge tensors (layers.add, "
+        "layers.concatenate, ...) and write a + b, a - b, a * b between two tensors. "
+        f"{instead}"
+    )
+
+
+def _operator(merge: str, symbol: str, a: Any, b: Any) -> SymbolicTensor:
+    """``a <symbol> b`` between two symbolic tensors, recorded as a merge layer's call."""
+    if not (isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor)):
+        tensor, other = (a, b) if isinstance(a, SymbolicTensor) else (b, a)
+        untraceable(
+            tensor,
+            f"a {symbol} {type(other).__name__}",
+            f"Only tensor {symbol} tensor is traced (as layers.{merge}). For a constant, write a "
+            "custom Layer (forward and backward) that applies it.",
+        )
+    from engram.nn.layers import merge as merge_layers  # the layers import this module
+
+    return getattr(merge_layers, merge)()([a, b])
+
+
+class TracingTraining:
+    """The ``training`` argument a model's ``call`` receives while it is traced.
+
+    The graph runs in both modes (fit trains, predict infers), so ``call`` must pass
+    ``training`` on to the layers rather than branch on it; ``if training:`` raises.
+    """
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "call() branches on `training` (if training: ...), but engram traces call() once "
+            "for both training and inference. Call the layers unconditionally: Dropout and "
+            "BatchNormalization follow fit/evaluate/predict's mode by themselves (pass "
+            "training=training to them if you like)."
+        )
+
+    def __repr__(self) -> str:
+        return "<training: set by fit/evaluate/predict when the graph runs>"
+
 
 class Node:
     """One recorded layer call: ``outputs = layer(inputs)``.
