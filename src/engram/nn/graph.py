@@ -12,6 +12,11 @@ A tensor read by several nodes receives the sum of their gradients (fan-out); a 
 several nodes (a shared layer) has its forward cache saved per call and restored before that
 call's backward, and its weight gradients are summed over the calls. `Sequential` is the graph
 of one chain; a functional `Model` is any directed acyclic graph of such calls.
+
+A layer with an ``activity_regularizer`` R adds a penalty on its output y in training passes:
+
+    forward:   penalties += [R(y)]                    (the model adds them to the loss)
+    backward:  g[out_n] += R.gradient(y)              before that node's backward
 """
 
 from __future__ import annotations
@@ -60,22 +65,22 @@ class SymbolicTensor:
     # Python operators, as Keras's symbolic tensors take them: tensor with tensor is a merge
     # layer (its backward is the layer's own); anything else cannot be traced and says so.
     def __add__(self, other: Any) -> SymbolicTensor:
-        return _operator("Add", "+", self, other)
+        return _operator("+", self, other)
 
     def __radd__(self, other: Any) -> SymbolicTensor:
-        return _operator("Add", "+", other, self)
+        return _operator("+", other, self)
 
     def __sub__(self, other: Any) -> SymbolicTensor:
-        return _operator("Subtract", "-", self, other)
+        return _operator("-", self, other)
 
     def __rsub__(self, other: Any) -> SymbolicTensor:
-        return _operator("Subtract", "-", other, self)
+        return _operator("-", other, self)
 
     def __mul__(self, other: Any) -> SymbolicTensor:
-        return _operator("Multiply", "*", self, other)
+        return _operator("*", self, other)
 
     def __rmul__(self, other: Any) -> SymbolicTensor:
-        return _operator("Multiply", "*", other, self)
+        return _operator("*", other, self)
 
     def __truediv__(self, other: Any) -> Any:
         untraceable(self, "a / b", "Divide inside a custom Layer (forward and backward).")
@@ -161,19 +166,23 @@ def untraceable(tensor: SymbolicTensor, what: str, instead: str) -> Any:
     )
 
 
-def _operator(merge: str, symbol: str, a: Any, b: Any) -> SymbolicTensor:
+#: the layer class each Python operator records (``a + b`` is a call of ``Add()``): the merge
+#: layers register themselves here, so this module imports no layer module
+OPERATOR_LAYERS: dict[str, type] = {}
+
+
+def _operator(symbol: str, a: Any, b: Any) -> SymbolicTensor:
     """``a <symbol> b`` between two symbolic tensors, recorded as a merge layer's call."""
+    layer_class = OPERATOR_LAYERS[symbol]
     if not (isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor)):
         tensor, other = (a, b) if isinstance(a, SymbolicTensor) else (b, a)
         untraceable(
             tensor,
             f"a {symbol} {type(other).__name__}",
-            f"Only tensor {symbol} tensor is traced (as layers.{merge}). For a constant, write a "
-            "custom Layer (forward and backward) that applies it.",
+            f"Only tensor {symbol} tensor is traced (as layers.{layer_class.__name__}). For a "
+            "constant, write a custom Layer (forward and backward) that applies it.",
         )
-    from engram.nn.layers import merge as merge_layers  # the layers import this module
-
-    return getattr(merge_layers, merge)()([a, b])
+    return layer_class()([a, b])
 
 
 class TracingTraining:
@@ -369,6 +378,9 @@ class Graph:
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
+        #: the activity penalties of the last training pass, and their gradients by step
+        self.penalties: list[float] = []
+        self._penalty_grads: dict[int, np.ndarray] = {}
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
         self.chain = self._as_chain()
@@ -393,14 +405,20 @@ class Graph:
         loss path: ``forward_logits`` instead of ``forward``); those outputs are logits.
         """
         chain = self.chain
+        if self.penalties or self._penalty_grads:
+            self.penalties, self._penalty_grads = [], {}
         if chain is not None:
             x = xs[0]
             if logits:
-                for layer in chain[:-1]:
+                for i, layer in enumerate(chain[:-1]):
                     x = layer.forward(x, training)
+                    if training and layer.activity_regularizer is not None:
+                        self._penalize(i, layer, x)
                 return [chain[-1].forward_logits(x)]
-            for layer in chain:
+            for i, layer in enumerate(chain):
                 x = layer.forward(x, training)
+                if training and layer.activity_regularizer is not None:
+                    self._penalize(i, layer, x)
             return [x]
         values: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs, strict=True):
@@ -418,9 +436,22 @@ class Graph:
                     values[s] = v
             else:
                 values[outs[0]] = y
+            if training and layer.activity_regularizer is not None:
+                self._penalize(i, layer, y, multi_out)
             if i in shared:
                 self._snapshots[i] = _snapshot(layer)
         return [values[s] for s in self.output_slots]
+
+    def _penalize(self, i: int, layer: Any, y: Any, multi_out: bool = False) -> None:
+        """Record step ``i``'s activity penalty and its gradient (added in `backward`)."""
+        if multi_out:
+            raise NotImplementedError(
+                f"activity_regularizer on {layer.name!r}, a layer with several outputs, is not "
+                "supported; regularize the layers that read its outputs instead."
+            )
+        penalty = layer.activity_regularizer
+        self.penalties.append(float(penalty(y)))
+        self._penalty_grads[i] = penalty.gradient(y)
 
     # ----------------------------------------------------------------- backward
     def _plan(self, input_grads: bool) -> tuple[list[int], dict[int, bool]]:
@@ -477,7 +508,7 @@ class Graph:
                 grads[s] = g if grads[s] is None else grads[s] + g
         from_logits = {self.output_slots[k] for k in logits} if logits else ()
         summed: dict[int, dict[str, np.ndarray]] = {}
-        steps, shared = self.steps, self.shared
+        steps, shared, penalty_grads = self.steps, self.shared, self._penalty_grads
         for i in order:
             layer, ins, outs, multi, multi_out = steps[i]
             if multi_out:
@@ -486,6 +517,8 @@ class Graph:
                     continue
             else:
                 g = grads[outs[0]]
+                if i in penalty_grads:
+                    g = penalty_grads[i] if g is None else g + penalty_grads[i]
                 if g is None:
                     continue
             if i in shared:
@@ -518,16 +551,20 @@ class Graph:
         the first layer that learns), and only that first one may skip its input gradient."""
         if not order or grad is None:
             return None
-        chain = self.chain
+        chain, penalty_grads = self.chain, self._penalty_grads
         last, first = len(chain) - 1, order[-1]
         for i in order[:-1]:
             layer = chain[i]
+            if i in penalty_grads:
+                grad = grad + penalty_grads[i]
             grad = (
                 layer.backward_from_logits(grad)
                 if from_logits and i == last
                 else (layer.backward(grad))
             )
         layer = chain[first]
+        if first in penalty_grads:
+            grad = grad + penalty_grads[first]
         wanted = input_grad[first]
         if not wanted:
             layer.needs_input_grad = False

@@ -258,6 +258,15 @@ class Model(Layer):
         )
 
     @property
+    def losses(self) -> list[float]:
+        """Keras's ``model.losses``: the activity penalties of the last training pass (one per
+        regularized layer call, nested models' included), part of `compute_gradients`'s loss."""
+        if self.graph is None:
+            return []
+        nested = [p for layer in self.graph._nested for p in layer.losses]
+        return [*self.graph.penalties, *nested] if nested else list(self.graph.penalties)
+
+    @property
     def inputs(self) -> list[SymbolicTensor]:
         return list(self.graph.inputs) if self.graph is not None else []
 
@@ -428,6 +437,7 @@ class Model(Layer):
                     and id(t) not in consumed
                     and [id(o) for o in self.graph.outputs].count(id(t)) == 1
                     and sum(n.layer is layer for n in self.graph.nodes) == 1
+                    and getattr(layer, "activity_regularizer", None) is None
                 ):
                     fused.append(k)
             self._fused_cache = tuple(fused)
@@ -510,10 +520,17 @@ class Model(Layer):
         xs = self._check_x(x, prefix + "x")
         return xs, self._check_y(y, xs[0], prefix)
 
-    def _check_sample_weight(self, sample_weight: Any, n: int) -> np.ndarray | None:
+    def _check_sample_weight(self, sample_weight: Any, n: int, ys=None) -> np.ndarray | None:
         if sample_weight is None:
             return None
         w = check_array(sample_weight, "sample_weight", dtype=np.float64)
+        if (
+            ys is not None
+            and w.ndim > 1
+            and all(hasattr(loss, "forward_weighted") for loss in self._losses)
+            and all(w.shape == y.shape[: w.ndim] for y in ys)
+        ):
+            return w  # weights per time step or per entry, for losses that take them
         if w.shape != (n,):
             raise ValueError(
                 f"sample_weight must have one weight per sample, shape ({n},). Received shape "
@@ -527,9 +544,13 @@ class Model(Layer):
         total, per, out_grads = 0.0, [], []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights, strict=True)):
             fn = loss.forward_logits if k in fused else loss.forward
-            value, grad = fn(outs[k], ys[k])
-            if sample_weight is not None:
-                value, grad = _weighted(fn, outs[k], ys[k], grad, sample_weight)
+            if sample_weight is not None and hasattr(loss, "forward_weighted"):
+                # a loss that defines its own weighting (per time step or entry: a mask)
+                value, grad = loss.forward_weighted(outs[k], ys[k], sample_weight)
+            else:
+                value, grad = fn(outs[k], ys[k])
+                if sample_weight is not None:
+                    value, grad = _weighted(fn, outs[k], ys[k], grad, sample_weight)
             per.append(value)
             total += weight * value
             if grads:
@@ -546,6 +567,9 @@ class Model(Layer):
             fused = self._fused_outputs()
         outs = self.graph.forward(xs, training, fused)
         total, per, out_grads = self._losses_of(outs, ys, fused, sample_weight, True)
+        if training:
+            for penalty in self.losses:  # the layers' activity penalties (Keras adds them too)
+                total += penalty
         self.graph.backward(out_grads, fused)
         if need_output:
             for k in fused:  # the loss took logits: apply the activation for the metrics
@@ -565,15 +589,19 @@ class Model(Layer):
             x: inputs (one array, or one per model input).
             y: targets (one array, or one per output).
             sample_weight: one weight per sample (n,): each sample's loss is multiplied by it,
-                then averaged over the batch as Keras does (sum(w_i L_i) / n).
-            training: run dropout and batch statistics as in training (True, as fit does).
+                then averaged over the batch as Keras does (sum(w_i L_i) / n). A loss that
+                defines ``forward_weighted(y_pred, y_true, weights)`` (a masked loss) also takes
+                weights per time step or per entry, shaped like the targets' leading axes.
+            training: run dropout and batch statistics as in training (True, as fit does);
+                only then are the layers' activity penalties (`losses`) added.
 
         Returns:
-            The loss (weighted over the outputs by ``loss_weights``).
+            The loss (weighted over the outputs by ``loss_weights``), plus the activity
+            penalties in training.
         """
         self._require_compiled("compute_gradients")
         xs, ys = self._check_xy(x, y)
-        w = self._check_sample_weight(sample_weight, len(xs[0]))
+        w = self._check_sample_weight(sample_weight, len(xs[0]), ys)
         return self._gradients(xs, ys, w, training)[0]
 
     def _train_step(self, xs, ys, need_output: bool):
