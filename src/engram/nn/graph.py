@@ -17,6 +17,9 @@ A layer with an ``activity_regularizer`` R adds a penalty on its output y in tra
 
     forward:   penalties += [R(y)]                    (the model adds them to the loss)
     backward:  g[out_n] += R.gradient(y)              before that node's backward
+
+R is any object with ``R(y) -> float`` and ``R.gradient(y) -> dR/dy``. (Keras 3.15 divides a
+layer's activity regularization by the batch size; an R that ports Keras's does so itself.)
 """
 
 from __future__ import annotations
