@@ -14,7 +14,14 @@ itself costs nothing.
 import importlib
 from typing import Any
 
+from engram.registry import declare
+
 __version__ = "0.1.0"
+
+# Names that packages above the engine register in its registries, imported on first lookup
+# (a model file naming RateRNN loads in a fresh process; engram.nn names no package above it)
+declare("layer", "engram.motor.rate_network", "RateRNN")
+declare("loss", "engram.motor.training", "masked_mean_squared_error")
 
 SUBPACKAGES = ("nn", "memory", "motor", "data", "experiments", "viz", "sweep")
 

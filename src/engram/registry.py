@@ -10,10 +10,29 @@ string gets close matches and the full list::
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+#: names that modules above the engine register, by registry kind: ``{kind: {name: module}}``.
+#: A registry that is asked for such a name imports its module (which registers it), so a model
+#: file naming a motor layer loads in a fresh process while `engram.nn` names no motor module.
+#: Filled by `declare` (in ``engram/__init__.py``, where every package is known); a name read
+#: from a file only ever selects one of these modules, never names one itself.
+_DECLARED: dict[str, dict[str, str]] = {}
+
+
+def declare(kind: str, module: str, *names: str) -> None:
+    """Declare that importing ``module`` registers ``names`` in the registries of ``kind``.
+
+    Example:
+        >>> declare("layer", "engram.motor.rate_network", "RateRNN")
+    """
+    entries = _DECLARED.setdefault(kind, {})
+    for name in names:
+        entries[name] = module
 
 
 class Registry(Generic[T]):
@@ -23,6 +42,8 @@ class Registry(Generic[T]):
         kind: what the family is called in messages, e.g. ``"optimizer"``.
         normalize: whether lookups ignore case, ``-`` and ``_`` differences (``"LeakyReLU"`` and
             ``"leaky_relu"`` are the same name).
+        declared: whether the names `declare`d for ``kind`` belong to this registry (the
+            engine's layer and loss registries); others ignore the declarations.
 
     Example:
         >>> optimizers = Registry("optimizer")
@@ -32,9 +53,10 @@ class Registry(Generic[T]):
         True
     """
 
-    def __init__(self, kind: str, normalize: bool = True) -> None:
+    def __init__(self, kind: str, normalize: bool = True, *, declared: bool = False) -> None:
         self.kind = kind
         self.normalize = normalize
+        self._declared = _DECLARED.setdefault(kind, {}) if declared else {}
         self._entries: dict[str, T] = {}
         self._display: dict[str, str] = {}
         self._spellings: dict[str, str] = {}  # every name and alias as registered, by key
@@ -86,8 +108,19 @@ class Registry(Generic[T]):
             self._spellings.pop(other, None)
         return obj
 
+    def _import_declared(self, key: str) -> bool:
+        """Import the module declared to register ``key`` (see `declare`); whether it did."""
+        for name, module in self._declared.items():
+            if self._key(name) == key:
+                importlib.import_module(module)
+                return key in self._entries
+        return False
+
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._key(name) in self._entries
+        if not isinstance(name, str):
+            return False
+        key = self._key(name)
+        return key in self._entries or self._import_declared(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -96,8 +129,10 @@ class Registry(Generic[T]):
         return len(self._display)
 
     def names(self) -> list[str]:
-        """The primary names, sorted (aliases are not listed)."""
-        return sorted(self._display.values())
+        """The primary names, sorted (aliases are not listed), with the declared ones whose
+        modules are not imported yet."""
+        declared = [name for name in self._declared if self._key(name) not in self._entries]
+        return sorted([*self._display.values(), *declared])
 
     def name_of(self, obj: Any) -> str:
         """The primary name under which ``obj`` (or its class) is registered."""
@@ -115,7 +150,7 @@ class Registry(Generic[T]):
         if not isinstance(name, str):
             return name
         key = self._key(name)
-        if key in self._entries:
+        if key in self._entries or self._import_declared(key):
             return self._entries[key]
         raise ValueError(self.unknown_message(name))
 

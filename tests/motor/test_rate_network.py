@@ -9,7 +9,7 @@ from engram.motor.rate_network import RateRNN, rate_activation
 from engram.motor.training import masked_mse, train_step
 from engram.nn import Sequential, gradcheck
 from engram.nn.layers import Dense
-from engram.nn.optimizers import Adam
+from engram.nn.optimizers import SGD, Adam
 from tests.helpers import check_layer, check_torch_parity
 
 TORCH_RATES = {"tanh": torch.tanh, "relu": torch.relu, "softplus": torch.nn.functional.softplus}
@@ -158,7 +158,7 @@ def test_masked_mse_and_regularized_step_gradients():
         )
         return masked_mse(out, t, mask)[0] + 0.3 * np.mean(r**2) + 0.01 * w2
 
-    class Record:  # an optimizer that keeps the gradients instead of stepping
+    class Record(SGD):  # an optimizer that keeps the gradients instead of stepping
         def step(self, layers):
             self.grads = {(ly.name, k): g.copy() for ly in layers for k, g in ly.grads.items()}
 

@@ -214,7 +214,7 @@ def test_graph_errors_are_clear():
     out = L.add([a, b])
     with pytest.raises(ValueError, match=r"depends on the input .* not among the model's inputs"):
         Model(a, out)
-    with pytest.raises(NotImplementedError, match="Model subclassing .* is not supported yet"):
+    with pytest.raises(ValueError, match=r"Model\(\) needs inputs and outputs.* subclass Model"):
         Model()
     with pytest.raises(ValueError, match="Model inputs must come from Input"):
         Model(out, L.Dense(1)(out))

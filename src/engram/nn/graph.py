@@ -12,6 +12,14 @@ A tensor read by several nodes receives the sum of their gradients (fan-out); a 
 several nodes (a shared layer) has its forward cache saved per call and restored before that
 call's backward, and its weight gradients are summed over the calls. `Sequential` is the graph
 of one chain; a functional `Model` is any directed acyclic graph of such calls.
+
+A layer with an ``activity_regularizer`` R adds a penalty on its output y in training passes:
+
+    forward:   penalties += [R(y)]                    (the model adds them to the loss)
+    backward:  g[out_n] += R.gradient(y)              before that node's backward
+
+R is any object with ``R(y) -> float`` and ``R.gradient(y) -> dR/dy``. (Keras 3.15 divides a
+layer's activity regularization by the batch size; an R that ports Keras's does so itself.)
 """
 
 from __future__ import annotations
@@ -56,6 +64,147 @@ class SymbolicTensor:
             f"{self.name} is a symbolic tensor (from Input): it has no values. Build a model "
             "with Model(inputs, outputs) and call predict() on data instead."
         )
+
+    # Python operators, as Keras's symbolic tensors take them: tensor with tensor is a merge
+    # layer (its backward is the layer's own); anything else cannot be traced and says so.
+    def __add__(self, other: Any) -> SymbolicTensor:
+        return _operator("+", self, other)
+
+    def __radd__(self, other: Any) -> SymbolicTensor:
+        return _operator("+", other, self)
+
+    def __sub__(self, other: Any) -> SymbolicTensor:
+        return _operator("-", self, other)
+
+    def __rsub__(self, other: Any) -> SymbolicTensor:
+        return _operator("-", other, self)
+
+    def __mul__(self, other: Any) -> SymbolicTensor:
+        return _operator("*", self, other)
+
+    def __rmul__(self, other: Any) -> SymbolicTensor:
+        return _operator("*", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        untraceable(self, "a / b", "Divide inside a custom Layer (forward and backward).")
+
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __truediv__
+
+    def __matmul__(self, other: Any) -> Any:
+        untraceable(self, "a @ b", "Use layers.Dense, or layers.Dot([a, b]) / layers.dot.")
+
+    __rmatmul__ = __matmul__
+
+    def __pow__(self, other: Any) -> Any:
+        untraceable(self, "a ** b", "Square with a * a, or write a custom Layer.")
+
+    def __neg__(self) -> Any:
+        untraceable(self, "-a", "Write b - a with two tensors, or a custom Layer.")
+
+    def __bool__(self) -> bool:
+        untraceable(
+            self,
+            "Python's if/while/and/or on a tensor",
+            "A value-dependent branch cannot be traced: compute both branches with layers and "
+            "combine them (layers.maximum, layers.multiply by a mask), or make the choice a "
+            "constructor argument.",
+        )
+
+    def __lt__(self, other: Any) -> Any:
+        untraceable(self, "comparing a tensor (<, <=, >, >=)", _CUSTOM)
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    def __getitem__(self, key: Any) -> Any:
+        untraceable(self, "indexing or slicing a tensor", "Use layers.Reshape, or a custom Layer.")
+
+    def __iter__(self) -> Any:
+        untraceable(self, "iterating over a tensor", "Use layers.Reshape, or a custom Layer.")
+
+    def __len__(self) -> int:
+        untraceable(self, "len() of a tensor", f"Read its shape instead: {shape_str(self.shape)}.")
+
+    def numpy(self) -> Any:
+        untraceable(self, ".numpy()", "Call predict() on the model for values.")
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        untraceable(self, f"np.{ufunc.__name__}(...)", _numpy_hint(ufunc.__name__))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        untraceable(self, f"np.{func.__name__}(...)", _numpy_hint(func.__name__))
+
+
+_CUSTOM = "Write a custom Layer (forward and backward) for it."
+_NUMPY_HINTS = {
+    "add": "Write a + b or layers.add([a, b]).",
+    "subtract": "Write a - b or layers.subtract([a, b]).",
+    "multiply": "Write a * b or layers.multiply([a, b]).",
+    "maximum": "Write layers.maximum([a, b]).",
+    "minimum": "Write layers.minimum([a, b]).",
+    "concatenate": "Write layers.concatenate([a, b], axis=...).",
+    "mean": "Write layers.average([a, b]) across tensors, or a pooling layer along an axis.",
+    "dot": "Write layers.dot([a, b], axes=...).",
+    "matmul": "Use layers.Dense, or layers.dot([a, b], axes=...).",
+    "reshape": "Write layers.Reshape(target_shape)(x).",
+}
+
+
+def _numpy_hint(name: str) -> str:
+    if name in _NUMPY_HINTS:
+        return _NUMPY_HINTS[name]
+    return (
+        "Use a layer: layers.Activation(...) for an activation such as 'tanh' or 'relu', or a "
+        "custom Layer (forward and backward) for other math."
+    )
+
+
+def untraceable(tensor: SymbolicTensor, what: str, instead: str) -> Any:
+    """Raise the error for an operation on a symbolic tensor that a graph cannot record."""
+    raise TypeError(
+        f"{what} cannot run on the symbolic tensor {tensor.name!r}: it holds no values. A "
+        "model's call() is traced once into a graph of layer calls (each layer's own backward "
+        "then trains it), so call() may only call layers, merge tensors (layers.add, "
+        "layers.concatenate, ...) and write a + b, a - b, a * b between two tensors. "
+        f"{instead}"
+    )
+
+
+#: the layer class each Python operator records (``a + b`` is a call of ``Add()``): the merge
+#: layers register themselves here, so this module imports no layer module
+OPERATOR_LAYERS: dict[str, type] = {}
+
+
+def _operator(symbol: str, a: Any, b: Any) -> SymbolicTensor:
+    """``a <symbol> b`` between two symbolic tensors, recorded as a merge layer's call."""
+    layer_class = OPERATOR_LAYERS[symbol]
+    if not (isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor)):
+        tensor, other = (a, b) if isinstance(a, SymbolicTensor) else (b, a)
+        untraceable(
+            tensor,
+            f"a {symbol} {type(other).__name__}",
+            f"Only tensor {symbol} tensor is traced (as layers.{layer_class.__name__}). For a "
+            "constant, write a custom Layer (forward and backward) that applies it.",
+        )
+    return layer_class()([a, b])
+
+
+class TracingTraining:
+    """The ``training`` argument a model's ``call`` receives while it is traced.
+
+    The graph runs in both modes (fit trains, predict infers), so ``call`` must pass
+    ``training`` on to the layers rather than branch on it; ``if training:`` raises.
+    """
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "call() branches on `training` (if training: ...), but engram traces call() once "
+            "for both training and inference. Call the layers unconditionally: Dropout and "
+            "BatchNormalization follow fit/evaluate/predict's mode by themselves (pass "
+            "training=training to them if you like)."
+        )
+
+    def __repr__(self) -> str:
+        return "<training: set by fit/evaluate/predict when the graph runs>"
 
 
 class Node:
@@ -232,6 +381,9 @@ class Graph:
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
+        #: the activity penalties of the last training pass, and their gradients by step
+        self.penalties: list[float] = []
+        self._penalty_grads: dict[int, np.ndarray] = {}
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
         self.chain = self._as_chain()
@@ -256,14 +408,20 @@ class Graph:
         loss path: ``forward_logits`` instead of ``forward``); those outputs are logits.
         """
         chain = self.chain
+        if self.penalties or self._penalty_grads:
+            self.penalties, self._penalty_grads = [], {}
         if chain is not None:
             x = xs[0]
             if logits:
-                for layer in chain[:-1]:
+                for i, layer in enumerate(chain[:-1]):
                     x = layer.forward(x, training)
+                    if training and layer.activity_regularizer is not None:
+                        self._penalize(i, layer, x)
                 return [chain[-1].forward_logits(x)]
-            for layer in chain:
+            for i, layer in enumerate(chain):
                 x = layer.forward(x, training)
+                if training and layer.activity_regularizer is not None:
+                    self._penalize(i, layer, x)
             return [x]
         values: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs, strict=True):
@@ -281,9 +439,22 @@ class Graph:
                     values[s] = v
             else:
                 values[outs[0]] = y
+            if training and layer.activity_regularizer is not None:
+                self._penalize(i, layer, y, multi_out)
             if i in shared:
                 self._snapshots[i] = _snapshot(layer)
         return [values[s] for s in self.output_slots]
+
+    def _penalize(self, i: int, layer: Any, y: Any, multi_out: bool = False) -> None:
+        """Record step ``i``'s activity penalty and its gradient (added in `backward`)."""
+        if multi_out:
+            raise NotImplementedError(
+                f"activity_regularizer on {layer.name!r}, a layer with several outputs, is not "
+                "supported; regularize the layers that read its outputs instead."
+            )
+        penalty = layer.activity_regularizer
+        self.penalties.append(float(penalty(y)))
+        self._penalty_grads[i] = penalty.gradient(y)
 
     # ----------------------------------------------------------------- backward
     def _plan(self, input_grads: bool) -> tuple[list[int], dict[int, bool]]:
@@ -340,7 +511,7 @@ class Graph:
                 grads[s] = g if grads[s] is None else grads[s] + g
         from_logits = {self.output_slots[k] for k in logits} if logits else ()
         summed: dict[int, dict[str, np.ndarray]] = {}
-        steps, shared = self.steps, self.shared
+        steps, shared, penalty_grads = self.steps, self.shared, self._penalty_grads
         for i in order:
             layer, ins, outs, multi, multi_out = steps[i]
             if multi_out:
@@ -349,6 +520,8 @@ class Graph:
                     continue
             else:
                 g = grads[outs[0]]
+                if i in penalty_grads:
+                    g = penalty_grads[i] if g is None else g + penalty_grads[i]
                 if g is None:
                     continue
             if i in shared:
@@ -381,16 +554,20 @@ class Graph:
         the first layer that learns), and only that first one may skip its input gradient."""
         if not order or grad is None:
             return None
-        chain = self.chain
+        chain, penalty_grads = self.chain, self._penalty_grads
         last, first = len(chain) - 1, order[-1]
         for i in order[:-1]:
             layer = chain[i]
+            if i in penalty_grads:
+                grad = grad + penalty_grads[i]
             grad = (
                 layer.backward_from_logits(grad)
                 if from_logits and i == last
                 else (layer.backward(grad))
             )
         layer = chain[first]
+        if first in penalty_grads:
+            grad = grad + penalty_grads[first]
         wanted = input_grad[first]
         if not wanted:
             layer.needs_input_grad = False

@@ -404,19 +404,10 @@ def _rebuild(config: dict[str, Any], name: str) -> Any:
     return model
 
 
-# engram modules outside engram.nn that register layers; imported (never a name from the file)
-# before an architecture is checked, so their models load in a fresh process
-LAYER_PROVIDERS = ("engram.motor.rate_network",)
-
-
 def _check_architecture(config: Any, name: str) -> None:
-    """The model config must be a dict whose layers name only engram's registered classes."""
-    import importlib
-
+    """The model config must be a dict whose layers name only engram's registered classes
+    (layers that packages above the engine register are found through `engram.registry.declare`)."""
     from engram.nn.layers.base import layers
-
-    for module in LAYER_PROVIDERS:
-        importlib.import_module(module)
 
     entries = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(entries, list) or not entries:

@@ -17,7 +17,7 @@ from engram.nn import functional as F
 from engram.registry import Registry
 from engram.validation import check_array, check_labels
 
-losses: Registry[Any] = Registry("loss")
+losses: Registry[Any] = Registry("loss", declared=True)
 
 EPSILON = 1e-7  # Keras's backend epsilon, used to clip probabilities
 

@@ -31,6 +31,15 @@ from engram.nn import optimizers as optimizers_module
 from engram.nn.callbacks import Callback, CallbackList, History, ProgbarLogger, as_callbacks
 from engram.nn.graph import Graph, SymbolicTensor, call_layer, is_symbolic
 from engram.nn.layers.base import Layer, register_layer, shape_str, weight_list
+from engram.nn.subclassing import (
+    check_model_kwargs,
+    subclass_init,
+    summary_rows,
+    trace_for_data,
+    trace_for_shape,
+    track_attribute,
+    tracked_layers,
+)
 from engram.validation import (
     as_rng,
     check_array,
@@ -110,15 +119,41 @@ class Model(Layer):
     """
 
     def __init__(
-        self, inputs: Any = None, outputs: Any = None, name: str | None = None, seed: Any = None
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        name: str | None = None,
+        seed: Any = None,
+        **kwargs: Any,
     ) -> None:
+        if inputs is None and outputs is None and _subclassed(self):
+            subclass_init(self, name, seed, kwargs)
+            return
+        trainable = check_model_kwargs(kwargs)
         self._init_model(name or "functional", seed)
         if inputs is None or outputs is None:
-            raise NotImplementedError(
-                "Model subclassing (a Model without inputs and outputs) is not supported yet. "
-                "Build the model with Model(inputs, outputs), or use Sequential([...])."
+            raise ValueError(
+                "Model() needs inputs and outputs: Model(inputs, outputs) with tensors from "
+                "Input(...) and layer calls on them. Or subclass Model, create the layers in "
+                "__init__ and write call(self, inputs), as in Keras."
             )
         self._set_graph(inputs, outputs)
+        if not trainable:
+            self.trainable = False
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        """What the model computes: a subclass writes it from layer calls and merges (traced
+        once into the graph, see `engram.nn.subclassing`); a functional model runs its graph."""
+        if not _subclassed(self) and self.graph is not None:
+            return self(inputs, training=bool(training))
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(self, inputs, training=None), made of "
+            "calls of the layers created in __init__."
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        track_attribute(self, name, value)
+        object.__setattr__(self, name, value)
 
     def _init_model(self, name: str, seed: Any) -> None:
         # a Model is a Layer (it can be called inside another model) but keeps Keras's model
@@ -185,12 +220,15 @@ class Model(Layer):
         """As in Keras 3: setting it sets every layer's flag (nested models included), and fit
         follows the flags from its next step on."""
         self._trainable = bool(value)
-        for layer in self.graph_layers():
+        for layer in dict.fromkeys([*self.graph_layers(), *tracked_layers(self)]):
             layer.trainable = bool(value)
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers, input layers included, in Keras's order (that of `get_weights`)."""
+        """The layers, input layers included, in Keras's order (that of `get_weights`); for a
+        subclassed model, the layers assigned as attributes, in assignment order."""
+        if _subclassed(self):
+            return tracked_layers(self)
         return self.graph.keras_layers if self.graph is not None else []
 
     def graph_layers(self) -> list[Layer]:
@@ -218,6 +256,15 @@ class Model(Layer):
         raise ValueError(
             f"No layer named {name!r}. Layers: {', '.join(layer.name for layer in self.layers)}."
         )
+
+    @property
+    def losses(self) -> list[float]:
+        """Keras's ``model.losses``: the activity penalties of the last training pass (one per
+        regularized layer call, nested models' included), part of `compute_gradients`'s loss."""
+        if self.graph is None:
+            return []
+        nested = [p for layer in self.graph._nested for p in layer.losses]
+        return [*self.graph.penalties, *nested] if nested else list(self.graph.penalties)
 
     @property
     def inputs(self) -> list[SymbolicTensor]:
@@ -248,8 +295,12 @@ class Model(Layer):
 
     # ------------------------------------------------- a model used as a layer
     def build(self, input_shape: Any = None, rng: Any = None) -> None:
-        """A functional model is built when created; ``input_shape`` must then match."""
-        if self.built and input_shape is not None:
+        """A functional model is built when created; ``input_shape`` must then match. A
+        subclassed model traces its ``call`` for inputs of ``input_shape`` (batch axis first;
+        a list of shapes for several inputs)."""
+        if not self.built and _subclassed(self):
+            trace_for_shape(self, input_shape)
+        elif self.built and input_shape is not None:
             self.check_input((None, *tuple(input_shape)[1:]))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -278,6 +329,8 @@ class Model(Layer):
         """On symbolic tensors: record the model as one layer of a bigger graph. On arrays:
         the outputs (``training=True`` runs dropout and batch statistics)."""
         if is_symbolic(x):
+            if not self.built and _subclassed(self):
+                trace_for_shape(self, _symbolic_shapes(x))
             return call_layer(self, x)
         return self.forward(self._prepare_x(x), training)
 
@@ -343,6 +396,7 @@ class Model(Layer):
                     metrics_module.metrics.get(name)
         self._metrics = None
         self._fused_cache = None
+        self._compile_args = (loss, loss_weights, metrics)  # resolved again once traced
 
     def _require_compiled(self, method: str) -> None:
         if not self._losses or self.optimizer is None:
@@ -383,6 +437,7 @@ class Model(Layer):
                     and id(t) not in consumed
                     and [id(o) for o in self.graph.outputs].count(id(t)) == 1
                     and sum(n.layer is layer for n in self.graph.nodes) == 1
+                    and getattr(layer, "activity_regularizer", None) is None
                 ):
                     fused.append(k)
             self._fused_cache = tuple(fused)
@@ -401,6 +456,8 @@ class Model(Layer):
         """The input arrays, one per model input, checked and cast."""
         if x is None:
             raise ValueError(f"{name} is required: pass the input data as an array.")
+        if self.graph is None and _subclassed(self):
+            trace_for_data(self, x, name)
         inputs = self.graph.inputs
         if isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
@@ -463,10 +520,17 @@ class Model(Layer):
         xs = self._check_x(x, prefix + "x")
         return xs, self._check_y(y, xs[0], prefix)
 
-    def _check_sample_weight(self, sample_weight: Any, n: int) -> np.ndarray | None:
+    def _check_sample_weight(self, sample_weight: Any, n: int, ys=None) -> np.ndarray | None:
         if sample_weight is None:
             return None
         w = check_array(sample_weight, "sample_weight", dtype=np.float64)
+        if (
+            ys is not None
+            and w.ndim > 1
+            and all(hasattr(loss, "forward_weighted") for loss in self._losses)
+            and all(w.shape == y.shape[: w.ndim] for y in ys)
+        ):
+            return w  # weights per time step or per entry, for losses that take them
         if w.shape != (n,):
             raise ValueError(
                 f"sample_weight must have one weight per sample, shape ({n},). Received shape "
@@ -480,9 +544,13 @@ class Model(Layer):
         total, per, out_grads = 0.0, [], []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights, strict=True)):
             fn = loss.forward_logits if k in fused else loss.forward
-            value, grad = fn(outs[k], ys[k])
-            if sample_weight is not None:
-                value, grad = _weighted(fn, outs[k], ys[k], grad, sample_weight)
+            if sample_weight is not None and hasattr(loss, "forward_weighted"):
+                # a loss that defines its own weighting (per time step or entry: a mask)
+                value, grad = loss.forward_weighted(outs[k], ys[k], sample_weight)
+            else:
+                value, grad = fn(outs[k], ys[k])
+                if sample_weight is not None:
+                    value, grad = _weighted(fn, outs[k], ys[k], grad, sample_weight)
             per.append(value)
             total += weight * value
             if grads:
@@ -499,6 +567,9 @@ class Model(Layer):
             fused = self._fused_outputs()
         outs = self.graph.forward(xs, training, fused)
         total, per, out_grads = self._losses_of(outs, ys, fused, sample_weight, True)
+        if training:
+            for penalty in self.losses:  # the layers' activity penalties (Keras adds them too)
+                total += penalty
         self.graph.backward(out_grads, fused)
         if need_output:
             for k in fused:  # the loss took logits: apply the activation for the metrics
@@ -518,15 +589,19 @@ class Model(Layer):
             x: inputs (one array, or one per model input).
             y: targets (one array, or one per output).
             sample_weight: one weight per sample (n,): each sample's loss is multiplied by it,
-                then averaged over the batch as Keras does (sum(w_i L_i) / n).
-            training: run dropout and batch statistics as in training (True, as fit does).
+                then averaged over the batch as Keras does (sum(w_i L_i) / n). A loss that
+                defines ``forward_weighted(y_pred, y_true, weights)`` (a masked loss) also takes
+                weights per time step or per entry, shaped like the targets' leading axes.
+            training: run dropout and batch statistics as in training (True, as fit does);
+                only then are the layers' activity penalties (`losses`) added.
 
         Returns:
-            The loss (weighted over the outputs by ``loss_weights``).
+            The loss (weighted over the outputs by ``loss_weights``), plus the activity
+            penalties in training.
         """
         self._require_compiled("compute_gradients")
         xs, ys = self._check_xy(x, y)
-        w = self._check_sample_weight(sample_weight, len(xs[0]))
+        w = self._check_sample_weight(sample_weight, len(xs[0]), ys)
         return self._gradients(xs, ys, w, training)[0]
 
     def _train_step(self, xs, ys, need_output: bool):
@@ -812,6 +887,8 @@ class Model(Layer):
     def _summary_rows(self) -> list[tuple[str, ...]]:
         """(layer (type), output shape, params, connected to) for every layer, as Keras lists
         them for a functional model."""
+        if _subclassed(self):
+            return summary_rows(self, type_name)
         nodes = {id(t.node): t.node for t in self.graph.inputs}
         nodes.update({id(n): n for n in self.graph.nodes})
         calls: dict[int, list[Any]] = {}
@@ -880,6 +957,12 @@ class Model(Layer):
                 "save() of a functional Model (its graph) is not supported yet; save_weights() "
                 "works, or build the model as a Sequential."
             )
+        if _subclassed(self):
+            raise NotImplementedError(
+                f"save() of a subclassed model ({type(self).__name__}: its architecture is "
+                "Python code) is not supported; save_weights() works, then create the model "
+                "again and load_weights()."
+            )
         self._check_saveable("save()")
         save_model(self, filepath)
 
@@ -894,6 +977,15 @@ class Model(Layer):
 
         self._check_saveable("load_weights()")
         load_weights(self, filepath)
+
+
+def _subclassed(model: Model) -> bool:
+    """Whether ``model`` is a subclass that writes its own ``call`` (Keras's subclassing)."""
+    return type(model).call is not Model.call
+
+
+def _symbolic_shapes(x: Any) -> Any:
+    return [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
 
 
 def type_name(layer: Layer) -> str:

@@ -26,7 +26,7 @@ from engram.nn.graph import call_layer, is_symbolic, shape_str
 from engram.registry import Registry
 from engram.validation import check_positive, check_sample_shape
 
-layers: Registry[type[Layer]] = Registry("layer")
+layers: Registry[type[Layer]] = Registry("layer", declared=True)
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -90,6 +90,9 @@ class Layer:
     #: layer during a training step (nothing reads that gradient); a layer may then skip the
     #: computation and return None, as Dense does (a third of its backward matmul work).
     needs_input_grad: bool = True
+    #: a penalty on this layer's output, added to the loss in training steps: any object with
+    #: ``penalty(y) -> float`` and ``penalty.gradient(y) -> dpenalty/dy`` (see `Graph`)
+    activity_regularizer: Any = None
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.graph import OPERATOR_LAYERS
 from engram.nn.layers.base import Layer, register_layer, shape_str
 
 
@@ -357,3 +358,6 @@ maximum = _functional(Maximum, "``Maximum(**kwargs)(inputs)``.")
 minimum = _functional(Minimum, "``Minimum(**kwargs)(inputs)``.")
 concatenate = _functional(Concatenate, "``Concatenate(axis, **kwargs)(inputs)``.")
 dot = _functional(Dot, "``Dot(axes, normalize, **kwargs)(inputs)``.")
+
+# Python's operators on symbolic tensors record these layers (engram.nn.graph)
+OPERATOR_LAYERS.update({"+": Add, "-": Subtract, "*": Multiply})
