@@ -86,3 +86,21 @@ __all__ += [
     "multiply",
     "subtract",
 ]
+
+# Preprocessing, image reshaping and global pooling layers
+from engram.nn.layers.global_pooling import (  # noqa: E402
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+)
+from engram.nn.layers.preprocessing import Rescaling  # noqa: E402
+from engram.nn.layers.spatial import UpSampling2D, ZeroPadding2D  # noqa: E402
+
+__all__ += [
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Rescaling",
+    "UpSampling2D",
+    "ZeroPadding2D",
+]
