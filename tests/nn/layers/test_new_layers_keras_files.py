@@ -28,6 +28,16 @@ FAMILIES = {
         (9, 3),
         lambda K: [K.Dense(4), K.GlobalMaxPooling1D(keepdims=True), K.GlobalAveragePooling1D()],
     ),
+    "conv1d": (
+        (12, 2),
+        lambda K: [
+            K.Conv1D(3, 3, padding="causal", dilation_rate=2, activation="tanh"),
+            K.MaxPooling1D(2),
+            K.Conv1D(4, 2, strides=2, padding="same", use_bias=False),
+            K.AveragePooling1D(3, strides=1),
+            K.GlobalMaxPooling1D(),
+        ],
+    ),
 }
 
 
@@ -60,12 +70,13 @@ def test_keras_written_file_loads_with_the_same_outputs(tmp_path, family):
     np.testing.assert_array_equal(again.predict(x), ours.predict(x))
 
 
-def test_engram_written_keras_file_with_the_new_layers_opens_in_keras(tmp_path):
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_engram_written_keras_file_with_the_new_layers_opens_in_keras(tmp_path, family):
     keras = import_keras()
     pytest.importorskip("h5py")
     from engram.nn import Sequential
 
-    shape, make = FAMILIES["image"]
+    shape, make = FAMILIES[family]
     ours = Sequential(make(L), seed=0)
     ours.build((None, *shape))
     ours.save(tmp_path / "e.keras")

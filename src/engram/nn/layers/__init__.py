@@ -104,3 +104,9 @@ __all__ += [
     "UpSampling2D",
     "ZeroPadding2D",
 ]
+
+# Sequence convolution and pooling
+from engram.nn.layers.conv1d import Conv1D  # noqa: E402
+from engram.nn.layers.pooling1d import AveragePooling1D, MaxPooling1D  # noqa: E402
+
+__all__ += ["AveragePooling1D", "Conv1D", "MaxPooling1D"]

@@ -37,7 +37,8 @@ LAYER_CLASSES.update(
         name: name
         for name in (
             "Rescaling", "ZeroPadding2D", "UpSampling2D", "GlobalMaxPooling2D",
-            "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D",
+            "AveragePooling1D",
         )
     }
 )  # fmt: skip
