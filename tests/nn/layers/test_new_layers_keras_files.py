@@ -38,6 +38,16 @@ FAMILIES = {
             K.GlobalMaxPooling1D(),
         ],
     ),
+    "normalization": (
+        (5, 4),
+        lambda K: [
+            K.Normalization(),
+            K.Normalization(axis=None, mean=1.5, variance=4.0, invert=True),
+            K.LayerNormalization(),
+            K.Dense(3),
+            K.LayerNormalization(axis=[-2, -1], epsilon=1e-5, center=False),
+        ],
+    ),
 }
 
 
@@ -45,9 +55,11 @@ def keras_model(keras, family):
     shape, make = FAMILIES[family]
     model = keras.Sequential([keras.Input(shape), *make(keras.layers)])
     rng = np.random.default_rng(1)
-    model.set_weights(
-        [rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()]
-    )
+    weights = []
+    for w in model.get_weights():  # random, but a variance stays positive and a count an int
+        value = np.abs(rng.standard_normal(w.shape)) + 0.5
+        weights.append(value.astype(np.asarray(w).dtype))
+    model.set_weights(weights)
     return model
 
 

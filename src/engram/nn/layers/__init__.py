@@ -110,3 +110,9 @@ from engram.nn.layers.conv1d import Conv1D  # noqa: E402
 from engram.nn.layers.pooling1d import AveragePooling1D, MaxPooling1D  # noqa: E402
 
 __all__ += ["AveragePooling1D", "Conv1D", "MaxPooling1D"]
+
+# Normalization of each sample, and of the data (preprocessing)
+from engram.nn.layers.layer_normalization import LayerNormalization  # noqa: E402
+from engram.nn.layers.preprocessing import Normalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "Normalization"]

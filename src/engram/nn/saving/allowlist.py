@@ -38,7 +38,7 @@ LAYER_CLASSES.update(
         for name in (
             "Rescaling", "ZeroPadding2D", "UpSampling2D", "GlobalMaxPooling2D",
             "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D",
-            "AveragePooling1D",
+            "AveragePooling1D", "LayerNormalization", "Normalization",
         )
     }
 )  # fmt: skip
