@@ -96,3 +96,23 @@ def test_engram_written_keras_file_with_the_new_layers_opens_in_keras(tmp_path, 
     x = np.random.default_rng(2).standard_normal((4, *shape)).astype(np.float32)
     expected = ours.predict(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(x)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "layer", "match"),
+    [
+        ((6, 4), lambda K: K.Conv1D(4, 3, groups=2), r"Conv1D\) sets groups=2"),
+        ((6, 4), lambda K: K.Conv1D(4, 3, data_format="channels_first"), r"data_format="),
+        ((4, 4, 2), lambda K: K.UpSampling2D(interpolation="bicubic"), r"'bicubic'"),
+        ((6, 4), lambda K: K.LayerNormalization(rms_scaling=True), r"rms_scaling=True"),
+    ],
+    ids=["groups", "channels-first", "bicubic", "rms-scaling"],
+)
+def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, shape, layer, match):
+    keras = import_keras()
+    pytest.importorskip("h5py")
+    from engram.nn import ModelFileError
+
+    keras.Sequential([keras.Input(shape), layer(keras.layers)]).save(tmp_path / "k.keras")
+    with pytest.raises(ModelFileError, match=match):
+        load_model(tmp_path / "k.keras")
