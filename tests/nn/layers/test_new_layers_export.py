@@ -54,6 +54,10 @@ CASES = {
             L.GlobalAveragePooling1D(),
         ],
     ),
+    "global-average-keepdims": (
+        (4, 5, 2),
+        lambda: [L.Conv2D(3, 2), L.GlobalAveragePooling2D(keepdims=True)],
+    ),
 }
 
 

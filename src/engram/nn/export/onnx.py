@@ -295,6 +295,7 @@ _EMITTERS.update(
         "GlobalMaxPooling2D": _global_reduce("ReduceMax"),
         "GlobalMaxPooling1D": _global_reduce("ReduceMax"),
         "GlobalAveragePooling1D": _global_reduce("ReduceMean"),
+        "GlobalAveragePooling2D": _global_reduce("ReduceMean"),  # _global_avg drops keepdims
     }
 )
 
