@@ -61,7 +61,8 @@ def _tensors_of(model: Any, with_optimizer: bool) -> dict[str, np.ndarray]:
         for key, value in layer.params.items():
             tensors[f"weights/{layer.name}/{key}"] = np.ascontiguousarray(value)
         for key, value in layer.state_arrays().items():
-            tensors[f"state/{layer.name}/{key}"] = np.ascontiguousarray(value)
+            # reshaped: ascontiguousarray makes a 0-d array (Normalization's count) 1-d
+            tensors[f"state/{layer.name}/{key}"] = np.ascontiguousarray(value).reshape(value.shape)
     if with_optimizer and model.optimizer is not None:
         for slot_key, slots in model.optimizer.slots.items():
             for slot, value in slots.items():

@@ -259,6 +259,47 @@ _EMITTERS = {
 }
 
 
+# layers of the Keras-port set (Conv1D, 1-D pooling, UpSampling2D, LayerNormalization are
+# refused by name: no one-line ONNX form)
+def _affine(g: _Graph, layer: Any, x: str) -> str:
+    """Rescaling and Normalization: y = x * scale + shift, constants broadcast against x."""
+    sample = np.zeros((1, *layer.input_shape), dtype=layer.dtype)
+    if type(layer).__name__ == "Rescaling":
+        scale, shift = np.asarray(layer.scale), np.asarray(layer.offset)
+    else:  # Normalization: (x - mean) / std, or mean + x * std when inverting
+        std, mean = layer._statistics(sample)
+        scale, shift = (std, mean) if layer.invert else (1 / std, -mean / std)
+    y = g.op("Mul", [x, g.const(scale.astype(layer.dtype), "scale")], layer.name)
+    return g.op("Add", [y, g.const(shift.astype(layer.dtype), "shift")], layer.name)
+
+
+def _global_reduce(op_type: str) -> Any:
+    def emit(g: _Graph, layer: Any, x: str) -> str:
+        axes = list(range(1, len(layer.input_shape)))
+        return g.op(op_type, [x], layer.name, axes=axes, keepdims=int(layer.keepdims))
+
+    return emit
+
+
+def _zero_padding(g: _Graph, layer: Any, x: str) -> str:
+    (top, bottom), (left, right) = layer.padding
+    pads = g.const(np.array([0, top, left, 0, 0, bottom, right, 0], np.int64), "pads")
+    return g.op("Pad", [x, pads], layer.name)
+
+
+_EMITTERS.update(
+    {
+        "Rescaling": _affine,
+        "Normalization": _affine,
+        "ZeroPadding2D": _zero_padding,
+        "GlobalMaxPooling2D": _global_reduce("ReduceMax"),
+        "GlobalMaxPooling1D": _global_reduce("ReduceMax"),
+        "GlobalAveragePooling1D": _global_reduce("ReduceMean"),
+        "GlobalAveragePooling2D": _global_reduce("ReduceMean"),  # _global_avg drops keepdims
+    }
+)
+
+
 def _emit(g: _Graph, layer: Any, x: str) -> str:
     from engram.nn.layers import layers
 

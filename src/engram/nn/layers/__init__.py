@@ -86,3 +86,33 @@ __all__ += [
     "multiply",
     "subtract",
 ]
+
+# Preprocessing, image reshaping and global pooling layers
+from engram.nn.layers.global_pooling import (  # noqa: E402
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+)
+from engram.nn.layers.preprocessing import Rescaling  # noqa: E402
+from engram.nn.layers.spatial import UpSampling2D, ZeroPadding2D  # noqa: E402
+
+__all__ += [
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Rescaling",
+    "UpSampling2D",
+    "ZeroPadding2D",
+]
+
+# Sequence convolution and pooling
+from engram.nn.layers.conv1d import Conv1D  # noqa: E402
+from engram.nn.layers.pooling1d import AveragePooling1D, MaxPooling1D  # noqa: E402
+
+__all__ += ["AveragePooling1D", "Conv1D", "MaxPooling1D"]
+
+# Normalization of each sample, and of the data (preprocessing)
+from engram.nn.layers.layer_normalization import LayerNormalization  # noqa: E402
+from engram.nn.layers.preprocessing import Normalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "Normalization"]

@@ -32,6 +32,16 @@ LAYER_CLASSES = {
         "Softmax",
     )
 }  # fmt: skip
+LAYER_CLASSES.update(
+    {
+        name: name
+        for name in (
+            "Rescaling", "ZeroPadding2D", "UpSampling2D", "GlobalMaxPooling2D",
+            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D",
+            "AveragePooling1D", "LayerNormalization", "Normalization",
+        )
+    }
+)  # fmt: skip
 
 #: Keras options engram does not implement, with the values meaning "not used"
 OFF_VALUES: dict[str, tuple[Any, ...]] = {

@@ -275,7 +275,8 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
                 group = f.require_group(f"{path}/{sub}")
                 group.attrs["name"] = name
                 for i, array in enumerate(arrays):
-                    group.create_dataset(str(i), data=np.ascontiguousarray(array))
+                    data = np.ascontiguousarray(array).reshape(array.shape)  # 0-d stays 0-d
+                    group.create_dataset(str(i), data=data)
         if with_optimizer and model.optimizer is not None:
             opt = model.optimizer
             group = f.create_group("optimizer/vars")

@@ -1,0 +1,95 @@
+"""ONNX export of the Keras-port layers that have a one-line ONNX form (onnxruntime gives
+engram's outputs), and a refusal naming the layer for the others (ONNX and PyTorch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engram.nn import Sequential
+from engram.nn import layers as L
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from engram.nn.export import to_onnx, to_torch  # noqa: E402
+
+
+def built(layers, shape):
+    model = Sequential(layers, seed=0)
+    model.build((None, *shape))
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if layer.params:
+            layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    return model
+
+
+def adapted_normalization(shape, **kwargs):
+    layer = L.Normalization(**kwargs)
+    rng = np.random.default_rng(2)
+    layer.adapt((rng.standard_normal((20, *shape)) * 3 + 1).astype(np.float32))
+    return layer
+
+
+CASES = {
+    "image": (
+        (5, 4, 3),
+        lambda: [
+            L.Rescaling(1 / 4, offset=-0.5),
+            L.Rescaling([1.0, 2.0, 0.5]),
+            adapted_normalization((5, 4, 3)),
+            L.ZeroPadding2D(((1, 0), (2, 1))),
+            L.Conv2D(2, 3),
+            L.GlobalMaxPooling2D(keepdims=True),
+            L.Flatten(),
+        ],
+    ),
+    "sequence": (
+        (6, 3),
+        lambda: [
+            adapted_normalization((6, 3), axis=None, invert=True),
+            L.Dense(4),
+            L.GlobalMaxPooling1D(keepdims=True),
+            L.GlobalAveragePooling1D(),
+        ],
+    ),
+    "global-average-keepdims": (
+        (4, 5, 2),
+        lambda: [L.Conv2D(3, 2), L.GlobalAveragePooling2D(keepdims=True)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_onnxruntime_matches_engram(tmp_path, case):
+    shape, make = CASES[case]
+    model = built(make(), shape)
+    path = to_onnx(model, tmp_path / "m.onnx")
+    x = np.random.default_rng(3).standard_normal((4, *shape)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = model.predict(x)
+    assert expected.std() > 1e-3
+    np.testing.assert_allclose(session.run(["output"], {"input": x})[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (lambda: L.Conv1D(2, 3), (6, 3)),
+        (lambda: L.MaxPooling1D(2), (6, 3)),
+        (lambda: L.AveragePooling1D(2), (6, 3)),
+        (lambda: L.UpSampling2D(2), (4, 4, 1)),
+        (lambda: L.LayerNormalization(), (6, 3)),
+    ],
+    ids=["Conv1D", "MaxPooling1D", "AveragePooling1D", "UpSampling2D", "LayerNormalization"],
+)
+def test_export_refuses_the_other_new_layers_by_name(tmp_path, layer, shape):
+    model = built([layer()], shape)
+    kind = type(model.layers[-1]).__name__
+    with pytest.raises(ValueError, match=rf"\({kind}\) has no ONNX export"):
+        to_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=rf"\({kind}\) has no PyTorch module"):
+        to_torch(model)
