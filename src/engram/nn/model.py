@@ -339,8 +339,7 @@ class Model(Layer):
         self.metric_names = list(metrics or []) if len(names) == 1 else metrics
         for spec in self._metric_specs:
             for name in spec:
-                if isinstance(name, str) and name.lower() not in ("accuracy", "acc"):
-                    metrics_module.metrics.get(name)
+                metrics_module.check(name)
         self._metrics = None
         self._fused_cache = None
 
@@ -351,18 +350,20 @@ class Model(Layer):
                 "model.compile(optimizer='adam', loss=...) first."
             )
 
-    def _resolved_metrics(self) -> list[tuple[int, str, Callable]]:
-        """(output index, history key, function) for every metric."""
+    def _resolved_metrics(self) -> list[tuple[int, str, metrics_module.Metric]]:
+        """(output index, history key, metric object) for every metric."""
         if self._metrics is None:
             prefix = len(self._losses) > 1
             self._metrics = []
+            seen: dict[str, int] = {}  # a repeated key gets _1, _2, ... as Keras names it
             for k, spec in enumerate(self._metric_specs):
                 shape = self.graph.outputs[k].shape
                 for m in spec:
                     key, fn = metrics_module.resolve(m, self._losses[k].name, shape)
-                    self._metrics.append(
-                        (k, f"{self.output_names[k]}_{key}" if prefix else key, fn)
-                    )
+                    key = f"{self.output_names[k]}_{key}" if prefix else key
+                    seen[key] = seen.get(key, 0) + 1
+                    key = key if seen[key] == 1 else f"{key}_{seen[key] - 1}"
+                    self._metrics.append((k, key, fn))
         return self._metrics
 
     def _fused_outputs(self) -> tuple[int, ...]:
@@ -543,10 +544,14 @@ class Model(Layer):
                 entry = totals[f"{name}_loss"]
                 entry[0] += value * n
                 entry[1] += n
-        for k, key, fn in self._metrics:  # resolved when the totals were made (_log_keys)
-            value, count = fn(ys[k], outs[k])
-            totals[key][0] += value
-            totals[key][1] += count
+        for k, key, metric in self._metrics:  # resolved when the totals were made (_log_keys)
+            # a metric object keeps its own state: a fresh entry (count 0) starts it again
+            # (each epoch, each evaluate, as Keras resets them); the entry holds its result
+            entry = totals[key]
+            if not entry[1]:
+                metric.reset_state()
+            metric.update_state(ys[k], outs[k])
+            entry[0], entry[1] = metric.result(), 1
         return {key: total / count for key, (total, count) in totals.items()}
 
     def _log_keys(self) -> list[str]:
