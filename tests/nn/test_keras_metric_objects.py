@@ -230,3 +230,23 @@ def test_bad_metric_arguments_are_refused_by_name():
         )
     with pytest.raises(ValueError, match="One-hot encode integer labels"):
         metrics.Precision().update_state(np.array([0, 1]), np.ones((2, 3)))
+
+
+def test_accuracy_of_several_sigmoid_outputs_is_resolved_as_keras_3():
+    """Keras 3 picks "accuracy" from the shapes, not the loss: binary cross-entropy on three
+    sigmoid outputs logs categorical accuracy."""
+    keras = import_keras()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    y = (rng.random((16, 3)) < 0.5).astype("float32")
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "sigmoid", name="o")])
+    model = Sequential([L.Dense(3, "sigmoid", input_shape=(4,), name="o")], seed=0)
+    model.set_weights(kmodel.get_weights())
+    kmodel.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    theirs = kmodel.evaluate(x, y, verbose=0, return_dict=True)
+    ours = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-6)
+    binary = metrics.BinaryAccuracy()
+    binary.update_state(y, model.predict(x))
+    assert binary.result() != pytest.approx(ours["accuracy"])  # the choice is visible here

@@ -232,12 +232,20 @@ class Graph:
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
+        #: step -> activity regularizer of its layer: forward keeps that step's output y,
+        #: backward adds dR/dy / batch to its gradient, `activity_penalty` sums R(y) / batch
+        self.activity = {
+            i: step[0].activity_regularizer
+            for i, step in enumerate(self.steps)
+            if getattr(step[0], "activity_regularizer", None) is not None
+        }
+        self._activity_outputs: dict[int, Any] = {}
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
         self.chain = self._as_chain()
 
     def _as_chain(self) -> list[Any] | None:
-        if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
+        if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared or self.activity:
             return None
         previous = self.input_slots[0]
         for _, ins, outs, multi, multi_out in self.steps:
@@ -281,6 +289,8 @@ class Graph:
                     values[s] = v
             else:
                 values[outs[0]] = y
+            if i in self.activity:
+                self._activity_outputs[i] = y
             if i in shared:
                 self._snapshots[i] = _snapshot(layer)
         return [values[s] for s in self.output_slots]
@@ -343,6 +353,9 @@ class Graph:
         steps, shared = self.steps, self.shared
         for i in order:
             layer, ins, outs, multi, multi_out = steps[i]
+            if i in self.activity:
+                for s, g in zip(outs, self._activity_grads(i), strict=True):
+                    grads[s] = g if grads[s] is None else grads[s] + g
             if multi_out:
                 g = [grads[s] for s in outs]
                 if all(v is None for v in g):
@@ -375,6 +388,24 @@ class Graph:
             if id(layer) in summed:
                 layer.grads.update(summed[id(layer)])
         return [grads[s] for s in self.input_slots]
+
+    def _activity_grads(self, i: int) -> list[np.ndarray]:
+        """dR/dy / batch for each output y of step ``i`` (Keras divides by the batch size)."""
+        y, reg = self._activity_outputs[i], self.activity[i]
+        ys = y if self.steps[i][4] else [y]
+        return [reg.gradient(v) / np.asarray(max(len(v), 1), v.dtype) for v in ys]
+
+    def activity_penalty(self) -> float:
+        """sum of R(y) / batch over the outputs of the last forward pass's layers with an
+        activity regularizer, nested models included."""
+        total = 0.0
+        for i, y in self._activity_outputs.items():
+            reg = self.activity[i]
+            for v in y if self.steps[i][4] else [y]:
+                total += reg(v) / (len(v) if np.ndim(v) else 1)
+        for model in self._nested:
+            total += model.graph.activity_penalty()
+        return total
 
     def _chain_backward(self, grad, order, input_grad, from_logits):
         """Backward through a chain: the active steps are a suffix of it (everything above

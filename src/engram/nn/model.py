@@ -7,10 +7,13 @@ The training step, written out (one `Graph` executor; `Sequential` is the graph 
                g_k = w_k dL_k/dy_k
                (softmax or sigmoid + cross-entropy: L_k, g_k = loss.forward_logits(z_k, t_k), the
                 fused, stable gradient with respect to the logits z_k)
+               L += sum_w R_w(w) + sum_a R_a(y_a) / batch      the regularizers' penalties,
+                                                               as Keras adds them (`_penalty`)
     backward:  graph.backward(g)                               fills every layer's grads; nodes
                                                                behind nothing that learns are
-                                                               skipped
-    update:    optimizer.step(layers)                          params -= f(grads)
+                                                               skipped; + dR/dw and dR_a/dy_a
+    update:    optimizer.step(layers)                          params -= f(grads), then each
+                                                               weight's constraint w <- c(w)
 
 `compute_gradients` is the first three lines, the one public gradient step (fit's train step,
 `gradcheck` and teaching code call it); `fit` adds the update. Inputs are checked once, at the
@@ -381,6 +384,7 @@ class Model(Layer):
                     and activation.name == loss.fuses_with
                     and getattr(activation, "axis", -1) == -1
                     and hasattr(layer, "backward_from_logits")
+                    and layer.activity_regularizer is None  # its penalty reads the activation
                     and id(t) not in consumed
                     and [id(o) for o in self.graph.outputs].count(id(t)) == 1
                     and sum(n.layer is layer for n in self.graph.nodes) == 1
@@ -488,7 +492,15 @@ class Model(Layer):
             total += weight * value
             if grads:
                 out_grads.append(grad if weight == 1.0 else grad * np.asarray(weight, grad.dtype))
-        return total, per, out_grads
+        return total + self._penalty(), per, out_grads
+
+    def _penalty(self) -> float:
+        """The regularizers' term of the loss, as Keras adds it: every trainable weight's
+        penalty R_w(w), plus R_a(y) / batch for each layer output y with an activity
+        regularizer in the last forward pass (`engram.nn.regularizers`)."""
+        return self.graph.activity_penalty() + sum(
+            layer.regularization_penalty() for layer in self._leaves()
+        )
 
     def _gradients(self, xs, ys, sample_weight=None, training=True, need_output=False):
         """Forward, loss and backward on checked arrays; fills every layer's ``grads``.
@@ -501,6 +513,8 @@ class Model(Layer):
         outs = self.graph.forward(xs, training, fused)
         total, per, out_grads = self._losses_of(outs, ys, fused, sample_weight, True)
         self.graph.backward(out_grads, fused)
+        for layer in self._leaves():  # the weight penalties' gradients (activity: in backward)
+            layer.add_regularization_grads()
         if need_output:
             for k in fused:  # the loss took logits: apply the activation for the metrics
                 outs[k] = self.graph.outputs[k].node.layer.activation.forward(outs[k])
