@@ -250,3 +250,22 @@ def test_accuracy_of_several_sigmoid_outputs_is_resolved_as_keras_3():
     binary = metrics.BinaryAccuracy()
     binary.update_state(y, model.predict(x))
     assert binary.result() != pytest.approx(ours["accuracy"])  # the choice is visible here
+
+
+def test_engram_files_keep_metric_objects_as_data(tmp_path):
+    from engram.nn import load_model
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((20, 3)).astype("float32")
+    y = (rng.random((20, 1)) < 0.5).astype("float32")
+    model = Sequential([L.Dense(1, "sigmoid", input_shape=(3,))], seed=0)
+    model.compile(
+        "sgd",
+        "binary_crossentropy",
+        metrics=["acc", metrics.Precision(thresholds=0.3, name="p"), metrics.AUC(curve="PR")],
+    )
+    model.save(tmp_path / "m.engram")
+    loaded = load_model(tmp_path / "m.engram")
+    ours = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == ours
+    assert "p" in ours and loaded.metric_names[1].get_config() == model.metric_names[1].get_config()

@@ -210,6 +210,18 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        if sample_weight is None:  # the common case, once per batch: no per-sample arrays
+            values = np.asarray(values)
+            if values.ndim == 0:
+                self.total += float(values)
+                self.count += 1
+            elif values.size:
+                n = len(values)
+                # in the values' own dtype (float32 0/1 scores sum exactly; a float64 cast
+                # costs more than the scoring itself), as Keras accumulates in float32
+                self.total += float(np.add.reduce(values, axis=None)) * n / values.size
+                self.count += n
+            return
         values, w = _samplewise(values, sample_weight)
         if values.ndim > 1:
             values = values.mean(axis=tuple(range(1, values.ndim)))
@@ -729,3 +741,28 @@ def get(identifier: Any) -> Metric:
     if isinstance(identifier, str):
         return metrics.get(identifier)()
     return resolve(identifier, "", (None, 1))[1]
+
+
+# ----------------------------------------------------------------- as data in files
+def to_json(metric: Any) -> str | dict[str, Any] | None:
+    """A ``compile(metrics=...)`` entry as a model file stores it: a name as given, a built-in
+    metric object as ``{"class_name", "config"}``; None for what no file can hold as data (a
+    function, a class of your own)."""
+    if isinstance(metric, str):
+        return metric
+    cls = type(metric)
+    if isinstance(metric, Metric) and cls.__name__ in metrics and metrics.get(cls.__name__) is cls:
+        return {"class_name": cls.__name__, "config": metric.get_config()}
+    return None
+
+
+def from_json(value: Any) -> str | Metric:
+    """The inverse of `to_json`: a class looked up among engram's metrics, never imported."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
+        raise ValueError(
+            f"metrics must be a list of names or {{'class_name', 'config'}} entries. Got {value!r}."
+        )
+    cls = metrics.get(value["class_name"])
+    return cls.from_config(dict(value.get("config") or {}))
