@@ -363,3 +363,53 @@ def test_unsupported_layer_keywords_are_named(make, arg):
     assert "takes:" in message
     keras_option = "a Keras layer argument that engram's" in message
     assert keras_option == (arg != "embeddings_lora")
+
+
+def test_two_output_model_with_a_nested_model_regularizes_as_keras():
+    """The penalty joins the total loss only (not the per-output losses), and a model used as
+    a layer brings its own weight and activity penalties."""
+    keras = import_keras()
+    from engram.nn import Input, Model
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((10, 4)).astype("float32")
+    ys = [rng.standard_normal((10, 2)).astype("float32"), rng.standard_normal((10, 1))]
+
+    def build(lib, layers, make_model, make_input, seq):
+        inner = seq(
+            [
+                layers.Dense(
+                    3,
+                    activation="tanh",
+                    name="in_d",
+                    activity_regularizer="l2",
+                    kernel_regularizer="l1",
+                )
+            ],
+            name="inner",
+        )
+        i = make_input((4,), name="x")
+        h = inner(i)
+        a = layers.Dense(2, name="a", kernel_regularizer=_make(lib, ("L2", {"l2": 0.1})))(h)
+        b = layers.Dense(1, name="b", bias_regularizer="l1")(h)
+        return make_model(i, [a, b])
+
+    kmodel = build(
+        keras,
+        keras.layers,
+        keras.Model,
+        lambda s, name: keras.Input(s, name=name),
+        lambda ls, name: keras.Sequential([keras.Input((4,)), *ls], name=name),
+    )
+    import engram.nn as enn
+
+    def seq(ls, name):
+        model = Sequential(ls, name=name, seed=0)
+        model.build((None, 4))
+        return model
+
+    model = build(enn, L, lambda i, o: Model(i, o), lambda s, name: Input(s, name=name), seq)
+    hist = check_against_keras(
+        model, kmodel, x, ys, loss=["mse", "mse"], learning_rate=0.2, batch_size=4
+    )
+    assert {"loss", "a_loss", "b_loss"} <= set(hist["engram"])
