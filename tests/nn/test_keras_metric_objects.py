@@ -228,6 +228,9 @@ def test_bad_metric_arguments_are_refused_by_name():
         metrics.MeanMetricWrapper(lambda t, p: np.mean(p)).update_state(
             np.ones((2, 1)), np.ones((2, 1)), sample_weight=np.ones(2)
         )
+    model = Sequential([L.Dense(1, "sigmoid", input_shape=(3,))], seed=0)
+    with pytest.raises(NotImplementedError, match="one value per threshold"):
+        model.compile("sgd", "mse", metrics=[metrics.Recall(thresholds=[0.2, 0.8])])
     with pytest.raises(ValueError, match="One-hot encode integer labels"):
         metrics.Precision().update_state(np.array([0, 1]), np.ones((2, 3)))
 

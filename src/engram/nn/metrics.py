@@ -689,6 +689,13 @@ class AUC(Metric):
 # ------------------------------------------------------------- in compile
 def check(spec: Any) -> None:
     """Refuse at compile what cannot be a metric (an unknown name lists close matches)."""
+    if isinstance(spec, _ConfusionMetric) and len(spec.thresholds) > 1:
+        raise NotImplementedError(
+            f"{type(spec).__name__}(thresholds={spec.init_thresholds!r}) gives one value per "
+            "threshold, and engram's History logs one number per metric. Compile one "
+            f"{type(spec).__name__} per threshold (e.g. {type(spec).__name__}(thresholds=0.3, "
+            "name='at_0.3')), or call update_state/result yourself."
+        )
     if isinstance(spec, str):
         if spec.lower() not in ("accuracy", "acc"):
             metrics.get(spec)
