@@ -19,10 +19,17 @@ def test_unknown_metric_lists_accuracy_mse_and_mae():
     assert {"accuracy", "mse", "mae", "mean_squared_error", "binary_accuracy"} <= set(available)
 
 
-def test_accuracy_called_directly_picks_from_the_shapes():
-    accuracy = metrics.metrics.get("accuracy")
-    scores = np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]])
-    assert accuracy(np.array([1, 0, 0]), scores) == (2.0, 3)  # sparse labels
-    assert accuracy(np.array([[0, 1], [0, 1], [0, 1]]), scores) == (2.0, 3)  # one-hot
-    assert accuracy(np.array([[1], [0]]), np.array([[0.7], [0.6]])) == (1.0, 2)  # binary
-    assert metrics.metrics.get("acc") is accuracy
+def test_metric_names_give_keras_objects():
+    assert metrics.metrics.get("accuracy") is metrics.Accuracy  # Keras: exact-match accuracy
+    assert metrics.metrics.get("acc") is metrics.Accuracy
+    for name, cls in [
+        ("mse", metrics.MeanSquaredError),
+        ("Precision", metrics.Precision),
+        ("AUC", metrics.AUC),
+        ("root_mean_squared_error", metrics.RootMeanSquaredError),
+        ("TopKCategoricalAccuracy", metrics.TopKCategoricalAccuracy),
+    ]:
+        assert metrics.metrics.get(name) is cls
+    accuracy = metrics.Accuracy()
+    accuracy.update_state(np.array([1, 2, 3]), np.array([1, 0, 3]))
+    assert accuracy.result() == pytest.approx(2 / 3)

@@ -12,7 +12,8 @@ from engram.nn.losses import MeanSquaredError
 
 
 class HalfSquare:
-    """P = c * sum(y^2) / 2, dP/dy = c * y: an activity penalty in the hook's protocol."""
+    """R = c * sum(y^2) / 2, dR/dy = c * y: an activity penalty in the hook's protocol (the
+    model adds R / batch, as Keras does)."""
 
     def __init__(self, c):
         self.c = c
@@ -53,10 +54,14 @@ def test_activity_penalty_joins_the_loss_and_its_gradient(build):
     regularized.activity_regularizer = HalfSquare(0.3)
     total = model.compute_gradients(x, y)
     hidden = np.tanh(x @ regularized.params["weights"] + regularized.params["bias"])
-    assert model.losses == [pytest.approx(0.3 * np.sum(hidden**2) / 2)]
+    # Keras divides a layer's activity penalty by the batch size (6 here)
+    assert model.losses == [pytest.approx(0.3 * np.sum(hidden**2) / 2 / 6)]
     assert total == pytest.approx(plain + model.losses[0])
-    assert model.compute_gradients(x, y, training=False) == pytest.approx(plain)
-    assert model.losses == []  # an inference pass adds no penalty
+    # as Keras's test step, an inference pass adds it too (no dropout here: same loss)
+    assert model.compute_gradients(x, y, training=False) == pytest.approx(total)
+    regularized.activity_regularizer = None
+    assert model.compute_gradients(x, y) == pytest.approx(plain) and model.losses == []
+    regularized.activity_regularizer = HalfSquare(0.3)
 
     w = regularized.params["weights"]
     model.compute_gradients(x, y)

@@ -94,17 +94,20 @@ class MaskedMeanSquaredError(Loss):
 class MeanSquareActivity:
     """An activity penalty on a layer's output r (its ``activity_regularizer``).
 
-    Math: P = l2 * mean(r^2);  dP/dr = 2 l2 r / size(r).
+    The model divides an activity regularizer's value and gradient by the batch size B, as
+    Keras does, so this R is the per-sample mean's B-fold:
+
+    Math: R = l2 * B * mean(r^2);  dR/dr = 2 l2 B r / size(r);  P = R / B = l2 * mean(r^2).
     """
 
     def __init__(self, l2: float) -> None:
         self.l2 = float(l2)
 
     def __call__(self, rates: np.ndarray) -> float:
-        return self.l2 * float(np.mean(rates * rates))
+        return self.l2 * len(rates) * float(np.mean(rates * rates))
 
     def gradient(self, rates: np.ndarray) -> np.ndarray:
-        return (2.0 * self.l2 / rates.size) * rates
+        return (2.0 * self.l2 * len(rates) / rates.size) * rates
 
 
 def train_step(

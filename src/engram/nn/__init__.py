@@ -8,6 +8,7 @@ A Keras program ports by changing its import: ``from engram.nn.models import Seq
 from engram.nn import (
     activations,
     callbacks,
+    constraints,
     functional,
     initializers,
     layers,
@@ -15,6 +16,7 @@ from engram.nn import (
     metrics,
     models,
     optimizers,
+    regularizers,
     utils,
 )
 from engram.nn.callbacks import DivergenceWarning
@@ -34,6 +36,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "constraints",
     "functional",
     "gradcheck",
     "initializers",
@@ -43,6 +46,7 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "regularizers",
     "set_random_seed",
     "utils",
 ]

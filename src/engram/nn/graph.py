@@ -13,13 +13,16 @@ several nodes (a shared layer) has its forward cache saved per call and restored
 call's backward, and its weight gradients are summed over the calls. `Sequential` is the graph
 of one chain; a functional `Model` is any directed acyclic graph of such calls.
 
-A layer with an ``activity_regularizer`` R adds a penalty on its output y in training passes:
+A layer with an ``activity_regularizer`` R adds a penalty on its output y, as Keras adds it
+(Keras 3.15 divides a layer's activity regularization by the batch size):
 
-    forward:   penalties += [R(y)]                    (the model adds them to the loss)
-    backward:  g[out_n] += R.gradient(y)              before that node's backward
+    forward:   the pass keeps (R, y)                  (`activity_penalty` sums R(y) / batch;
+                                                       the model adds it to the loss)
+    backward:  g[out_n] += R.gradient(y) / batch      before that node's backward
 
-R is any object with ``R(y) -> float`` and ``R.gradient(y) -> dR/dy``. (Keras 3.15 divides a
-layer's activity regularization by the batch size; an R that ports Keras's does so itself.)
+R is any object with ``R(y) -> float`` and ``R.gradient(y) -> dR/dy`` (`engram.nn.regularizers`,
+or e.g. the motor package's rate penalty). It is read from the layer at every forward pass, so it
+may be set or changed after the graph is built.
 """
 
 from __future__ import annotations
@@ -381,9 +384,9 @@ class Graph:
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
-        #: the activity penalties of the last training pass, and their gradients by step
-        self.penalties: list[float] = []
-        self._penalty_grads: dict[int, np.ndarray] = {}
+        #: step -> (its layer's activity regularizer, that step's output) in the last forward
+        #: pass: backward adds dR/dy / batch to its gradient, `activity_penalty` sums R(y) / batch
+        self._activity_outputs: dict[int, tuple[Any, Any]] = {}
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
         self.chain = self._as_chain()
@@ -408,20 +411,16 @@ class Graph:
         loss path: ``forward_logits`` instead of ``forward``); those outputs are logits.
         """
         chain = self.chain
-        if self.penalties or self._penalty_grads:
-            self.penalties, self._penalty_grads = [], {}
-        if chain is not None:
+        if self._activity_outputs:
+            self._activity_outputs = {}
+        if chain is not None and not self._regularized(chain):
             x = xs[0]
             if logits:
-                for i, layer in enumerate(chain[:-1]):
+                for layer in chain[:-1]:
                     x = layer.forward(x, training)
-                    if training and layer.activity_regularizer is not None:
-                        self._penalize(i, layer, x)
                 return [chain[-1].forward_logits(x)]
-            for i, layer in enumerate(chain):
+            for layer in chain:
                 x = layer.forward(x, training)
-                if training and layer.activity_regularizer is not None:
-                    self._penalize(i, layer, x)
             return [x]
         values: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs, strict=True):
@@ -439,22 +438,17 @@ class Graph:
                     values[s] = v
             else:
                 values[outs[0]] = y
-            if training and layer.activity_regularizer is not None:
-                self._penalize(i, layer, y, multi_out)
+            regularizer = getattr(layer, "activity_regularizer", None)
+            if regularizer is not None:
+                self._activity_outputs[i] = (regularizer, y)
             if i in shared:
                 self._snapshots[i] = _snapshot(layer)
         return [values[s] for s in self.output_slots]
 
-    def _penalize(self, i: int, layer: Any, y: Any, multi_out: bool = False) -> None:
-        """Record step ``i``'s activity penalty and its gradient (added in `backward`)."""
-        if multi_out:
-            raise NotImplementedError(
-                f"activity_regularizer on {layer.name!r}, a layer with several outputs, is not "
-                "supported; regularize the layers that read its outputs instead."
-            )
-        penalty = layer.activity_regularizer
-        self.penalties.append(float(penalty(y)))
-        self._penalty_grads[i] = penalty.gradient(y)
+    @staticmethod
+    def _regularized(layers: Sequence[Any]) -> bool:
+        """Whether a layer has an activity regularizer now (the general path records them)."""
+        return any(getattr(layer, "activity_regularizer", None) is not None for layer in layers)
 
     # ----------------------------------------------------------------- backward
     def _plan(self, input_grads: bool) -> tuple[list[int], dict[int, bool]]:
@@ -503,7 +497,7 @@ class Graph:
         ``logits``: outputs whose ``grads_out`` are with respect to the logits (the fused path).
         """
         order, input_grad = self._plan(input_grads)
-        if self.chain is not None:
+        if self.chain is not None and not self._activity_outputs:  # as the forward pass went
             return [self._chain_backward(grads_out[0], order, input_grad, bool(logits))]
         grads: list[Any] = [None] * self.n_slots
         for s, g in zip(self.output_slots, grads_out, strict=True):
@@ -511,17 +505,18 @@ class Graph:
                 grads[s] = g if grads[s] is None else grads[s] + g
         from_logits = {self.output_slots[k] for k in logits} if logits else ()
         summed: dict[int, dict[str, np.ndarray]] = {}
-        steps, shared, penalty_grads = self.steps, self.shared, self._penalty_grads
+        steps, shared, activity = self.steps, self.shared, self._activity_outputs
         for i in order:
             layer, ins, outs, multi, multi_out = steps[i]
+            if i in activity:
+                for s, g in zip(outs, self._activity_grads(i), strict=True):
+                    grads[s] = g if grads[s] is None else grads[s] + g
             if multi_out:
                 g = [grads[s] for s in outs]
                 if all(v is None for v in g):
                     continue
             else:
                 g = grads[outs[0]]
-                if i in penalty_grads:
-                    g = penalty_grads[i] if g is None else g + penalty_grads[i]
                 if g is None:
                     continue
             if i in shared:
@@ -549,25 +544,38 @@ class Graph:
                 layer.grads.update(summed[id(layer)])
         return [grads[s] for s in self.input_slots]
 
+    def _activity_grads(self, i: int) -> list[np.ndarray]:
+        """dR/dy / batch for each output y of step ``i`` (Keras divides by the batch size)."""
+        reg, y = self._activity_outputs[i]
+        ys = y if self.steps[i][4] else [y]
+        return [reg.gradient(v) / np.asarray(max(len(v), 1), v.dtype) for v in ys]
+
+    def activity_penalty(self) -> float:
+        """sum of R(y) / batch over the outputs of the last forward pass's layers with an
+        activity regularizer, nested models included."""
+        total = 0.0
+        for i, (reg, y) in self._activity_outputs.items():
+            for v in y if self.steps[i][4] else [y]:
+                total += reg(v) / (len(v) if np.ndim(v) else 1)
+        for model in self._nested:
+            total += model.graph.activity_penalty()
+        return total
+
     def _chain_backward(self, grad, order, input_grad, from_logits):
         """Backward through a chain: the active steps are a suffix of it (everything above
         the first layer that learns), and only that first one may skip its input gradient."""
         if not order or grad is None:
             return None
-        chain, penalty_grads = self.chain, self._penalty_grads
+        chain = self.chain
         last, first = len(chain) - 1, order[-1]
         for i in order[:-1]:
             layer = chain[i]
-            if i in penalty_grads:
-                grad = grad + penalty_grads[i]
             grad = (
                 layer.backward_from_logits(grad)
                 if from_logits and i == last
                 else (layer.backward(grad))
             )
         layer = chain[first]
-        if first in penalty_grads:
-            grad = grad + penalty_grads[first]
         wanted = input_grad[first]
         if not wanted:
             layer.needs_input_grad = False

@@ -74,8 +74,11 @@ def _compile_config(model: Any) -> dict[str, Any] | None:
     if model.optimizer is None or model.loss is None:
         return None
     from engram.nn import losses, optimizers
+    from engram.nn import metrics as metrics_module
 
-    metrics = [m for m in model.metric_names if isinstance(m, str)]
+    # names and built-in metric objects (as their config); functions cannot be stored
+    stored = [metrics_module.to_json(m) for m in model.metric_names]
+    metrics = [m for m in stored if m is not None]
     return {
         "optimizer": optimizers.to_json(model.optimizer),
         "optimizer_iterations": model.optimizer.iterations,
@@ -463,9 +466,12 @@ def _restore_rng_states(model: Any, states: Any, name: str) -> None:
 
 def _restore_compile(model: Any, config: Any, name: str) -> None:
     try:
+        from engram.nn import metrics as metrics_module
+
         metrics = config.get("metrics") or []
-        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        if not isinstance(metrics, list):
             raise ValueError("metrics must be a list of names")
+        metrics = [metrics_module.from_json(m) for m in metrics]
         model.compile(config["optimizer"], config["loss"], metrics=metrics)
         iterations = config.get("optimizer_iterations", 0)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:

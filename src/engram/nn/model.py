@@ -7,10 +7,13 @@ The training step, written out (one `Graph` executor; `Sequential` is the graph 
                g_k = w_k dL_k/dy_k
                (softmax or sigmoid + cross-entropy: L_k, g_k = loss.forward_logits(z_k, t_k), the
                 fused, stable gradient with respect to the logits z_k)
+               L += sum_w R_w(w) + sum_a R_a(y_a) / batch      the regularizers' penalties,
+                                                               as Keras adds them (`_penalty`)
     backward:  graph.backward(g)                               fills every layer's grads; nodes
                                                                behind nothing that learns are
-                                                               skipped
-    update:    optimizer.step(layers)                          params -= f(grads)
+                                                               skipped; + dR/dw and dR_a/dy_a
+    update:    optimizer.step(layers)                          params -= f(grads), then each
+                                                               weight's constraint w <- c(w)
 
 `compute_gradients` is the first three lines, the one public gradient step (fit's train step,
 `gradcheck` and teaching code call it); `fit` adds the update. Inputs are checked once, at the
@@ -259,12 +262,16 @@ class Model(Layer):
 
     @property
     def losses(self) -> list[float]:
-        """Keras's ``model.losses``: the activity penalties of the last training pass (one per
-        regularized layer call, nested models' included), part of `compute_gradients`'s loss."""
+        """Keras's ``model.losses``: the regularizers' penalties, part of `compute_gradients`'s
+        loss: the activity penalties R(y) / batch of the last forward pass (nested models
+        included), then each weight penalty."""
         if self.graph is None:
             return []
-        nested = [p for layer in self.graph._nested for p in layer.losses]
-        return [*self.graph.penalties, *nested] if nested else list(self.graph.penalties)
+        activity = self.graph.activity_penalty()
+        weights = [layer.regularization_penalty() for layer in self._leaves()]
+        return ([activity] if self.graph._activity_outputs or activity else []) + [
+            w for w in weights if w
+        ]
 
     @property
     def inputs(self) -> list[SymbolicTensor]:
@@ -392,8 +399,7 @@ class Model(Layer):
         self.metric_names = list(metrics or []) if len(names) == 1 else metrics
         for spec in self._metric_specs:
             for name in spec:
-                if isinstance(name, str) and name.lower() not in ("accuracy", "acc"):
-                    metrics_module.metrics.get(name)
+                metrics_module.check(name)
         self._metrics = None
         self._fused_cache = None
         self._compile_args = (loss, loss_weights, metrics)  # resolved again once traced
@@ -405,18 +411,20 @@ class Model(Layer):
                 "model.compile(optimizer='adam', loss=...) first."
             )
 
-    def _resolved_metrics(self) -> list[tuple[int, str, Callable]]:
-        """(output index, history key, function) for every metric."""
+    def _resolved_metrics(self) -> list[tuple[int, str, metrics_module.Metric]]:
+        """(output index, history key, metric object) for every metric."""
         if self._metrics is None:
             prefix = len(self._losses) > 1
             self._metrics = []
+            seen: dict[str, int] = {}  # a repeated key gets _1, _2, ... as Keras names it
             for k, spec in enumerate(self._metric_specs):
                 shape = self.graph.outputs[k].shape
                 for m in spec:
                     key, fn = metrics_module.resolve(m, self._losses[k].name, shape)
-                    self._metrics.append(
-                        (k, f"{self.output_names[k]}_{key}" if prefix else key, fn)
-                    )
+                    key = f"{self.output_names[k]}_{key}" if prefix else key
+                    seen[key] = seen.get(key, 0) + 1
+                    key = key if seen[key] == 1 else f"{key}_{seen[key] - 1}"
+                    self._metrics.append((k, key, fn))
         return self._metrics
 
     def _fused_outputs(self) -> tuple[int, ...]:
@@ -434,6 +442,7 @@ class Model(Layer):
                     and activation.name == loss.fuses_with
                     and getattr(activation, "axis", -1) == -1
                     and hasattr(layer, "backward_from_logits")
+                    and layer.activity_regularizer is None  # its penalty reads the activation
                     and id(t) not in consumed
                     and [id(o) for o in self.graph.outputs].count(id(t)) == 1
                     and sum(n.layer is layer for n in self.graph.nodes) == 1
@@ -555,7 +564,15 @@ class Model(Layer):
             total += weight * value
             if grads:
                 out_grads.append(grad if weight == 1.0 else grad * np.asarray(weight, grad.dtype))
-        return total, per, out_grads
+        return total + self._penalty(), per, out_grads
+
+    def _penalty(self) -> float:
+        """The regularizers' term of the loss, as Keras adds it: every trainable weight's
+        penalty R_w(w), plus R_a(y) / batch for each layer output y with an activity
+        regularizer in the last forward pass (`engram.nn.regularizers`)."""
+        return self.graph.activity_penalty() + sum(
+            layer.regularization_penalty() for layer in self._leaves()
+        )
 
     def _gradients(self, xs, ys, sample_weight=None, training=True, need_output=False):
         """Forward, loss and backward on checked arrays; fills every layer's ``grads``.
@@ -567,10 +584,9 @@ class Model(Layer):
             fused = self._fused_outputs()
         outs = self.graph.forward(xs, training, fused)
         total, per, out_grads = self._losses_of(outs, ys, fused, sample_weight, True)
-        if training:
-            for penalty in self.losses:  # the layers' activity penalties (Keras adds them too)
-                total += penalty
         self.graph.backward(out_grads, fused)
+        for layer in self._leaves():  # the weight penalties' gradients (activity: in backward)
+            layer.add_regularization_grads()
         if need_output:
             for k in fused:  # the loss took logits: apply the activation for the metrics
                 outs[k] = self.graph.outputs[k].node.layer.activation.forward(outs[k])
@@ -592,12 +608,11 @@ class Model(Layer):
                 then averaged over the batch as Keras does (sum(w_i L_i) / n). A loss that
                 defines ``forward_weighted(y_pred, y_true, weights)`` (a masked loss) also takes
                 weights per time step or per entry, shaped like the targets' leading axes.
-            training: run dropout and batch statistics as in training (True, as fit does);
-                only then are the layers' activity penalties (`losses`) added.
+            training: run dropout and batch statistics as in training (True, as fit does).
 
         Returns:
-            The loss (weighted over the outputs by ``loss_weights``), plus the activity
-            penalties in training.
+            The loss (weighted over the outputs by ``loss_weights``), plus the regularizers'
+            penalties (`losses`), as Keras adds them.
         """
         self._require_compiled("compute_gradients")
         xs, ys = self._check_xy(x, y)
@@ -618,10 +633,14 @@ class Model(Layer):
                 entry = totals[f"{name}_loss"]
                 entry[0] += value * n
                 entry[1] += n
-        for k, key, fn in self._metrics:  # resolved when the totals were made (_log_keys)
-            value, count = fn(ys[k], outs[k])
-            totals[key][0] += value
-            totals[key][1] += count
+        for k, key, metric in self._metrics:  # resolved when the totals were made (_log_keys)
+            # a metric object keeps its own state: a fresh entry (count 0) starts it again
+            # (each epoch, each evaluate, as Keras resets them); the entry holds its result
+            entry = totals[key]
+            if not entry[1]:
+                metric.reset_state()
+            metric.update_state(ys[k], outs[k])
+            entry[0], entry[1] = metric.result(), 1
         return {key: total / count for key, (total, count) in totals.items()}
 
     def _log_keys(self) -> list[str]:

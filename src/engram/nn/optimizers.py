@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn import constraints
 from engram.registry import Registry
 from engram.validation import check_fraction, check_positive, describe
 
@@ -115,6 +116,7 @@ class Optimizer:
             if clipping:
                 grad = self._clip_group(group, grad, scale)
             self.update(group.param, grad, group.slots)
+        constraints.apply(layers)  # kernel_constraint & co., after the update, as Keras does
 
     def _still_packed(self, weights: list[tuple[str, Any, str]]) -> bool:
         """Whether the packed buffers still hold exactly these weights and their state."""

@@ -199,14 +199,14 @@ def test_functional_graph_with_function_nodes_is_refused(tmp_path, trap):
 def test_unknown_option_and_optimizer_module_are_refused(tmp_path, trap):
     config, _ = good_entries()
     config["config"]["layers"][1]["config"]["kernel_regularizer"] = {
-        "module": "keras.regularizers",
+        "module": PAYLOAD,
         "class_name": "L2",
         "config": {"l2": 0.1},
     }
     assert_refused(
         write_keras(tmp_path / "a.keras", config),
         trap,
-        r"kernel_regularizer=.*not implement",
+        r"kernel_regularizer is .*L2, not a regularizer engram has",
         tmp_path,
     )
     config, _ = good_entries()

@@ -313,8 +313,14 @@ def test_integer_inputs_and_loss_objects_from_keras(tmp_path):
     ("layer", "match"),
     [
         (lambda: K.GRU(3, reset_after=False), r"reset_after=False\) is not implemented"),
-        (lambda: K.LSTM(3, kernel_regularizer="l2"), r"kernel_regularizer=.*does not implement"),
-        (lambda: K.Dense(3, kernel_constraint="non_neg"), r"kernel_constraint="),
+        (
+            lambda: K.LSTM(3, kernel_regularizer=keras.regularizers.OrthogonalRegularizer()),
+            r"kernel_regularizer is keras.regularizers.OrthogonalRegularizer, not a regularizer",
+        ),
+        (
+            lambda: K.Dense(3, kernel_constraint=keras.constraints.Constraint()),
+            r"kernel_constraint is keras.constraints.Constraint, not a constraint engram has",
+        ),
     ],
 )
 def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, layer, match):

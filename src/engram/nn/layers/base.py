@@ -15,6 +15,8 @@ when `engram.nn.gradcheck` checks them.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import itertools
 import re
 from collections import defaultdict
@@ -22,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn import constraints as constraints_module
+from engram.nn import regularizers as regularizers_module
 from engram.nn.graph import call_layer, is_symbolic, shape_str
 from engram.registry import Registry
 from engram.validation import check_positive, check_sample_shape
@@ -29,6 +33,22 @@ from engram.validation import check_positive, check_sample_shape
 layers: Registry[type[Layer]] = Registry("layer", declared=True)
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
+
+#: arguments some Keras 3 layer takes that engram's layers do not implement: refused with a
+#: message saying so (any other unknown argument is named as a typo, with close matches)
+KERAS_ONLY_ARGUMENTS = frozenset(
+    {
+        "autocast", "batch_shape", "cell", "data_format", "groups", "input_tensor",
+        "lora_alpha", "lora_rank", "mask_zero", "max_value", "negative_slope", "optional",
+        "pool_dimensions", "pool_mode", "quantization_config", "ragged", "rank", "renorm",
+        "renorm_clipping", "renorm_momentum", "sparse", "stateful", "synchronized",
+        "threshold", "unroll", "use_cudnn", "weights", "zero_output_for_mask", "input_length",
+        "dtype_policy", "kernel_regularizer", "bias_regularizer", "kernel_constraint",
+        "bias_constraint", "recurrent_regularizer", "recurrent_constraint",
+        "embeddings_regularizer", "embeddings_constraint", "beta_regularizer",
+        "gamma_regularizer", "beta_constraint", "gamma_constraint", "dilation_rate",
+    }
+)  # fmt: skip
 
 
 def _snake(name: str) -> str:
@@ -82,6 +102,12 @@ class Layer:
         dtype: the float dtype of the weights (``"float32"`` by default).
         input_shape: shape of one sample (no batch axis), for the first layer of a model.
         input_dim: shorthand for ``input_shape=(input_dim,)``.
+        activity_regularizer: a penalty on the layer's output, added to the loss divided by
+            the batch size, as Keras adds it (`engram.nn.regularizers`).
+        **weight_options: Keras's per-weight arguments for the weights this layer names in
+            `keras_weights`: ``kernel_regularizer``, ``bias_constraint``,
+            ``recurrent_regularizer``, ``embeddings_constraint``, ... Any other argument is
+            refused with a message that says whether Keras takes it.
     """
 
     #: names of the weights in Keras's ``get_weights()`` order
@@ -90,9 +116,15 @@ class Layer:
     #: layer during a training step (nothing reads that gradient); a layer may then skip the
     #: computation and return None, as Dense does (a third of its backward matmul work).
     needs_input_grad: bool = True
-    #: a penalty on this layer's output, added to the loss in training steps: any object with
-    #: ``penalty(y) -> float`` and ``penalty.gradient(y) -> dpenalty/dy`` (see `Graph`)
+    #: Keras's name of each weight -> its key in ``params`` (Dense: kernel -> weights): the
+    #: layer takes ``<name>_regularizer`` and ``<name>_constraint`` for each
+    keras_weights: dict[str, str] = {}
+    # defaults for layers that never ran Layer.__init__ (a Model); __init__ sets its own.
+    #: a penalty on this layer's output, added to the loss as Keras adds it: any object with
+    #: ``R(y) -> float`` and ``R.gradient(y) -> dR/dy`` (see `engram.nn.graph`)
     activity_regularizer: Any = None
+    regularizers: dict[str, Any] = {}
+    constraints: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -102,7 +134,11 @@ class Layer:
         input_shape: tuple[int, ...] | None = None,
         input_dim: int | None = None,
         batch_input_shape: tuple[int | None, ...] | None = None,
+        activity_regularizer: Any = None,
+        **weight_options: Any,
     ) -> None:
+        self._set_weight_options(weight_options)
+        self.activity_regularizer = regularizers_module.get(activity_regularizer)
         if name is None:
             base = _snake(type(self).__name__)
             count = next(_name_counters[base])
@@ -123,6 +159,65 @@ class Layer:
         self.built = False
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
+
+    def _set_weight_options(self, options: dict[str, Any]) -> None:
+        """Keras's ``<weight>_regularizer`` / ``<weight>_constraint`` arguments, by params key
+        (``self.regularizers`` and ``self.constraints``); anything else is refused by name."""
+        self.regularizers, self.constraints = {}, {}
+        self._weight_option_args: dict[str, Any] = {}
+        for arg, value in options.items():
+            weight, _, kind = arg.rpartition("_")
+            if weight not in self.keras_weights or kind not in ("regularizer", "constraint"):
+                raise TypeError(self._unknown_argument_message(arg))
+            module = regularizers_module if kind == "regularizer" else constraints_module
+            obj = module.get(value)
+            self._weight_option_args[arg] = obj
+            if obj is not None:
+                target = self.regularizers if kind == "regularizer" else self.constraints
+                target[self.keras_weights[weight]] = obj
+
+    def _accepted_arguments(self) -> list[str]:
+        names: list[str] = []
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is None or cls is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    names.append(p.name)
+        names += [f"{w}_{k}" for w in self.keras_weights for k in ("regularizer", "constraint")]
+        return list(dict.fromkeys(names))
+
+    def _unknown_argument_message(self, arg: str) -> str:
+        cls = type(self).__name__
+        accepted = self._accepted_arguments()
+        if arg in KERAS_ONLY_ARGUMENTS:
+            return (
+                f"{cls}() got {arg!r}, a Keras layer argument that engram's {cls} does not "
+                f"support (unexpected keyword argument {arg!r}). Remove it; engram's {cls} "
+                f"takes: {', '.join(accepted)}."
+            )
+        close = difflib.get_close_matches(arg, accepted, n=2)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return (
+            f"{cls}() got an unexpected keyword argument {arg!r}.{hint} {cls} takes: "
+            f"{', '.join(accepted)}."
+        )
+
+    def regularization_penalty(self) -> float:
+        """sum over this layer's regularized weights w of R_w(w) (0 when frozen: Keras
+        penalizes trainable weights only)."""
+        if not self.regularizers or not self.trainable:
+            return 0.0
+        return sum(reg(self.params[key]) for key, reg in self.regularizers.items())
+
+    def add_regularization_grads(self) -> None:
+        """grads[key] += dR/dw for every regularized weight (after this step's backward)."""
+        if not self.regularizers or not self.trainable:
+            return
+        for key, reg in self.regularizers.items():
+            if key in self.grads:
+                self.grads[key] += reg.gradient(self.params[key])
 
     # ----------------------------------------------------------------- building
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
@@ -262,6 +357,12 @@ class Layer:
             config["dtype"] = self.dtype
         if self.declared_input_shape is not None:
             config["input_shape"] = list(self.declared_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers_module.to_json(self.activity_regularizer)
+        for arg, obj in getattr(self, "_weight_option_args", {}).items():
+            if obj is not None:
+                module = regularizers_module if arg.endswith("_regularizer") else constraints_module
+                config[arg] = module.to_json(obj)
         return config
 
     @classmethod

@@ -161,6 +161,7 @@ class Conv2D(Layer):
     """
 
     weight_names = ("kernel", "bias")
+    keras_weights = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ class Dense(Layer):
     """
 
     weight_names = ("weights", "bias")
+    keras_weights = {"kernel": "weights", "bias": "bias"}
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ class Embedding(Layer):
     """
 
     weight_names = ("embeddings",)
+    keras_weights = {"embeddings": "embeddings"}
 
     def __init__(
         self,

@@ -55,6 +55,7 @@ class BatchNormalization(Layer):
     """
 
     weight_names = ("gamma", "beta", "moving_mean", "moving_variance")
+    keras_weights = {"gamma": "gamma", "beta": "beta"}
 
     def __init__(
         self,

@@ -262,6 +262,7 @@ class Recurrent(Layer):
     """
 
     weight_names = ("weights", "recurrent_weights", "bias")
+    keras_weights = {"kernel": "weights", "recurrent": "recurrent_weights", "bias": "bias"}
     state_names: tuple[str, ...] = ("hidden_state",)
     #: number of units-wide blocks in the kernels (1 SimpleRNN, 4 LSTM, 3 GRU)
     blocks = 1

@@ -190,7 +190,7 @@ class LayerMapping:
                         f"{self.engram_class} does not implement",
                     )
                 continue
-            if key in off and value not in off[key]:
+            if key in off and value not in off[key] and not _is_weight_option(key):
                 raise refuse(
                     name,
                     f"{where} ({self.keras_class}) sets {key}={value!r}, which engram does "
@@ -223,6 +223,8 @@ def convert_value(key: str, value: Any, name: str, where: str) -> Any:
         return "linear" if value is None else value
     if key.endswith("initializer"):
         return initializer(value, name, where)
+    if _is_weight_option(key) and value is not None:
+        return weight_option(key, value, name, where)
     if isinstance(value, dict):
         raise refuse(
             name,
@@ -304,7 +306,10 @@ def layer_mapping(module: str, class_name: str, name: str, where: str) -> LayerM
     from engram.nn.layers import layers
 
     engram_class = LAYER_CLASSES[class_name]
-    accepted = _constructor_args(layers.get(engram_class))
+    cls = layers.get(engram_class)
+    accepted = _constructor_args(cls) | {  # Keras's per-weight regularizers and constraints
+        f"{w}_{kind}" for w in cls.keras_weights for kind in ("regularizer", "constraint")
+    }
     if class_name == "InputLayer":
         accepted = accepted | {"batch_shape", "batch_input_shape"}
     return LayerMapping(class_name, engram_class, accepted)
@@ -382,3 +387,27 @@ def loss_config(value: Any, name: str) -> Any:
         return LOSSES[class_name]
     # a loss object, not its config: compile reads a dict as one loss per output name
     return losses.get({"name": LOSSES[class_name], "config": {"from_logits": True}})
+
+
+def _is_weight_option(key: str) -> bool:
+    return key.endswith(("_regularizer", "_constraint"))
+
+
+def weight_option(key: str, value: Any, name: str, where: str) -> dict:
+    """A Keras regularizer or constraint (its own module, a class engram has) as engram's
+    ``{"class_name", "config"}``, checked by building it; anything else is refused."""
+    from engram.nn import constraints, regularizers
+
+    kind = "regularizer" if key.endswith("_regularizer") else "constraint"
+    module_name = f"keras.{kind}s"
+    module, class_name, config = check_entry(value, name, where)
+    entry = {"class_name": class_name, "config": config}
+    try:
+        if module != module_name:
+            raise ValueError(f"the module {module!r} is not {module_name!r}")
+        (regularizers if kind == "regularizer" else constraints).get(entry)
+    except (ValueError, TypeError) as exc:
+        raise refuse(
+            name, f"{where} is {module}.{class_name}, not a {kind} engram has ({exc})"
+        ) from None
+    return entry

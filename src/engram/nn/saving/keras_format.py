@@ -174,6 +174,9 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
     for key, value in list(config.items()):
         if key.endswith("initializer"):
             config[key] = _keras_initializer(value)
+        elif key.endswith(("_regularizer", "_constraint")) and value is not None:
+            kind = "regularizers" if key.endswith("_regularizer") else "constraints"
+            config[key] = {"module": f"keras.{kind}", **value, "registered_name": None}
     config["dtype"] = layer.dtype
     if isinstance(layer, TimeDistributed):
         config["layer"] = _keras_layer(layer.layer)
