@@ -35,11 +35,32 @@ class Callback:
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
+    # Keras's hooks, in the order fit calls them: on_train_begin; per epoch on_epoch_begin,
+    # (on_train_batch_begin, on_train_batch_end) per batch, the validation's on_test_* hooks,
+    # on_epoch_end; on_train_end. evaluate calls the on_test_* hooks, predict the on_predict_*.
+    # Batch logs hold the running means since the epoch (or evaluation) began; predict's batch
+    # logs hold {"outputs": that batch's outputs}.
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)  # Keras's alias: on_batch_* are the train hooks
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 def as_callbacks(callbacks: Any) -> list[Callback]:
@@ -58,7 +79,11 @@ def as_callbacks(callbacks: Any) -> list[Callback]:
 
 
 class CallbackList:
-    """Calls every callback's hook in order."""
+    """Calls every callback's hook in order: ``callback_list.on_epoch_end(epoch, logs)``.
+
+    Every hook of `Callback` is forwarded with its arguments; ``logs`` defaults to ``{}`` as
+    in Keras (on_train_begin, on_epoch_begin, the *_batch_begin hooks get an empty dict).
+    """
 
     def __init__(self, callbacks: list[Callback], model: Any) -> None:
         for cb in callbacks:
@@ -74,25 +99,34 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_params(params)
 
-    def on_train_begin(self):
-        for cb in self.callbacks:
-            cb.on_train_begin({})
 
-    def on_train_end(self):
-        for cb in self.callbacks:
-            cb.on_train_end({})
+def _forward(hook: str):
+    """CallbackList's ``hook``: call it on every callback, with ``logs`` ({} when None)."""
+    if "batch" in hook or "epoch" in hook:
 
-    def on_epoch_begin(self, epoch):
-        for cb in self.callbacks:
-            cb.on_epoch_begin(epoch, {})
+        def call(self, index, logs=None):
+            logs = {} if logs is None else logs
+            for cb in self.callbacks:
+                getattr(cb, hook)(index, logs)
 
-    def on_epoch_end(self, epoch, logs):
-        for cb in self.callbacks:
-            cb.on_epoch_end(epoch, logs)
+    else:
 
-    def on_train_batch_end(self, batch, logs):
-        for cb in self.callbacks:
-            cb.on_train_batch_end(batch, logs)
+        def call(self, logs=None):
+            logs = {} if logs is None else logs
+            for cb in self.callbacks:
+                getattr(cb, hook)(logs)
+
+    call.__name__ = hook
+    return call
+
+
+HOOKS = tuple(
+    f"on_{stage}_{when}"
+    for stage in ("train", "epoch", "train_batch", "test", "test_batch", "predict", "predict_batch")
+    for when in ("begin", "end")
+)
+for _hook in HOOKS:
+    setattr(CallbackList, _hook, _forward(_hook))
 
 
 class History(Callback):
