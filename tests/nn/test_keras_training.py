@@ -122,3 +122,127 @@ def test_batch_hooks_alias_on_batch_begin_and_end_as_in_keras():
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Old()])
     model.evaluate(x, y, verbose=0, callbacks=[Old()])  # test batches are not on_batch_*
     assert seen == [("begin", 0), ("end", 0, ["loss"]), ("begin", 1), ("end", 1, ["loss"])]
+
+
+def fit_both(kmodel, model, x, y, **kwargs):
+    """One fit in each, without shuffling; the two histories."""
+    args = {"batch_size": 4, "shuffle": False, "verbose": 0, **kwargs}
+    return kmodel.fit(x, y, **args).history, model.fit(x, y, **args).history
+
+
+def assert_same_training(kmodel, model, theirs, ours):
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert len(ours[key]) == len(theirs[key]), key
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-5, err_msg=key)
+    for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-4)
+
+
+def test_sample_weight_and_weighted_validation_data_match_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(14)
+    xv, yv = data(6, seed=1)
+    w = np.linspace(0.2, 2.0, 14).astype(np.float32)
+    wv = np.array([0.0, 1.0, 3.0, 0.5, 2.0, 1.0], dtype=np.float32)
+    theirs, ours = fit_both(
+        kmodel, model, x, y, sample_weight=w, validation_data=(xv, yv, wv), epochs=2
+    )
+    assert_same_training(kmodel, model, theirs, ours)
+    # the validation loss is weighted (sum w_i L_i / n): not the unweighted one
+    unweighted = model.evaluate(xv, yv, verbose=0, return_dict=True)["loss"]
+    assert abs(ours["val_loss"][-1] - unweighted) > 1e-3
+
+
+def test_validation_split_splits_the_sample_weights_as_keras_does():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(16)
+    w = np.linspace(2.0, 0.1, 16).astype(np.float32)
+    theirs, ours = fit_both(kmodel, model, x, y, sample_weight=w, validation_split=0.25)
+    assert_same_training(kmodel, model, theirs, ours)
+
+
+def test_class_weight_matches_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(14)
+    theirs, ours = fit_both(kmodel, model, x, y, class_weight={0: 0.5, 1: 3.0}, epochs=2)
+    assert_same_training(kmodel, model, theirs, ours)
+
+
+def test_class_weight_with_one_hot_targets_matches_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras, loss="categorical_crossentropy")
+    x, y = data(12)
+    onehot = np.eye(2, dtype=np.float32)[y]
+    theirs, ours = fit_both(kmodel, model, x, onehot, class_weight={1: 2.5})
+    assert_same_training(kmodel, model, theirs, ours)
+
+
+def test_validation_freq_matches_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(12)
+    for freq in (2, [1, 3]):
+        theirs, ours = fit_both(
+            kmodel, model, x, y, epochs=3, validation_data=data(5, seed=2), validation_freq=freq
+        )
+        assert_same_training(kmodel, model, theirs, ours)
+        assert len(ours["val_loss"]) == (1 if freq == 2 else 2)
+
+
+def test_evaluate_with_sample_weight_matches_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(9)
+    w = np.arange(9, dtype=np.float32) / 4
+    ours = model.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0, return_dict=True)
+    theirs = kmodel.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0, return_dict=True)
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-5), key
+
+
+def test_multi_output_sample_weights_match_keras():
+    keras = import_keras()
+    from engram.nn import Input, Model
+
+    def build(lib_input, lib_dense, lib_model):
+        inputs = lib_input(shape=(3,))
+        hidden = lib_dense(4, activation="tanh", name="hidden")(inputs)
+        a = lib_dense(2, activation="softmax", name="a")(hidden)
+        b = lib_dense(1, name="b")(hidden)
+        return lib_model(inputs, [a, b])
+
+    kmodel = build(keras.Input, keras.layers.Dense, keras.Model)
+    model = build(Input, Dense, Model)
+    model.set_weights([np.asarray(v) for v in kmodel.get_weights()])
+    compile_args = {"loss": ["sparse_categorical_crossentropy", "mse"], "loss_weights": [1, 0.5]}
+    kmodel.compile(keras.optimizers.SGD(0.1), **compile_args)
+    model.compile(optimizers.SGD(0.1), **compile_args)
+    x, y = data(10)
+    targets = [y, x[:, :1] * 2]
+    for sw in (
+        np.linspace(0.5, 1.5, 10, dtype=np.float32),  # one array for both outputs
+        [np.linspace(0.5, 1.5, 10, dtype=np.float32), np.ones(10, np.float32) * 2],
+    ):
+        theirs, ours = fit_both(kmodel, model, x, targets, sample_weight=sw)
+        assert_same_training(kmodel, model, theirs, ours)
+
+
+def test_weights_are_checked_at_the_boundary():
+    x, y = data(8)
+    model = Sequential([Dense(2, activation="softmax", input_shape=(3,))], seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"sample_weight must have one weight per sample"):
+        model.fit(x, y, sample_weight=np.ones(5), verbose=0)
+    with pytest.raises(ValueError, match=r"val_sample_weight must have one weight per sample"):
+        model.fit(x, y, validation_data=(x, y, np.ones(3)), verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight and sample_weight at the same time"):
+        model.fit(x, y, sample_weight=np.ones(8), class_weight={0: 2.0}, verbose=0)
+    with pytest.raises(TypeError, match=r"class_weight must be a dict"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
+    with pytest.raises(ValueError, match=r"validation_freq must be an int"):
+        model.fit(x, y, validation_freq="2", verbose=0)
