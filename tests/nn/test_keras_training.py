@@ -246,3 +246,67 @@ def test_weights_are_checked_at_the_boundary():
         model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
     with pytest.raises(ValueError, match=r"validation_freq must be an int"):
         model.fit(x, y, validation_freq="2", verbose=0)
+
+
+def test_on_batch_methods_match_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(8)
+    w = np.linspace(0.5, 2.0, 8).astype(np.float32)
+    for kwargs in ({}, {"sample_weight": w}, {"class_weight": {1: 4.0}}):
+        ours = model.train_on_batch(x, y, **kwargs)
+        theirs = kmodel.train_on_batch(x, y, **kwargs)
+        assert isinstance(ours, list) and isinstance(theirs, list)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    ours = model.train_on_batch(x, y, return_dict=True)
+    theirs = kmodel.train_on_batch(x, y, return_dict=True)
+    assert ours == pytest.approx(theirs, abs=1e-5)
+    for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)
+    for kwargs in ({}, {"sample_weight": w}, {"return_dict": True}):
+        ours = model.test_on_batch(x, y, **kwargs)
+        theirs = kmodel.test_on_batch(x, y, **kwargs)
+        assert type(ours) is type(theirs)
+        assert ours == pytest.approx(theirs, abs=1e-5)
+    np.testing.assert_allclose(model.predict_on_batch(x), kmodel.predict_on_batch(x), atol=1e-6)
+    # without metrics: one number
+    kmodel, model = pair(keras, metrics=())
+    ours, theirs = model.train_on_batch(x, y), kmodel.train_on_batch(x, y)
+    assert isinstance(ours, float) and ours == pytest.approx(theirs, abs=1e-5)
+    assert model.test_on_batch(x, y) == pytest.approx(kmodel.test_on_batch(x, y), abs=1e-5)
+
+
+def stopper(base, hook, when):
+    """A callback class that sets model.stop_training in ``hook`` at index ``when``."""
+
+    def stop(self, index, logs=None):
+        if index == when:
+            self.model.stop_training = True
+
+    return type("Stopper", (base,), {hook: stop})
+
+
+@pytest.mark.parametrize("hook, when", [("on_train_batch_end", 1), ("on_epoch_end", 1)])
+def test_stop_training_matches_keras(hook, when):
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(12)
+    recs = []
+    for m, base in ((kmodel, keras.callbacks.Callback), (model, callbacks.Callback)):
+        rec = recorder(base)()
+        history = m.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=4,
+            shuffle=False,
+            verbose=0,
+            validation_data=data(4, seed=3),
+            callbacks=[stopper(base, hook, when)(), rec],
+        )
+        recs.append((rec, history.history))
+    (theirs, ktrace), (ours, trace) = recs
+    assert ours.calls == theirs.calls
+    assert_logs_close(ours.logs, theirs.logs)
+    assert len(trace["loss"]) == (1 if hook == "on_train_batch_end" else 2)
+    assert_same_training(kmodel, model, ktrace, trace)
