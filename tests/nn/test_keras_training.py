@@ -310,3 +310,161 @@ def test_stop_training_matches_keras(hook, when):
     assert_logs_close(ours.logs, theirs.logs)
     assert len(trace["loss"]) == (1 if hook == "on_train_batch_end" else 2)
     assert_same_training(kmodel, model, ktrace, trace)
+
+
+def batches_class(base):
+    """The same Sequence subclass for Keras (PyDataset) and engram (utils.Sequence)."""
+
+    def init(self, x, y, size, sample_weight=None):
+        base.__init__(self)
+        self.x, self.y, self.size, self.sw, self.ends = x, y, size, sample_weight, 0
+
+    def length(self):
+        return -(-len(self.x) // self.size)
+
+    def item(self, i):
+        s = slice(i * self.size, (i + 1) * self.size)
+        if self.sw is None:
+            return self.x[s], self.y[s]
+        return self.x[s], self.y[s], self.sw[s]
+
+    def on_epoch_end(self):
+        self.ends += 1
+
+    body = {"__init__": init, "__len__": length, "__getitem__": item, "on_epoch_end": on_epoch_end}
+    return type("Batches", (base,), body)
+
+
+def generator(x, y, size, sample_weight=None, loops=1):
+    for _ in range(loops):
+        for s in range(0, len(x), size):
+            if sample_weight is None:
+                yield x[s : s + size], y[s : s + size]
+            else:
+                yield x[s : s + size], y[s : s + size], sample_weight[s : s + size]
+
+
+def fit_sources(keras, make, fit_kwargs, ran_out):
+    """fit on sources made by ``make(lib_sequence_base)`` in both; compare hook traces,
+    histories and weights; the "ran out of data" warning when Keras gives it."""
+    from engram.nn.utils import Sequence
+
+    kmodel, model = pair(keras)
+    results = []
+    for m, base, seq in (
+        (kmodel, keras.callbacks.Callback, keras.utils.PyDataset),
+        (model, callbacks.Callback, Sequence),
+    ):
+        rec = recorder(base)()
+        args = {"verbose": 0, "shuffle": False, "callbacks": [rec], **fit_kwargs}
+        if m is model and ran_out:
+            with pytest.warns(UserWarning, match="ran out of data"):
+                history = m.fit(make(seq), **args)
+        else:
+            history = m.fit(make(seq), **args)
+        results.append((rec, history.history))
+    (theirs, ktrace), (ours, trace) = results
+    assert [c for c in ours.calls if "predict" not in c[0]] == theirs.calls
+    assert_logs_close(ours.logs, theirs.logs)
+    assert_same_training(kmodel, model, ktrace, trace)
+    return kmodel, model
+
+
+@pytest.mark.parametrize("steps, ran_out", [(None, False), (2, True), (5, True)])
+def test_sequence_in_fit_matches_keras(steps, ran_out):
+    keras = import_keras()
+    x, y = data(11)
+    w = np.linspace(0.5, 1.5, 11).astype(np.float32)
+    made = []
+
+    def make(base):
+        made.append(batches_class(base)(x, y, 4, sample_weight=w))
+        return made[-1]
+
+    kwargs = {"epochs": 3, "steps_per_epoch": steps, "validation_data": (x[:5], y[:5])}
+    fit_sources(keras, make, kwargs, ran_out)
+    # on_epoch_end after every epoch (Keras also calls it once before training: 4)
+    assert made[1].ends == 3 and made[0].ends == 4
+
+
+@pytest.mark.parametrize("steps", [None, 2])
+def test_generator_in_fit_matches_keras(steps):
+    keras = import_keras()
+    x, y = data(16)
+    w = np.linspace(0.5, 1.5, 16).astype(np.float32)
+    epochs = 1 if steps is None else 3
+    kwargs = {"epochs": epochs, "steps_per_epoch": steps}
+    # a generator that runs dry warns in both (Keras warns even after one full pass)
+    fit_sources(keras, lambda base: generator(x, y, 4, w), kwargs, ran_out=steps is None)
+
+
+def test_sequence_and_generator_validation_evaluate_predict_match_keras():
+    keras = import_keras()
+    from engram.nn.utils import Sequence
+
+    x, y = data(10)
+    xv, yv = data(7, seed=4)
+
+    def val(base):
+        return batches_class(base)(xv, yv, 3)
+
+    kmodel, model = pair(keras)
+    for m, seq in ((kmodel, keras.utils.PyDataset), (model, Sequence)):
+        m.fit(
+            generator(x, y, 4, loops=9),
+            steps_per_epoch=3,
+            epochs=2,
+            validation_data=val(seq),
+            validation_steps=2,
+            verbose=0,
+            shuffle=False,
+        )
+    ours, theirs = model.history.history, kmodel.history.history
+    assert_same_training(kmodel, model, theirs, ours)
+    for make in (lambda b: generator(xv, yv, 3), lambda b: val(b)):
+        np.testing.assert_allclose(
+            model.evaluate(make(Sequence), verbose=0),
+            kmodel.evaluate(make(keras.utils.PyDataset), verbose=0),
+            atol=1e-5,
+        )
+        np.testing.assert_allclose(
+            model.predict(make(Sequence)),
+            kmodel.predict(make(keras.utils.PyDataset), verbose=0),
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(
+        model.evaluate(generator(xv, yv, 3), steps=2, verbose=0),
+        kmodel.evaluate(generator(xv, yv, 3), steps=2, verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_unsupported_sources_are_refused_by_name():
+    torch = pytest.importorskip("torch")
+    from engram.nn.utils import Sequence
+
+    x, y = data(8)
+    model = Sequential([Dense(2, activation="softmax", input_shape=(3,))], seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    loader = torch.utils.data.DataLoader(list(zip(x, y, strict=True)), batch_size=4)
+    with pytest.raises(TypeError, match=r"x is a torch DataLoader .*NumPy arrays, an engram"):
+        model.fit(loader, verbose=0)
+    with pytest.raises(TypeError, match=r"validation_data is a torch DataLoader"):
+        model.fit(x, y, validation_data=loader, verbose=0)
+    with pytest.raises(ValueError, match=r"When x is a generator, y must not be passed"):
+        model.fit(generator(x, y, 4), y, verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight is not supported for Python generator"):
+        model.fit(generator(x, y, 4), class_weight={0: 1.0}, verbose=0, shuffle=False)
+    with pytest.raises(ValueError, match=r"validation_split is only supported for arrays"):
+        model.fit(generator(x, y, 4), validation_split=0.5, verbose=0)
+    with pytest.raises(ValueError, match=r"x yielded a batch without targets"):
+        model.fit((b[0] for b in generator(x, y, 4)), verbose=0, shuffle=False)
+    with pytest.raises(ValueError, match=r"steps_per_epoch must be > 0"):
+        model.fit(x, y, steps_per_epoch=0, verbose=0)
+
+    class Empty(Sequence):
+        def __len__(self):
+            return 0
+
+    with pytest.raises(ValueError, match=r"at least one batch"):
+        model.fit(Empty(), verbose=0)
