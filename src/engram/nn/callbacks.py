@@ -7,7 +7,9 @@ before the first step: a typo never costs an epoch of compute.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import string
 import warnings
@@ -435,6 +437,94 @@ class TerminateOnNaN(Callback):
         if loss is not None and not np.isfinite(loss):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class BackupAndRestore(Callback):
+    """Backs training up to ``backup_dir`` so that a killed ``fit`` resumes where it stood.
+
+    Run the same program again with the same callback: ``fit`` restores the weights, the
+    optimizer's state, the random generators (shuffling, dropout), the position in the epoch
+    and the History, and goes on from the step after the last backup, ending with the same
+    weights, bit for bit, as a run never interrupted (Keras restores the weights of a
+    mid-epoch backup but restarts that epoch; engram resumes the step). The backup is one
+    data-only file, ``backup_dir/backup.engram`` (`engram.nn.backup`), written atomically.
+
+    Args:
+        backup_dir: the folder for the backup (created if needed).
+        save_freq: ``"epoch"`` (after every epoch) or an int: after every that many batches.
+        double_checkpoint: also keep the previous backup (``backup.engram.bkp``), used when
+            the latest cannot be read.
+        delete_checkpoint: remove the backup when training ends (the folder too, if that
+            leaves it empty; Keras removes the whole folder).
+
+    Callbacks' own state (EarlyStopping's patience count, ...) is not backed up, as in
+    Keras. A Python generator resumes only at epoch boundaries: its position is its own.
+
+    Raises:
+        ValueError: an empty ``backup_dir`` or a ``save_freq`` that is not "epoch" or an int.
+    """
+
+    def __init__(
+        self,
+        backup_dir: Any,
+        save_freq: Any = "epoch",
+        double_checkpoint: bool = False,
+        delete_checkpoint: bool = True,
+    ) -> None:
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore needs a backup_dir (a folder path).")
+        if save_freq != "epoch":
+            check_positive(save_freq, "save_freq (when not 'epoch')", integer=True)
+        self.backup_dir = str(backup_dir)
+        self.save_freq, self.double_checkpoint = save_freq, bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._path = os.path.join(self.backup_dir, "backup.engram")
+        self._since_save = 0
+
+    def on_train_begin(self, logs=None):
+        from engram.nn.backup import load_backup
+        from engram.nn.io import ModelFileError
+
+        self.model._check_saveable("BackupAndRestore")
+        self._since_save = 0
+        paths = [self._path, self._path + ".bkp"] if self.double_checkpoint else [self._path]
+        present = [path for path in paths if os.path.exists(path)]
+        for i, path in enumerate(present):  # the latest; the previous if it cannot be read
+            try:
+                self.model._resume = load_backup(self.model, path)
+                return
+            except ModelFileError:
+                if i == len(present) - 1:
+                    raise
+
+    def _save(self) -> None:
+        from engram.nn.backup import save_backup
+
+        if self.double_checkpoint and os.path.exists(self._path):
+            os.replace(self._path, self._path + ".bkp")
+        save_backup(self.model, self._path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._since_save += 1
+        if self._since_save >= self.save_freq:
+            self._since_save = 0
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save()
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        for path in (self._path, self._path + ".bkp"):
+            if os.path.exists(path):
+                os.remove(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.backup_dir)  # only when empty
 
 
 class LambdaCallback(Callback):

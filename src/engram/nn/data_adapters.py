@@ -162,21 +162,28 @@ class ArrayBatches:
         self.num_batches = math.ceil(len(xs[0]) / batch_size)
 
     def __iter__(self) -> Iterator[tuple[Any, Any, Any]]:
+        return self.iterate()
+
+    def iterate(self, order: np.ndarray | None = None, start: int = 0):
+        """One pass from batch ``start``, in ``order`` (a saved permutation, to resume one);
+        ``self.order`` is the pass's permutation (None unshuffled)."""
         xs, ys, sws, size = self.xs, self.ys, self.sws, self.batch_size
         n = len(xs[0])
-        if not self.shuffle:
-            for s in range(0, n, size):
+        if self.shuffle and order is None:
+            order = self.rng.permutation(n)
+        self.order = order
+        if order is None:
+            for s in range(start * size, n, size):
                 yield (
                     [a[s : s + size] for a in xs],
                     None if ys is None else [a[s : s + size] for a in ys],
                     None if sws is None else [w[s : s + size] for w in sws],
                 )
             return
-        order = self.rng.permutation(n)
         # shuffled batches are gathered into reused arrays, not a fresh allocation per step
         # (safe: the layers read their cached inputs only within the step)
         buffers = [np.empty((size, *a.shape[1:]), a.dtype) for a in xs]
-        for s in range(0, n, size):
+        for s in range(start * size, n, size):
             idx = order[s : s + size]
             if len(idx) == size:
                 # mode="clip": the indices are a permutation, always in range; the default
@@ -214,9 +221,15 @@ class SequenceBatches:
         self.num_batches = int(n)
 
     def __iter__(self) -> Iterator[Any]:
-        order = self.rng.permutation(self.num_batches) if self.shuffle else range(self.num_batches)
-        for i in order:
-            yield self.sequence[int(i)]
+        return self.iterate()
+
+    def iterate(self, order: np.ndarray | None = None, start: int = 0):
+        """One pass from batch ``start`` (in ``order``, a saved permutation, to resume one)."""
+        if self.shuffle and order is None:
+            order = self.rng.permutation(self.num_batches)
+        self.order = order
+        for i in range(start, self.num_batches):
+            yield self.sequence[int(i if order is None else order[i])]
 
     def on_epoch_begin(self) -> None:
         self.sequence.on_epoch_begin()
@@ -237,6 +250,15 @@ class GeneratorBatches:
     def __iter__(self) -> Iterator[Any]:
         return self.generator
 
+    def iterate(self, order: Any = None, start: int = 0) -> Iterator[Any]:
+        if start:
+            raise NotImplementedError(
+                "A generator's position cannot be restored: BackupAndRestore resumes a "
+                "generator only at an epoch boundary (save_freq='epoch'). Use a Sequence to "
+                "resume mid-epoch."
+            )
+        return self.generator
+
     def on_epoch_begin(self) -> None:
         pass
 
@@ -255,6 +277,7 @@ class EpochIterator:
         self.source, self.steps = source, steps
         self._iterator: Iterator[Any] | None = None
         self._seen = 0
+        self._next_step, self._resumed = 0, False
         self.ran_out = False
 
     @property
@@ -265,13 +288,28 @@ class EpochIterator:
         """Start the next epoch from a fresh pass (evaluate does, at every call)."""
         self._iterator, self._seen = None, 0
 
+    def state(self) -> dict[str, Any]:
+        """Where the walk stands, to resume it exactly: batches seen of the current pass and
+        the pass's order (None: unshuffled, or no pass under way)."""
+        if self._iterator is None:
+            return {"seen": 0, "order": None}
+        return {"seen": self._seen, "order": getattr(self.source, "order", None)}
+
+    def resume(self, seen: int, order: np.ndarray | None, step: int) -> None:
+        """Make the next epoch go on from a saved `state`, its first step numbered ``step``."""
+        self._next_step = step
+        if seen or order is not None:
+            self._iterator, self._seen = self.source.iterate(order, seen), seen
+            self._resumed = True
+
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         n = self.source.num_batches
         limit = self.steps or n
         self.source.on_epoch_begin()
-        if self._iterator is None or self.steps is None:
+        resumed, self._resumed = self._resumed, False
+        if self._iterator is None or (self.steps is None and not resumed):
             self._iterator, self._seen = iter(self.source), 0
-        step = 0
+        step, self._next_step = self._next_step, 0
         while limit is None or step < limit:
             if n is not None and self._seen >= n:
                 warnings.warn(RAN_OUT, UserWarning, 2)

@@ -829,6 +829,7 @@ class Model(Layer):
         )
         val = None
         if validation_data is not None:
+            refuse_unsupported(validation_data, "validation_data")
             if not isinstance(validation_data, (tuple, list, Sequence, types.GeneratorType)):
                 raise ValueError(
                     "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
@@ -847,17 +848,24 @@ class Model(Layer):
         callback_list = self._callback_list(callbacks, verbose, params, history=True)
         self.stop_training = False
         training_logs: dict[str, float] = {}
+        self._fit_state: dict[str, Any] = {"iterator": train, "epoch": initial_epoch, "step": 0}
         callback_list.on_train_begin()
+        # BackupAndRestore's on_train_begin may leave where a killed run stood
+        resume = self.__dict__.pop("_resume", None) or {"epoch": initial_epoch}
+        if "step" in resume:
+            train.resume(resume["seen"], resume["order"], resume["step"])
         # a diverging run is named once by History's DivergenceWarning, not by NumPy's
         # overflow warnings at every step
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(initial_epoch, epochs):
+            for epoch in range(resume["epoch"], epochs):
                 callback_list.on_epoch_begin(epoch)
-                logs = self._train_epoch(train, callback_list)
+                totals = resume.get("totals") if epoch == resume["epoch"] else None
+                logs = self._train_epoch(train, callback_list, epoch, totals)
                 if val is not None and _should_eval(epoch, validation_freq):
                     val.reset()
                     val_logs = self._test_loop(val, callback_list)
                     logs.update({"val_" + k: v for k, v in val_logs.items()})
+                self._fit_state.update(epoch=epoch + 1, step=0, totals=None)
                 callback_list.on_epoch_end(epoch, logs)
                 training_logs = logs
                 if self.stop_training or train.ran_out:
@@ -893,17 +901,20 @@ class Model(Layer):
         val = (part(xs, tail, multi_in), part(ys, tail, multi_out), part(sws, tail, multi_out))
         return part(xs, head, multi_in), part(ys, head, multi_out), part(sws, head, multi_out), val
 
-    def _train_epoch(self, iterator, callback_list) -> dict[str, float]:
+    def _train_epoch(self, iterator, callback_list, epoch, totals=None) -> dict[str, float]:
+        """One epoch of train steps; ``totals``: the running sums of a resumed epoch."""
         need_output = bool(self._resolved_metrics())
-        totals = {key: [0.0, 0] for key in self._log_keys()}
+        logs = {key: total / count for key, (total, count) in (totals or {}).items()}
+        totals = totals or {key: [0.0, 0] for key in self._log_keys()}
         leaves = self._leaves()
-        logs: dict[str, float] = {}
+        state = self._fit_state
         for step, batch in iterator:
             callback_list.on_train_batch_begin(step)
             xs, ys, sws = self._batch_arrays(batch, iterator, True, "x")
             loss, per, outs = self._gradients(xs, ys, sws, True, need_output)
             self.optimizer.step(leaves)
             logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
+            state.update(epoch=epoch, step=step + 1, totals=totals)  # what a backup saves
             callback_list.on_train_batch_end(step, logs)
             if self.stop_training:
                 break
