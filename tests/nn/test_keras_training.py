@@ -7,6 +7,8 @@ weights copied in, and compares what the loops did.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -468,3 +470,47 @@ def test_unsupported_sources_are_refused_by_name():
 
     with pytest.raises(ValueError, match=r"at least one batch"):
         model.fit(Empty(), verbose=0)
+
+
+def test_a_model_without_input_shape_builds_from_the_first_batch_of_a_source():
+    from engram.nn.utils import Sequence
+
+    x, y = data(12)
+    for make in (lambda: generator(x, y, 4), lambda: batches_class(Sequence)(x, y, 4)):
+        model = Sequential([Dense(2, activation="softmax")], seed=0)
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a generator runs dry, as in Keras
+            history = model.fit(make(), shuffle=False, verbose=0)
+        assert model.input_shape == (None, 3)
+        assert len(history.history["loss"]) == 1 and model.optimizer.iterations == 3
+
+
+def test_a_keras_pydataset_is_refused_by_name():
+    keras = import_keras()
+    model = Sequential([Dense(2, activation="softmax", input_shape=(3,))], seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = data(8)
+    with pytest.raises(TypeError, match=r"x is a Keras PyDataset .*engram.nn.utils.Sequence"):
+        model.fit(batches_class(keras.utils.PyDataset)(x, y, 4), verbose=0)
+    assert model.predict(keras.ops.convert_to_tensor(x)).shape == (8, 2)  # tensors are arrays
+
+
+def test_lambda_callback_takes_any_hook_as_keras_does():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(8)
+    traces = []
+    for m, lib in ((kmodel, keras.callbacks), (model, callbacks)):
+        events = []
+        cb = lib.LambdaCallback(
+            on_batch_end=lambda batch, logs, e=events: e.append(("batch", batch, sorted(logs))),
+            on_test_begin=lambda logs, e=events: e.append(("test", sorted(logs))),
+            on_predict_batch_end=lambda batch, logs, e=events: e.append(("predict", batch)),
+        )
+        m.fit(x, y, batch_size=4, verbose=0, validation_data=(x, y), callbacks=[cb])
+        m.predict(x, batch_size=4, verbose=0, callbacks=[cb])
+        traces.append(events)
+    assert traces[1] == traces[0]
+    with pytest.raises(ValueError, match=r"'on_epoch_ends', which is not a callback hook"):
+        callbacks.LambdaCallback(on_epoch_ends=print)

@@ -528,12 +528,31 @@ class BackupAndRestore(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``;
+    any other hook by keyword, as in Keras (``on_batch_end=``, ``on_test_begin=``, ...).
+
+    Raises:
+        ValueError: a keyword that names no hook.
+    """
 
     def __init__(
-        self, on_epoch_end=None, on_train_batch_end=None, on_train_begin=None, on_train_end=None
+        self,
+        on_epoch_end=None,
+        on_train_batch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        **hooks,
     ) -> None:
         super().__init__()
+        known = (*HOOKS, "on_batch_begin", "on_batch_end")
+        for name, fn in hooks.items():
+            if name not in known:
+                raise ValueError(
+                    f"LambdaCallback got {name!r}, which is not a callback hook. Hooks: "
+                    f"{', '.join(known)}."
+                )
+            if fn:
+                setattr(self, name, fn)
         if on_epoch_end:
             self.on_epoch_end = on_epoch_end
         if on_train_batch_end:

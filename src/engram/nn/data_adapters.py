@@ -20,7 +20,6 @@ goes on, replaying the first batches it peeked at to build the model; engram doe
 from __future__ import annotations
 
 import math
-import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -97,6 +96,8 @@ def refuse_unsupported(x: Any, what: str = "x") -> None:
         ("grain", "a grain dataset"),
         ("keras.", "a Keras PyDataset"),
     ):
+        if prefix == "keras." and not any(n.endswith(".PyDataset") for n in names):
+            continue  # other Keras objects (tensors) are checked as arrays
         if any(n.startswith(prefix) for n in names):
             raise TypeError(
                 f"{what} is {feature} ({type(x).__name__}), which engram does not take. Pass "
@@ -244,7 +245,7 @@ class GeneratorBatches:
     checked = False
     num_batches = None
 
-    def __init__(self, generator: types.GeneratorType) -> None:
+    def __init__(self, generator: Iterator[Any]) -> None:
         self.generator = generator
 
     def __iter__(self) -> Iterator[Any]:
@@ -312,13 +313,13 @@ class EpochIterator:
         step, self._next_step = self._next_step, 0
         while limit is None or step < limit:
             if n is not None and self._seen >= n:
-                warnings.warn(RAN_OUT, UserWarning, 2)
+                warnings.warn(RAN_OUT, UserWarning, 4)
                 break
             try:
                 batch = next(self._iterator)
             except StopIteration:
                 self.ran_out = True
-                warnings.warn(RAN_OUT, UserWarning, 2)
+                warnings.warn(RAN_OUT, UserWarning, 4)
                 break
             self._seen += 1
             yield step, batch

@@ -19,6 +19,7 @@ boundary (``fit``/``evaluate``/``predict``/``compute_gradients``), and cast to f
 
 from __future__ import annotations
 
+import itertools
 import math
 import types
 import warnings
@@ -678,9 +679,17 @@ class Model(Layer):
                         UserWarning,
                         3,
                     )
+                if not self.built:  # build from the first batch, then yield it first
+                    first = next(x, None)
+                    if first is None:
+                        raise ValueError(f"{what} is a generator that yields no batches.")
+                    self._check_x(unpack(first)[0], what)
+                    x = itertools.chain([first], x)
                 source = GeneratorBatches(x)
             else:
                 source = SequenceBatches(x, shuffle, self.rng)
+                if not self.built:  # build from the first batch
+                    self._check_x(unpack(x[0])[0], what)
         else:
             refuse_unsupported(x, what)
             xs = self._check_x(x, what)
