@@ -33,22 +33,22 @@ KIND = "engram-training-backup"
 
 
 def save_backup(model: Any, path: str | os.PathLike) -> Path:
-    """Write ``model``'s training state (``model._fit_state``, set by ``fit``) to ``path``."""
+    """Write ``model``'s training state (where ``fit`` stands: ``model._fit_iterator`` and
+    ``model._fit_position``) to ``path``."""
     from safetensors.numpy import save
 
-    state = model._fit_state
-    iterator = state["iterator"]
-    walk = iterator.state()
+    epoch, step, totals = model._fit_position
+    walk = model._fit_iterator.state()
     tensors = io._tensors_of(model, with_optimizer=True)
     if walk["order"] is not None:
         tensors["loop/order"] = np.ascontiguousarray(walk["order"], dtype=np.int64)
     learning_rate = getattr(model.optimizer, "learning_rate", None)
     history = model.history
     training = {
-        "epoch": state["epoch"],
-        "step": state["step"],
+        "epoch": epoch,
+        "step": step,
         "seen": walk["seen"],
-        "totals": state.get("totals"),
+        "totals": totals,
         "iterations": model.optimizer.iterations,
         "learning_rate": learning_rate if isinstance(learning_rate, float) else None,
         "history": getattr(history, "history", {}),

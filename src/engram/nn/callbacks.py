@@ -96,27 +96,50 @@ class CallbackList:
                 )
             cb.set_model(model)
         self.callbacks = callbacks
+        self._listeners: dict[str, list[Any]] = {}  # hook -> the bound methods that listen
 
     def set_params(self, params):
         for cb in self.callbacks:
             cb.set_params(params)
 
+    def listens(self, hook: str) -> bool:
+        """Whether any callback does something in ``hook``."""
+        return any(_overrides(cb, hook) for cb in self.callbacks)
+
+
+def _overrides(cb: Callback, hook: str) -> bool:
+    """Whether ``cb`` does anything in ``hook`` (Callback's own hooks do nothing but pass
+    on_train_batch_* to on_batch_*)."""
+    names = [hook, hook.replace("train_batch", "batch")] if "train_batch" in hook else [hook]
+    return any(
+        name in vars(cb) or getattr(type(cb), name) is not getattr(Callback, name) for name in names
+    )
+
 
 def _forward(hook: str):
-    """CallbackList's ``hook``: call it on every callback, with ``logs`` ({} when None)."""
+    """CallbackList's ``hook``: call it on every callback that overrides it, with ``logs`` ({}
+    when None). (Skipping the rest keeps the per-batch hooks free when nobody listens.)"""
+
+    def listeners(self) -> list[Any]:
+        methods = self._listeners.get(hook)
+        if methods is None:
+            methods = [getattr(cb, hook) for cb in self.callbacks if _overrides(cb, hook)]
+            self._listeners[hook] = methods
+        return methods
+
     if "batch" in hook or "epoch" in hook:
 
         def call(self, index, logs=None):
             logs = {} if logs is None else logs
-            for cb in self.callbacks:
-                getattr(cb, hook)(index, logs)
+            for method in listeners(self):
+                method(index, logs)
 
     else:
 
         def call(self, logs=None):
             logs = {} if logs is None else logs
-            for cb in self.callbacks:
-                getattr(cb, hook)(logs)
+            for method in listeners(self):
+                method(logs)
 
     call.__name__ = hook
     return call

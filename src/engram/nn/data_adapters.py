@@ -174,6 +174,11 @@ class ArrayBatches:
             order = self.rng.permutation(n)
         self.order = order
         if order is None:
+            if len(xs) == 1 and sws is None:  # one input, no weights: no per-batch list building
+                x0, y0 = xs[0], None if ys is None else ys[0]
+                for s in range(start * size, n, size):
+                    yield [x0[s : s + size]], None if y0 is None else [y0[s : s + size]], None
+                return
             for s in range(start * size, n, size):
                 yield (
                     [a[s : s + size] for a in xs],
@@ -182,13 +187,20 @@ class ArrayBatches:
                 )
             return
         # shuffled batches are gathered into reused arrays, not a fresh allocation per step
-        # (safe: the layers read their cached inputs only within the step)
+        # (safe: the layers read their cached inputs only within the step); mode="clip": the
+        # indices are a permutation, always in range; the default mode="raise" buffers the
+        # output against a bad index (42 -> 31 us a batch)
         buffers = [np.empty((size, *a.shape[1:]), a.dtype) for a in xs]
+        if len(xs) == 1 and ys is not None and len(ys) == 1 and sws is None:  # the common case
+            x0, y0, buf = xs[0], ys[0], buffers[0]
+            for s in range(start * size, n, size):
+                idx = order[s : s + size]
+                xb = np.take(x0, idx, axis=0, out=buf, mode="clip") if len(idx) == size else x0[idx]
+                yield [xb], [y0[idx]], None
+            return
         for s in range(start * size, n, size):
             idx = order[s : s + size]
             if len(idx) == size:
-                # mode="clip": the indices are a permutation, always in range; the default
-                # mode="raise" buffers the output against a bad index (42 -> 31 us a batch)
                 xb = [
                     np.take(a, idx, axis=0, out=buf, mode="clip")
                     for a, buf in zip(xs, buffers, strict=True)

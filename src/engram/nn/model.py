@@ -67,12 +67,6 @@ def _check_verbose(verbose: Any) -> int:
     return int(verbose)
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if batch_size is None:
-        return 32
-    return check_positive(batch_size, "batch_size", integer=True)
-
-
 def _check_validation_freq(freq: Any) -> None:
     """Keras's validation_freq: an int >= 1 (every that many epochs) or a list of epochs."""
     if isinstance(freq, list):
@@ -857,7 +851,9 @@ class Model(Layer):
         callback_list = self._callback_list(callbacks, verbose, params, history=True)
         self.stop_training = False
         training_logs: dict[str, float] = {}
-        self._fit_state: dict[str, Any] = {"iterator": train, "epoch": initial_epoch, "step": 0}
+        # where training stands, for BackupAndRestore: the batch source, and (epoch, next step,
+        # the epoch's running sums) after every step
+        self._fit_iterator, self._fit_position = train, (initial_epoch, 0, None)
         callback_list.on_train_begin()
         # BackupAndRestore's on_train_begin may leave where a killed run stood
         resume = self.__dict__.pop("_resume", None) or {"epoch": initial_epoch}
@@ -874,7 +870,7 @@ class Model(Layer):
                     val.reset()
                     val_logs = self._test_loop(val, callback_list)
                     logs.update({"val_" + k: v for k, v in val_logs.items()})
-                self._fit_state.update(epoch=epoch + 1, step=0, totals=None)
+                self._fit_position = (epoch + 1, 0, None)
                 callback_list.on_epoch_end(epoch, logs)
                 training_logs = logs
                 if self.stop_training or train.ran_out:
@@ -916,15 +912,22 @@ class Model(Layer):
         logs = {key: total / count for key, (total, count) in (totals or {}).items()}
         totals = totals or {key: [0.0, 0] for key in self._log_keys()}
         leaves = self._leaves()
-        state = self._fit_state
+        checked = iterator.source.checked
+        # per-step calls only when some callback listens
+        begin, end = (
+            getattr(callback_list, hook) if callback_list.listens(hook) else None
+            for hook in ("on_train_batch_begin", "on_train_batch_end")
+        )
         for step, batch in iterator:
-            callback_list.on_train_batch_begin(step)
-            xs, ys, sws = self._batch_arrays(batch, iterator, True, "x")
+            if begin is not None:
+                begin(step)
+            xs, ys, sws = batch if checked else self._batch_arrays(batch, iterator, True, "x")
             loss, per, outs = self._gradients(xs, ys, sws, True, need_output)
             self.optimizer.step(leaves)
             logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
-            state.update(epoch=epoch, step=step + 1, totals=totals)  # what a backup saves
-            callback_list.on_train_batch_end(step, logs)
+            self._fit_position = (epoch, step + 1, totals)  # what a backup saves
+            if end is not None:
+                end(step, logs)
             if self.stop_training:
                 break
         return dict(logs)
@@ -1006,17 +1009,21 @@ class Model(Layer):
             callbacks, 0, {"epochs": 1, "steps": source.num_batches}
         )
         forward = self.graph.forward
+        checked = source.source.checked
         batches = []
         self.stop_predicting = False
         callback_list.on_predict_begin()
+        begin = callback_list.on_predict_batch_begin if callback_list.callbacks else None
         for step, batch in source:
-            callback_list.on_predict_batch_begin(step)
-            xs = self._batch_arrays(batch, source, False, "x")[0]
+            if begin is not None:
+                begin(step)
+            xs = batch[0] if checked else self._batch_arrays(batch, source, False, "x")[0]
             outs = forward(xs, False)
             batches.append(outs)
-            callback_list.on_predict_batch_end(
-                step, {"outputs": outs if self._multi_output else outs[0]}
-            )
+            if callback_list.callbacks:
+                callback_list.on_predict_batch_end(
+                    step, {"outputs": outs if self._multi_output else outs[0]}
+                )
             if self.stop_predicting:
                 break
         callback_list.on_predict_end()
