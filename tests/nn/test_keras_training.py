@@ -514,3 +514,19 @@ def test_lambda_callback_takes_any_hook_as_keras_does():
     assert traces[1] == traces[0]
     with pytest.raises(ValueError, match=r"'on_epoch_ends', which is not a callback hook"):
         callbacks.LambdaCallback(on_epoch_ends=print)
+
+
+def test_arrays_with_steps_per_epoch_match_keras():
+    keras = import_keras()
+    kmodel, model = pair(keras)
+    x, y = data(12)
+    # 3 batches a pass, 2 per epoch: epochs go on through the pass as in Keras
+    with pytest.warns(UserWarning, match="ran out of data"):
+        theirs, ours = fit_both(kmodel, model, x, y, epochs=3, steps_per_epoch=2)
+    assert_same_training(kmodel, model, theirs, ours)
+    # no batch_size: ceil(n / steps_per_epoch) samples a batch
+    theirs, ours = fit_both(kmodel, model, x, y, epochs=1, steps_per_epoch=3, batch_size=None)
+    assert_same_training(kmodel, model, theirs, ours)
+    assert model._fit_iterator is None  # the training data is not kept after fit
+    with pytest.raises(ValueError, match=r"shuffle='batch' .* is not supported"):
+        model.fit(x, y, shuffle="batch", verbose=0)

@@ -821,6 +821,11 @@ class Model(Layer):
         check_fraction(validation_split, "validation_split")
         verbose = _check_verbose(verbose)
         _check_validation_freq(validation_freq)
+        if isinstance(shuffle, str):
+            raise ValueError(
+                f"shuffle={shuffle!r} (Keras's shuffling in batch-sized chunks) is not supported; "
+                "pass shuffle=True or False."
+            )
         steps_per_epoch = check_steps(steps_per_epoch, "steps_per_epoch")
         validation_steps = check_steps(validation_steps, "validation_steps")
         if validation_data is None and validation_split:
@@ -876,6 +881,7 @@ class Model(Layer):
                 if self.stop_training or train.ran_out:
                     break
         callback_list.on_train_end(training_logs)
+        self._fit_iterator = None  # the model does not keep the training data alive
         return self.history
 
     def _split(self, x, y, sample_weight, validation_split):
