@@ -232,6 +232,11 @@ def test_multi_output_sample_weights_match_keras():
     ):
         theirs, ours = fit_both(kmodel, model, x, targets, sample_weight=sw)
         assert_same_training(kmodel, model, theirs, ours)
+        # the one gradient step takes the same weights (no dropout: its loss is test_on_batch's)
+        loss = model.compute_gradients(x, targets, sample_weight=sw)
+        assert loss == pytest.approx(
+            kmodel.test_on_batch(x, targets, sample_weight=sw)[0], abs=1e-5
+        )
 
 
 def test_weights_are_checked_at_the_boundary():

@@ -558,7 +558,8 @@ class Model(Layer):
             x: inputs (one array, or one per model input).
             y: targets (one array, or one per output).
             sample_weight: one weight per sample (n,): each sample's loss is multiplied by it,
-                then averaged over the batch as Keras does (sum(w_i L_i) / n).
+                then averaged over the batch as Keras does (sum(w_i L_i) / n); with several
+                outputs, one array for all or one per output (a list, or a dict by name).
             training: run dropout and batch statistics as in training (True, as fit does).
 
         Returns:
@@ -566,8 +567,7 @@ class Model(Layer):
         """
         self._require_compiled("compute_gradients")
         xs, ys = self._check_xy(x, y)
-        w = self._check_sample_weight(sample_weight, len(xs[0]))
-        return self._gradients(xs, ys, w, training)[0]
+        return self._gradients(xs, ys, self._sample_weights(sample_weight, len(xs[0])), training)[0]
 
     def _train_step(self, xs, ys, sample_weight, need_output: bool):
         loss, per, outs = self._gradients(xs, ys, sample_weight, True, need_output)
