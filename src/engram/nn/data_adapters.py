@@ -174,7 +174,7 @@ class ArrayBatches:
             order = self.rng.permutation(n)
         self.order = order
         if order is None:
-            if len(xs) == 1 and sws is None:  # one input, no weights: no per-batch list building
+            if len(xs) == 1 and (ys is None or len(ys) == 1) and sws is None:  # no list building
                 x0, y0 = xs[0], None if ys is None else ys[0]
                 for s in range(start * size, n, size):
                     yield [x0[s : s + size]], None if y0 is None else [y0[s : s + size]], None
