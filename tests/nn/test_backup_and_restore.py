@@ -144,3 +144,24 @@ def test_a_model_built_again_in_the_same_process_resumes_by_layer_position(tmp_p
     assert history.epoch == [0, 1, 2, 3] and history.history == expected.history
     for a, b in zip(again.get_weights(), whole.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mid_epoch_backups_of_a_generator_are_refused_before_training(tmp_path):
+    def batches():
+        while True:
+            yield np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+
+    model = small_model()
+    backup = callbacks.BackupAndRestore(tmp_path, save_freq=2)
+    with pytest.raises(NotImplementedError, match="cannot resume a Python generator mid-epoch"):
+        model.fit(batches(), steps_per_epoch=3, callbacks=[backup], verbose=0, shuffle=False)
+    assert model.optimizer.iterations == 0
+    history = model.fit(
+        batches(),
+        steps_per_epoch=3,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[callbacks.BackupAndRestore(tmp_path)],  # per epoch: fine
+    )
+    assert history.epoch == [0, 1]

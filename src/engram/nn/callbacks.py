@@ -510,6 +510,12 @@ class BackupAndRestore(Callback):
         from engram.nn.io import ModelFileError
 
         self.model._check_saveable("BackupAndRestore")
+        source = getattr(getattr(self.model, "_fit_iterator", None), "source", None)
+        if self.save_freq != "epoch" and getattr(source, "num_batches", 0) is None:
+            raise NotImplementedError(
+                "BackupAndRestore(save_freq=<int>) cannot resume a Python generator mid-epoch: "
+                "its position is its own. Use save_freq='epoch', or a utils.Sequence."
+            )
         self._since_save = 0
         paths = [self._path, self._path + ".bkp"] if self.double_checkpoint else [self._path]
         present = [path for path in paths if os.path.exists(path)]
