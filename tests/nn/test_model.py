@@ -138,13 +138,13 @@ def test_fit_returns_history_with_keras_keys():
 
 def test_validation_split_takes_the_last_fraction_like_keras(monkeypatch):
     seen = {}
-    original = Sequential._evaluate_arrays
+    original = Sequential._test_batch
 
-    def spy(self, xs, ys, batch_size):
+    def spy(self, xs, ys, sws, totals):
         seen["x"] = xs[0].copy()  # the arrays of the model's (one) input
-        return original(self, xs, ys, batch_size)
+        return original(self, xs, ys, sws, totals)
 
-    monkeypatch.setattr(Sequential, "_evaluate_arrays", spy)
+    monkeypatch.setattr(Sequential, "_test_batch", spy)
     x = np.arange(10, dtype=np.float32)[:, None]
     m = Sequential([Dense(1)], seed=0)
     m.compile("sgd", "mse")

@@ -7,7 +7,9 @@ before the first step: a typo never costs an epoch of compute.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import string
 import warnings
@@ -35,11 +37,32 @@ class Callback:
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
+    # Keras's hooks, in the order fit calls them: on_train_begin; per epoch on_epoch_begin,
+    # (on_train_batch_begin, on_train_batch_end) per batch, the validation's on_test_* hooks,
+    # on_epoch_end; on_train_end. evaluate calls the on_test_* hooks, predict the on_predict_*.
+    # Batch logs hold the running means since the epoch (or evaluation) began; predict's batch
+    # logs hold {"outputs": that batch's outputs}.
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)  # Keras's alias: on_batch_* are the train hooks
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 def as_callbacks(callbacks: Any) -> list[Callback]:
@@ -58,7 +81,11 @@ def as_callbacks(callbacks: Any) -> list[Callback]:
 
 
 class CallbackList:
-    """Calls every callback's hook in order."""
+    """Calls every callback's hook in order: ``callback_list.on_epoch_end(epoch, logs)``.
+
+    Every hook of `Callback` is forwarded with its arguments; ``logs`` defaults to ``{}`` as
+    in Keras (on_train_begin, on_epoch_begin, the *_batch_begin hooks get an empty dict).
+    """
 
     def __init__(self, callbacks: list[Callback], model: Any) -> None:
         for cb in callbacks:
@@ -69,30 +96,62 @@ class CallbackList:
                 )
             cb.set_model(model)
         self.callbacks = callbacks
+        self._listeners: dict[str, list[Any]] = {}  # hook -> the bound methods that listen
 
     def set_params(self, params):
         for cb in self.callbacks:
             cb.set_params(params)
 
-    def on_train_begin(self):
-        for cb in self.callbacks:
-            cb.on_train_begin({})
+    def listens(self, hook: str) -> bool:
+        """Whether any callback does something in ``hook``."""
+        return any(_overrides(cb, hook) for cb in self.callbacks)
 
-    def on_train_end(self):
-        for cb in self.callbacks:
-            cb.on_train_end({})
 
-    def on_epoch_begin(self, epoch):
-        for cb in self.callbacks:
-            cb.on_epoch_begin(epoch, {})
+def _overrides(cb: Callback, hook: str) -> bool:
+    """Whether ``cb`` does anything in ``hook`` (Callback's own hooks do nothing but pass
+    on_train_batch_* to on_batch_*)."""
+    names = [hook, hook.replace("train_batch", "batch")] if "train_batch" in hook else [hook]
+    return any(
+        name in vars(cb) or getattr(type(cb), name) is not getattr(Callback, name) for name in names
+    )
 
-    def on_epoch_end(self, epoch, logs):
-        for cb in self.callbacks:
-            cb.on_epoch_end(epoch, logs)
 
-    def on_train_batch_end(self, batch, logs):
-        for cb in self.callbacks:
-            cb.on_train_batch_end(batch, logs)
+def _forward(hook: str):
+    """CallbackList's ``hook``: call it on every callback that overrides it, with ``logs`` ({}
+    when None). (Skipping the rest keeps the per-batch hooks free when nobody listens.)"""
+
+    def listeners(self) -> list[Any]:
+        methods = self._listeners.get(hook)
+        if methods is None:
+            methods = [getattr(cb, hook) for cb in self.callbacks if _overrides(cb, hook)]
+            self._listeners[hook] = methods
+        return methods
+
+    if "batch" in hook or "epoch" in hook:
+
+        def call(self, index, logs=None):
+            logs = {} if logs is None else logs
+            for method in listeners(self):
+                method(index, logs)
+
+    else:
+
+        def call(self, logs=None):
+            logs = {} if logs is None else logs
+            for method in listeners(self):
+                method(logs)
+
+    call.__name__ = hook
+    return call
+
+
+HOOKS = tuple(
+    f"on_{stage}_{when}"
+    for stage in ("train", "epoch", "train_batch", "test", "test_batch", "predict", "predict_batch")
+    for when in ("begin", "end")
+)
+for _hook in HOOKS:
+    setattr(CallbackList, _hook, _forward(_hook))
 
 
 class History(Callback):
@@ -403,13 +462,126 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-class LambdaCallback(Callback):
-    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+class BackupAndRestore(Callback):
+    """Backs training up to ``backup_dir`` so that a killed ``fit`` resumes where it stood.
+
+    Run the same program again with the same callback: ``fit`` restores the weights, the
+    optimizer's state, the random generators (shuffling, dropout), the position in the epoch
+    and the History, and goes on from the step after the last backup, ending with the same
+    weights, bit for bit, as a run never interrupted (Keras restores the weights of a
+    mid-epoch backup but restarts that epoch; engram resumes the step). The backup is one
+    data-only file, ``backup_dir/backup.engram`` (`engram.nn.backup`), written atomically.
+
+    Args:
+        backup_dir: the folder for the backup (created if needed).
+        save_freq: ``"epoch"`` (after every epoch) or an int: after every that many batches.
+        double_checkpoint: also keep the previous backup (``backup.engram.bkp``), used when
+            the latest cannot be read.
+        delete_checkpoint: remove the backup when training ends (the folder too, if that
+            leaves it empty; Keras removes the whole folder).
+
+    Callbacks' own state (EarlyStopping's patience count, ...) is not backed up, as in
+    Keras. A Python generator resumes only at epoch boundaries: its position is its own.
+
+    Raises:
+        ValueError: an empty ``backup_dir`` or a ``save_freq`` that is not "epoch" or an int.
+    """
 
     def __init__(
-        self, on_epoch_end=None, on_train_batch_end=None, on_train_begin=None, on_train_end=None
+        self,
+        backup_dir: Any,
+        save_freq: Any = "epoch",
+        double_checkpoint: bool = False,
+        delete_checkpoint: bool = True,
     ) -> None:
         super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore needs a backup_dir (a folder path).")
+        if save_freq != "epoch":
+            check_positive(save_freq, "save_freq (when not 'epoch')", integer=True)
+        self.backup_dir = str(backup_dir)
+        self.save_freq, self.double_checkpoint = save_freq, bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._path = os.path.join(self.backup_dir, "backup.engram")
+        self._since_save = 0
+
+    def on_train_begin(self, logs=None):
+        from engram.nn.backup import load_backup
+        from engram.nn.io import ModelFileError
+
+        self.model._check_saveable("BackupAndRestore")
+        source = getattr(getattr(self.model, "_fit_iterator", None), "source", None)
+        if self.save_freq != "epoch" and getattr(source, "num_batches", 0) is None:
+            raise NotImplementedError(
+                "BackupAndRestore(save_freq=<int>) cannot resume a Python generator mid-epoch: "
+                "its position is its own. Use save_freq='epoch', or a utils.Sequence."
+            )
+        self._since_save = 0
+        paths = [self._path, self._path + ".bkp"] if self.double_checkpoint else [self._path]
+        present = [path for path in paths if os.path.exists(path)]
+        for i, path in enumerate(present):  # the latest; the previous if it cannot be read
+            try:
+                self.model._resume = load_backup(self.model, path)
+                return
+            except ModelFileError:
+                if i == len(present) - 1:
+                    raise
+
+    def _save(self) -> None:
+        from engram.nn.backup import save_backup
+
+        if self.double_checkpoint and os.path.exists(self._path):
+            os.replace(self._path, self._path + ".bkp")
+        save_backup(self.model, self._path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._since_save += 1
+        if self._since_save >= self.save_freq:
+            self._since_save = 0
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save()
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        for path in (self._path, self._path + ".bkp"):
+            if os.path.exists(path):
+                os.remove(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.backup_dir)  # only when empty
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``;
+    any other hook by keyword, as in Keras (``on_batch_end=``, ``on_test_begin=``, ...).
+
+    Raises:
+        ValueError: a keyword that names no hook.
+    """
+
+    def __init__(
+        self,
+        on_epoch_end=None,
+        on_train_batch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        **hooks,
+    ) -> None:
+        super().__init__()
+        known = (*HOOKS, "on_batch_begin", "on_batch_end")
+        for name, fn in hooks.items():
+            if name not in known:
+                raise ValueError(
+                    f"LambdaCallback got {name!r}, which is not a callback hook. Hooks: "
+                    f"{', '.join(known)}."
+                )
+            if fn:
+                setattr(self, name, fn)
         if on_epoch_end:
             self.on_epoch_end = on_epoch_end
         if on_train_batch_end:

@@ -163,6 +163,30 @@ class Metric:
     def from_config(cls, config: dict[str, Any]) -> Metric:
         return cls(**config)
 
+    def state(self) -> dict[str, Any]:
+        """The accumulated state as JSON-able data (its numbers and arrays that are not
+        settings), e.g. for a training backup; `set_state` puts it back."""
+        config = self.get_config()
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key in config or isinstance(value, bool):
+                continue
+            if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+                out[key] = {"array": value.tolist(), "dtype": value.dtype.name}
+            elif isinstance(value, (int, float, np.integer, np.floating)):
+                out[key] = {"value": value.item() if isinstance(value, np.generic) else value}
+        return out
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put back a `state` (the same metric's, with the same settings)."""
+        for key, item in state.items():
+            if key not in vars(self):
+                raise ValueError(f"{self.name}: the saved state names {key!r}, which it lacks.")
+            if "array" in item:
+                setattr(self, key, np.asarray(item["array"], dtype=item["dtype"]))
+            else:
+                setattr(self, key, item["value"])
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
 

@@ -1,4 +1,5 @@
-"""Keras's ``utils``: ``to_categorical`` and ``set_random_seed``; ``progress`` for loops."""
+"""Keras's ``utils``: ``to_categorical``, ``set_random_seed``, ``Sequence`` (``PyDataset``);
+``progress`` for loops."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.data_adapters import Sequence
 from engram.nn.model import set_random_seed
 from engram.validation import check_array, check_labels
 
-__all__ = ["progress", "set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "Sequence", "progress", "set_random_seed", "to_categorical"]
+
+PyDataset = Sequence  # Keras 3's name; keras.utils.Sequence is the same class
 
 
 def progress(iterable: Any, *, desc: str, verbose: int, total: int | None = None) -> Any:
