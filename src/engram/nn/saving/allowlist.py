@@ -91,12 +91,12 @@ INITIALIZERS = {
 }
 #: Keras optimizer classes -> engram optimizer names; the module must be Keras's own
 OPTIMIZERS = {"Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
+OPTIMIZERS["AdamW"] = "adamw"  # the same variables as Adam's
 _OPTIMIZER_MODULE = re.compile(
     r"keras\.optimizers|keras\.src\.backend\.(torch|tensorflow|jax|numpy)\.optimizers(\.\w+)?"
 )
 #: Keras optimizer options engram implements only when off
 OPTIMIZER_OFF: dict[str, tuple[Any, ...]] = {
-    "weight_decay": (None, 0, 0.0),
     "use_ema": (False,),
     "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,),
@@ -313,6 +313,7 @@ def optimizer_config(entry: Any, name: str) -> dict:
     cls = optimizers.optimizers.get(engram_name)
     accepted = _constructor_args(cls) | {
         "learning_rate",
+        "weight_decay",
         "clipnorm",
         "clipvalue",
         "global_clipnorm",
@@ -321,12 +322,20 @@ def optimizer_config(entry: Any, name: str) -> dict:
     for key, value in config.items():
         if key in OPTIMIZER_IGNORED:
             continue
+        if key == "amsgrad" and value:
+            raise refuse(
+                name,
+                f"compile_config.optimizer ({class_name}) sets amsgrad=True, whose velocity_hat "
+                "state engram does not read from .keras files",
+            )
+        if key == "learning_rate" and isinstance(value, dict):
+            out[key] = _schedule_entry(value, name)
+            continue
         if key in accepted:
             if isinstance(value, dict):
                 raise refuse(
                     name,
-                    f"compile_config.optimizer.{key} is an object (a schedule?); engram takes "
-                    "numbers only",
+                    f"compile_config.optimizer.{key} is an object; engram takes numbers only",
                 )
             if value is not None:
                 out[key] = value
@@ -343,6 +352,17 @@ def optimizer_config(entry: Any, name: str) -> dict:
                 f"compile_config.optimizer ({class_name}) has option {key!r}, unknown to engram",
             )
     return {"name": engram_name, "config": out}
+
+
+def _schedule_entry(entry: dict, name: str) -> dict:
+    """A Keras learning-rate schedule entry, checked against engram's schedules (data only)."""
+    from engram.nn import schedules
+
+    try:
+        schedules.deserialize(entry)
+    except (ValueError, TypeError) as exc:
+        raise refuse(name, f"compile_config.optimizer.learning_rate: {exc}") from None
+    return entry
 
 
 def loss_config(value: Any, name: str) -> Any:
