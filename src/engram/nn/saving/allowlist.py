@@ -113,6 +113,13 @@ LOSSES = {
     "CategoricalCrossentropy": "categorical_crossentropy",
     "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
 }
+LOSSES.update(
+    Huber="huber",
+    LogCosh="log_cosh",
+    Hinge="hinge",
+    KLDivergence="kl_divergence",
+    CosineSimilarity="cosine_similarity",
+)
 DTYPES = frozenset({"float32", "float64"})
 INPUT_DTYPES = ("float32", "float64", "int32", "int64", None)
 
@@ -375,8 +382,12 @@ def loss_config(value: Any, name: str) -> Any:
     module, class_name, config = check_entry(value, name, "compile_config.loss")
     if module != "keras.losses" or class_name not in LOSSES:
         raise refuse(name, f"compile_config.loss is {module}.{class_name}, not a loss engram has")
+    takes = _constructor_args(losses.losses.get(LOSSES[class_name])) - {"from_logits"}
+    options = {k: v for k, v in config.items() if k in takes}  # Huber's delta, an axis
     extra = {
-        k: v for k, v in config.items() if k not in ("name", "reduction", "dtype", "from_logits")
+        k: v
+        for k, v in config.items()
+        if k not in ("name", "reduction", "dtype", "from_logits") and k not in takes
     }
     if any(v not in (None, -1, 0.0) for v in extra.values()) or config.get("reduction") not in (
         None,
@@ -388,7 +399,12 @@ def loss_config(value: Any, name: str) -> Any:
             f"{sorted(extra)}",
         )
     from_logits = bool(config.get("from_logits", False))
-    if not from_logits:
+    if not from_logits and not options:
         return LOSSES[class_name]
+    if from_logits:
+        options["from_logits"] = True
     # a loss object, not its config: compile reads a dict as one loss per output name
-    return losses.get({"name": LOSSES[class_name], "config": {"from_logits": True}})
+    try:
+        return losses.get({"name": LOSSES[class_name], "config": options})
+    except (ValueError, TypeError) as exc:
+        raise refuse(name, f"compile_config.loss ({class_name}): {exc}") from None
