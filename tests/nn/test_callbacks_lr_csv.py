@@ -21,6 +21,7 @@ FIT = {"batch_size": 8, "shuffle": False, "verbose": 0}
 
 def twins(keras, lr=0.05, metrics=None):
     """The same two-layer model in Keras and engram, SGD(lr), MSE."""
+    keras.utils.set_random_seed(0)  # the same initial weights (and run) every time
     kmodel = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(2)]
     )
@@ -31,9 +32,9 @@ def twins(keras, lr=0.05, metrics=None):
     return model, kmodel
 
 
-def recorder(base):
+def recorder(base, watch=None):
     """A callback (engram's or Keras's base class) that keeps every epoch's logs, as the
-    callbacks before it left them."""
+    callbacks before it left them, and the counters of the ReduceLROnPlateau ``watch``."""
 
     class Recorder(base):
         def __init__(self):
@@ -42,6 +43,8 @@ def recorder(base):
 
         def on_epoch_end(self, epoch, logs=None):
             self.logs.append(dict(logs))
+            if watch is not None:
+                self.logs[-1]["counters"] = (watch.wait, watch.cooldown_counter)
 
     return Recorder()
 
@@ -63,6 +66,8 @@ def assert_same_run(model, kmodel, ours, theirs, key="learning_rate"):
         {"monitor": "loss", "mode": "max", "factor": 0.5, "patience": 1, "cooldown": 2,
          "min_lr": 0.01},
         {"monitor": "loss", "mode": "max", "factor": 0.3, "patience": 2, "min_lr": 0.0},
+        # at min_lr Keras stops counting reductions (its float32 rate is not above min_lr)
+        {"monitor": "loss", "mode": "max", "factor": 0.5, "patience": 1, "min_lr": 0.02},
         # min mode: a reduction when the epoch's gain falls under min_delta
         {"monitor": "val_loss", "factor": 0.5, "patience": 0, "min_delta": 0.2},
     ],
@@ -70,11 +75,15 @@ def assert_same_run(model, kmodel, ours, theirs, key="learning_rate"):
 def test_reduce_lr_on_plateau_follows_keras(kwargs):
     keras = import_keras()
     model, kmodel = twins(keras)
-    ours, theirs = recorder(callbacks.Callback), recorder(keras.callbacks.Callback)
+    plateaus = callbacks.ReduceLROnPlateau(**kwargs), keras.callbacks.ReduceLROnPlateau(**kwargs)
+    ours = recorder(callbacks.Callback, plateaus[0])
+    theirs = recorder(keras.callbacks.Callback, plateaus[1])
     fit = {**FIT, "epochs": 9, "validation_data": (X[:8], Y[:8])}
-    model.fit(X, Y, callbacks=[callbacks.ReduceLROnPlateau(**kwargs), ours], **fit)
-    kmodel.fit(X, Y, callbacks=[keras.callbacks.ReduceLROnPlateau(**kwargs), theirs], **fit)
+    model.fit(X, Y, callbacks=[plateaus[0], ours], **fit)
+    kmodel.fit(X, Y, callbacks=[plateaus[1], theirs], **fit)
     assert_same_run(model, kmodel, ours, theirs)
+    # the counters too: at min_lr Keras (float32) makes no more reductions, so no cooldown
+    assert [logs["counters"] for logs in ours.logs] == [logs["counters"] for logs in theirs.logs]
     rates = [logs["learning_rate"] for logs in ours.logs]
     assert len(set(rates)) > 2  # the rate did change, more than once
 

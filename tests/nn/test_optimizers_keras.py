@@ -87,6 +87,7 @@ def test_update_rule_matches_keras(case):
 def test_training_steps_match_keras(case):
     keras = import_keras()
     class_name, kwargs = CASES[case]
+    keras.utils.set_random_seed(0)  # Keras's initial weights, the same every run
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 5)).astype(np.float32)
     y = rng.standard_normal((40, 2)).astype(np.float32)
@@ -320,3 +321,8 @@ def test_keras_file_keeps_weight_decay_of_every_optimizer(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")
     assert loaded.optimizer.weight_decay == pytest.approx(0.1)
+
+
+def test_exclude_from_weight_decay_is_refused_not_ignored():
+    with pytest.raises(NotImplementedError, match="exclude_from_weight_decay is not implemented"):
+        optimizers.AdamW().exclude_from_weight_decay(var_names=["bias"])

@@ -530,7 +530,7 @@ class ReduceLROnPlateau(Callback):
 
     def _reduce(self, optimizer: Any, epoch: int) -> bool:
         old = optimizer.learning_rate
-        if old <= np.float32(self.min_lr):  # Keras compares with float32's min_lr
+        if np.float32(old) <= np.float32(self.min_lr):  # Keras's rate and min_lr are float32
             return False
         optimizer.learning_rate = max(old * self.factor, self.min_lr)
         if self.verbose > 0:

@@ -137,6 +137,14 @@ class Optimizer:
         lr = self._learning_rate
         return None if isinstance(lr, float) else lr
 
+    def exclude_from_weight_decay(self, var_list: Any = None, var_names: Any = None) -> None:
+        """Keras's per-weight opt-out of weight decay: not in engram yet, refused."""
+        raise NotImplementedError(
+            "exclude_from_weight_decay is not implemented in engram: weight_decay applies to "
+            "every trainable weight, biases included (Keras's default). Set weight_decay=None "
+            "and add the decay yourself, or keep the default."
+        )
+
     def bind(self, model: Any) -> None:
         """Tie this optimizer to ``model`` (at compile); refuse it while another living model
         still trains with it."""
