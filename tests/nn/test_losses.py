@@ -70,6 +70,21 @@ def test_fused_soft_targets_gradient_matches_finite_differences():
     assert report.passed, str(report)
 
 
+def _torch_kl(p, t):
+    t, q = t.clamp(losses.EPSILON, 1), p.clamp(losses.EPSILON, 1)
+    return (t * torch.log(t / q)).sum(-1).mean()
+
+
+# the new losses written with torch's own functions (autograd gives the reference gradient)
+TORCH_FORMULAS = {
+    "huber": lambda p, t: TF.huber_loss(p, t, delta=1.0),
+    "log_cosh": lambda p, t: torch.log(torch.cosh(p - t)).mean(),
+    "hinge": lambda p, t: torch.clamp(1 - t * p, min=0).mean(),  # targets are not 0/1 here
+    "kl_divergence": _torch_kl,
+    "cosine_similarity": lambda p, t: -TF.cosine_similarity(p, t, dim=-1).mean(),
+}
+
+
 def _torch(name, y_pred, y_true, logits):
     p = torch.tensor(y_pred, requires_grad=True)
     if name in ("mean_squared_error", "masked_mean_squared_error"):  # no mask: plain MSE
@@ -81,6 +96,8 @@ def _torch(name, y_pred, y_true, logits):
         value = fn(p, torch.tensor(y_true))
     elif name == "sparse_categorical_crossentropy":
         value = TF.cross_entropy(p if logits else torch.log(p), torch.tensor(y_true))
+    elif name in TORCH_FORMULAS:
+        value = TORCH_FORMULAS[name](p, torch.tensor(y_true))
     else:  # probability targets
         value = TF.cross_entropy(p if logits else torch.log(p), torch.tensor(y_true))
     value.backward()

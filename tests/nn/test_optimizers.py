@@ -376,7 +376,7 @@ def test_unknown_optimizer_suggests_close_matches():
     with pytest.raises(
         ValueError,
         match=r"Unknown optimizer 'adma'\. Did you mean 'adam'.*"
-        r"Available: adagrad, adam, rmsprop, sgd\.",
+        r"Available: adagrad, adam, adamw, nadam, rmsprop, sgd\.",
     ):
         optimizers.get("adma")
     with pytest.raises(TypeError, match="optimizer must be a name such as 'adam'"):

@@ -32,9 +32,10 @@ from engram.nn import io
 KIND = "engram-training-backup"
 
 
-def save_backup(model: Any, path: str | os.PathLike) -> Path:
+def save_backup(model: Any, path: str | os.PathLike, epoch_logs: Any = None) -> Path:
     """Write ``model``'s training state (where ``fit`` stands: ``model._fit_iterator`` and
-    ``model._fit_position``) to ``path``."""
+    ``model._fit_position``) to ``path``. ``epoch_logs``: (epoch, logs) of an epoch that just
+    ended, for a backup taken at its end, before History (the last callback) records it."""
     from safetensors.numpy import save
 
     epoch, step, totals = model._fit_position
@@ -44,6 +45,13 @@ def save_backup(model: Any, path: str | os.PathLike) -> Path:
         tensors["loop/order"] = np.ascontiguousarray(walk["order"], dtype=np.int64)
     learning_rate = getattr(model.optimizer, "learning_rate", None)
     history = model.history
+    recorded = {k: list(v) for k, v in getattr(history, "history", {}).items()}
+    epochs = list(getattr(history, "epoch", []))
+    if epoch_logs is not None and epoch_logs[0] not in epochs:
+        ended, logs = epoch_logs
+        epochs.append(ended)
+        for key, value in (logs or {}).items():
+            recorded.setdefault(key, []).append(float(value))
     training = {
         "epoch": epoch,
         "step": step,
@@ -55,8 +63,8 @@ def save_backup(model: Any, path: str | os.PathLike) -> Path:
         else {},
         "iterations": model.optimizer.iterations,
         "learning_rate": learning_rate if isinstance(learning_rate, float) else None,
-        "history": getattr(history, "history", {}),
-        "history_epochs": getattr(history, "epoch", []),
+        "history": recorded,
+        "history_epochs": epochs,
     }
     metadata = {
         "format": io.FORMAT,
@@ -98,9 +106,6 @@ def load_backup(model: Any, path: str | os.PathLike) -> dict[str, Any]:
     model.optimizer.iterations = training["iterations"]
     if training["learning_rate"] is not None:
         model.optimizer.learning_rate = training["learning_rate"]
-    if model.history is not None:
-        model.history.history = {k: list(v) for k, v in training["history"].items()}
-        model.history.epoch = list(training["history_epochs"])
     totals = training["totals"]
     return {
         "epoch": training["epoch"],
@@ -109,6 +114,9 @@ def load_backup(model: Any, path: str | os.PathLike) -> dict[str, Any]:
         "order": order,
         "totals": None if totals is None else {k: list(v) for k, v in totals.items()},
         "metric_states": training.get("metric_states") or {},
+        # fit puts the History back once every callback's on_train_begin has run
+        "history": {k: list(v) for k, v in training["history"].items()},
+        "history_epochs": list(training["history_epochs"]),
     }
 
 

@@ -527,12 +527,12 @@ class BackupAndRestore(Callback):
                 if i == len(present) - 1:
                     raise
 
-    def _save(self) -> None:
+    def _save(self, epoch_logs=None) -> None:
         from engram.nn.backup import save_backup
 
         if self.double_checkpoint and os.path.exists(self._path):
             os.replace(self._path, self._path + ".bkp")
-        save_backup(self.model, self._path)
+        save_backup(self.model, self._path, epoch_logs)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
@@ -544,7 +544,7 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
-            self._save()
+            self._save((epoch, logs))
 
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint:
@@ -590,3 +590,280 @@ class LambdaCallback(Callback):
             self.on_train_begin = on_train_begin
         if on_train_end:
             self.on_train_end = on_train_end
+
+
+# ------------------------------------------------------------- learning rate and CSV log
+def _check_settable_rate(callback: str, model: Any) -> None:
+    """A callback that sets the learning rate needs an optimizer built with a number."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "schedule", None) is not None:
+        raise TypeError(
+            f"{callback} sets the learning rate, but this {type(optimizer).__name__} was "
+            f"created with a LearningRateSchedule ({optimizer.schedule!r}), whose rate cannot "
+            "be set (Keras fails the same way, at the first change). Use one or the other: "
+            "a float learning_rate with the callback, or the schedule alone."
+        )
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` when ``monitor`` stops improving.
+
+    Keras's rule, epoch by epoch: the epoch's logs get ``learning_rate`` (the rate the epoch
+    trained with); in cooldown, the cooldown counter falls and the wait is reset; an
+    improvement (``value < best - min_delta`` in min mode, ``> best + min_delta`` in max mode)
+    becomes the new best and resets the wait; otherwise, outside cooldown, the wait grows, and
+    at ``patience`` the rate becomes ``max(rate * factor, min_lr)`` (if the rate is above
+    ``min_lr``), the cooldown starts and the wait is reset.
+
+    Args:
+        monitor: the log key watched (default ``"val_loss"``).
+        factor: the multiplier, in (0, 1).
+        patience: epochs without improvement before the rate is reduced, >= 0.
+        verbose: 1 prints a line at each reduction.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracies, min otherwise).
+        min_delta: smallest change counted as an improvement.
+        cooldown: epochs to wait after a reduction before counting again, >= 0.
+        min_lr: the rate is never reduced below this, >= 0.
+
+    Raises:
+        ValueError / TypeError: a bad argument, when the callback is made (Keras accepts
+            ``factor=0``, negative patience and unknown keyword arguments); an optimizer with
+            a learning-rate schedule, or a monitored key the run never logs, when training
+            begins.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_finite(factor, "factor")
+        if not 0 < factor < 1:
+            raise ValueError(
+                f"ReduceLROnPlateau's factor must be in (0, 1) (the rate is multiplied by it). "
+                f"Received factor={factor!r}."
+            )
+        check_positive(patience, "patience", integer=True, strict=False)
+        check_positive(cooldown, "cooldown", integer=True, strict=False)
+        _check_finite(min_delta, "min_delta")  # its sign is ignored, as in Keras
+        _check_finite(min_lr, "min_lr")
+        check_positive(min_lr, "min_lr", strict=False)
+        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
+        self.verbose, self.mode = verbose, _monitor_mode(monitor, mode)
+        self.min_delta, self.cooldown = abs(float(min_delta)), int(cooldown)
+        self.min_lr = float(min_lr)
+        self.best: float | None = None
+        self.wait = self.cooldown_counter = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        _check_monitor("ReduceLROnPlateau", self.monitor, self.params)
+        _check_settable_rate("ReduceLROnPlateau", self.model)
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {} if logs is None else logs
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = optimizer.learning_rate
+        value = logs.get(self.monitor)
+        if value is None:  # an epoch without validation (validation_freq): Keras warns too
+            warnings.warn(
+                f"ReduceLROnPlateau is watching {self.monitor!r}, which epoch {epoch + 1} did "
+                f"not log (logged: {', '.join(logs)}); the rate is left as it is.",
+                RuntimeWarning,
+                2,
+            )
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce(optimizer, epoch):
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _reduce(self, optimizer: Any, epoch: int) -> bool:
+        old = optimizer.learning_rate
+        if np.float32(old) <= np.float32(self.min_lr):  # Keras's rate and min_lr are float32
+            return False
+        optimizer.learning_rate = max(old * self.factor, self.min_lr)
+        if self.verbose > 0:
+            print(
+                f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                f"{optimizer.learning_rate}."
+            )
+        return True
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of every epoch from ``schedule(epoch, lr)``.
+
+    ``schedule`` takes the epoch index (from 0) and the current rate and returns the new rate,
+    or (Keras's older form) takes the epoch alone; which form is read from its signature, so a
+    TypeError raised inside your function is not taken for the other form. The epoch's logs
+    get ``learning_rate``, as in Keras.
+
+    Args:
+        schedule: a function ``(epoch, lr) -> lr`` or ``(epoch) -> lr``.
+        verbose: 1 prints the rate set at each epoch.
+
+    Raises:
+        TypeError: ``schedule`` is not callable (when made); the optimizer has a
+            learning-rate schedule (when training begins).
+        ValueError: ``schedule`` returned something other than a positive finite number.
+    """
+
+    def __init__(self, schedule: Any, verbose: int = 0) -> None:
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(
+                f"schedule must be a function (epoch, lr) -> lr. Got {describe(schedule)} instead."
+            )
+        self.schedule, self.verbose = schedule, verbose
+        self._takes_rate = _takes_two_arguments(schedule)
+
+    def on_train_begin(self, logs=None):
+        _check_settable_rate("LearningRateScheduler", self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if self._takes_rate:
+            rate = self.schedule(epoch, optimizer.learning_rate)
+        else:
+            rate = self.schedule(epoch)
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float, np.number))
+            or not math.isfinite(rate)
+            or rate <= 0
+        ):
+            raise ValueError(
+                f"LearningRateScheduler's schedule returned {describe(rate)} for epoch {epoch};"
+                " it must return the learning rate, a positive float."
+            )
+        optimizer.learning_rate = float(rate)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+
+
+def _takes_two_arguments(function: Any) -> bool:
+    """Whether ``function`` can be called with (epoch, lr)."""
+    import inspect
+
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: the current form
+        return True
+    try:
+        signature.bind(0, 0.1)
+    except TypeError:
+        return False
+    return True
+
+
+class CSVLogger(Callback):
+    """Writes each epoch's logs to a CSV file, in the same bytes Keras writes.
+
+    The header is ``epoch`` and the logged keys, sorted, as the first epoch logs them (when
+    that epoch has no ``val_*`` keys, ``val_<key>`` columns are added and hold ``NA``, as
+    Keras does); rows end with ``\\r\\n`` (the csv module's excel dialect). With
+    ``append=True`` the rows follow the file's earlier content, and the header is written only
+    if the file was empty or absent.
+
+    Unlike Keras, which keeps the file open and appends a row per epoch, each epoch writes the
+    whole file again atomically (temporary file, then rename): if the run dies, the file holds
+    the header and every finished epoch, never a half-written row. The file is emptied when
+    training begins (``append=False``), as Keras's opening it for writing does.
+
+    Args:
+        filename: the CSV file's path.
+        separator: the character between fields (default ``","``).
+        append: keep the file's earlier content and add to it.
+    """
+
+    def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
+        super().__init__()
+        import os
+
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"filename must be a path. Got {describe(filename)} instead.")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(
+                f"separator must be one character, e.g. ',' or ';'. Got {separator!r} instead."
+            )
+        if not isinstance(append, (bool, np.bool_)):
+            raise TypeError(f"append must be True or False. Got {describe(append)} instead.")
+        self.filename, self.sep, self.append = os.fspath(filename), separator, bool(append)
+        self.keys: list[str] | None = None
+
+    def on_train_begin(self, logs=None):
+        from pathlib import Path
+
+        from engram.fileio import atomic_write_bytes
+
+        path = Path(self.filename)
+        self._earlier = path.read_bytes() if self.append and path.exists() else b""
+        first_line = self._earlier.split(b"\n", 1)[0]
+        self._header = not first_line  # Keras: a header unless the file's first line has text
+        self._rows: list[dict[str, Any]] = []
+        self.keys = None
+        atomic_write_bytes(self.filename, self._earlier)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from engram.fileio import atomic_write_bytes
+
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+        row = {"epoch": epoch}
+        row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
+        self._rows.append(row)
+        atomic_write_bytes(self.filename, self._earlier + self._csv_text().encode("utf-8"))
+
+    def _csv_text(self) -> str:
+        import csv
+        import io
+
+        class Dialect(csv.excel):
+            delimiter = self.sep
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=["epoch", *self.keys], dialect=Dialect)
+        if self._header:
+            writer.writeheader()
+        writer.writerows(self._rows)
+        return text.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    """A log value as Keras's CSVLogger writes it: text and numbers as they are, a sequence
+    as ``"[a, b]"``."""
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return f'"[{", ".join(map(str, value))}]"'
+    return value

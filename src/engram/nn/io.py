@@ -472,7 +472,12 @@ def _restore_compile(model: Any, config: Any, name: str) -> None:
         if not isinstance(metrics, list):
             raise ValueError("metrics must be a list of names")
         metrics = [metrics_module.from_json(m) for m in metrics]
-        model.compile(config["optimizer"], config["loss"], metrics=metrics)
+        loss = config["loss"]
+        if isinstance(loss, dict) and "name" in loss:  # one loss with options, not per output
+            from engram.nn import losses
+
+            loss = losses.get(loss)
+        model.compile(config["optimizer"], loss, metrics=metrics)
         iterations = config.get("optimizer_iterations", 0)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"optimizer_iterations must be an int >= 0, got {iterations!r}")

@@ -9,13 +9,14 @@ that extreme predictions (1e20) give a finite number; gradients keep the predict
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from engram.nn import functional as F
 from engram.registry import Registry
-from engram.validation import check_array, check_labels
+from engram.validation import check_array, check_labels, check_positive
 
 losses: Registry[Any] = Registry("loss", declared=True)
 
@@ -264,6 +265,262 @@ class SparseCategoricalCrossentropy(_CategoricalBase):
         return F.one_hot(y_true, y_pred.shape[-1], dtype=y_pred.dtype)
 
 
+# ------------------------------------------------- robust, divergence and margin losses
+def huber_terms(diff: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Huber's loss of each error and its derivative.
+
+    Math:
+        h(e)  = 0.5 e^2                    if |e| <= delta
+                delta |e| - 0.5 delta^2    otherwise
+        h'(e) = clip(e, -delta, delta)
+    """
+    abs_diff = np.abs(diff)
+    quadratic = np.minimum(abs_diff, delta)
+    # 0.5 q^2 + delta (|e| - q) is both branches at once (q = min(|e|, delta))
+    values = 0.5 * np.square(quadratic, dtype=np.float64) + delta * (abs_diff - quadratic)
+    return values, np.clip(diff, -delta, delta)
+
+
+def log_cosh_terms(diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(cosh(e)) of each error and its derivative, finite for any e.
+
+    Math:
+        log cosh(e) = |e| + log(1 + exp(-2|e|)) - log 2     (no overflow of cosh)
+        d/de        = tanh(e)
+    """
+    a = np.abs(diff).astype(np.float64)
+    return a + np.log1p(np.exp(-2.0 * a)) - math.log(2.0), np.tanh(diff)
+
+
+def hinge_labels(y_true: np.ndarray) -> np.ndarray:
+    """Keras's hinge labels: 0/1 targets become -1/+1; any others are used as they are."""
+    if np.all((y_true == 0) | (y_true == 1)):
+        return 2.0 * y_true - 1.0
+    return y_true
+
+
+def hinge_terms(y_pred: np.ndarray, y_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The hinge of each output and its derivative (labels as `hinge_labels` gives them).
+
+    Math:
+        h = max(1 - y y_pred, 0);   dh/dy_pred = -y where 1 - y y_pred > 0, else 0
+    """
+    margin = 1.0 - y_true * y_pred
+    return np.maximum(margin, 0.0), np.where(margin > 0, -y_true, 0.0).astype(y_pred.dtype)
+
+
+def kl_divergence_terms(y_pred: np.ndarray, y_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """KL(y || y_pred) of each row (last axis) and its derivative, with Keras's clipping.
+
+    Math:
+        t = clip(y, eps, 1),  p = clip(y_pred, eps, 1)
+        KL = sum_k t_k log(t_k / p_k)
+        dKL/dy_pred_k = -t_k / p_k   where eps <= y_pred_k <= 1, else 0 (the clip is flat)
+    """
+    t = np.clip(y_true, EPSILON, 1.0)
+    p = np.clip(y_pred, EPSILON, 1.0)
+    values = np.sum(t * (np.log(t, dtype=np.float64) - np.log(p, dtype=np.float64)), axis=-1)
+    grad = -t / p * ((y_pred >= EPSILON) & (y_pred <= 1.0))
+    return values, grad.astype(y_pred.dtype, copy=False)
+
+
+def cosine_similarity_terms(
+    y_pred: np.ndarray, y_true: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minus the cosine similarity along ``axis`` and its derivative, as Keras normalizes.
+
+    Math:
+        u = y_pred / max(|y_pred|, eps),   v = y / max(|y|, eps)
+        c = -sum_axis u v
+        dc/dy_pred = -(v - (u . v) u) / |y_pred|    where |y_pred| > eps
+                     -v / eps                        otherwise (u = y_pred / eps is linear)
+    """
+    p = y_pred.astype(np.float64)
+    norm_p = np.sqrt(np.sum(np.square(p), axis=axis, keepdims=True))
+    norm_t = np.sqrt(np.sum(np.square(y_true, dtype=np.float64), axis=axis, keepdims=True))
+    u = p / np.maximum(norm_p, EPSILON)
+    v = y_true / np.maximum(norm_t, EPSILON)
+    dot = np.sum(u * v, axis=axis, keepdims=True)
+    grad = np.where(norm_p > EPSILON, -(v - dot * u) / np.maximum(norm_p, EPSILON), -v / EPSILON)
+    return -np.squeeze(dot, axis=axis), grad.astype(y_pred.dtype)
+
+
+class _ElementwiseLoss(Loss):
+    """A loss that is the mean of one term per output element (Keras: the mean over the last
+    axis, then over the batch, which is the same number)."""
+
+    takes_logits = False
+
+    def terms(self, y_pred: np.ndarray, y_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def forward(self, y_pred, y_true):
+        values, grad = self.terms(y_pred, y_true)
+        loss = float(np.mean(values, dtype=np.float64))
+        return loss, (grad * (1.0 / y_pred.size)).astype(y_pred.dtype, copy=False)
+
+
+@losses.register("huber", "huber_loss")
+class Huber(_ElementwiseLoss):
+    """Huber loss: squared for small errors, linear beyond ``delta`` (robust to outliers).
+
+    Math:
+        L = mean(h(y_pred - y)),  h as in `huber_terms`;  dL/dy_pred = clip(e, -delta, delta) / size
+
+    Args:
+        delta: where the loss turns from quadratic to linear, > 0.
+
+    Reference:
+        Huber (1964), Robust estimation of a location parameter.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        super().__init__()
+        check_positive(delta, "delta")
+        self.delta = float(delta)
+
+    def terms(self, y_pred, y_true):
+        return huber_terms(y_pred - y_true, self.delta)
+
+    def get_config(self):
+        return {} if self.delta == 1.0 else {"delta": self.delta}
+
+
+@losses.register("log_cosh", "logcosh")
+class LogCosh(_ElementwiseLoss):
+    """Logarithm of the hyperbolic cosine of the error.
+
+    Math:
+        L = mean(log cosh(y_pred - y));   dL/dy_pred = tanh(y_pred - y) / size
+    """
+
+    name = "log_cosh"
+
+    def terms(self, y_pred, y_true):
+        return log_cosh_terms(y_pred - y_true)
+
+
+@losses.register("hinge")
+class Hinge(_ElementwiseLoss):
+    """Hinge loss for labels -1/+1 (0/1 labels are turned into -1/+1, as Keras does per batch).
+
+    Math:
+        L = mean(max(1 - y y_pred, 0));   dL/dy_pred = -y [1 - y y_pred > 0] / size
+    """
+
+    name = "hinge"
+
+    def terms(self, y_pred, y_true):
+        return hinge_terms(y_pred, hinge_labels(y_true))
+
+
+@losses.register("kl_divergence", "kld")
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence between target and predicted distributions (last axis).
+
+    Math:
+        L = mean over samples of KL_i (`kl_divergence_terms`);  dL/dy_pred = dKL/dy_pred / samples
+    """
+
+    name = "kl_divergence"
+    takes_logits = False
+
+    def forward(self, y_pred, y_true):
+        values, grad = kl_divergence_terms(y_pred, y_true)
+        return float(np.mean(values)), grad * np.asarray(1.0 / values.size, grad.dtype)
+
+
+@losses.register("cosine_similarity")
+class CosineSimilarity(Loss):
+    """Minus the cosine similarity between targets and predictions along ``axis``.
+
+    Math:
+        L = mean over the other axes of c (`cosine_similarity_terms`), in [-1, 1];
+        dL/dy_pred = dc/dy_pred / (number of vectors)
+
+    Args:
+        axis: the axis the vectors lie along (the features axis, -1 by default).
+    """
+
+    name = "cosine_similarity"
+    takes_logits = False
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"axis must be an int. Got {type(axis).__name__} {axis!r} instead.")
+        self.axis = int(axis)
+
+    def forward(self, y_pred, y_true):
+        if not -y_pred.ndim <= self.axis < y_pred.ndim:
+            raise ValueError(
+                f"CosineSimilarity(axis={self.axis}) needs outputs with more than "
+                f"{abs(self.axis) - (self.axis < 0)} axes; the model's outputs have shape "
+                f"{y_pred.shape}. Pass axis=-1 (the features axis)."
+            )
+        values, grad = cosine_similarity_terms(y_pred, y_true, self.axis)
+        return float(np.mean(values)), grad * np.asarray(1.0 / values.size, grad.dtype)
+
+    def get_config(self):
+        return {} if self.axis == -1 else {"axis": self.axis}
+
+
+def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Keras's per-sample loss functions' inputs: float arrays of the same rank."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.dtype.kind != "f":
+        y_pred = y_pred.astype(np.float32)
+    y_true = np.asarray(y_true, dtype=y_pred.dtype)
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1:] == (1,):
+        y_true = y_true[..., None]
+    elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1:] == (1,):
+        y_true = y_true[..., 0]
+    return y_true, y_pred
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> np.ndarray:
+    """Keras's ``losses.huber``: the Huber loss of each sample (mean over the last axis)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(huber_terms(y_pred - y_true, float(delta))[0], axis=-1)
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Keras's ``losses.log_cosh``: the log-cosh loss of each sample (mean over the last axis)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(log_cosh_terms(y_pred - y_true)[0], axis=-1)
+
+
+def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Keras's ``losses.hinge``: the hinge loss of each sample (mean over the last axis)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(hinge_terms(y_pred, hinge_labels(y_true))[0], axis=-1)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Keras's ``losses.kl_divergence``: KL(y_true || y_pred) of each sample (last axis)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return kl_divergence_terms(y_pred, y_true)[0]
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """Keras's ``losses.cosine_similarity``: minus the cosine similarity along ``axis``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return cosine_similarity_terms(y_pred, y_true, axis)[0]
+
+
+#: Keras's per-sample functions, accepted by `get` (and so by ``compile(loss=...)``)
+FUNCTIONS = {
+    huber: Huber,
+    log_cosh: LogCosh,
+    hinge: Hinge,
+    kl_divergence: KLDivergence,
+    cosine_similarity: CosineSimilarity,
+}
+kld = kl_divergence
+
+
 def get(identifier: Any) -> Loss:
     """A `Loss` from a name, a ``{"name", "config"}`` dict or an instance."""
     if isinstance(identifier, Loss):
@@ -274,6 +531,8 @@ def get(identifier: Any) -> Loss:
         return losses.get(identifier)()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
+    if callable(identifier) and identifier in FUNCTIONS:
+        return FUNCTIONS[identifier]()
     raise TypeError(
         f"loss must be a name such as 'mse' or a Loss instance. Got "
         f"{type(identifier).__name__} instead."

@@ -811,9 +811,9 @@ class Model(Layer):
 
     def _callback_list(self, callbacks, verbose, params, history=False) -> CallbackList:
         cbs = [*as_callbacks(callbacks)]
-        if history:
+        if history:  # after the user's callbacks, as Keras: it sees what they add to the logs
             self.history = History()
-            cbs.insert(0, self.history)
+            cbs.append(self.history)
         if verbose:
             cbs.append(ProgbarLogger(verbose))
         callback_list = CallbackList(cbs, self)
@@ -967,6 +967,9 @@ class Model(Layer):
         callback_list.on_train_begin()
         # BackupAndRestore's on_train_begin may leave where a killed run stood
         resume = self.__dict__.pop("_resume", None) or {"epoch": initial_epoch}
+        if "history" in resume and self.history is not None:
+            self.history.history = resume["history"]
+            self.history.epoch = resume["history_epochs"]
         if "step" in resume:
             train.resume(resume["seen"], resume["order"], resume["step"])
             states = resume.get("metric_states") or {}

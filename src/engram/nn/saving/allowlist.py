@@ -101,12 +101,12 @@ INITIALIZERS = {
 }
 #: Keras optimizer classes -> engram optimizer names; the module must be Keras's own
 OPTIMIZERS = {"Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
+OPTIMIZERS["AdamW"] = "adamw"  # the same variables as Adam's
 _OPTIMIZER_MODULE = re.compile(
     r"keras\.optimizers|keras\.src\.backend\.(torch|tensorflow|jax|numpy)\.optimizers(\.\w+)?"
 )
 #: Keras optimizer options engram implements only when off
 OPTIMIZER_OFF: dict[str, tuple[Any, ...]] = {
-    "weight_decay": (None, 0, 0.0),
     "use_ema": (False,),
     "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,),
@@ -123,6 +123,13 @@ LOSSES = {
     "CategoricalCrossentropy": "categorical_crossentropy",
     "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
 }
+LOSSES.update(
+    Huber="huber",
+    LogCosh="log_cosh",
+    Hinge="hinge",
+    KLDivergence="kl_divergence",
+    CosineSimilarity="cosine_similarity",
+)
 DTYPES = frozenset({"float32", "float64"})
 INPUT_DTYPES = ("float32", "float64", "int32", "int64", None)
 
@@ -328,6 +335,7 @@ def optimizer_config(entry: Any, name: str) -> dict:
     cls = optimizers.optimizers.get(engram_name)
     accepted = _constructor_args(cls) | {
         "learning_rate",
+        "weight_decay",
         "clipnorm",
         "clipvalue",
         "global_clipnorm",
@@ -336,12 +344,20 @@ def optimizer_config(entry: Any, name: str) -> dict:
     for key, value in config.items():
         if key in OPTIMIZER_IGNORED:
             continue
+        if key == "amsgrad" and value:
+            raise refuse(
+                name,
+                f"compile_config.optimizer ({class_name}) sets amsgrad=True, whose velocity_hat "
+                "state engram does not read from .keras files",
+            )
+        if key == "learning_rate" and isinstance(value, dict):
+            out[key] = _schedule_entry(value, name)
+            continue
         if key in accepted:
             if isinstance(value, dict):
                 raise refuse(
                     name,
-                    f"compile_config.optimizer.{key} is an object (a schedule?); engram takes "
-                    "numbers only",
+                    f"compile_config.optimizer.{key} is an object; engram takes numbers only",
                 )
             if value is not None:
                 out[key] = value
@@ -360,6 +376,17 @@ def optimizer_config(entry: Any, name: str) -> dict:
     return {"name": engram_name, "config": out}
 
 
+def _schedule_entry(entry: dict, name: str) -> dict:
+    """A Keras learning-rate schedule entry, checked against engram's schedules (data only)."""
+    from engram.nn import schedules
+
+    try:
+        schedules.deserialize(entry)
+    except (ValueError, TypeError) as exc:
+        raise refuse(name, f"compile_config.optimizer.learning_rate: {exc}") from None
+    return entry
+
+
 def loss_config(value: Any, name: str) -> Any:
     from engram.nn import losses
 
@@ -370,8 +397,12 @@ def loss_config(value: Any, name: str) -> Any:
     module, class_name, config = check_entry(value, name, "compile_config.loss")
     if module != "keras.losses" or class_name not in LOSSES:
         raise refuse(name, f"compile_config.loss is {module}.{class_name}, not a loss engram has")
+    takes = _constructor_args(losses.losses.get(LOSSES[class_name])) - {"from_logits"}
+    options = {k: v for k, v in config.items() if k in takes}  # Huber's delta, an axis
     extra = {
-        k: v for k, v in config.items() if k not in ("name", "reduction", "dtype", "from_logits")
+        k: v
+        for k, v in config.items()
+        if k not in ("name", "reduction", "dtype", "from_logits") and k not in takes
     }
     if any(v not in (None, -1, 0.0) for v in extra.values()) or config.get("reduction") not in (
         None,
@@ -383,10 +414,15 @@ def loss_config(value: Any, name: str) -> Any:
             f"{sorted(extra)}",
         )
     from_logits = bool(config.get("from_logits", False))
-    if not from_logits:
+    if not from_logits and not options:
         return LOSSES[class_name]
+    if from_logits:
+        options["from_logits"] = True
     # a loss object, not its config: compile reads a dict as one loss per output name
-    return losses.get({"name": LOSSES[class_name], "config": {"from_logits": True}})
+    try:
+        return losses.get({"name": LOSSES[class_name], "config": options})
+    except (ValueError, TypeError) as exc:
+        raise refuse(name, f"compile_config.loss ({class_name}): {exc}") from None
 
 
 def _is_weight_option(key: str) -> bool:

@@ -115,7 +115,12 @@ def _weight_datasets(model: Any) -> dict[str, np.ndarray]:
 def _slot_table(optimizer: Any) -> list[tuple[str, float]]:
     """(engram slot, factor) per Keras optimizer variable of one weight: keras = factor * engram."""
     name = optimizer.name
-    if name == "adam":
+    if getattr(optimizer, "amsgrad", False):
+        raise ValueError(
+            "engram does not write AMSGrad's velocity_hat state to .keras files yet: save in "
+            "engram's format (.engram), or use amsgrad=False."
+        )
+    if name in ("adam", "adamw"):
         return [("m_sum", 1 - optimizer.beta_1), ("v_sum", 1 - optimizer.beta_2)]
     if name == "sgd":
         return [("velocity", 1.0)] if optimizer.momentum else []
@@ -136,6 +141,12 @@ def _trainable(model: Any) -> list[tuple[str, np.ndarray]]:
             if key in layer.params:
                 out.append((f"{layer.name}/{key}", layer.params[key]))
     return out
+
+
+def _first_slot(optimizer: Any) -> int:
+    """The index of the first slot in optimizer/vars: after the iteration count and, unless
+    the rate is a schedule, the learning-rate variable."""
+    return 1 if optimizer.schedule is not None else 2
 
 
 def _optimizer_datasets(model: Any) -> list[tuple[str, np.ndarray, float]]:
@@ -194,6 +205,12 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
         return None
     opt = model.optimizer
     reverse = {v: k for k, v in allowlist.OPTIMIZERS.items()}
+    if opt.name not in reverse:
+        raise ValueError(
+            f"engram does not write the {opt.name} optimizer to .keras files yet (its state "
+            f"has no Keras layout here): save in engram's format (.engram), or compile with "
+            f"one of {', '.join(sorted(reverse))}."
+        )
     opt_config = {"name": opt.name, **opt.get_config()}
     loss = losses.to_json(model.loss)
     if isinstance(loss, dict):
@@ -285,8 +302,10 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = opt.name
             group.create_dataset("0", data=np.int32(opt.iterations))
-            group.create_dataset("1", data=np.float32(opt.learning_rate))
-            for i, (key, weight, factor) in enumerate(_optimizer_datasets(model), start=2):
+            if opt.schedule is None:  # Keras keeps no learning-rate variable for a schedule
+                group.create_dataset("1", data=np.float32(opt.learning_rate))
+            first = _first_slot(opt)
+            for i, (key, weight, factor) in enumerate(_optimizer_datasets(model), start=first):
                 slot_key, slot = key.split("|")
                 state = opt.slots.get(slot_key) or opt.init_slots(weight)
                 value = (state[slot] * factor).astype(weight.dtype)
@@ -520,7 +539,8 @@ def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
     if not opt_paths:
         return
     slots = _optimizer_datasets(model)
-    expected = {f"optimizer/vars/{i}" for i in range(2 + len(slots))}
+    first = _first_slot(model.optimizer)
+    expected = {f"optimizer/vars/{i}" for i in range(first + len(slots))}
     if set(opt_paths) != expected:
         raise ModelFileError(
             f"{name}: the optimizer state has {len(opt_paths)} variables; the "
@@ -533,10 +553,11 @@ def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
     iterations = int(it[()])
     if iterations < 0:
         raise ModelFileError(f"{name}: optimizer iteration count {iterations} is negative.")
-    _read_dataset(datasets["optimizer/vars/1"], (), np.float32, name, "optimizer/vars/1")
+    if first == 2:
+        _read_dataset(datasets["optimizer/vars/1"], (), np.float32, name, "optimizer/vars/1")
     opt = model.optimizer
     opt.iterations = iterations
-    for i, (key, weight, factor) in enumerate(slots, start=2):
+    for i, (key, weight, factor) in enumerate(slots, start=first):
         path = f"optimizer/vars/{i}"
         value = _read_dataset(datasets[path], weight.shape, weight.dtype, name, path)
         slot_key, slot = key.split("|")
