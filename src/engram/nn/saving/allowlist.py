@@ -32,6 +32,18 @@ LAYER_CLASSES = {
         "Softmax",
     )
 }  # fmt: skip
+#: merge layers (functional models)
+MERGE_CLASSES = (
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
+)
+LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
 
 #: Keras options engram does not implement, with the values meaning "not used"
 OFF_VALUES: dict[str, tuple[Any, ...]] = {

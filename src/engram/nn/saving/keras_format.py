@@ -16,9 +16,11 @@ Loading, in this order, refuses with `ModelFileError` before anything is built:
    the architecture does not expect, and each dataset's shape and dtype exactly what the
    engram model built from the config holds -- before its data are read.
 
-The graph's wiring is read in one place, `_sequential_layers`: a Sequential model's layer list.
-A functional model (``inbound_nodes``) is refused today with a message saying so; adding it
-means reading the nodes there and mapping each layer with the same `allowlist.layer_mapping`.
+A model's wiring is read in one place, `_read_model`: a Sequential model's layer list here, a
+functional model's layers and ``inbound_nodes`` in functional.py (every reference checked, cycles
+refused), nested models by the same rules. Every layer entry goes through the same
+`allowlist.layer_mapping`, so a new layer is one allowlist entry. Weights are laid out by
+`_entries`, which walks nested models as Keras does (``layers/functional/layers/dense/vars``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 
 from engram.fileio import atomic_write_bytes
 from engram.nn.io import ModelFileError
-from engram.nn.saving import allowlist
+from engram.nn.saving import allowlist, functional
 from engram.nn.saving.archive import read_zip, write_zip
 
 KERAS_VERSION = "3.15.1"
@@ -66,49 +68,65 @@ def _recurrent(layer: Any) -> bool:
     return isinstance(layer, Recurrent)
 
 
-def _groups(layer: Any) -> list[tuple[str, str, list[np.ndarray]]]:
-    """(path inside the layer's group, the ``name`` attribute, arrays) in Keras's layout."""
-    from engram.nn.layers import TimeDistributed
+def _keras_class(layer: Any) -> str:
+    """The class name Keras gives a layer or model (a functional model's is Functional)."""
+    from engram.nn.layers import layers
+    from engram.nn.model import Model
+    from engram.nn.sequential import Sequential
 
+    if isinstance(layer, Sequential):
+        return "Sequential"
+    if isinstance(layer, Model):
+        return "Functional"
+    return layers.name_of(layer)
+
+
+def _children(model: Any) -> list[Any]:
+    """The layers Keras keeps under a model's ``layers/`` group, in Keras's order: a
+    Sequential's without its InputLayer, a functional model's with its InputLayers."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    return list(model.layers)
+
+
+def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """(path inside the layer's group, the ``name`` attribute, the layer whose ``set_weights``
+    takes the arrays, arrays) in Keras's layout."""
+    from engram.nn.layers import TimeDistributed
+    from engram.nn.model import Model
+
+    if isinstance(layer, Model):
+        return [*_entries(layer), ("vars", layer.name, layer, [])]
     if _recurrent(layer):
         cell = f"{allowlist.snake_case(type(layer).__name__)}_cell"
-        return [("vars", layer.name, []), ("cell/vars", cell, layer.get_weights())]
+        return [("vars", layer.name, layer, []), ("cell/vars", cell, layer, layer.get_weights())]
     if isinstance(layer, TimeDistributed):
-        inner = [(f"layer/{p}", n, w) for p, n, w in _groups(layer.layer)]
-        return [("vars", layer.name, []), *inner]
-    return [("vars", layer.name, layer.get_weights())]
+        inner = [(f"layer/{p}", n, o, w) for p, n, o, w in _groups(layer.layer)]
+        return [("vars", layer.name, layer, []), *inner]
+    return [("vars", layer.name, layer, layer.get_weights())]
 
 
-def _model_layers(model: Any) -> list[Any]:
-    from engram.nn.layers import InputLayer
-
-    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
-
-
-def _layer_paths(model: Any) -> list[tuple[Any, str]]:
-    """Each layer with its Keras group path: ``layers/dense``, ``layers/dense_1``, ..."""
+def _entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """Every group Keras writes for ``model``'s layers: (path, name attribute, owner, arrays),
+    paths from the class names made unique in order: ``layers/dense``, ``layers/dense_1``."""
     used: dict[str, int] = {}
     out = []
-    for layer in _model_layers(model):
-        base = allowlist.snake_case(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            path = f"{base}_{used[base]}"
-        else:
-            used[base] = 0
-            path = base
-        out.append((layer, f"layers/{path}"))
+    for layer in _children(model):
+        base = allowlist.snake_case(_keras_class(layer))
+        used[base] = used.get(base, -1) + 1
+        path = f"layers/{base}_{used[base]}" if used[base] else f"layers/{base}"
+        out += [(f"{path}/{sub}", n, o, w) for sub, n, o, w in _groups(layer)]
     return out
 
 
 def _weight_datasets(model: Any) -> dict[str, np.ndarray]:
     """Every weight dataset's path and the array the model holds for it."""
-    out = {}
-    for layer, path in _layer_paths(model):
-        for sub, _, arrays in _groups(layer):
-            for i, array in enumerate(arrays):
-                out[f"{path}/{sub}/{i}"] = array
-    return out
+    return {
+        f"{path}/{i}": a for path, _, _, arrays in _entries(model) for i, a in enumerate(arrays)
+    }
 
 
 # ------------------------------------------------------------------ optimizer slots
@@ -126,10 +144,24 @@ def _slot_table(optimizer: Any) -> list[tuple[str, float]]:
     raise ValueError(f"The {name} optimizer has no Keras counterpart engram can write.")
 
 
+def _leaf_layers(model: Any) -> list[Any]:
+    """The layers that hold weights, nested models opened, in Keras's order."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.model import Model
+
+    out: list[Any] = []
+    for layer in _children(model):
+        if isinstance(layer, Model):
+            out += _leaf_layers(layer)
+        elif not isinstance(layer, InputLayer):
+            out.append(layer)
+    return out
+
+
 def _trainable(model: Any) -> list[tuple[str, np.ndarray]]:
     """(slot key, weight) in the order of Keras's ``model.trainable_variables``."""
     out = []
-    for layer in _model_layers(model):
+    for layer in _leaf_layers(model):
         if not layer.trainable:
             continue
         for key in layer.weight_names:
@@ -179,28 +211,49 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
         config["layer"] = _keras_layer(layer.layer)
     entry = {"module": allowlist.LAYERS_MODULE, "class_name": class_name, "config": config}
     entry["registered_name"] = None
-    if layer.input_shape is not None:
+    shapes = getattr(layer, "input_shapes", None)  # a merge layer is built on a list of shapes
+    if shapes is not None:
+        entry["build_config"] = {"input_shape": [[None, *shape] for shape in shapes]}
+    elif layer.input_shape is not None:
         entry["build_config"] = {"input_shape": [None, *layer.input_shape]}
     return entry
 
 
-def _keras_compile_config(model: Any) -> dict[str, Any] | None:
+def _keras_loss(loss: Any) -> Any:
     from engram.nn import losses
 
+    value = losses.to_json(loss)
+    if not isinstance(value, dict):
+        return value
+    reverse = {v: k for k, v in allowlist.LOSSES.items()}
+    return {
+        "module": "keras.losses",
+        "class_name": reverse[value["name"]],
+        "config": {**value["config"], "reduction": "sum_over_batch_size"},
+        "registered_name": None,
+    }
+
+
+def _keras_metrics(metrics: Any) -> Any:
+    """The compile metrics when they are names (per output: lists or a dict of them)."""
+    if isinstance(metrics, dict):
+        return {k: _keras_metrics(v) for k, v in metrics.items()}
+    if isinstance(metrics, (list, tuple)):
+        kept = [m if isinstance(m, str) else _keras_metrics(m) for m in metrics]
+        kept = [m for m in kept if m is not None]
+        return kept or None
+    return metrics if isinstance(metrics, str) else None
+
+
+def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     if model.optimizer is None or model.loss is None:
         return None
     opt = model.optimizer
     reverse = {v: k for k, v in allowlist.OPTIMIZERS.items()}
     opt_config = {"name": opt.name, **opt.get_config()}
-    loss = losses.to_json(model.loss)
-    if isinstance(loss, dict):
-        reverse_loss = {v: k for k, v in allowlist.LOSSES.items()}
-        loss = {
-            "module": "keras.losses",
-            "class_name": reverse_loss[loss["name"]],
-            "config": {**loss["config"], "reduction": "sum_over_batch_size"},
-            "registered_name": None,
-        }
+    loss = model.loss
+    loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
+    weights = list(model._loss_weights)
     return {
         "optimizer": {
             "module": "keras.optimizers",
@@ -209,8 +262,8 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
             "registered_name": None,
         },
         "loss": loss,
-        "loss_weights": None,
-        "metrics": [m for m in model.metric_names if isinstance(m, str)] or None,
+        "loss_weights": None if all(w == 1.0 for w in weights) else weights,
+        "metrics": _keras_metrics(model.metric_names),
         "weighted_metrics": None,
         "run_eagerly": False,
         "steps_per_execution": 1,
@@ -218,8 +271,23 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     }
 
 
+def require_graph_model(model: Any, what: str) -> None:
+    """The one place that says which models these writers handle: Sequential and functional
+    models (a `Model` built from inputs and outputs, nested models included)."""
+    from engram.nn.model import Model
+    from engram.nn.sequential import Sequential
+
+    if not isinstance(model, Sequential) and not (
+        isinstance(model, Model) and getattr(model, "graph", None) is not None
+    ):
+        raise TypeError(
+            f"{what} handles Sequential and functional models only (layers called on Input "
+            f"tensors); got {type(model).__name__}."
+        )
+
+
 def require_sequential(model: Any, what: str) -> None:
-    """The one place that says which models these writers handle: Sequential (a chain)."""
+    """The writers that handle Sequential models (a chain) only."""
     from engram.nn.sequential import Sequential
 
     if not isinstance(model, Sequential):
@@ -229,36 +297,66 @@ def require_sequential(model: Any, what: str) -> None:
         )
 
 
-def keras_config(model: Any) -> dict[str, Any]:
-    """The model's architecture and compile settings as Keras 3 writes ``config.json``."""
-    require_sequential(model, "Saving as .keras")
-    if not model.built:
-        raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
-    batch_shape = [None, *model.layers[0].input_shape]
-    input_entry = {
+def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:
+    return {
         "module": allowlist.LAYERS_MODULE,
         "class_name": "InputLayer",
-        "config": {
-            "batch_shape": batch_shape,
-            "dtype": model.layers[0].dtype,
-            "name": "input_layer",
-        },
+        "config": {"batch_shape": [None, *shape], "dtype": str(np.dtype(dtype)), "name": name},
         "registered_name": None,
     }
+
+
+def _layer_entry(layer: Any) -> dict[str, Any]:
+    """One layer's (or nested model's) entry in a functional model's ``layers``."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.model import Model
+
+    if isinstance(layer, Model):
+        return _model_entry(layer)
+    if isinstance(layer, InputLayer):
+        return _input_entry(layer.declared_input_shape, layer.dtype, layer.name)
+    return _keras_layer(layer)
+
+
+def _model_entry(model: Any) -> dict[str, Any]:
+    """A model's architecture as Keras 3 writes it (Sequential or Functional)."""
+    from engram.nn.sequential import Sequential
+
+    if not isinstance(model, Sequential):
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": functional.write_graph(model, _layer_entry),
+            "registered_name": "Functional",
+            "build_config": {"input_shape": None},
+        }
+    first = model.layers[0]
+    batch_shape = [None, *first.input_shape]
     dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
-    config = {
+    return {
         "module": "keras",
         "class_name": "Sequential",
         "config": {
             "name": model.name,
             "trainable": True,
             "dtype": {**dtype, "registered_name": None},
-            "layers": [input_entry, *(_keras_layer(layer) for layer in _model_layers(model))],
+            "layers": [
+                _input_entry(first.input_shape, first.dtype, "input_layer"),
+                *(_keras_layer(layer) for layer in _children(model)),
+            ],
             "build_input_shape": batch_shape,
         },
         "registered_name": None,
         "build_config": {"input_shape": batch_shape},
     }
+
+
+def keras_config(model: Any) -> dict[str, Any]:
+    """The model's architecture and compile settings as Keras 3 writes ``config.json``."""
+    require_graph_model(model, "Saving as .keras")
+    if not model.built:
+        raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
+    config = _model_entry(model)
     compile_config = _keras_compile_config(model)
     if compile_config is not None:
         config["compile_config"] = compile_config
@@ -270,12 +368,11 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("layers")
-        for layer, path in _layer_paths(model):
-            for sub, name, arrays in _groups(layer):
-                group = f.require_group(f"{path}/{sub}")
-                group.attrs["name"] = name
-                for i, array in enumerate(arrays):
-                    group.create_dataset(str(i), data=np.ascontiguousarray(array))
+        for path, name, _, arrays in _entries(model):
+            group = f.require_group(path)
+            group.attrs["name"] = name
+            for i, array in enumerate(arrays):
+                group.create_dataset(str(i), data=np.ascontiguousarray(array))
         if with_optimizer and model.optimizer is not None:
             opt = model.optimizer
             group = f.create_group("optimizer/vars")
@@ -313,7 +410,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
     """Write the weights as Keras 3's ``.weights.h5`` (atomically)."""
-    require_sequential(model, "Saving as .weights.h5")
+    require_graph_model(model, "Saving as .weights.h5")
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
     return atomic_write_bytes(path, _weights_h5(model, with_optimizer=False))
@@ -338,26 +435,6 @@ def _json(data: bytes, name: str, entry: str) -> Any:
         raise ModelFileError(f"{name}: {entry} is not valid JSON ({exc}).") from None
 
 
-def _sequential_layers(config: Any, name: str) -> tuple[str, list[dict], list | None]:
-    """The graph's wiring, read in one place: (model name, layer entries, batch input shape)."""
-    module, class_name, inner = allowlist.check_entry(config, name, "config.json")
-    if (module, class_name) in (("keras", "Functional"), ("keras", "Model")):
-        raise allowlist.refuse(
-            name, "the file holds a functional model; engram reads Sequential models only today"
-        )
-    if (module, class_name) not in (("keras", "Sequential"), ("keras.models", "Sequential")):
-        raise allowlist.refuse(
-            name, f"config.json is the class {module}.{class_name}, not a Sequential model"
-        )
-    entries = inner.get("layers")
-    if not isinstance(entries, list) or not entries:
-        raise allowlist.refuse(name, "config.json has no list of layers")
-    model_name = inner.get("name", "sequential")
-    if not isinstance(model_name, str):
-        raise allowlist.refuse(name, "config.json's model name is not a string")
-    return model_name, entries, inner.get("build_input_shape")
-
-
 def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     """A Keras layer entry as engram's ``{"class_name", "config"}``, checked all the way down."""
     module, class_name, config = allowlist.check_entry(entry, name, where)
@@ -370,9 +447,14 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     return {"class_name": mapping.engram_class, "config": converted}
 
 
-def engram_config(config: Any, name: str) -> dict[str, Any]:
-    """A Keras ``config.json`` as engram's Sequential config (every name checked first)."""
-    model_name, entries, build_shape = _sequential_layers(config, name)
+def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
+    """A Keras Sequential config as engram's (every layer entry checked first)."""
+    entries = inner.get("layers")
+    if not isinstance(entries, list) or not entries:
+        raise allowlist.refuse(name, f"{where} has no list of layers")
+    model_name = inner.get("name", "sequential")
+    if not isinstance(model_name, str):
+        raise allowlist.refuse(name, f"{where}'s model name is not a string")
     layers = []
     input_shape = None
     for i, entry in enumerate(entries):
@@ -383,6 +465,7 @@ def engram_config(config: Any, name: str) -> dict[str, Any]:
             input_shape = converted["config"].get("shape")
             continue
         layers.append(converted)
+    build_shape = inner.get("build_input_shape")
     if input_shape is None and isinstance(build_shape, list) and build_shape:
         input_shape = build_shape[1:]
     if input_shape is None or not all(isinstance(s, int) and s > 0 for s in input_shape):
@@ -392,6 +475,41 @@ def engram_config(config: Any, name: str) -> dict[str, Any]:
     if not layers:
         raise allowlist.refuse(name, "the model has no layers besides its input")
     return {"name": model_name, "layers": layers, "input_shape": list(input_shape)}
+
+
+def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """The wiring, read in one place: a model entry as ``("sequential", engram config)`` or
+    ``("functional", functional.GraphSpec)``, every name checked; None for a non-model entry."""
+    module, class_name, inner = allowlist.check_entry(entry, name, where)
+    if (module, class_name) in functional.SEQUENTIAL:
+        return "sequential", _sequential_config(inner, name, where)
+    if (module, class_name) not in functional.FUNCTIONAL:
+        return None
+
+    def read_layer(layer_entry: Any, at: str) -> dict:
+        return _engram_layer(layer_entry, name, at)
+
+    def read_nested(layer_entry: Any, at: str, level: int) -> tuple[Any, int, bool] | None:
+        spec = _read_model(layer_entry, name, at, level)
+        if spec is None:
+            return None
+        n_outputs = len(spec[1].outputs) if spec[0] == "functional" else 1
+        return spec, n_outputs, spec[0] == "functional"
+
+    graph = functional.read_graph(inner, name, where, read_layer, read_nested, depth)
+    return "functional", graph
+
+
+def engram_config(config: Any, name: str) -> tuple[str, Any]:
+    """A Keras ``config.json``'s model, checked (`_read_model`); refuses any other class."""
+    spec = _read_model(config, name, "config.json")
+    if spec is None:
+        module, class_name, _ = allowlist.check_entry(config, name, "config.json")
+        raise allowlist.refuse(
+            name, f"config.json is the class {module}.{class_name}, not a Sequential or "
+            "functional model"
+        )  # fmt: skip
+    return spec
 
 
 def _walk_h5(f: Any, name: str) -> dict[str, Any]:
@@ -492,23 +610,9 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
     if missing:
         raise ModelFileError(f"{name}: the weights file lacks {missing[:5]} for this architecture.")
     values = {p: _read_dataset(datasets[p], a.shape, a.dtype, name, p) for p, a in expected.items()}
-    for layer, path in _layer_paths(model):
-        targets = [(layer_of, sub) for layer_of, sub in _owners(layer)]
-        for owner, sub in targets:
-            n = len(owner.get_weights())
-            if n:
-                owner.set_weights([values[f"{path}/{sub}/{i}"] for i in range(n)])
-
-
-def _owners(layer: Any) -> list[tuple[Any, str]]:
-    """(the layer whose set_weights takes the arrays, path) for each group with weights."""
-    from engram.nn.layers import TimeDistributed
-
-    if _recurrent(layer):
-        return [(layer, "cell/vars")]
-    if isinstance(layer, TimeDistributed):
-        return [(layer.layer, f"layer/{sub}") for _, sub in _owners(layer.layer)]
-    return [(layer, "vars")]
+    for path, _, owner, arrays in _entries(model):
+        if arrays:
+            owner.set_weights([values[f"{path}/{i}"] for i in range(len(arrays))])
 
 
 def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
@@ -593,7 +697,7 @@ class _WeightTooLarge(Exception):
     pass
 
 
-def _build_within(config: dict, sizes: list[int], name: str) -> Any:
+def _build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
     """Build the engram model, each weight allowed only as large as an array in the file.
 
     Every weight must match one of the file's arrays exactly, so a config asking for a weight
@@ -603,6 +707,7 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
     zeros).
     """
     from engram.nn import initializers
+    from engram.nn.layers import TimeDistributed, layers
     from engram.nn.sequential import Sequential
 
     budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
@@ -620,37 +725,63 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
             budget["left"] -= size
             return np.zeros(shape, dtype)
 
-    originals: list[dict] = []
+    originals: list[tuple[Any, dict]] = []
 
-    def bounded(layer_cfg: dict) -> dict:
+    def bounded(layer_cfg: dict) -> tuple[dict, list[dict]]:
         cfg = dict(layer_cfg["config"])
-        originals.append(
-            {k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}
-        )
-        for key in originals[-1]:
+        kept = [{k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}]
+        for key in kept[0]:
             cfg[key] = BoundedZeros()
         if "layer" in cfg:
-            cfg["layer"] = bounded(cfg["layer"])
-        return {**layer_cfg, "config": cfg}
+            cfg["layer"], inner = bounded(cfg["layer"])
+            kept += inner
+        return {**layer_cfg, "config": cfg}, kept
+
+    def make_layer(layer_cfg: dict) -> Any:
+        cfg, kept = bounded(layer_cfg)
+        layer = layers.get(cfg["class_name"]).from_config(cfg["config"])
+        owners = [layer, layer.layer] if isinstance(layer, TimeDistributed) else [layer]
+        originals.extend(zip(owners, kept, strict=True))
+        return layer
+
+    def make_model(model_spec: tuple[str, Any]) -> Any:
+        kind, config = model_spec
+        if kind == "functional":
+            return functional.build(config, make_layer, make_model)
+        model = Sequential(name=config["name"])
+        for entry in config["layers"]:
+            model.add(make_layer(entry))
+        model.build((None, *config["input_shape"]))
+        return model
 
     try:
-        building = {**config, "layers": [bounded(entry) for entry in config["layers"]]}
-        model = Sequential.from_config(building)
+        model = make_model(spec)
     except _WeightTooLarge as exc:
         raise ModelFileError(str(exc)) from None
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
         raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
-    from engram.nn.layers import TimeDistributed
-
-    flat = []
-    for layer in model.layers:
-        flat.append(layer)
-        if isinstance(layer, TimeDistributed):
-            flat.append(layer.layer)
-    for layer, keys in zip(flat, originals, strict=True):
+    for layer, keys in originals:
         for key, value in keys.items():
             setattr(layer, key, value)
     return model
+
+
+def _names(value: Any) -> bool:
+    """Whether ``value`` is a metric name, a list of names, or None."""
+    if isinstance(value, list):
+        return all(isinstance(m, str) for m in value)
+    return value is None or isinstance(value, str)
+
+
+def _per_output(value: Any, name: str, key: str, check: Any) -> Any:
+    """A compile setting given once, per output as a list, or per output name as a dict."""
+    if isinstance(value, dict) and "class_name" not in value and "module" not in value:
+        if not all(isinstance(k, str) for k in value):
+            raise allowlist.refuse(name, f"compile_config.{key} has keys that are not names")
+        return {k: check(v) for k, v in value.items()}
+    if isinstance(value, list) and key != "metrics":
+        return [check(v) for v in value]
+    return check(value)
 
 
 def _compile_args(config: Any, name: str) -> dict[str, Any]:
@@ -659,23 +790,43 @@ def _compile_args(config: Any, name: str) -> dict[str, Any]:
     metrics = config.get("metrics") or []
     if isinstance(metrics, str):
         metrics = [metrics]
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+    per_output = isinstance(metrics, list) and all(
+        isinstance(m, (list, type(None))) for m in metrics
+    )
+    if isinstance(metrics, dict):
+        ok = all(isinstance(k, str) and _names(v) for k, v in metrics.items())
+    else:
+        ok = isinstance(metrics, list) and (
+            _names(metrics) or (per_output and all(_names(m) for m in metrics))
+        )
+    if not ok:
         raise allowlist.refuse(name, f"compile_config.metrics {metrics!r} is not a list of names")
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key) is not None:
-            raise allowlist.refuse(
-                name, f"compile_config.{key} is set; engram does not implement it"
-            )
+    if config.get("weighted_metrics") is not None:
+        raise allowlist.refuse(
+            name, "compile_config.weighted_metrics is set; engram does not implement it"
+        )
+
+    def weight(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise allowlist.refuse(name, f"compile_config.loss_weights holds {value!r:.40}")
+        return float(value)
+
+    loss_weights = config.get("loss_weights")
     return {
         "optimizer": allowlist.optimizer_config(config.get("optimizer"), name),
-        "loss": allowlist.loss_config(config.get("loss"), name),
-        "metrics": metrics,
+        "loss": _per_output(
+            config.get("loss"), name, "loss", lambda v: allowlist.loss_config(v, name)
+        ),
+        "loss_weights": None
+        if loss_weights is None
+        else _per_output(loss_weights, name, "loss_weights", weight),
+        "metrics": metrics or None,
     }
 
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load Keras 3 ``.weights.h5`` weights into a model of the same architecture."""
-    require_sequential(model, "Loading .weights.h5")
+    require_graph_model(model, "Loading .weights.h5")
     if not model.built:
         model.build()
     name = str(path)
