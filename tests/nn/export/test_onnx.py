@@ -76,8 +76,8 @@ def test_unknown_layer_is_refused_by_name(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_only_sequential_models_are_written(tmp_path):
-    """A model that is not a chain (e.g. a functional graph) is refused, not saved as a chain."""
+def test_only_sequential_and_functional_models_are_written(tmp_path):
+    """An object that is not a model with a graph (e.g. a subclassed model) is refused."""
     from engram.nn.export import to_torch
     from engram.nn.saving import keras_format
 
@@ -90,7 +90,7 @@ def test_only_sequential_models_are_written(tmp_path):
         lambda: keras_format.save_model(Graph(), tmp_path / "x.keras"),
         lambda: keras_format.save_weights(Graph(), tmp_path / "x.weights.h5"),
     ):
-        with pytest.raises(TypeError, match="models only.*got Graph"):
+        with pytest.raises(TypeError, match="Sequential and functional models only.*got Graph"):
             write()
     assert list(tmp_path.iterdir()) == []
 

@@ -286,17 +286,6 @@ def require_graph_model(model: Any, what: str) -> None:
         )
 
 
-def require_sequential(model: Any, what: str) -> None:
-    """The writers that handle Sequential models (a chain) only."""
-    from engram.nn.sequential import Sequential
-
-    if not isinstance(model, Sequential):
-        raise TypeError(
-            f"{what} handles Sequential models only (a chain of layers); got "
-            f"{type(model).__name__}. Functional models are not supported yet."
-        )
-
-
 def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:
     return {
         "module": allowlist.LAYERS_MODULE,
