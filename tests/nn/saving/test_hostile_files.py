@@ -655,3 +655,22 @@ def test_functional_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
         except ModelFileError:
             refused += 1
     assert refused > 40
+
+
+def test_weights_of_one_layer_under_another_layers_path_are_refused(tmp_path):
+    """Two Dense layers of one shape with their weights groups' names swapped: refused, not
+    loaded with the weights exchanged."""
+    from engram.nn import Input, Model
+
+    x = Input((3,), name="x")
+    model = Model(x, Dense(3, name="second")(Dense(3, name="first")(x)), name="m", seed=0)
+    config = keras_format.keras_config(model)
+    buffer = io.BytesIO(keras_format._weights_h5(model, False))
+    with h5py.File(buffer, "a") as f:
+        f["layers/dense/vars"].attrs["name"] = "second"
+        f["layers/dense_1/vars"].attrs["name"] = "first"
+    path = write_keras(tmp_path / "m.keras", config, buffer.getvalue())
+    with pytest.raises(
+        ModelFileError, match=r"'layers/dense/vars' are those of the layer 'second'"
+    ):
+        load_model(path)

@@ -235,3 +235,28 @@ def test_training_resumed_from_an_engram_functional_file(tmp_path):
         for a, b in zip(fresh.get_weights(), straight.get_weights(), strict=True)
     ]
     assert max(gaps) > 1e-4
+
+
+def test_keras_functional_file_with_sequence_layers(tmp_path):
+    """Integer inputs, Embedding, LSTM, GRU and TimeDistributed inside a functional graph."""
+    K = keras.layers
+    tokens, series = keras.Input((5,), dtype="int32"), keras.Input((5, 3))
+    h = K.LSTM(4)(K.Concatenate()([K.Embedding(10, 3)(tokens), series]))
+    g = K.GRU(2, return_sequences=True)(series)
+    theirs = keras.Model([tokens, series], [h, K.TimeDistributed(K.Dense(2))(g)])
+    randomize(theirs, 11)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    rng = np.random.default_rng(12)
+    x = [rng.integers(0, 10, (4, 5)), rng.standard_normal((4, 5, 3)).astype(np.float32)]
+    for a, b in zip(ours.predict(x), as_list(theirs(x)), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_a_model_input_no_output_reads_is_written_for_keras(tmp_path):
+    a, b = Input((4,), name="a"), Input((3,), name="unused")
+    ours = Model([a, b], E.Dense(2)(a), seed=0)
+    ours.save(tmp_path / "e.keras")
+    theirs = keras.saving.load_model(tmp_path / "e.keras")
+    x = [np.ones((2, 4), np.float32), np.ones((2, 3), np.float32)]
+    np.testing.assert_allclose(as_list(theirs(x))[0], ours.predict(x), atol=1e-5, rtol=0)

@@ -363,8 +363,10 @@ def write_graph(model: Any, write_layer: Callable[[Any], dict]) -> dict[str, Any
         nested = io and type(node.layer) is Model  # Keras counts a nested model's own node
         return [node.layer.name, index + int(nested), node.outputs.index(t)]
 
+    listed = list(model.layers)
+    unused = [t.node.layer for t in model.inputs if t.node.layer not in listed]  # read by no one
     layers = []
-    for layer in model.layers:
+    for layer in [*unused, *listed]:
         entry = write_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [

@@ -583,6 +583,22 @@ def _open_h5(data: bytes, name: str) -> Any:
         raise ModelFileError(f"{name}: the weights file is not valid HDF5 ({exc}).") from None
 
 
+def _check_owner_names(model: Any, datasets: dict[str, Any], name: str) -> None:
+    """Each layer's weights group names the layer the model puts at that path (its ``name``
+    attribute), so a file whose layers engram orders otherwise than Keras is refused rather
+    than loaded with weights swapped between layers of one class and shape."""
+    for path, expected, _, arrays in _entries(model):
+        if not arrays or path.endswith("cell/vars"):
+            continue
+        stored = datasets[f"{path}/0"].parent.attrs.get("name")
+        stored = stored.decode(errors="replace") if isinstance(stored, bytes) else stored
+        if isinstance(stored, str) and stored != expected:
+            raise ModelFileError(
+                f"{name}: the weights under {path!r} are those of the layer {stored!r}; the "
+                f"architecture puts {expected!r} there. Refused."
+            )
+
+
 def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_ok: bool) -> None:
     expected = _weight_datasets(model)
     unexpected = [
@@ -672,6 +688,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     with _corruption_refused(name), _open_h5(entries["model.weights.h5"], name) as f:
         datasets = _walk_h5(f, name)
         _assign_weights(model, datasets, name, optimizer_ok=True)
+        _check_owner_names(model, datasets, name)  # before the model is returned
         if compile_args is not None:
             _restore_optimizer(model, datasets, name)
     engram_meta = metadata.get("engram")
