@@ -17,7 +17,7 @@ import pytest
 from engram.nn import ModelFileError, Sequential
 from engram.nn.layers import Dense
 from engram.nn.models import load_model
-from engram.nn.saving import keras_format
+from engram.nn.saving import architecture, keras_format
 from engram.nn.saving.archive import Limits, read_zip
 
 h5py = pytest.importorskip("h5py")
@@ -51,7 +51,7 @@ def good_entries():
     """The three entries of a valid engram-written .keras file."""
     buffer = io.BytesIO()
     good = good_model()
-    buffer = keras_format.keras_config(good), keras_format._weights_h5(good, False)
+    buffer = architecture.keras_config(good), keras_format._weights_h5(good, False)
     return buffer
 
 
@@ -506,7 +506,7 @@ def functional_entries():
     inner = Model(inner_in, Dense(2, name="inner_dense")(inner_in), name="inner")
     out = inner(Add(name="add")([shared(a), shared(b)]))
     model = Model([a, b], out, name="victim", seed=0)
-    return keras_format.keras_config(model), keras_format._weights_h5(model, False)
+    return architecture.keras_config(model), keras_format._weights_h5(model, False)
 
 
 def functional_layer(config, layer_name):
@@ -664,7 +664,7 @@ def test_weights_of_one_layer_under_another_layers_path_are_refused(tmp_path):
 
     x = Input((3,), name="x")
     model = Model(x, Dense(3, name="second")(Dense(3, name="first")(x)), name="m", seed=0)
-    config = keras_format.keras_config(model)
+    config = architecture.keras_config(model)
     buffer = io.BytesIO(keras_format._weights_h5(model, False))
     with h5py.File(buffer, "a") as f:
         f["layers/dense/vars"].attrs["name"] = "second"

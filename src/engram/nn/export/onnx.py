@@ -393,7 +393,7 @@ def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
             f"opset must be between 13 and 17 (the ops engram writes, with Squeeze's axes as an "
             f"input and ReduceMean's as an attribute). Got {opset} instead."
         )
-    from engram.nn.saving.keras_format import require_graph_model
+    from engram.nn.saving.architecture import require_graph_model
 
     require_graph_model(model, "to_onnx")
     if not model.built:

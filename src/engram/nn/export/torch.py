@@ -398,7 +398,7 @@ def to_torch(model: Any) -> Any:
     Raises:
         ValueError: a layer or activation with no PyTorch counterpart, named.
     """
-    from engram.nn.saving.keras_format import require_graph_model
+    from engram.nn.saving.architecture import require_graph_model
 
     require_graph_model(model, "to_torch")
     if not model.built:
