@@ -260,3 +260,30 @@ def test_a_model_input_no_output_reads_is_written_for_keras(tmp_path):
     theirs = keras.saving.load_model(tmp_path / "e.keras")
     x = [np.ones((2, 4), np.float32), np.ones((2, 3), np.float32)]
     np.testing.assert_allclose(as_list(theirs(x))[0], ours.predict(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "metrics", [[["mae"], ["accuracy"]], {"p": ["mae"], "d": "accuracy"}, [["mae"], None]]
+)
+def test_per_output_compile_settings_from_keras(tmp_path, metrics):
+    """Losses and loss_weights by output name, metrics in each of Keras's per-output forms:
+    the loaded model trains and logs the keys Keras logs."""
+    K = keras.layers
+    a = keras.Input((4,))
+    h = K.Dense(3)(a)
+    theirs = keras.Model(
+        a, [K.Dense(1, name="p")(h), K.Dense(3, activation="softmax", name="d")(h)]
+    )
+    theirs.compile(
+        "sgd",
+        {"p": "mse", "d": "categorical_crossentropy"},
+        loss_weights={"p": 2.0, "d": 1.0},
+        metrics=metrics,
+    )
+    x, y = np.ones((4, 4), np.float32), [np.ones((4, 1)), np.eye(3)[[0, 1, 2, 0]]]
+    theirs.fit(x, y, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert ours._loss_weights == [2.0, 1.0]
+    expected = sorted(theirs.fit(x, y, verbose=0).history)
+    assert sorted(ours.fit(x, y, verbose=0).history) == expected

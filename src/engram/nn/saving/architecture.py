@@ -419,5 +419,6 @@ def compile_args(config: Any, name: str) -> dict[str, Any]:
         "loss_weights": None
         if loss_weights is None
         else _per_output(loss_weights, name, "loss_weights", weight),
-        "metrics": metrics or None,
+        # Keras writes None for an output without metrics; engram's compile takes []
+        "metrics": [m or [] for m in metrics] if per_output and metrics else metrics or None,
     }
