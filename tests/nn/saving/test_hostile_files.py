@@ -674,3 +674,26 @@ def test_weights_of_one_layer_under_another_layers_path_are_refused(tmp_path):
         ModelFileError, match=r"'layers/dense/vars' are those of the layer 'second'"
     ):
         load_model(path)
+
+
+def test_lambda_inside_a_nested_sequential_is_refused(tmp_path, trap):
+    """The same allowlist reads a Sequential model nested in a functional one."""
+    from engram.nn import Input, Model
+
+    head = Sequential([Dense(2, name="head_dense")], name="head")
+    head.build((None, 3))
+    x = Input((3,), name="x")
+    model = Model(x, head(Dense(3, name="first")(x)), name="m", seed=0)
+    config = architecture.keras_config(model)
+    weights = keras_format._weights_h5(model, False)
+    nested = functional_layer(config, "head")
+    nested["config"]["layers"][1] = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {"name": "head_dense", "function": {"class_name": "__lambda__"}},
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", config, weights)
+    assert_refused(
+        path, trap, r"'head'\)\.layers\[1\] is the class keras\.layers\.Lambda", tmp_path
+    )

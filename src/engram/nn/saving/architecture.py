@@ -238,10 +238,11 @@ def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
     layers = []
     input_shape = None
     for i, entry in enumerate(entries):
-        converted = _engram_layer(entry, name, f"layer {i}")
+        at = f"layer {i}" if where == "config.json" else f"{where}.layers[{i}]"
+        converted = _engram_layer(entry, name, at)
         if converted["class_name"] == "InputLayer":
             if i != 0:
-                raise allowlist.refuse(name, f"layer {i} is an InputLayer after the first layer")
+                raise allowlist.refuse(name, f"{at} is an InputLayer after the first layer")
             input_shape = converted["config"].get("shape")
             continue
         layers.append(converted)
