@@ -287,3 +287,28 @@ def test_per_output_compile_settings_from_keras(tmp_path, metrics):
     assert ours._loss_weights == [2.0, 1.0]
     expected = sorted(theirs.fit(x, y, verbose=0).history)
     assert sorted(ours.fit(x, y, verbose=0).history) == expected
+
+
+def test_a_frozen_nested_model_stays_frozen_and_training_resumes(tmp_path):
+    """Keras trains around a frozen nested model (its weights have no optimizer state); engram
+    reads the flag, the optimizer state fits, and training continues as Keras's."""
+    theirs = keras_graph(nested)
+    randomize(theirs, 13)
+    theirs.get_layer("encoder").trainable = False
+    theirs.compile(keras.optimizers.Adam(0.01), "mse")
+    x = data(theirs.inputs, n=16, seed=14)
+    rng = np.random.default_rng(15)
+    y = [rng.standard_normal((16, 2)).astype(np.float32) for _ in range(2)]
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert not ours.get_layer("encoder").trainable
+    frozen = [w.copy() for w in ours.get_layer("encoder").get_weights()]
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, keras.ops.convert_to_numpy(b), atol=1e-5, rtol=0)
+    for a, b in zip(ours.get_layer("encoder").get_weights(), frozen, strict=True):
+        np.testing.assert_array_equal(a, b)
+    ours.save(tmp_path / "e.keras")
+    assert not keras.saving.load_model(tmp_path / "e.keras").get_layer("encoder").trainable

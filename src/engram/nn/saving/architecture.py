@@ -190,7 +190,7 @@ def _model_entry(model: Any) -> dict[str, Any]:
         "class_name": "Sequential",
         "config": {
             "name": model.name,
-            "trainable": True,
+            "trainable": bool(model.trainable),
             "dtype": {**dtype, "registered_name": None},
             "layers": [
                 _input_entry(first.input_shape, first.dtype, "input_layer"),
@@ -255,7 +255,15 @@ def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
         )
     if not layers:
         raise allowlist.refuse(name, "the model has no layers besides its input")
-    return {"name": model_name, "layers": layers, "input_shape": list(input_shape)}
+    trainable = inner.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise allowlist.refuse(name, f"{where}.trainable is {trainable!r:.40}, not true or false")
+    return {
+        "name": model_name,
+        "layers": layers,
+        "input_shape": list(input_shape),
+        "trainable": trainable,
+    }
 
 
 def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str, Any] | None:
@@ -352,6 +360,8 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
         for entry in config["layers"]:
             model.add(make_layer(entry))
         model.build((None, *config["input_shape"]))
+        if not config["trainable"]:
+            model.trainable = False
         return model
 
     try:

@@ -87,6 +87,7 @@ class GraphSpec:
     multi_input: bool
     multi_output: bool
     order: list[tuple[str, int]]
+    trainable: bool = True
 
 
 def _tensor_ref(value: Any, name: str, where: str) -> Ref:
@@ -175,7 +176,11 @@ def read_graph(
     outputs, multi_out = _io_refs(inner.get("output_layers"), name, f"{where}.output_layers")
     # a nested Functional model's node index in input/output_layers counts its building node
     outputs = [_shift(r, specs) for r in outputs]
+    trainable = inner.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise allowlist.refuse(name, f"{where}.trainable is {trainable!r:.40}, not true or false")
     graph = GraphSpec(model_name, list(specs.values()), inputs, outputs, multi_in, multi_out, [])
+    graph.trainable = trainable
     _check_wiring(graph, specs, name, where)
     graph.order = _order(graph, specs, name, where)
     return graph
@@ -329,12 +334,15 @@ def build(
         tensors[(layer_name, k)] = out if isinstance(out, list) else [out]
     inputs = [tensors[(r[0], r[1])][r[2]] for r in graph.inputs]
     outputs = [tensors[(r[0], r[1])][r[2]] for r in graph.outputs]
-    return Model(
+    model = Model(
         inputs if graph.multi_input else inputs[0],
         outputs if graph.multi_output else outputs[0],
         name=graph.name,
         seed=seed,
     )
+    if not graph.trainable:  # a frozen model (Keras sets every layer's flag, as engram does)
+        model.trainable = False
+    return model
 
 
 # ------------------------------------------------------------------------------- writing
