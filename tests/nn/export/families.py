@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import engram.nn.layers as E
-from engram.nn import Sequential
+from engram.nn import Input, Model, Sequential
+from engram.nn.graph import call_layer
 
 # family -> (input shape, layers, integer inputs?)
 FAMILIES = {
@@ -87,3 +88,87 @@ def model(family: str, seed: int = 2) -> Sequential:
         i += n
     m.set_weights(weights)
     return m
+
+
+# ------------------------------------------------------------------- functional models
+def _resnet() -> Model:
+    x = inputs_ = Input((8, 8, 2), name="img")
+    x = E.Conv2D(4, 3, activation="relu")(x)
+    block = E.MaxPooling2D(2)(x)
+    x = E.Conv2D(4, 3, padding="same", activation="relu")(block)
+    x = E.BatchNormalization()(E.Conv2D(4, 3, padding="same")(x))
+    x = E.GlobalAveragePooling2D()(E.Add()([x, block]))
+    return Model(inputs_, E.Dense(3)(x), name="resnet", seed=0)
+
+
+def _two_in_two_out() -> Model:
+    a, b = Input((6,), name="title"), Input((6,), name="body")
+    x, y = E.Dense(4, activation="tanh")(a), E.Dense(4, activation="sigmoid")(b)
+    merges = [cls()([x, y]) for cls in (E.Add, E.Subtract, E.Multiply, E.Average, E.Maximum)]
+    merges += [E.Minimum()([x, y, x]), E.Dot(axes=1)([x, y])]
+    joined = E.Concatenate()(merges)
+    return Model([a, b], [E.Dense(1)(joined), E.Dense(3)(E.Concatenate()([joined, a]))], seed=0)
+
+
+def _shared_nested() -> Model:
+    inner_in = Input((5,), name="inner_in")
+    inner = Model(inner_in, [E.Dense(3)(inner_in), E.Dense(2)(inner_in)], name="inner", seed=0)
+    head = Sequential([E.Dense(4, activation="relu"), E.Dense(2)], name="head", seed=0)
+    head.build((None, 3))
+    a, b = Input((5,), name="left"), Input((5,), name="right")
+    shared = E.Dense(5, activation="tanh", name="shared")
+    code, aux = inner(shared(shared(a)))
+    return Model([a, b], [head(code), E.Add()([aux, E.Dense(2)(shared(b))])], seed=0)
+
+
+def _sequences() -> Model:
+    # call_layer records the recurrent layers' calls: their own __call__ takes arrays only
+    tokens, series = Input((6,), name="tokens"), Input((6, 4), name="series")
+    emb = E.Embedding(10, 4)(tokens)
+    seq = call_layer(E.LSTM(4, return_sequences=True), E.Concatenate(axis=-1)([emb, series]))
+    attn = E.Dot(axes=2)([seq, series])  # (batch, 6, 6)
+    mixed = E.Dot(axes=(2, 1))([attn, seq])  # (batch, 6, 4)
+    pooled = E.Dot(axes=(1, 1), normalize=True)([mixed, series])  # (batch, 4, 4)
+    last = call_layer(E.GRU(3), mixed)
+    cos = E.Dot(axes=1, normalize=True)([last, E.Dense(3)(E.Flatten()(pooled))])
+    vec = E.Dot(axes=(1, 2))([last, E.Dense(3)(seq)])  # (batch, 6)
+    return Model([tokens, series], [cos, vec], seed=0)
+
+
+#: name -> builder of an engram functional model
+GRAPHS = {
+    "resnet": _resnet,
+    "two_in_two_out": _two_in_two_out,
+    "shared_nested": _shared_nested,
+    "sequences": _sequences,
+}
+
+
+def graph_model(name: str, seed: int = 2) -> Model:
+    """The functional model, with random weights of unit-scale outputs (BN variances > 0)."""
+    m = GRAPHS[name]()
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in m.get_weights():
+        scale = 0.5 if w.ndim == 1 else np.prod(w.shape[:-1]) ** -0.5
+        weights.append((rng.standard_normal(w.shape) * scale).astype(w.dtype))
+    i = 0
+    for layer in m.layers:
+        n = len(layer.get_weights())
+        if type(layer).__name__ == "BatchNormalization":
+            weights[i + 3] = np.abs(weights[i + 3]) + 0.5
+        i += n
+    m.set_weights(weights)
+    return m
+
+
+def graph_inputs(m: Model, n: int = 7, seed: int = 0) -> list[np.ndarray]:
+    """Arrays for each input: token indices for an Embedding's input, else normal floats."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in m.inputs:
+        if t.node.layer.name == "tokens":
+            out.append(rng.integers(0, 10, (n, *t.shape[1:])))
+        else:
+            out.append(rng.standard_normal((n, *t.shape[1:])).astype(np.float32))
+    return out

@@ -66,3 +66,36 @@ def test_hostile_file_exits_1_with_the_reason(tmp_path):
     assert result.exit_code == 1
     assert "not a valid zip archive" in result.output
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("target", ["onnx", "torch", "keras"])
+def test_export_of_a_functional_keras_file(tmp_path, target):
+    """A functional model's .keras file exports to each target with the same outputs."""
+    pytest.importorskip("h5py")
+    torch = pytest.importorskip("torch")
+    from tests.nn.export.families import graph_inputs, graph_model
+
+    m = graph_model("shared_nested")
+    m.save(tmp_path / "f.keras")
+    out = tmp_path / {"onnx": "f.onnx", "torch": "f.safetensors", "keras": "g.keras"}[target]
+    result = invoke(tmp_path / "f.keras", "--to", target, "--out", out)
+    assert result.exit_code == 0, result.output
+    xs = graph_inputs(m)
+    expected = m.predict(xs)
+    if target == "onnx":
+        ort = pytest.importorskip("onnxruntime")
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input_left": xs[0], "input_right": xs[1]})
+    elif target == "torch":
+        from safetensors.torch import load_file
+
+        from engram.nn.export import to_torch
+
+        module = to_torch(graph_model("shared_nested", seed=9))  # same graph, other weights
+        module.load_state_dict(load_file(out))
+        with torch.no_grad():
+            got = [y.numpy() for y in module(*map(torch.from_numpy, xs))]
+    else:
+        got = load_model(out).predict(xs)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.nn.export.families import FAMILIES, inputs, model
+from tests.nn.export.families import FAMILIES, GRAPHS, graph_inputs, graph_model, inputs, model
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -76,8 +76,8 @@ def test_unknown_layer_is_refused_by_name(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_only_sequential_models_are_written(tmp_path):
-    """A model that is not a chain (e.g. a functional graph) is refused, not saved as a chain."""
+def test_only_sequential_and_functional_models_are_written(tmp_path):
+    """An object that is not a model with a graph (e.g. a subclassed model) is refused."""
     from engram.nn.export import to_torch
     from engram.nn.saving import keras_format
 
@@ -90,6 +90,33 @@ def test_only_sequential_models_are_written(tmp_path):
         lambda: keras_format.save_model(Graph(), tmp_path / "x.keras"),
         lambda: keras_format.save_weights(Graph(), tmp_path / "x.weights.h5"),
     ):
-        with pytest.raises(TypeError, match="Sequential models only.*got Graph"):
+        with pytest.raises(TypeError, match="Sequential and functional models only.*got Graph"):
             write()
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- functional models
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_onnxruntime_matches_engram_on_functional_models(tmp_path, name):
+    """Merge layers as ONNX ops, shared layers, nested models, several inputs and outputs."""
+    m = graph_model(name)
+    path = to_onnx(m, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = graph_inputs(m)
+    feeds = dict(zip([i.name for i in session.get_inputs()], xs, strict=True))
+    got = session.run(None, feeds)
+    expected = m.predict(xs if len(xs) > 1 else xs[0])
+    expected = expected if isinstance(expected, list) else [expected]
+    assert len(got) == len(expected) == len(m.outputs)
+    for a, b in zip(got, expected, strict=True):
+        assert b.std() > 1e-3
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_functional_onnx_names_its_inputs_and_outputs_after_the_model(tmp_path):
+    m = graph_model("two_in_two_out")
+    loaded = onnx.load(to_onnx(m, tmp_path / "m.onnx"))
+    assert [i.name for i in loaded.graph.input] == ["input_title", "input_body"]
+    assert [o.name for o in loaded.graph.output] == [f"output_{n}" for n in m.output_names]
+    ops = {node.op_type for node in loaded.graph.node}
+    assert {"Sum", "Sub", "Mul", "Mean", "Max", "Min", "Concat", "MatMul"} <= ops

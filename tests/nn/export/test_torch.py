@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.nn.export.families import FAMILIES, inputs, model
+from tests.nn.export.families import FAMILIES, GRAPHS, graph_inputs, graph_model, inputs, model
 
 torch = pytest.importorskip("torch")
 
@@ -78,3 +78,37 @@ def test_from_torch_refuses_modules_that_do_not_map_one_to_one():
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
     with pytest.raises(ValueError, match=r"Module 0 \(Conv2d.*no one-to-one engram layer"):
         from_torch(net, (1, 5, 5))
+
+
+# ------------------------------------------------------------------- functional models
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_torch_module_matches_engram_on_functional_models(name):
+    m = graph_model(name)
+    module = to_torch(m)
+    xs = graph_inputs(m)
+    with torch.no_grad():
+        got = module(*[torch.from_numpy(x) for x in xs])
+    got = [g.numpy() for g in got] if isinstance(got, tuple) else [got.numpy()]
+    expected = m.predict(xs if len(xs) > 1 else xs[0])
+    expected = expected if isinstance(expected, list) else [expected]
+    assert len(got) == len(expected) == len(m.outputs)
+    for a, b in zip(got, expected, strict=True):
+        assert b.std() > 1e-3
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_shared_layers_share_one_module_and_the_graph_trains_in_torch():
+    m = graph_model("shared_nested")
+    module = to_torch(m).train()
+    n_weights = sum(p.numel() for p in module.parameters())
+    assert n_weights == m.count_params()  # the shared Dense is counted once
+    xs = [torch.from_numpy(x) for x in graph_inputs(m, n=16)]
+    opt = torch.optim.SGD(module.parameters(), lr=0.05)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = sum(out.pow(2).mean() for out in module(*xs))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

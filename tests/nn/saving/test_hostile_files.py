@@ -17,7 +17,7 @@ import pytest
 from engram.nn import ModelFileError, Sequential
 from engram.nn.layers import Dense
 from engram.nn.models import load_model
-from engram.nn.saving import keras_format
+from engram.nn.saving import architecture, keras_format
 from engram.nn.saving.archive import Limits, read_zip
 
 h5py = pytest.importorskip("h5py")
@@ -51,7 +51,7 @@ def good_entries():
     """The three entries of a valid engram-written .keras file."""
     buffer = io.BytesIO()
     good = good_model()
-    buffer = keras_format.keras_config(good), keras_format._weights_h5(good, False)
+    buffer = architecture.keras_config(good), keras_format._weights_h5(good, False)
     return buffer
 
 
@@ -189,11 +189,13 @@ def test_functional_graph_with_function_nodes_is_refused(tmp_path, trap):
     config = {
         "module": "keras",
         "class_name": "Functional",
-        "config": {"layers": [{"module": PAYLOAD, "class_name": "function", "config": "run"}]},
+        "config": {
+            "layers": [{"module": PAYLOAD, "class_name": "function", "config": "run", "name": "f"}]
+        },
         "registered_name": None,
     }
     path = write_keras(tmp_path / "m.keras", config)
-    assert_refused(path, trap, r"functional model", tmp_path)
+    assert_refused(path, trap, r"layers\[0\].*function, not a class.*allowlist", tmp_path)
 
 
 def test_unknown_option_and_optimizer_module_are_refused(tmp_path, trap):
@@ -489,3 +491,209 @@ def test_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
         except ModelFileError:
             refused += 1
     assert refused > 50
+
+
+# ------------------------------------------------------------------ functional models
+def functional_entries():
+    """A good functional model's config and weights: two inputs, a shared layer, a merge and
+    a nested functional model."""
+    from engram.nn import Input, Model
+    from engram.nn.layers import Add
+
+    a, b = Input((4,), name="a"), Input((4,), name="b")
+    shared = Dense(4, name="shared")
+    inner_in = Input((4,), name="inner_in")
+    inner = Model(inner_in, Dense(2, name="inner_dense")(inner_in), name="inner")
+    out = inner(Add(name="add")([shared(a), shared(b)]))
+    model = Model([a, b], out, name="victim", seed=0)
+    return architecture.keras_config(model), keras_format._weights_h5(model, False)
+
+
+def functional_layer(config, layer_name):
+    return next(e for e in config["config"]["layers"] if e["name"] == layer_name)
+
+
+def history(config, layer_name, node=0, arg=0):
+    """The keras_history list of one argument of one call (a merge layer's list, or the one)."""
+    args = functional_layer(config, layer_name)["inbound_nodes"][node]["args"][0]
+    tensor = args[arg] if isinstance(args, list) else args
+    return tensor["config"]["keras_history"]
+
+
+def write_functional(tmp_path, config):
+    _, weights = functional_entries()
+    return write_keras(tmp_path / "f.keras", config, weights)
+
+
+def test_the_good_functional_file_loads(tmp_path, trap):
+    model = load_model(write_functional(tmp_path, functional_entries()[0]))
+    assert [layer.name for layer in model.layers] == ["a", "b", "shared", "add", "inner"]
+    assert not trap.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            lambda c: history(c, "shared").__setitem__(0, "add"),
+            r"'shared' node 0 depends on itself",
+        ),
+        (lambda c: history(c, "add", arg=1).__setitem__(0, "nowhere"), r"layer 'nowhere'.*lacks"),
+        (lambda c: history(c, "add").__setitem__(1, 10**18), r"reads node 1000000000000000000"),
+        (lambda c: history(c, "add").__setitem__(2, 7), r"reads output 7 of 'shared'"),
+        (lambda c: history(c, "inner").__setitem__(1, -1), r"reads node -1 of 'add'"),
+        (lambda c: c["config"]["output_layers"].__setitem__(0, "ghost"), r"'ghost'.*lacks"),
+        (lambda c: c["config"]["output_layers"].__setitem__(1, 0), r"node -1 of 'inner'"),
+        (lambda c: c["config"]["input_layers"][1].__setitem__(0, "shared"), r"not an InputLayer"),
+        (lambda c: history(c, "shared").clear(), r"not \[layer name, node index, tensor index\]"),
+        (
+            lambda c: functional_layer(c, "add")["inbound_nodes"][0]["kwargs"].update(
+                {"initial_state": {"module": PAYLOAD, "class_name": "function", "config": "run"}}
+            ),
+            r"passes initial_state=.*does not implement",
+        ),
+        (
+            lambda c: functional_layer(c, "add")["inbound_nodes"][0]["args"][0].__setitem__(
+                0, {"module": PAYLOAD, "class_name": "function", "config": "run"}
+            ),
+            r"not a tensor",
+        ),
+        (
+            lambda c: history(c, "shared", node=1).__setitem__(0, "add"),
+            r"'(shared|add)' node [01] depends on itself",
+        ),
+        (lambda c: c["config"]["layers"].append(c["config"]["layers"][2]), r"two layers named"),
+    ],
+    ids=[
+        "cycle",
+        "missing-layer",
+        "huge-node-index",
+        "tensor-index",
+        "negative-node-index",
+        "missing-output",
+        "nested-output-node",
+        "input-not-an-input-layer",
+        "bad-history",
+        "code-in-kwargs",
+        "function-as-argument",
+        "cycle-through-shared-layer",
+        "duplicate-name",
+    ],
+)
+def test_hostile_functional_wiring_is_refused(tmp_path, trap, change, match):
+    config, _ = functional_entries()
+    change(config)
+    assert_refused(write_functional(tmp_path, config), trap, match, tmp_path)
+
+
+def test_lambda_hidden_inside_a_nested_model_is_refused(tmp_path, trap):
+    code = base64.b64encode(marshal.dumps(compile("print('x')", "<x>", "exec"))).decode()
+    config, _ = functional_entries()
+    dense = functional_layer(functional_layer(config, "inner"), "inner_dense")
+    dense.update(
+        {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {
+                "name": "inner_dense",
+                "function": {"class_name": "__lambda__", "config": {"code": code}},
+            },
+        }
+    )
+    path = write_functional(tmp_path, config)
+    assert_refused(path, trap, r"'inner'.*'inner_dense'.*Lambda.*Python code", tmp_path)
+
+
+def test_evil_module_inside_a_nested_model_and_deep_nesting_are_refused(tmp_path, trap):
+    config, _ = functional_entries()
+    inner = functional_layer(config, "inner")
+    inner["module"] = PAYLOAD
+    assert_refused(write_functional(tmp_path, config), trap, rf"{PAYLOAD}\.Functional", tmp_path)
+
+    import copy
+
+    config, _ = functional_entries()
+    inner = functional_layer(config, "inner")
+    entry = copy.deepcopy(inner)
+    for _ in range(20):  # the inner model's Dense replaced by the inner model, 20 deep
+        wrapper = copy.deepcopy(inner)
+        layers = wrapper["config"]["layers"]
+        layers[1] = {**entry, "name": "inner_dense", "inbound_nodes": layers[1]["inbound_nodes"]}
+        entry = wrapper
+    inner["config"] = entry["config"]
+    assert_refused(write_functional(tmp_path, config), trap, r"more than 16 deep", tmp_path)
+
+
+def test_functional_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
+    """Random values put anywhere in a good functional config: each file loads or raises
+    ModelFileError, never another exception."""
+    import copy
+
+    config, weights = functional_entries()
+    places = []
+
+    def walk(obj, prefix=()):
+        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
+            places.append((*prefix, key))
+            if isinstance(value, (dict, list)):
+                walk(value, (*prefix, key))
+
+    walk(config)
+    values = [None, 0, -1, 1.5, "x", [], {}, [1, 2], {"a": 1}, True, ["add", 0, 0], 10**12]
+    rng = np.random.default_rng(2)
+    refused = 0
+    for _ in range(120):
+        changed = copy.deepcopy(config)
+        place = places[int(rng.integers(len(places)))]
+        target = changed
+        for key in place[:-1]:
+            target = target[key]
+        target[place[-1]] = values[int(rng.integers(len(values)))]
+        path = write_keras(tmp_path / "changed.keras", changed, weights)
+        try:
+            load_model(path)
+        except ModelFileError:
+            refused += 1
+    assert refused > 40
+
+
+def test_weights_of_one_layer_under_another_layers_path_are_refused(tmp_path):
+    """Two Dense layers of one shape with their weights groups' names swapped: refused, not
+    loaded with the weights exchanged."""
+    from engram.nn import Input, Model
+
+    x = Input((3,), name="x")
+    model = Model(x, Dense(3, name="second")(Dense(3, name="first")(x)), name="m", seed=0)
+    config = architecture.keras_config(model)
+    buffer = io.BytesIO(keras_format._weights_h5(model, False))
+    with h5py.File(buffer, "a") as f:
+        f["layers/dense/vars"].attrs["name"] = "second"
+        f["layers/dense_1/vars"].attrs["name"] = "first"
+    path = write_keras(tmp_path / "m.keras", config, buffer.getvalue())
+    with pytest.raises(
+        ModelFileError, match=r"'layers/dense/vars' are those of the layer 'second'"
+    ):
+        load_model(path)
+
+
+def test_lambda_inside_a_nested_sequential_is_refused(tmp_path, trap):
+    """The same allowlist reads a Sequential model nested in a functional one."""
+    from engram.nn import Input, Model
+
+    head = Sequential([Dense(2, name="head_dense")], name="head")
+    head.build((None, 3))
+    x = Input((3,), name="x")
+    model = Model(x, head(Dense(3, name="first")(x)), name="m", seed=0)
+    config = architecture.keras_config(model)
+    weights = keras_format._weights_h5(model, False)
+    nested = functional_layer(config, "head")
+    nested["config"]["layers"][1] = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {"name": "head_dense", "function": {"class_name": "__lambda__"}},
+        "registered_name": None,
+    }
+    path = write_keras(tmp_path / "m.keras", config, weights)
+    assert_refused(
+        path, trap, r"'head'\)\.layers\[1\] is the class keras\.layers\.Lambda", tmp_path
+    )

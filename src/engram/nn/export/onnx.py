@@ -313,11 +313,112 @@ def _emit(g: _Graph, layer: Any, x: str) -> str:
     return emitter(g, layer, x)
 
 
-def _input_is_integer(model: Any) -> bool:
-    from engram.nn.layers import Embedding, InputLayer
+# ------------------------------------------------------------------------ merge layers
+def _l2_normalized(g: _Graph, x: str, axis: int, layer: Any) -> str:
+    """x / sqrt(max(sum(x^2 along axis), 1e-12)), as engram's (and Keras's) Dot normalizes."""
+    hint = layer.name
+    axes = g.const(np.array([axis], np.int64), "axes")
+    total = g.op("ReduceSum", [g.op("Mul", [x, x], hint), axes], hint, keepdims=1)
+    floor = g.const(np.array(1e-12, np.dtype(layer.dtype)), "eps")
+    return g.op("Div", [x, g.op("Sqrt", [g.op("Max", [total, floor], hint)], hint)], hint)
 
-    first = next((la for la in model.layers if not isinstance(la, InputLayer)), None)
-    return isinstance(first, Embedding)
+
+def _dot(g: _Graph, layer: Any, xs: list[str]) -> str:
+    """Keras's batch dot: a' @ b' with a's contracted axis last and b's first (see Dot)."""
+    (a, b), ranks = xs, [len(s) + 1 for s in layer.input_shapes]
+    ax, bx = layer._pair(ranks)
+    if layer.normalize:
+        a, b = _l2_normalized(g, a, ax, layer), _l2_normalized(g, b, bx, layer)
+    if ranks[0] == 3:
+        a = a if ax == 2 else g.op("Transpose", [a], layer.name, perm=[0, 2, 1])
+    else:
+        a = g.op("Unsqueeze", [a, g.const(np.array([1], np.int64), "axes")], layer.name)
+    if ranks[1] == 3:
+        b = b if bx == 1 else g.op("Transpose", [b], layer.name, perm=[0, 2, 1])
+    else:
+        b = g.op("Unsqueeze", [b, g.const(np.array([2], np.int64), "axes")], layer.name)
+    y = g.op("MatMul", [a, b], layer.name)
+    if ranks == [3, 3]:
+        return y
+    squeeze = 1 if ranks == [2, 3] else 2  # (batch, 1, m) -> (batch, m); (batch, n, 1) -> ...
+    return g.op("Squeeze", [y, g.const(np.array([squeeze], np.int64), "axes")], layer.name)
+
+
+def _variadic(op_type: str) -> Any:
+    def emit(g: _Graph, layer: Any, xs: list[str]) -> str:
+        return g.op(op_type, xs, layer.name)
+
+    return emit
+
+
+def _concatenate(g: _Graph, layer: Any, xs: list[str]) -> str:
+    return g.op("Concat", xs, layer.name, axis=layer._axis(len(layer.input_shapes[0])))
+
+
+#: merge layer class name -> emitter taking the list of input names
+_MERGE_EMITTERS = {
+    "Add": _variadic("Sum"),
+    "Subtract": _variadic("Sub"),
+    "Multiply": lambda g, layer, xs: _fold(g, "Mul", xs, layer.name),
+    "Average": _variadic("Mean"),
+    "Maximum": _variadic("Max"),
+    "Minimum": _variadic("Min"),
+    "Concatenate": _concatenate,
+    "Dot": _dot,
+}
+
+
+def _fold(g: _Graph, op_type: str, xs: list[str], hint: str) -> str:
+    y = xs[0]
+    for x in xs[1:]:
+        y = g.op(op_type, [y, x], hint)
+    return y
+
+
+def _emit_call(g: _Graph, layer: Any, xs: list[str], multi: bool) -> list[str]:
+    """One node of a graph: a nested model, a merge layer, or a one-input layer."""
+    from engram.nn.layers import layers
+    from engram.nn.model import Model
+
+    if isinstance(layer, Model):
+        return _emit_model(g, layer, xs)
+    if multi:
+        class_name = layers.name_of(layer)
+        if class_name not in _MERGE_EMITTERS:
+            raise ValueError(
+                f"Layer {layer.name!r} ({class_name}) is called on a list; the merge layers "
+                f"that export are {', '.join(sorted(_MERGE_EMITTERS))}."
+            )
+        return [_MERGE_EMITTERS[class_name](g, layer, xs)]
+    return [_emit(g, layer, xs[0])]
+
+
+def _emit_model(g: _Graph, model: Any, inputs: list[str]) -> list[str]:
+    """A model's nodes in the graph's (topological) order; returns its output names."""
+    names = {id(t): x for t, x in zip(model.graph.inputs, inputs, strict=True)}
+    for node in model.graph.nodes:
+        outs = _emit_call(g, node.layer, [names[id(t)] for t in node.inputs], node.multi)
+        names.update({id(t): y for t, y in zip(node.outputs, outs, strict=True)})
+    return [names[id(t)] for t in model.graph.outputs]
+
+
+def _integer_inputs(model: Any) -> list[bool]:
+    """Per input: whether every layer that reads it is an Embedding (its data are indices)."""
+    from engram.nn.layers import Embedding
+
+    readers = {id(t): [] for t in model.graph.inputs}
+    for node in model.graph.nodes:
+        for t in node.inputs:
+            if id(t) in readers:
+                readers[id(t)].append(node.layer)
+    return [
+        bool(readers[id(t)]) and all(isinstance(la, Embedding) for la in readers[id(t)])
+        for t in model.graph.inputs
+    ]
+
+
+def _io_names(names: list[str], single: str) -> list[str]:
+    return [single] if len(names) == 1 else [f"{single}_{name}" for name in names]
 
 
 def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
@@ -333,28 +434,29 @@ def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
             f"opset must be between 13 and 17 (the ops engram writes, with Squeeze's axes as an "
             f"input and ReduceMean's as an attribute). Got {opset} instead."
         )
-    from engram.nn.saving.keras_format import require_sequential
+    from engram.nn.saving.architecture import require_graph_model
 
-    require_sequential(model, "to_onnx")
+    require_graph_model(model, "to_onnx")
     if not model.built:
         raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
     g = _Graph()
-    in_dtype = TensorProto.INT64 if _input_is_integer(model) else TensorProto.FLOAT
-    if model.dtype == np.float64 and in_dtype == TensorProto.FLOAT:
-        in_dtype = TensorProto.DOUBLE
-    x = "input"
-    for layer in model.layers:
-        x = _emit(g, layer, x)
-    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
-    out_dtype = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
+    real = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
+    in_names = _io_names(list(model.input_names), "input")
+    out_names = _io_names(list(model.output_names), "output")
+    outs = _emit_model(g, model, in_names)
+    for out, name in zip(outs, out_names, strict=True):
+        g.nodes.append(helper.make_node("Identity", [out], [name], name=name))
+    in_types = [TensorProto.INT64 if i else real for i in _integer_inputs(model)]
     graph = helper.make_graph(
         g.nodes,
         model.name,
-        [helper.make_tensor_value_info("input", in_dtype, ["batch", *model.layers[0].input_shape])],
         [
-            helper.make_tensor_value_info(
-                "output", out_dtype, ["batch", *model.layers[-1].output_shape]
-            )
+            helper.make_tensor_value_info(name, dtype, ["batch", *t.shape[1:]])
+            for name, dtype, t in zip(in_names, in_types, model.graph.inputs, strict=True)
+        ],
+        [
+            helper.make_tensor_value_info(name, real, ["batch", *t.shape[1:]])
+            for name, t in zip(out_names, model.graph.outputs, strict=True)
         ],
         g.initializers,
     )

@@ -14,6 +14,9 @@ op, so the module's inputs and outputs are those of ``model.predict`` and it tra
     BatchNorm        nn.BatchNorm1d/2d over the last axis, momentum = 1 - Keras momentum
     Embedding        nn.Embedding
 
+A functional model becomes a module with one submodule per layer, run over the graph's nodes in
+order (merge layers as tensor ops, Dot as Keras's batch dot); shared layers share one submodule.
+
 `from_torch` reads back the ``nn.Sequential`` modules that map one to one (Linear, Embedding,
 activations, Dropout, Flatten); anything else is refused with its name.
 """
@@ -114,7 +117,73 @@ def _modules() -> dict[str, Any]:
         def forward(self, x):
             return self.embedding(x.long())
 
+    class Merge(nn.Module):
+        """A merge layer over a list of tensors: ``kind`` is the engram class name."""
+
+        def __init__(self, kind: str, axis: int = -1, axes: Any = None, normalize: bool = False):
+            super().__init__()
+            self.kind, self.axis, self.axes, self.normalize = kind, axis, axes, normalize
+
+        def forward(self, xs):
+            kind = self.kind
+            if kind == "Add":
+                return torch.stack(xs).sum(0)
+            if kind == "Subtract":
+                return xs[0] - xs[1]
+            if kind == "Multiply":
+                return torch.stack(xs).prod(0)
+            if kind == "Average":
+                return torch.stack(xs).mean(0)
+            if kind == "Maximum":
+                return torch.stack(xs).amax(0)
+            if kind == "Minimum":
+                return torch.stack(xs).amin(0)
+            if kind == "Concatenate":
+                return torch.cat(xs, dim=self.axis)
+            return _batch_dot(torch, xs, self.axes, self.normalize)
+
+    class Graph(nn.Module):
+        """A functional model: one module per layer (a shared layer's module runs at each of
+        its calls), run over the graph's nodes in order. ``steps`` holds, per node, the module's
+        index, the value slots it reads and writes, and whether it takes a list; no code is
+        generated."""
+
+        def __init__(self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list):
+            super().__init__()
+            self.layers = nn.ModuleList(layers)
+            self.steps, self.n_inputs, self.outputs = steps, n_inputs, outputs
+
+        def forward(self, *xs):
+            if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+                xs = tuple(xs[0])
+            if len(xs) != self.n_inputs:
+                raise ValueError(f"This module takes {self.n_inputs} inputs; got {len(xs)}.")
+            values = list(xs)
+            for index, ins, outs, multi in self.steps:
+                args = [values[i] for i in ins]
+                y = self.layers[index](args if multi else args[0])
+                ys = y if len(outs) > 1 else (y,)
+                values.extend(ys)
+            result = tuple(values[i] for i in self.outputs)
+            return result if len(result) > 1 else result[0]
+
     return {k: v for k, v in locals().items() if isinstance(v, type)}
+
+
+def _batch_dot(torch: Any, xs: list[Any], axes: list[int], normalize: bool) -> Any:
+    """Keras's batch dot (engram's Dot): a' @ b', a's contracted axis last, b's first."""
+    a, b = xs
+    if normalize:
+        a = a / torch.sqrt(torch.clamp((a * a).sum(axes[0], keepdim=True), min=1e-12))
+        b = b / torch.sqrt(torch.clamp((b * b).sum(axes[1], keepdim=True), min=1e-12))
+    a3 = a.movedim(axes[0], -1) if a.dim() == 3 else a[:, None, :]
+    b3 = b.movedim(axes[1], 1) if b.dim() == 3 else b[:, :, None]
+    y = a3 @ b3
+    if a.dim() == 2 and b.dim() == 2:
+        return y.reshape(len(y), 1)
+    if a.dim() == 2:
+        return y[:, 0, :]
+    return y[:, :, 0] if b.dim() == 2 else y
 
 
 def _param(array: np.ndarray) -> Any:
@@ -271,24 +340,72 @@ def _recurrent(layer: Any, kind: str, m: dict[str, Any]) -> Any:
     return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards)
 
 
+def _merge_module(layer: Any, m: dict[str, Any]) -> Any:
+    from engram.nn.layers import layers
+
+    kind = layers.name_of(layer)
+    if kind == "Concatenate":
+        return m["Merge"](kind, axis=layer._axis(len(layer.input_shapes[0])))
+    if kind == "Dot":
+        axes = layer._pair([len(s) + 1 for s in layer.input_shapes])
+        return m["Merge"](kind, axes=axes, normalize=layer.normalize)
+    if kind not in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
+    return m["Merge"](kind)
+
+
+def _module(model: Any, m: dict[str, Any]) -> Any:
+    """A Sequential model as ``nn.Sequential``; a functional one as a ``Graph`` module."""
+    from engram.nn.layers.merge import Merge
+    from engram.nn.model import Model
+    from engram.nn.sequential import Sequential
+
+    torch = _torch()
+    if isinstance(model, Sequential):
+        modules = [mod for layer in model.layers for mod in _layer_module(layer, m)]
+        return torch.nn.Sequential(*modules)
+    graph = model.graph
+    slot = {id(t): i for i, t in enumerate(graph.inputs)}
+    index: dict[int, int] = {}
+    layers, steps = [], []
+    for node in graph.nodes:
+        layer = node.layer
+        if id(layer) not in index:  # a shared layer gets one module, run at each call
+            index[id(layer)] = len(layers)
+            if isinstance(layer, Model):
+                layers.append(_module(layer, m))
+            elif isinstance(layer, Merge):
+                layers.append(_merge_module(layer, m))
+            else:
+                layers.append(torch.nn.Sequential(*_layer_module(layer, m)))
+        outs = []
+        for t in node.outputs:
+            slot[id(t)] = len(slot)
+            outs.append(slot[id(t)])
+        ins = tuple(slot[id(t)] for t in node.inputs)
+        steps.append((index[id(layer)], ins, tuple(outs), node.multi))
+    outputs = [slot[id(t)] for t in graph.outputs]
+    return m["Graph"](layers, steps, len(graph.inputs), outputs)
+
+
 def to_torch(model: Any) -> Any:
-    """An ``nn.Sequential`` computing ``model.predict`` (same inputs, same layout), weights
-    copied; in eval mode. Float32 models only.
+    """A ``torch.nn.Module`` computing ``model.predict`` (same inputs, same layout), weights
+    copied; in eval mode. Float32 models only. A Sequential model becomes an ``nn.Sequential``;
+    a functional one a module that runs one submodule per layer over the graph's nodes in order
+    (shared layers share their module and weights; nested models become nested modules),
+    called as ``module(x1, x2, ...)`` and returning a tuple when the model has several outputs.
 
     Raises:
         ValueError: a layer or activation with no PyTorch counterpart, named.
     """
-    from engram.nn.saving.keras_format import require_sequential
+    from engram.nn.saving.architecture import require_graph_model
 
-    torch = _torch()
-    require_sequential(model, "to_torch")
+    require_graph_model(model, "to_torch")
     if not model.built:
         raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
     if model.dtype != np.float32:
         raise ValueError(f"to_torch exports float32 models; this one is {model.dtype}.")
-    m = _modules()
-    modules = [mod for layer in model.layers for mod in _layer_module(layer, m)]
-    return torch.nn.Sequential(*modules).eval()
+    return _module(model, _modules()).eval()
 
 
 def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:

@@ -2,7 +2,8 @@
 
 `load_model`, `save_model`, `save_weights` and `load_weights` pick the format by the file name:
 ``*.keras`` and ``*.weights.h5`` are Keras 3's (keras_format.py, read without running code:
-allowlist.py, archive.py), anything else engram's own format (engram.nn.io).
+allowlist.py, archive.py; the architecture in architecture.py, a functional model's wiring in
+functional.py), anything else engram's own format (engram.nn.io).
 """
 
 from __future__ import annotations

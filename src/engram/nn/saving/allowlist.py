@@ -42,6 +42,18 @@ LAYER_CLASSES.update(
         )
     }
 )  # fmt: skip
+#: merge layers (functional models)
+MERGE_CLASSES = (
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
+)
+LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
 
 #: Keras options engram does not implement, with the values meaning "not used"
 OFF_VALUES: dict[str, tuple[Any, ...]] = {

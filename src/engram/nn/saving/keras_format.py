@@ -16,9 +16,12 @@ Loading, in this order, refuses with `ModelFileError` before anything is built:
    the architecture does not expect, and each dataset's shape and dtype exactly what the
    engram model built from the config holds -- before its data are read.
 
-The graph's wiring is read in one place, `_sequential_layers`: a Sequential model's layer list.
-A functional model (``inbound_nodes``) is refused today with a message saying so; adding it
-means reading the nodes there and mapping each layer with the same `allowlist.layer_mapping`.
+The architecture (``config.json``) is read and written in architecture.py: a model's wiring in
+one place, `architecture._read_model` (a Sequential model's layer list there, a functional
+model's layers and ``inbound_nodes`` in functional.py: every reference checked, cycles refused),
+nested models by the same rules, every layer entry through the same `allowlist.layer_mapping`, so
+a new layer is one allowlist entry. This module lays out the weights: `_entries` walks nested
+models as Keras does (``layers/functional/layers/dense/vars``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import numpy as np
 
 from engram.fileio import atomic_write_bytes
 from engram.nn.io import ModelFileError
-from engram.nn.saving import allowlist
+from engram.nn.saving import allowlist, architecture
 from engram.nn.saving.archive import read_zip, write_zip
 
 KERAS_VERSION = "3.15.1"
@@ -66,49 +69,41 @@ def _recurrent(layer: Any) -> bool:
     return isinstance(layer, Recurrent)
 
 
-def _groups(layer: Any) -> list[tuple[str, str, list[np.ndarray]]]:
-    """(path inside the layer's group, the ``name`` attribute, arrays) in Keras's layout."""
+def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """(path inside the layer's group, the ``name`` attribute, the layer whose ``set_weights``
+    takes the arrays, arrays) in Keras's layout."""
     from engram.nn.layers import TimeDistributed
+    from engram.nn.model import Model
 
+    if isinstance(layer, Model):
+        return [*_entries(layer), ("vars", layer.name, layer, [])]
     if _recurrent(layer):
         cell = f"{allowlist.snake_case(type(layer).__name__)}_cell"
-        return [("vars", layer.name, []), ("cell/vars", cell, layer.get_weights())]
+        return [("vars", layer.name, layer, []), ("cell/vars", cell, layer, layer.get_weights())]
     if isinstance(layer, TimeDistributed):
-        inner = [(f"layer/{p}", n, w) for p, n, w in _groups(layer.layer)]
-        return [("vars", layer.name, []), *inner]
-    return [("vars", layer.name, layer.get_weights())]
+        inner = [(f"layer/{p}", n, o, w) for p, n, o, w in _groups(layer.layer)]
+        return [("vars", layer.name, layer, []), *inner]
+    return [("vars", layer.name, layer, layer.get_weights())]
 
 
-def _model_layers(model: Any) -> list[Any]:
-    from engram.nn.layers import InputLayer
-
-    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
-
-
-def _layer_paths(model: Any) -> list[tuple[Any, str]]:
-    """Each layer with its Keras group path: ``layers/dense``, ``layers/dense_1``, ..."""
+def _entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """Every group Keras writes for ``model``'s layers: (path, name attribute, owner, arrays),
+    paths from the class names made unique in order: ``layers/dense``, ``layers/dense_1``."""
     used: dict[str, int] = {}
     out = []
-    for layer in _model_layers(model):
-        base = allowlist.snake_case(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            path = f"{base}_{used[base]}"
-        else:
-            used[base] = 0
-            path = base
-        out.append((layer, f"layers/{path}"))
+    for layer in architecture.children(model):
+        base = allowlist.snake_case(architecture.keras_class(layer))
+        used[base] = used.get(base, -1) + 1
+        path = f"layers/{base}_{used[base]}" if used[base] else f"layers/{base}"
+        out += [(f"{path}/{sub}", n, o, w) for sub, n, o, w in _groups(layer)]
     return out
 
 
 def _weight_datasets(model: Any) -> dict[str, np.ndarray]:
     """Every weight dataset's path and the array the model holds for it."""
-    out = {}
-    for layer, path in _layer_paths(model):
-        for sub, _, arrays in _groups(layer):
-            for i, array in enumerate(arrays):
-                out[f"{path}/{sub}/{i}"] = array
-    return out
+    return {
+        f"{path}/{i}": a for path, _, _, arrays in _entries(model) for i, a in enumerate(arrays)
+    }
 
 
 # ------------------------------------------------------------------ optimizer slots
@@ -131,10 +126,24 @@ def _slot_table(optimizer: Any) -> list[tuple[str, float]]:
     raise ValueError(f"The {name} optimizer has no Keras counterpart engram can write.")
 
 
+def _leaf_layers(model: Any) -> list[Any]:
+    """The layers that hold weights, nested models opened, in Keras's order."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.model import Model
+
+    out: list[Any] = []
+    for layer in architecture.children(model):
+        if isinstance(layer, Model):
+            out += _leaf_layers(layer)
+        elif not isinstance(layer, InputLayer):
+            out.append(layer)
+    return out
+
+
 def _trainable(model: Any) -> list[tuple[str, np.ndarray]]:
     """(slot key, weight) in the order of Keras's ``model.trainable_variables``."""
     out = []
-    for layer in _model_layers(model):
+    for layer in _leaf_layers(model):
         if not layer.trainable:
             continue
         for key in layer.weight_names:
@@ -159,144 +168,17 @@ def _optimizer_datasets(model: Any) -> list[tuple[str, np.ndarray, float]]:
     ]
 
 
-# --------------------------------------------------------------------------- writing
-def _keras_initializer(value: Any) -> Any:
-    from engram.nn import initializers
-
-    json_value = initializers.to_json(value) if not isinstance(value, (str, dict)) else value
-    if isinstance(json_value, str):
-        return json_value
-    reverse = {v: k for k, v in allowlist.INITIALIZERS.items()}
-    return {
-        "module": "keras.initializers",
-        "class_name": reverse[json_value["name"]],
-        "config": json_value.get("config", {}),
-        "registered_name": None,
-    }
-
-
-def _keras_layer(layer: Any) -> dict[str, Any]:
-    from engram.nn.layers import TimeDistributed, layers
-
-    class_name = layers.name_of(layer)
-    if class_name not in allowlist.LAYER_CLASSES:
-        raise ValueError(f"engram's {class_name} layer has no Keras counterpart to save.")
-    config = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
-    for key, value in list(config.items()):
-        if key.endswith("initializer"):
-            config[key] = _keras_initializer(value)
-        elif key.endswith(("_regularizer", "_constraint")) and value is not None:
-            kind = "regularizers" if key.endswith("_regularizer") else "constraints"
-            config[key] = {"module": f"keras.{kind}", **value, "registered_name": None}
-    config["dtype"] = layer.dtype
-    if isinstance(layer, TimeDistributed):
-        config["layer"] = _keras_layer(layer.layer)
-    entry = {"module": allowlist.LAYERS_MODULE, "class_name": class_name, "config": config}
-    entry["registered_name"] = None
-    if layer.input_shape is not None:
-        entry["build_config"] = {"input_shape": [None, *layer.input_shape]}
-    return entry
-
-
-def _keras_compile_config(model: Any) -> dict[str, Any] | None:
-    from engram.nn import losses
-
-    if model.optimizer is None or model.loss is None:
-        return None
-    opt = model.optimizer
-    reverse = {v: k for k, v in allowlist.OPTIMIZERS.items()}
-    if opt.name not in reverse:
-        raise ValueError(
-            f"engram does not write the {opt.name} optimizer to .keras files yet (its state "
-            f"has no Keras layout here): save in engram's format (.engram), or compile with "
-            f"one of {', '.join(sorted(reverse))}."
-        )
-    opt_config = {"name": opt.name, **opt.get_config()}
-    loss = losses.to_json(model.loss)
-    if isinstance(loss, dict):
-        reverse_loss = {v: k for k, v in allowlist.LOSSES.items()}
-        loss = {
-            "module": "keras.losses",
-            "class_name": reverse_loss[loss["name"]],
-            "config": {**loss["config"], "reduction": "sum_over_batch_size"},
-            "registered_name": None,
-        }
-    return {
-        "optimizer": {
-            "module": "keras.optimizers",
-            "class_name": reverse[opt.name],
-            "config": opt_config,
-            "registered_name": None,
-        },
-        "loss": loss,
-        "loss_weights": None,
-        "metrics": [m for m in model.metric_names if isinstance(m, str)] or None,
-        "weighted_metrics": None,
-        "run_eagerly": False,
-        "steps_per_execution": 1,
-        "jit_compile": False,
-    }
-
-
-def require_sequential(model: Any, what: str) -> None:
-    """The one place that says which models these writers handle: Sequential (a chain)."""
-    from engram.nn.sequential import Sequential
-
-    if not isinstance(model, Sequential):
-        raise TypeError(
-            f"{what} handles Sequential models only (a chain of layers); got "
-            f"{type(model).__name__}. Functional models are not supported yet."
-        )
-
-
-def keras_config(model: Any) -> dict[str, Any]:
-    """The model's architecture and compile settings as Keras 3 writes ``config.json``."""
-    require_sequential(model, "Saving as .keras")
-    if not model.built:
-        raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
-    batch_shape = [None, *model.layers[0].input_shape]
-    input_entry = {
-        "module": allowlist.LAYERS_MODULE,
-        "class_name": "InputLayer",
-        "config": {
-            "batch_shape": batch_shape,
-            "dtype": model.layers[0].dtype,
-            "name": "input_layer",
-        },
-        "registered_name": None,
-    }
-    dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
-    config = {
-        "module": "keras",
-        "class_name": "Sequential",
-        "config": {
-            "name": model.name,
-            "trainable": True,
-            "dtype": {**dtype, "registered_name": None},
-            "layers": [input_entry, *(_keras_layer(layer) for layer in _model_layers(model))],
-            "build_input_shape": batch_shape,
-        },
-        "registered_name": None,
-        "build_config": {"input_shape": batch_shape},
-    }
-    compile_config = _keras_compile_config(model)
-    if compile_config is not None:
-        config["compile_config"] = compile_config
-    return config
-
-
 def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
     h5py = _h5py()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("layers")
-        for layer, path in _layer_paths(model):
-            for sub, name, arrays in _groups(layer):
-                group = f.require_group(f"{path}/{sub}")
-                group.attrs["name"] = name
-                for i, array in enumerate(arrays):
-                    data = np.ascontiguousarray(array).reshape(array.shape)  # 0-d stays 0-d
-                    group.create_dataset(str(i), data=data)
+        for path, name, _, arrays in _entries(model):
+            group = f.require_group(path)
+            group.attrs["name"] = name
+            for i, array in enumerate(arrays):
+                data = np.ascontiguousarray(array).reshape(array.shape)  # 0-d stays 0-d
+                group.create_dataset(str(i), data=data)
         if with_optimizer and model.optimizer is not None:
             opt = model.optimizer
             group = f.create_group("optimizer/vars")
@@ -316,7 +198,7 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
 
 def save_model(model: Any, path: str | os.PathLike) -> Path:
     """Write ``model`` as a Keras 3 ``.keras`` file (atomically) that Keras 3 loads."""
-    config = keras_config(model)
+    config = architecture.keras_config(model)
     from engram.nn.io import _rng_states
 
     metadata = {
@@ -336,7 +218,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
     """Write the weights as Keras 3's ``.weights.h5`` (atomically)."""
-    require_sequential(model, "Saving as .weights.h5")
+    architecture.require_graph_model(model, "Saving as .weights.h5")
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
     return atomic_write_bytes(path, _weights_h5(model, with_optimizer=False))
@@ -359,62 +241,6 @@ def _json(data: bytes, name: str, entry: str) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{name}: {entry} is not valid JSON ({exc}).") from None
-
-
-def _sequential_layers(config: Any, name: str) -> tuple[str, list[dict], list | None]:
-    """The graph's wiring, read in one place: (model name, layer entries, batch input shape)."""
-    module, class_name, inner = allowlist.check_entry(config, name, "config.json")
-    if (module, class_name) in (("keras", "Functional"), ("keras", "Model")):
-        raise allowlist.refuse(
-            name, "the file holds a functional model; engram reads Sequential models only today"
-        )
-    if (module, class_name) not in (("keras", "Sequential"), ("keras.models", "Sequential")):
-        raise allowlist.refuse(
-            name, f"config.json is the class {module}.{class_name}, not a Sequential model"
-        )
-    entries = inner.get("layers")
-    if not isinstance(entries, list) or not entries:
-        raise allowlist.refuse(name, "config.json has no list of layers")
-    model_name = inner.get("name", "sequential")
-    if not isinstance(model_name, str):
-        raise allowlist.refuse(name, "config.json's model name is not a string")
-    return model_name, entries, inner.get("build_input_shape")
-
-
-def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
-    """A Keras layer entry as engram's ``{"class_name", "config"}``, checked all the way down."""
-    module, class_name, config = allowlist.check_entry(entry, name, where)
-    mapping = allowlist.layer_mapping(module, class_name, name, where)
-    config = dict(config)
-    nested = config.pop("layer", None) if class_name == "TimeDistributed" else None
-    converted = mapping.to_engram(config, name, where)
-    if class_name == "TimeDistributed":
-        converted["layer"] = _engram_layer(nested, name, f"{where}.layer")
-    return {"class_name": mapping.engram_class, "config": converted}
-
-
-def engram_config(config: Any, name: str) -> dict[str, Any]:
-    """A Keras ``config.json`` as engram's Sequential config (every name checked first)."""
-    model_name, entries, build_shape = _sequential_layers(config, name)
-    layers = []
-    input_shape = None
-    for i, entry in enumerate(entries):
-        converted = _engram_layer(entry, name, f"layer {i}")
-        if converted["class_name"] == "InputLayer":
-            if i != 0:
-                raise allowlist.refuse(name, f"layer {i} is an InputLayer after the first layer")
-            input_shape = converted["config"].get("shape")
-            continue
-        layers.append(converted)
-    if input_shape is None and isinstance(build_shape, list) and build_shape:
-        input_shape = build_shape[1:]
-    if input_shape is None or not all(isinstance(s, int) and s > 0 for s in input_shape):
-        raise allowlist.refuse(
-            name, f"the model's input shape {input_shape!r} is not a list of sizes"
-        )
-    if not layers:
-        raise allowlist.refuse(name, "the model has no layers besides its input")
-    return {"name": model_name, "layers": layers, "input_shape": list(input_shape)}
 
 
 def _walk_h5(f: Any, name: str) -> dict[str, Any]:
@@ -499,6 +325,22 @@ def _open_h5(data: bytes, name: str) -> Any:
         raise ModelFileError(f"{name}: the weights file is not valid HDF5 ({exc}).") from None
 
 
+def _check_owner_names(model: Any, datasets: dict[str, Any], name: str) -> None:
+    """Each layer's weights group names the layer the model puts at that path (its ``name``
+    attribute), so a file whose layers engram orders otherwise than Keras is refused rather
+    than loaded with weights swapped between layers of one class and shape."""
+    for path, expected, _, arrays in _entries(model):
+        if not arrays or path.endswith("cell/vars"):
+            continue
+        stored = datasets[f"{path}/0"].parent.attrs.get("name")
+        stored = stored.decode(errors="replace") if isinstance(stored, bytes) else stored
+        if isinstance(stored, str) and stored != expected:
+            raise ModelFileError(
+                f"{name}: the weights under {path!r} are those of the layer {stored!r}; the "
+                f"architecture puts {expected!r} there. Refused."
+            )
+
+
 def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_ok: bool) -> None:
     expected = _weight_datasets(model)
     unexpected = [
@@ -515,23 +357,9 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
     if missing:
         raise ModelFileError(f"{name}: the weights file lacks {missing[:5]} for this architecture.")
     values = {p: _read_dataset(datasets[p], a.shape, a.dtype, name, p) for p, a in expected.items()}
-    for layer, path in _layer_paths(model):
-        targets = [(layer_of, sub) for layer_of, sub in _owners(layer)]
-        for owner, sub in targets:
-            n = len(owner.get_weights())
-            if n:
-                owner.set_weights([values[f"{path}/{sub}/{i}"] for i in range(n)])
-
-
-def _owners(layer: Any) -> list[tuple[Any, str]]:
-    """(the layer whose set_weights takes the arrays, path) for each group with weights."""
-    from engram.nn.layers import TimeDistributed
-
-    if _recurrent(layer):
-        return [(layer, "cell/vars")]
-    if isinstance(layer, TimeDistributed):
-        return [(layer.layer, f"layer/{sub}") for _, sub in _owners(layer.layer)]
-    return [(layer, "vars")]
+    for path, _, owner, arrays in _entries(model):
+        if arrays:
+            owner.set_weights([values[f"{path}/{i}"] for i in range(len(arrays))])
 
 
 def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
@@ -584,16 +412,16 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
         raise ModelFileError(f"{name}: metadata.json names no Keras 3 version.")
     config = _json(entries["config.json"], name, "config.json")
     try:  # a value of the wrong type anywhere in the config is a malformed file
-        engram_cfg = engram_config(config, name)
+        engram_cfg = architecture.read_config(config, name)
         compile_config = config.get("compile_config") if compile else None
-        compile_args = _compile_args(compile_config, name) if compile_config else None
+        compile_args = architecture.compile_args(compile_config, name) if compile_config else None
     except ModelFileError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
         raise ModelFileError(f"{name}: config.json is malformed ({exc}). Refused.") from None
     with _corruption_refused(name), _open_h5(entries["model.weights.h5"], name) as f:
         sizes = [d.size for d in _walk_h5(f, name).values()]
-    model = _build_within(engram_cfg, sizes, name)
+    model = architecture.build_within(engram_cfg, sizes, name)
     if compile_args is not None:
         try:
             model.compile(**compile_args)
@@ -604,6 +432,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     with _corruption_refused(name), _open_h5(entries["model.weights.h5"], name) as f:
         datasets = _walk_h5(f, name)
         _assign_weights(model, datasets, name, optimizer_ok=True)
+        _check_owner_names(model, datasets, name)  # before the model is returned
         if compile_args is not None:
             _restore_optimizer(model, datasets, name)
     engram_meta = metadata.get("engram")
@@ -614,93 +443,9 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     return model
 
 
-class _WeightTooLarge(Exception):
-    pass
-
-
-def _build_within(config: dict, sizes: list[int], name: str) -> Any:
-    """Build the engram model, each weight allowed only as large as an array in the file.
-
-    Every weight must match one of the file's arrays exactly, so a config asking for a weight
-    larger than the largest array, or more values than the file holds, is refused while it is
-    built (a config of ``units=10**12`` allocates nothing). Weights are built as zeros, with
-    the config's initializers put back on the layers afterwards (the file's values replace the
-    zeros).
-    """
-    from engram.nn import initializers
-    from engram.nn.sequential import Sequential
-
-    budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
-
-    class BoundedZeros(initializers.Initializer):
-        name = "zeros"
-
-        def sample(self, shape, rng, dtype=np.float32):
-            size = int(np.prod(shape, dtype=np.float64))
-            if size > budget["largest"] or size > budget["left"]:
-                raise _WeightTooLarge(
-                    f"{name}: the architecture needs a weight of shape {tuple(shape)}, larger than "
-                    "the arrays left in the weights file. Refused."
-                )
-            budget["left"] -= size
-            return np.zeros(shape, dtype)
-
-    originals: list[dict] = []
-
-    def bounded(layer_cfg: dict) -> dict:
-        cfg = dict(layer_cfg["config"])
-        originals.append(
-            {k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}
-        )
-        for key in originals[-1]:
-            cfg[key] = BoundedZeros()
-        if "layer" in cfg:
-            cfg["layer"] = bounded(cfg["layer"])
-        return {**layer_cfg, "config": cfg}
-
-    try:
-        building = {**config, "layers": [bounded(entry) for entry in config["layers"]]}
-        model = Sequential.from_config(building)
-    except _WeightTooLarge as exc:
-        raise ModelFileError(str(exc)) from None
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
-        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
-    from engram.nn.layers import TimeDistributed
-
-    flat = []
-    for layer in model.layers:
-        flat.append(layer)
-        if isinstance(layer, TimeDistributed):
-            flat.append(layer.layer)
-    for layer, keys in zip(flat, originals, strict=True):
-        for key, value in keys.items():
-            setattr(layer, key, value)
-    return model
-
-
-def _compile_args(config: Any, name: str) -> dict[str, Any]:
-    if not isinstance(config, dict):
-        raise allowlist.refuse(name, "compile_config is not an object")
-    metrics = config.get("metrics") or []
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise allowlist.refuse(name, f"compile_config.metrics {metrics!r} is not a list of names")
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key) is not None:
-            raise allowlist.refuse(
-                name, f"compile_config.{key} is set; engram does not implement it"
-            )
-    return {
-        "optimizer": allowlist.optimizer_config(config.get("optimizer"), name),
-        "loss": allowlist.loss_config(config.get("loss"), name),
-        "metrics": metrics,
-    }
-
-
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load Keras 3 ``.weights.h5`` weights into a model of the same architecture."""
-    require_sequential(model, "Loading .weights.h5")
+    architecture.require_graph_model(model, "Loading .weights.h5")
     if not model.built:
         model.build()
     name = str(path)

@@ -1,0 +1,444 @@
+"""A model's architecture as Keras 3's ``config.json``, both ways, and the model built from it.
+
+Writing: `keras_config` gives a Sequential or functional model's entry (functional.py writes the
+wiring) with its compile settings. Reading: `read_config` checks every name in the config against
+the allowlist (allowlist.py) and every reference in a functional model's wiring (functional.py)
+before anything is built, and returns what `build_within` builds with each weight bounded by the
+arrays the weights file holds. A new layer is one allowlist entry: both directions go through
+`allowlist.layer_mapping` and the layer's own ``get_config``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engram.nn.io import ModelFileError
+from engram.nn.saving import allowlist, functional
+
+
+# --------------------------------------------------------------------------- structure
+def keras_class(layer: Any) -> str:
+    """The class name Keras gives a layer or model (a functional model's is Functional)."""
+    from engram.nn.layers import layers
+    from engram.nn.model import Model
+    from engram.nn.sequential import Sequential
+
+    if isinstance(layer, Sequential):
+        return "Sequential"
+    if isinstance(layer, Model):
+        return "Functional"
+    return layers.name_of(layer)
+
+
+def children(model: Any) -> list[Any]:
+    """The layers Keras keeps under a model's ``layers/`` group, in Keras's order: a
+    Sequential's without its InputLayer, a functional model's with its InputLayers."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    return list(model.layers)
+
+
+# --------------------------------------------------------------------------- writing
+def _keras_initializer(value: Any) -> Any:
+    from engram.nn import initializers
+
+    json_value = initializers.to_json(value) if not isinstance(value, (str, dict)) else value
+    if isinstance(json_value, str):
+        return json_value
+    reverse = {v: k for k, v in allowlist.INITIALIZERS.items()}
+    return {
+        "module": "keras.initializers",
+        "class_name": reverse[json_value["name"]],
+        "config": json_value.get("config", {}),
+        "registered_name": None,
+    }
+
+
+def _keras_layer(layer: Any) -> dict[str, Any]:
+    from engram.nn.layers import TimeDistributed, layers
+
+    class_name = layers.name_of(layer)
+    if class_name not in allowlist.LAYER_CLASSES:
+        raise ValueError(f"engram's {class_name} layer has no Keras counterpart to save.")
+    config = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
+    for key, value in list(config.items()):
+        if key.endswith("initializer"):
+            config[key] = _keras_initializer(value)
+        elif key.endswith(("_regularizer", "_constraint")) and value is not None:
+            kind = "regularizers" if key.endswith("_regularizer") else "constraints"
+            config[key] = {"module": f"keras.{kind}", **value, "registered_name": None}
+    config["dtype"] = layer.dtype
+    if isinstance(layer, TimeDistributed):
+        config["layer"] = _keras_layer(layer.layer)
+    entry = {"module": allowlist.LAYERS_MODULE, "class_name": class_name, "config": config}
+    entry["registered_name"] = None
+    shapes = getattr(layer, "input_shapes", None)  # a merge layer is built on a list of shapes
+    if shapes is not None:
+        entry["build_config"] = {"input_shape": [[None, *shape] for shape in shapes]}
+    elif layer.input_shape is not None:
+        entry["build_config"] = {"input_shape": [None, *layer.input_shape]}
+    return entry
+
+
+def _keras_loss(loss: Any) -> Any:
+    from engram.nn import losses
+
+    value = losses.to_json(loss)
+    if not isinstance(value, dict):
+        return value
+    reverse = {v: k for k, v in allowlist.LOSSES.items()}
+    return {
+        "module": "keras.losses",
+        "class_name": reverse[value["name"]],
+        "config": {**value["config"], "reduction": "sum_over_batch_size"},
+        "registered_name": None,
+    }
+
+
+def _keras_metrics(metrics: Any) -> Any:
+    """The compile metrics when they are names (per output: lists or a dict of them)."""
+    if isinstance(metrics, dict):
+        return {k: _keras_metrics(v) for k, v in metrics.items()}
+    if isinstance(metrics, (list, tuple)):
+        kept = [m if isinstance(m, str) else _keras_metrics(m) for m in metrics]
+        kept = [m for m in kept if m is not None]
+        return kept or None
+    return metrics if isinstance(metrics, str) else None
+
+
+def _keras_compile_config(model: Any) -> dict[str, Any] | None:
+    if model.optimizer is None or model.loss is None:
+        return None
+    opt = model.optimizer
+    reverse = {v: k for k, v in allowlist.OPTIMIZERS.items()}
+    if opt.name not in reverse:
+        raise ValueError(
+            f"engram does not write the {opt.name} optimizer to .keras files yet (its state "
+            f"has no Keras layout here): save in engram's format (.engram), or compile with "
+            f"one of {', '.join(sorted(reverse))}."
+        )
+    opt_config = {"name": opt.name, **opt.get_config()}
+    loss = model.loss
+    loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
+    weights = list(model._loss_weights)
+    return {
+        "optimizer": {
+            "module": "keras.optimizers",
+            "class_name": reverse[opt.name],
+            "config": opt_config,
+            "registered_name": None,
+        },
+        "loss": loss,
+        "loss_weights": None if all(w == 1.0 for w in weights) else weights,
+        "metrics": _keras_metrics(model.metric_names),
+        "weighted_metrics": None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
+
+
+def require_graph_model(model: Any, what: str) -> None:
+    """The one place that says which models these writers handle: Sequential and functional
+    models (a `Model` built from inputs and outputs, nested models included)."""
+    from engram.nn.model import Model
+    from engram.nn.sequential import Sequential
+
+    if not isinstance(model, Sequential) and not (
+        isinstance(model, Model) and getattr(model, "graph", None) is not None
+    ):
+        raise TypeError(
+            f"{what} handles Sequential and functional models only (layers called on Input "
+            f"tensors); got {type(model).__name__}."
+        )
+
+
+def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:
+    return {
+        "module": allowlist.LAYERS_MODULE,
+        "class_name": "InputLayer",
+        "config": {"batch_shape": [None, *shape], "dtype": str(np.dtype(dtype)), "name": name},
+        "registered_name": None,
+    }
+
+
+def _layer_entry(layer: Any) -> dict[str, Any]:
+    """One layer's (or nested model's) entry in a functional model's ``layers``."""
+    from engram.nn.layers import InputLayer
+    from engram.nn.model import Model
+
+    if isinstance(layer, Model):
+        return _model_entry(layer)
+    if isinstance(layer, InputLayer):
+        return _input_entry(layer.declared_input_shape, layer.dtype, layer.name)
+    return _keras_layer(layer)
+
+
+def _model_entry(model: Any) -> dict[str, Any]:
+    """A model's architecture as Keras 3 writes it (Sequential or Functional)."""
+    from engram.nn.sequential import Sequential
+
+    if not isinstance(model, Sequential):
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": functional.write_graph(model, _layer_entry),
+            "registered_name": "Functional",
+            "build_config": {"input_shape": None},
+        }
+    first = model.layers[0]
+    batch_shape = [None, *first.input_shape]
+    dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
+    return {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": model.name,
+            "trainable": bool(model.trainable),
+            "dtype": {**dtype, "registered_name": None},
+            "layers": [
+                _input_entry(first.input_shape, first.dtype, "input_layer"),
+                *(_keras_layer(layer) for layer in children(model)),
+            ],
+            "build_input_shape": batch_shape,
+        },
+        "registered_name": None,
+        "build_config": {"input_shape": batch_shape},
+    }
+
+
+def keras_config(model: Any) -> dict[str, Any]:
+    """The model's architecture and compile settings as Keras 3 writes ``config.json``."""
+    require_graph_model(model, "Saving as .keras")
+    if not model.built:
+        raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
+    config = _model_entry(model)
+    compile_config = _keras_compile_config(model)
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    return config
+
+
+def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
+    """A Keras layer entry as engram's ``{"class_name", "config"}``, checked all the way down."""
+    module, class_name, config = allowlist.check_entry(entry, name, where)
+    mapping = allowlist.layer_mapping(module, class_name, name, where)
+    config = dict(config)
+    nested = config.pop("layer", None) if class_name == "TimeDistributed" else None
+    converted = mapping.to_engram(config, name, where)
+    if class_name == "TimeDistributed":
+        converted["layer"] = _engram_layer(nested, name, f"{where}.layer")
+    return {"class_name": mapping.engram_class, "config": converted}
+
+
+def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
+    """A Keras Sequential config as engram's (every layer entry checked first)."""
+    entries = inner.get("layers")
+    if not isinstance(entries, list) or not entries:
+        raise allowlist.refuse(name, f"{where} has no list of layers")
+    model_name = inner.get("name", "sequential")
+    if not isinstance(model_name, str):
+        raise allowlist.refuse(name, f"{where}'s model name is not a string")
+    layers = []
+    input_shape = None
+    for i, entry in enumerate(entries):
+        at = f"layer {i}" if where == "config.json" else f"{where}.layers[{i}]"
+        converted = _engram_layer(entry, name, at)
+        if converted["class_name"] == "InputLayer":
+            if i != 0:
+                raise allowlist.refuse(name, f"{at} is an InputLayer after the first layer")
+            input_shape = converted["config"].get("shape")
+            continue
+        layers.append(converted)
+    build_shape = inner.get("build_input_shape")
+    if input_shape is None and isinstance(build_shape, list) and build_shape:
+        input_shape = build_shape[1:]
+    if input_shape is None or not all(isinstance(s, int) and s > 0 for s in input_shape):
+        raise allowlist.refuse(
+            name, f"the model's input shape {input_shape!r} is not a list of sizes"
+        )
+    if not layers:
+        raise allowlist.refuse(name, "the model has no layers besides its input")
+    trainable = inner.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise allowlist.refuse(name, f"{where}.trainable is {trainable!r:.40}, not true or false")
+    return {
+        "name": model_name,
+        "layers": layers,
+        "input_shape": list(input_shape),
+        "trainable": trainable,
+    }
+
+
+def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """The wiring, read in one place: a model entry as ``("sequential", engram config)`` or
+    ``("functional", functional.GraphSpec)``, every name checked; None for a non-model entry."""
+    module, class_name, inner = allowlist.check_entry(entry, name, where)
+    if (module, class_name) in functional.SEQUENTIAL:
+        return "sequential", _sequential_config(inner, name, where)
+    if (module, class_name) not in functional.FUNCTIONAL:
+        return None
+
+    def read_layer(layer_entry: Any, at: str) -> dict:
+        return _engram_layer(layer_entry, name, at)
+
+    def read_nested(layer_entry: Any, at: str, level: int) -> tuple[Any, int, bool] | None:
+        spec = _read_model(layer_entry, name, at, level)
+        if spec is None:
+            return None
+        n_outputs = len(spec[1].outputs) if spec[0] == "functional" else 1
+        return spec, n_outputs, spec[0] == "functional"
+
+    graph = functional.read_graph(inner, name, where, read_layer, read_nested, depth)
+    return "functional", graph
+
+
+def read_config(config: Any, name: str) -> tuple[str, Any]:
+    """A Keras ``config.json``'s model, checked (`_read_model`); refuses any other class."""
+    spec = _read_model(config, name, "config.json")
+    if spec is None:
+        module, class_name, _ = allowlist.check_entry(config, name, "config.json")
+        raise allowlist.refuse(
+            name, f"config.json is the class {module}.{class_name}, not a Sequential or "
+            "functional model"
+        )  # fmt: skip
+    return spec
+
+
+class _WeightTooLarge(Exception):
+    pass
+
+
+def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
+    """Build the engram model, each weight allowed only as large as an array in the file.
+
+    Every weight must match one of the file's arrays exactly, so a config asking for a weight
+    larger than the largest array, or more values than the file holds, is refused while it is
+    built (a config of ``units=10**12`` allocates nothing). Weights are built as zeros, with
+    the config's initializers put back on the layers afterwards (the file's values replace the
+    zeros).
+    """
+    from engram.nn import initializers
+    from engram.nn.layers import TimeDistributed, layers
+    from engram.nn.sequential import Sequential
+
+    budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
+
+    class BoundedZeros(initializers.Initializer):
+        name = "zeros"
+
+        def sample(self, shape, rng, dtype=np.float32):
+            size = int(np.prod(shape, dtype=np.float64))
+            if size > budget["largest"] or size > budget["left"]:
+                raise _WeightTooLarge(
+                    f"{name}: the architecture needs a weight of shape {tuple(shape)}, larger than "
+                    "the arrays left in the weights file. Refused."
+                )
+            budget["left"] -= size
+            return np.zeros(shape, dtype)
+
+    originals: list[tuple[Any, dict]] = []
+
+    def bounded(layer_cfg: dict) -> tuple[dict, list[dict]]:
+        cfg = dict(layer_cfg["config"])
+        kept = [{k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}]
+        for key in kept[0]:
+            cfg[key] = BoundedZeros()
+        if "layer" in cfg:
+            cfg["layer"], inner = bounded(cfg["layer"])
+            kept += inner
+        return {**layer_cfg, "config": cfg}, kept
+
+    def make_layer(layer_cfg: dict) -> Any:
+        cfg, kept = bounded(layer_cfg)
+        layer = layers.get(cfg["class_name"]).from_config(cfg["config"])
+        owners = [layer, layer.layer] if isinstance(layer, TimeDistributed) else [layer]
+        originals.extend(zip(owners, kept, strict=True))
+        return layer
+
+    def make_model(model_spec: tuple[str, Any]) -> Any:
+        kind, config = model_spec
+        if kind == "functional":
+            return functional.build(config, make_layer, make_model)
+        model = Sequential(name=config["name"])
+        for entry in config["layers"]:
+            model.add(make_layer(entry))
+        model.build((None, *config["input_shape"]))
+        if not config["trainable"]:
+            model.trainable = False
+        return model
+
+    try:
+        model = make_model(spec)
+    except _WeightTooLarge as exc:
+        raise ModelFileError(str(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
+        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
+    for layer, keys in originals:
+        for key, value in keys.items():
+            setattr(layer, key, value)
+    return model
+
+
+def _names(value: Any) -> bool:
+    """Whether ``value`` is a metric name, a list of names, or None."""
+    if isinstance(value, list):
+        return all(isinstance(m, str) for m in value)
+    return value is None or isinstance(value, str)
+
+
+def _per_output(value: Any, name: str, key: str, check: Any) -> Any:
+    """A compile setting given once, per output as a list, or per output name as a dict."""
+    if isinstance(value, dict) and "class_name" not in value and "module" not in value:
+        if not all(isinstance(k, str) for k in value):
+            raise allowlist.refuse(name, f"compile_config.{key} has keys that are not names")
+        return {k: check(v) for k, v in value.items()}
+    if isinstance(value, list) and key != "metrics":
+        return [check(v) for v in value]
+    return check(value)
+
+
+def compile_args(config: Any, name: str) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise allowlist.refuse(name, "compile_config is not an object")
+    metrics = config.get("metrics") or []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    per_output = isinstance(metrics, list) and all(
+        isinstance(m, (list, type(None))) for m in metrics
+    )
+    if isinstance(metrics, dict):
+        ok = all(isinstance(k, str) and _names(v) for k, v in metrics.items())
+    else:
+        ok = isinstance(metrics, list) and (
+            _names(metrics) or (per_output and all(_names(m) for m in metrics))
+        )
+    if not ok:
+        raise allowlist.refuse(name, f"compile_config.metrics {metrics!r} is not a list of names")
+    if config.get("weighted_metrics") is not None:
+        raise allowlist.refuse(
+            name, "compile_config.weighted_metrics is set; engram does not implement it"
+        )
+
+    def weight(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise allowlist.refuse(name, f"compile_config.loss_weights holds {value!r:.40}")
+        return float(value)
+
+    loss_weights = config.get("loss_weights")
+    return {
+        "optimizer": allowlist.optimizer_config(config.get("optimizer"), name),
+        "loss": _per_output(
+            config.get("loss"), name, "loss", lambda v: allowlist.loss_config(v, name)
+        ),
+        "loss_weights": None
+        if loss_weights is None
+        else _per_output(loss_weights, name, "loss_weights", weight),
+        # Keras writes None for an output without metrics; engram's compile takes []
+        "metrics": [m or [] for m in metrics] if per_output and metrics else metrics or None,
+    }
