@@ -8,6 +8,7 @@ A Keras program ports by changing its import: ``from engram.nn.models import Seq
 from engram.nn import (
     activations,
     callbacks,
+    datasets,
     functional,
     initializers,
     layers,
@@ -34,6 +35,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "datasets",
     "functional",
     "gradcheck",
     "initializers",
