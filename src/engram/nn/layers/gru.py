@@ -10,8 +10,6 @@ from engram.nn import activations
 from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
-    activate,
-    activation_grad,
     needs_preactivation,
     run_rows,
     split_matmul,
@@ -118,13 +116,13 @@ class GRU(Recurrent):
             zr += rec[:, : 2 * u]
             if pre is not None:
                 pre[t, :, : 2 * u] = zr
-            activate(sigma, zr, zr)
+            sigma.forward_into(zr, zr)
             rh[t] = rec[:, 2 * u :]
             np.multiply(g[:, u : 2 * u], rh[t], out=tmp)
             cand += tmp
             if pre is not None:
                 pre[t, :, 2 * u :] = cand
-            activate(act, cand, cand)
+            act.forward_into(cand, cand)
             # h_t = hh + z * (h_{t-1} - hh)
             np.subtract(h[t], cand, out=tmp)
             tmp *= g[:, :u]
@@ -183,11 +181,11 @@ class GRU(Recurrent):
             dqt[:, :u] *= dh  # dz before sigma'
             np.subtract(1, z, out=tmp)
             tmp *= dh
-            activation_grad(act, None if pre is None else pre[t, :, 2 * u :], cand, tmp, dhh[t])
+            act.backward_into(None if pre is None else pre[t, :, 2 * u :], cand, tmp, dhh[t])
             np.multiply(dhh[t], rh[t], out=dqt[:, u : 2 * u])  # dr before sigma'
             np.multiply(dhh[t], r, out=dqt[:, 2 * u :])
             zr_pre = None if pre is None else pre[t, :, : 2 * u]
-            activation_grad(sigma, zr_pre, g[:, : 2 * u], dqt[:, : 2 * u], dqt[:, : 2 * u])
+            sigma.backward_into(zr_pre, g[:, : 2 * u], dqt[:, : 2 * u], dqt[:, : 2 * u])
             dh *= z
             np.matmul(dqt, recurrent_t, out=rec)
             if mask is not None:

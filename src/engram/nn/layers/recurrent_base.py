@@ -38,9 +38,6 @@ from engram.nn import activations, initializers
 from engram.nn.layers.base import Layer, shape_str
 from engram.validation import as_rng, check_fraction, check_positive
 
-#: activations whose derivative can be read from their output alone
-_FROM_OUTPUT = ("tanh", "sigmoid", "linear")
-
 #: how the recurrence uses several cores. False (default): one Python thread runs the steps and
 #: OpenBLAS's own threads share each per-step matmul. True: one BLAS thread per worker and the
 #: batch split into row blocks run by engram's worker threads (`run_rows`, `split_matmul`).
@@ -170,60 +167,7 @@ def project_inputs(
 
 def needs_preactivation(*acts: Any) -> bool:
     """Whether backpropagating through ``acts`` needs the pre-activations (not just outputs)."""
-    return any(a.name not in _FROM_OUTPUT for a in acts)
-
-
-def activate(activation: Any, z: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[...] = activation(z)`` without temporaries for tanh, sigmoid and linear.
-
-    Math:
-        sigmoid(z) = 0.5 * tanh(z / 2) + 0.5     (stable for any z, one ufunc pass)
-    """
-    name = activation.name
-    if name == "tanh":
-        np.tanh(z, out=out)
-    elif name == "sigmoid":
-        np.multiply(z, 0.5, out=out)
-        np.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
-    elif name == "linear":
-        if out is not z:
-            out[...] = z
-    else:
-        out[...] = activation.forward(z)
-    return out
-
-
-def activation_grad(
-    activation: Any,
-    z: np.ndarray | None,
-    a: np.ndarray,
-    grad: np.ndarray,
-    out: np.ndarray,
-    scratch: np.ndarray | None = None,
-) -> np.ndarray:
-    """``out[...] = grad * activation'(z)``, from the output ``a`` where that suffices.
-
-    ``out`` may be ``grad`` or ``a``; ``scratch`` (the shape of ``a``) avoids allocating a
-    temporary for tanh and sigmoid.
-
-    Math:
-        tanh:     grad * (1 - a^2)
-        sigmoid:  grad * (a - a^2)
-        other:    activation.backward(z, a, grad)     (needs the pre-activation z)
-    """
-    name = activation.name
-    if name in ("tanh", "sigmoid"):
-        d = np.multiply(a, a, out=scratch)
-        np.subtract(1 if name == "tanh" else a, d, out=d)
-        np.multiply(grad, d, out=out)
-    elif name == "linear":
-        if out is not grad:
-            out[...] = grad
-    else:
-        out[...] = activation.backward(z, a, grad)
-    return out
+    return not all(a.derivative_from_output for a in acts)
 
 
 def sequence_error(layer: str, shape: tuple[int, ...]) -> ValueError:

@@ -9,8 +9,6 @@ import numpy as np
 from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
-    activate,
-    activation_grad,
     needs_preactivation,
     project_inputs,
     run_rows,
@@ -84,7 +82,7 @@ class SimpleRNN(Recurrent):
         for t in range(z.shape[0]):
             np.matmul(h[t] if mask is None else h[t] * mask, recurrent, out=rec)
             z[t] += rec
-            activate(act, z[t], h[t + 1])
+            act.forward_into(z[t], h[t + 1])
 
     def _backward_sequence(self, grad_seq, grad_last):
         z, h = self.z, self.h
@@ -119,7 +117,7 @@ class SimpleRNN(Recurrent):
         for t in range(z.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
-            activation_grad(act, z[t] if keep_z else None, h[t + 1], dh, dz[t], scratch)
+            act.backward_into(z[t] if keep_z else None, h[t + 1], dh, dz[t], scratch)
             np.matmul(dz[t], recurrent_t, out=dh)
             if mask is not None:
                 dh *= mask
