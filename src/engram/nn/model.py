@@ -821,14 +821,16 @@ class Model(Layer):
         for layer in self.layers:
             own = calls[id(layer)]
             links = [
-                f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}][0]"
+                f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}]"
+                f"[{t.node.outputs.index(t)}]"  # which output of a layer with several
                 for node in own
                 for t in node.inputs
             ]
+            outs = [shape_str(t.shape) for t in own[0].outputs]
             rows.append(
                 (
                     f"{layer.name} ({type_name(layer)})",
-                    shape_str(own[0].outputs[0].shape),
+                    outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]",
                     f"{layer.count_params():,}",
                     ", ".join(links) or "-",
                 )

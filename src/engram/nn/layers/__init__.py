@@ -86,3 +86,8 @@ __all__ += [
     "multiply",
     "subtract",
 ]
+
+# Bidirectional: a recurrent layer run both ways in time
+from engram.nn.layers.bidirectional import Bidirectional  # noqa: E402
+
+__all__ += ["Bidirectional"]

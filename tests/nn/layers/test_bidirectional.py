@@ -1,0 +1,184 @@
+"""Bidirectional: the shared harness, then Keras's own layer with its weights copied in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engram.nn import Input, Model, Sequential
+from engram.nn import layers as L
+from tests.helpers import check_layer
+from tests.nn.keras_reference import check_against_keras, import_keras
+
+STEPS, FEATURES = 5, 3
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_harness(merge_mode, return_sequences, tmp_path):
+    inner = L.LSTM(3, return_sequences=return_sequences, bias_initializer="random_normal")
+    layer = check_layer(
+        L.Bidirectional,
+        {"layer": inner, "merge_mode": merge_mode},
+        (2, STEPS, FEATURES),
+        tmp_path=tmp_path,
+    )
+    assert [w.shape for w in layer.get_weights()] == [(3, 12), (3, 12), (12,)] * 2
+
+
+@pytest.mark.parametrize("cls", [L.SimpleRNN, L.GRU])
+def test_bidirectional_gradcheck_around_simple_rnn_and_gru(cls):
+    check_layer(L.Bidirectional, {"layer": cls(4, return_sequences=True)}, (2, 4, 3))
+
+
+def _keras_pair(keras, make_inner, merge_mode, return_sequences, **wrapper):
+    """The same model in engram and Keras: Input -> Bidirectional -> Dense(2)."""
+    models = []
+    for lib, nn in (("engram", L), ("keras", keras.layers)):
+        extra = {k: v(nn) for k, v in wrapper.items()}
+        bi = nn.Bidirectional(
+            make_inner(nn, return_sequences), merge_mode=merge_mode, name="bi", **extra
+        )
+        inp = (Input if lib == "engram" else keras.Input)(shape=(STEPS, FEATURES))
+        layers = [inp, bi, nn.Dense(2, name="out")]
+        models.append((Sequential if lib == "engram" else keras.Sequential)(layers, name="m"))
+    return models
+
+
+def _data(return_sequences, n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, STEPS, FEATURES)).astype(np.float32)
+    y_shape = (n, STEPS, 2) if return_sequences else (n, 2)
+    return x, rng.standard_normal(y_shape).astype(np.float32)
+
+
+CASES = [
+    *[("LSTM", mode, seq) for mode in ("concat", "sum", "mul", "ave") for seq in (True, False)],
+    ("SimpleRNN", "concat", False),
+    ("SimpleRNN", "mul", True),
+    ("GRU", "concat", True),
+    ("GRU", "ave", False),
+]
+
+
+@pytest.mark.parametrize(("cls_name", "merge_mode", "return_sequences"), CASES)
+def test_bidirectional_matches_keras(cls_name, merge_mode, return_sequences):
+    """predict (1e-5), evaluate, one SGD epoch (weights 1e-4), count_params, summary rows."""
+    keras = import_keras()
+
+    def make_inner(nn, seq):
+        return getattr(nn, cls_name)(4, return_sequences=seq)
+
+    model, kmodel = _keras_pair(keras, make_inner, merge_mode, return_sequences)
+    x, y = _data(return_sequences)
+    check_against_keras(model, kmodel, x, y, loss="mse")
+
+
+def test_bidirectional_with_its_own_backward_layer_matches_keras():
+    keras = import_keras()
+
+    def make_inner(nn, seq):
+        return nn.LSTM(4, return_sequences=seq)
+
+    backward = {"backward_layer": lambda nn: nn.GRU(4, go_backwards=True, return_sequences=True)}
+    model, kmodel = _keras_pair(keras, make_inner, "concat", True, **backward)
+    assert [w.shape for w in model.get_weights()][3:6] == [(3, 12), (4, 12), (2, 12)]
+    x, y = _data(True)
+    check_against_keras(model, kmodel, x, y, loss="mse")
+
+
+def test_merge_mode_none_gives_two_outputs_as_keras():
+    keras = import_keras()
+    models = []
+    for lib, nn in (("engram", L), ("keras", keras.layers)):
+        inp = (Input if lib == "engram" else keras.Input)(shape=(STEPS, FEATURES), name="x")
+        fwd, bwd = nn.Bidirectional(nn.GRU(4), merge_mode=None, name="bi")(inp)
+        out = nn.Dense(2, name="out")(nn.concatenate([nn.Dense(3, name="f")(fwd), bwd]))
+        models.append((Model if lib == "engram" else keras.Model)(inp, out, name="m"))
+    x, y = _data(False)
+    check_against_keras(*models, x, y, loss="mse")
+
+
+def test_bidirectional_in_a_sequential_matches_keras():
+    keras = import_keras()
+    model = Sequential(
+        [Input((STEPS, FEATURES)), L.Bidirectional(L.LSTM(4), name="bi"), L.Dense(2, name="out")]
+    )
+    kmodel = keras.Sequential(
+        [
+            keras.Input((STEPS, FEATURES)),
+            keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    x, y = _data(False)
+    check_against_keras(model, kmodel, x, y, loss="mse")
+
+
+def test_return_state_in_direct_calls_matches_keras():
+    keras = import_keras()
+    x, _ = _data(True, n=3)
+    ours = L.Bidirectional(L.LSTM(4, return_sequences=True, return_state=True))
+    theirs = keras.layers.Bidirectional(
+        keras.layers.LSTM(4, return_sequences=True, return_state=True)
+    )
+    expected = theirs(x)
+    ours.build((STEPS, FEATURES), np.random.default_rng(0))
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    got = ours(x)
+    assert len(got) == len(expected) == 5  # output, h_f, c_f, h_b, c_b
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, np.asarray(b.detach()), atol=1e-5)
+    h0 = [np.full((3, 4), 0.1 * k, np.float32) for k in range(4)]
+    expected = theirs(x, initial_state=h0)
+    got = ours(x, initial_state=h0)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, np.asarray(b.detach()), atol=1e-5)
+
+
+def test_default_names_and_weights_argument():
+    inner = L.GRU(2, name="enc")
+    layer = L.Bidirectional(inner, merge_mode="sum")
+    assert layer.forward_layer.name == "forward_enc" and layer.backward_layer.name == "backward_enc"
+    assert not layer.forward_layer.go_backwards and layer.backward_layer.go_backwards
+    weights = [np.full(w.shape, k, np.float32) for k, w in enumerate(_built(inner).get_weights())]
+    preset = L.Bidirectional(L.GRU(2), weights=weights * 2)
+    preset.build((STEPS, FEATURES), np.random.default_rng(0))
+    for a, b in zip(preset.get_weights(), weights * 2, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _built(layer):
+    layer.build((STEPS, FEATURES), np.random.default_rng(0))
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"layer": L.Dense(3)}, TypeError, "must be a SimpleRNN, LSTM or GRU layer.*Dense"),
+        ({"layer": L.LSTM(3), "merge_mode": "max"}, ValueError, "merge_mode must be one of"),
+        (
+            {"layer": L.LSTM(3), "backward_layer": L.LSTM(3)},
+            ValueError,
+            "different go_backwards",
+        ),
+        (
+            {
+                "layer": L.LSTM(3),
+                "backward_layer": L.LSTM(3, go_backwards=True, return_sequences=True),
+            },
+            ValueError,
+            "same return_sequences",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        L.Bidirectional(**kwargs)
+
+
+def test_return_state_in_a_model_is_refused():
+    model = Sequential([Input((STEPS, FEATURES)), L.Bidirectional(L.GRU(2, return_state=True))])
+    with pytest.raises(ValueError, match="return_state=True.*call the layer directly"):
+        model.predict(np.zeros((1, STEPS, FEATURES), np.float32))
