@@ -182,3 +182,70 @@ def test_return_state_in_a_model_is_refused():
     model = Sequential([Input((STEPS, FEATURES)), L.Bidirectional(L.GRU(2, return_state=True))])
     with pytest.raises(ValueError, match="return_state=True.*call the layer directly"):
         model.predict(np.zeros((1, STEPS, FEATURES), np.float32))
+
+
+def _bidirectional_stack(nn):
+    return [
+        nn.Bidirectional(nn.LSTM(4, return_sequences=True)),
+        nn.Bidirectional(
+            nn.GRU(3), merge_mode="ave", backward_layer=nn.SimpleRNN(3, go_backwards=True)
+        ),
+        nn.Dense(2),
+    ]
+
+
+def test_keras_written_file_loads_and_resumes_training(tmp_path):
+    """A .keras file with two Bidirectional layers (one with its own backward layer): the same
+    outputs, and one more Adam epoch from the file's optimizer state gives Keras's weights."""
+    keras = import_keras()
+    from engram.nn.models import load_model
+
+    kmodel = keras.Sequential([keras.Input((STEPS, FEATURES)), *_bidirectional_stack(keras.layers)])
+    kmodel.compile(optimizer="adam", loss="mse")
+    x, y = _data(False)
+    kmodel.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    kmodel.save(tmp_path / "bi.keras")
+    model = load_model(tmp_path / "bi.keras")
+    assert [type(layer).__name__ for layer in model.layers] == ["Bidirectional"] * 2 + ["Dense"]
+    assert model.layers[1].backward_layer.name == kmodel.layers[1].backward_layer.name
+    expected = keras.ops.convert_to_numpy(kmodel(x))
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-5)
+    kmodel.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-4)
+
+
+def test_engram_written_keras_file_opens_in_keras(tmp_path):
+    keras = import_keras()
+    model = Sequential([Input((STEPS, FEATURES)), *_bidirectional_stack(L)], seed=0)
+    model.save(tmp_path / "bi.keras")
+    kmodel = keras.models.load_model(tmp_path / "bi.keras")
+    x, _ = _data(False)
+    expected = keras.ops.convert_to_numpy(kmodel(x))
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["layer", "backward_layer"])
+def test_a_keras_file_asking_for_huge_weights_is_refused_before_allocating(tmp_path, key):
+    import json
+    import time
+    import zipfile
+
+    from engram.nn import ModelFileError
+    from engram.nn.models import load_model
+
+    keras = import_keras()
+    kmodel = keras.Sequential([keras.Input((STEPS, FEATURES)), *_bidirectional_stack(keras.layers)])
+    kmodel.save(tmp_path / "bi.keras")
+    with zipfile.ZipFile(tmp_path / "bi.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    config = json.loads(entries["config.json"])
+    config["config"]["layers"][1]["config"][key]["config"]["units"] = 10**9
+    with zipfile.ZipFile(tmp_path / "huge.keras", "w") as archive:
+        for name, value in {**entries, "config.json": json.dumps(config).encode()}.items():
+            archive.writestr(name, value)
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="needs a weight of shape .* larger than"):
+        load_model(tmp_path / "huge.keras")
+    assert time.perf_counter() - start < 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,47 @@ def _copy(layer: Recurrent, name: str, **changes: Any) -> Recurrent:
     forward and backward layers: through the config, so no weights are shared)."""
     config = {**layer.get_config(), "name": name, **changes}
     config.pop("input_shape", None)
-    return type(layer).from_config(config)
+    copy = type(layer).from_config(config)
+    for key, value in vars(layer).items():  # the initializer objects themselves (stateless;
+        if key.endswith("_initializer"):  # the model loaders pass size-checking placeholders)
+            setattr(copy, key, value)
+    return copy
 
 
 def _strip(name: str, prefix: str) -> str:
     return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+class _Prefixed(MutableMapping):
+    """An inner layer's ``params``: its keys, stored in the wrapper's dict as ``prefix_key``.
+
+    The optimizer, `set_weights` and the model loaders replace arrays in the wrapper's dict; the
+    inner layer reads through this view, so both always see the same arrays, and a loader that
+    sets the inner layer's weights (Keras's files keep them per direction) writes the wrapper's.
+    """
+
+    def __init__(self, store: dict[str, np.ndarray], prefix: str, keys: list[str]) -> None:
+        self.store, self.prefix, self.keys_ = store, prefix, keys
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self.keys_:
+            raise KeyError(key)
+        return self.store[f"{self.prefix}_{key}"]
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        if key not in self.keys_:
+            self.keys_.append(key)
+        self.store[f"{self.prefix}_{key}"] = value
+
+    def __delitem__(self, key: str) -> None:
+        self.keys_.remove(key)
+        del self.store[f"{self.prefix}_{key}"]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.keys_))
+
+    def __len__(self) -> int:
+        return len(self.keys_)
 
 
 @register_layer
@@ -126,6 +163,8 @@ class Bidirectional(Layer):
             for prefix, inner in self._directions()
             for key, value in inner.params.items()
         }
+        for prefix, inner in self._directions():
+            inner.params = _Prefixed(self.params, prefix, list(inner.params))
         super().build(input_shape, rng)
         if self.initial_weights is not None:
             weights, self.initial_weights = self.initial_weights, None
@@ -172,7 +211,6 @@ class Bidirectional(Layer):
 
     def _run(self, x: np.ndarray, training: bool, initial_state: Any) -> Any:
         fwd, bwd = self.forward_layer, self.backward_layer
-        self._share_weights()
         if initial_state is None:
             states_f = states_b = None
         else:
@@ -196,13 +234,6 @@ class Bidirectional(Layer):
         if mode == "ave":
             return (y_f + y_b) * y_f.dtype.type(0.5)
         return y_f * y_b
-
-    def _share_weights(self) -> None:
-        """Point the inner layers at this layer's weights (the optimizer and `set_weights`
-        replace the arrays in ``self.params``)."""
-        for prefix, inner in self._directions():
-            for key in inner.params:
-                inner.params[key] = self.params[f"{prefix}_{key}"]
 
     def backward(self, grad_y, grad_states=None):
         grad_f, grad_b = self._split(grad_y)

@@ -29,9 +29,11 @@ LAYER_CLASSES = {
         "Dense", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer", "Conv2D",
         "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization",
         "SimpleRNN", "LSTM", "GRU", "Embedding", "TimeDistributed", "ReLU", "LeakyReLU",
-        "Softmax",
+        "Softmax", "Bidirectional",
     )
 }  # fmt: skip
+#: wrapper classes -> their config keys that hold a whole serialized layer (converted in turn)
+NESTED_LAYERS = {"TimeDistributed": ("layer",), "Bidirectional": ("layer", "backward_layer")}
 
 #: Keras options engram does not implement, with the values meaning "not used"
 OFF_VALUES: dict[str, tuple[Any, ...]] = {

@@ -68,13 +68,23 @@ def _recurrent(layer: Any) -> bool:
 
 def _groups(layer: Any) -> list[tuple[str, str, list[np.ndarray]]]:
     """(path inside the layer's group, the ``name`` attribute, arrays) in Keras's layout."""
-    from engram.nn.layers import TimeDistributed
+    from engram.nn.layers import Bidirectional, TimeDistributed
 
     if _recurrent(layer):
         cell = f"{allowlist.snake_case(type(layer).__name__)}_cell"
         return [("vars", layer.name, []), ("cell/vars", cell, layer.get_weights())]
     if isinstance(layer, TimeDistributed):
         inner = [(f"layer/{p}", n, w) for p, n, w in _groups(layer.layer)]
+        return [("vars", layer.name, []), *inner]
+    if isinstance(layer, Bidirectional):
+        inner = [
+            (f"{key}/{p}", n, w)
+            for key, sub in (
+                ("forward_layer", layer.forward_layer),
+                ("backward_layer", layer.backward_layer),
+            )
+            for p, n, w in _groups(sub)
+        ]
         return [("vars", layer.name, []), *inner]
     return [("vars", layer.name, layer.get_weights())]
 
@@ -165,7 +175,7 @@ def _keras_initializer(value: Any) -> Any:
 
 
 def _keras_layer(layer: Any) -> dict[str, Any]:
-    from engram.nn.layers import TimeDistributed, layers
+    from engram.nn.layers import Bidirectional, TimeDistributed, layers
 
     class_name = layers.name_of(layer)
     if class_name not in allowlist.LAYER_CLASSES:
@@ -177,6 +187,9 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
     config["dtype"] = layer.dtype
     if isinstance(layer, TimeDistributed):
         config["layer"] = _keras_layer(layer.layer)
+    if isinstance(layer, Bidirectional):
+        config["layer"] = _keras_layer(layer.forward_layer)
+        config["backward_layer"] = _keras_layer(layer.backward_layer)
     entry = {"module": allowlist.LAYERS_MODULE, "class_name": class_name, "config": config}
     entry["registered_name"] = None
     if layer.input_shape is not None:
@@ -363,10 +376,11 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     module, class_name, config = allowlist.check_entry(entry, name, where)
     mapping = allowlist.layer_mapping(module, class_name, name, where)
     config = dict(config)
-    nested = config.pop("layer", None) if class_name == "TimeDistributed" else None
+    nested = {key: config.pop(key, None) for key in allowlist.NESTED_LAYERS.get(class_name, ())}
     converted = mapping.to_engram(config, name, where)
-    if class_name == "TimeDistributed":
-        converted["layer"] = _engram_layer(nested, name, f"{where}.layer")
+    for key, inner in nested.items():
+        if inner is not None:
+            converted[key] = _engram_layer(inner, name, f"{where}.{key}")
     return {"class_name": mapping.engram_class, "config": converted}
 
 
@@ -502,12 +516,21 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
 
 def _owners(layer: Any) -> list[tuple[Any, str]]:
     """(the layer whose set_weights takes the arrays, path) for each group with weights."""
-    from engram.nn.layers import TimeDistributed
+    from engram.nn.layers import Bidirectional, TimeDistributed
 
     if _recurrent(layer):
         return [(layer, "cell/vars")]
     if isinstance(layer, TimeDistributed):
         return [(layer.layer, f"layer/{sub}") for _, sub in _owners(layer.layer)]
+    if isinstance(layer, Bidirectional):  # each direction's set_weights writes the wrapper's
+        return [
+            (owner, f"{key}/{sub}")
+            for key, inner in (
+                ("forward_layer", layer.forward_layer),
+                ("backward_layer", layer.backward_layer),
+            )
+            for owner, sub in _owners(inner)
+        ]
     return [(layer, "vars")]
 
 
@@ -629,8 +652,11 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
         )
         for key in originals[-1]:
             cfg[key] = BoundedZeros()
-        if "layer" in cfg:
-            cfg["layer"] = bounded(cfg["layer"])
+        for key in allowlist.NESTED_LAYERS.get(layer_cfg.get("class_name"), ()):
+            if cfg.get(key) is not None:
+                cfg[key] = bounded(cfg[key])
+            elif key == "backward_layer":  # Bidirectional makes it from "layer"'s config
+                originals.append(dict(originals[-1]))
         return {**layer_cfg, "config": cfg}
 
     try:
@@ -640,13 +666,15 @@ def _build_within(config: dict, sizes: list[int], name: str) -> Any:
         raise ModelFileError(str(exc)) from None
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
         raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
-    from engram.nn.layers import TimeDistributed
+    from engram.nn.layers import Bidirectional, TimeDistributed
 
     flat = []
     for layer in model.layers:
         flat.append(layer)
         if isinstance(layer, TimeDistributed):
             flat.append(layer.layer)
+        if isinstance(layer, Bidirectional):
+            flat += [layer.forward_layer, layer.backward_layer]
     for layer, keys in zip(flat, originals, strict=True):
         for key, value in keys.items():
             setattr(layer, key, value)
