@@ -91,3 +91,8 @@ __all__ += [
 from engram.nn.layers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ += ["Bidirectional"]
+
+# Masking: refused with a message naming the feature (engram passes no masks between layers)
+from engram.nn.layers.embedding import Masking  # noqa: E402
+
+__all__ += ["Masking"]

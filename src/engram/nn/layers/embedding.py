@@ -12,6 +12,25 @@ from engram.validation import check_positive
 
 #: how far a float index may lie from a whole number and still be read as that token
 WHOLE_TOLERANCE = 1e-3
+#: the refusal for Keras's masks (Embedding(mask_zero=True), Masking), which engram lacks
+MASKING_UNSUPPORTED = (
+    "{what} is not supported: engram does not pass masks between layers yet. In Keras the "
+    "mask makes the recurrent layers skip the padded steps (carrying their state over) and "
+    "leaves them out of the loss; ignoring it would change the results silently. Leave it "
+    "out and the padded steps are processed like any other (pad at the start, "
+    "pad_sequences(padding='pre'), so the last step a recurrent layer reads is real data)."
+)
+
+
+class Masking:
+    """Keras's ``Masking(mask_value=0.0)`` layer: refused (engram has no masks yet).
+
+    Raises:
+        ValueError: always, naming the feature and what to do instead.
+    """
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        raise ValueError(MASKING_UNSUPPORTED.format(what=f"Masking(mask_value={mask_value!r})"))
 
 
 @register_layer
@@ -36,7 +55,8 @@ class Embedding(Layer):
     2.000001 of a finite-difference check, are rounded.
 
     Raises:
-        ValueError: an index outside [0, input_dim), or a float index with a fractional part.
+        ValueError: an index outside [0, input_dim), or a float index with a fractional part;
+            ``mask_zero=True`` (masks are not implemented: refused, never ignored).
 
     Example:
         >>> Embedding(100, 8)(np.array([[1, 2, 3]])).shape
@@ -54,6 +74,8 @@ class Embedding(Layer):
         embeddings_initializer: Any = "random_uniform",
         **kwargs: Any,
     ) -> None:
+        if kwargs.pop("mask_zero", False):
+            raise ValueError(MASKING_UNSUPPORTED.format(what="Embedding(mask_zero=True)"))
         super().__init__(**kwargs)
         self.input_dim = int(check_positive(input_dim, "input_dim", integer=True))
         self.output_dim = int(check_positive(output_dim, "output_dim", integer=True))
