@@ -232,9 +232,47 @@ class Graph:
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
+        #: slots whose tensors carry a (batch, time) mask (Embedding(mask_zero=True), Masking)
+        self.mask_slots = self._mask_slots()
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
-        self.chain = self._as_chain()
+        self.chain = None if self.mask_slots else self._as_chain()
+
+    def _mask_slots(self) -> set[int]:
+        """Which tensors carry a mask, from each layer's `mask_flow`; a mask that would reach
+        an output (Keras leaves masked steps out of the loss) is refused."""
+        masked: set[int] = set()
+        for layer, ins, outs, _, _ in self.steps:
+            input_masked = any(s in masked for s in ins)
+            flow = getattr(layer, "mask_flow", None)
+            if flow is None and input_masked:  # a model used as a layer
+                raise ValueError(
+                    f"The model {layer.name!r} receives a mask (from Embedding(mask_zero=True) "
+                    "or Masking); engram passes masks only between layers of one model."
+                )
+            if flow is not None and flow(input_masked):
+                if len(outs) > 1:
+                    raise ValueError(
+                        f"Layer {layer.name!r} would give each of its {len(outs)} outputs a "
+                        "mask; engram passes masks along single outputs only (use a merge_mode "
+                        "other than None)."
+                    )
+                masked.add(outs[0])
+        #: outputs that carry a mask: predict works, a loss on them is refused
+        self.masked_outputs = [
+            t.name for t, s in zip(self.outputs, self.output_slots, strict=True) if s in masked
+        ]
+        return masked
+
+    def refuse_masked_outputs(self) -> None:
+        """Raise if a mask reaches an output (called where a loss is computed)."""
+        if self.masked_outputs:
+            raise ValueError(
+                f"The model output {self.masked_outputs[0]!r} carries a mask (from "
+                "Embedding(mask_zero=True) or Masking): Keras would leave the masked steps out "
+                "of the loss and metrics, which engram does not implement. End the masked part "
+                "with a recurrent layer with return_sequences=False, or leave the mask out."
+            )
 
     def _as_chain(self) -> list[Any] | None:
         if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
@@ -270,12 +308,18 @@ class Graph:
             values[s] = x
         stop = {self.output_slots[k] for k in logits} if logits else ()
         shared = self.shared
+        masks: dict[int, Any] = {}
         for i, (layer, ins, outs, multi, multi_out) in enumerate(self.steps):
             x = [values[s] for s in ins] if multi else values[ins[0]]
+            mask = masks.get(ins[0]) if masks else None
             if outs[0] in stop:
                 y = layer.forward_logits(x)
+            elif mask is not None and layer.uses_mask:
+                y = layer.forward(x, training, mask=mask)
             else:
                 y = layer.forward(x, training)
+            if outs[0] in self.mask_slots:
+                masks[outs[0]] = layer.compute_mask(x, mask)
             if multi_out:
                 for s, v in zip(outs, y, strict=True):
                     values[s] = v

@@ -477,6 +477,7 @@ class Model(Layer):
     # ------------------------------------------------------ the gradient step
     def _losses_of(self, outs, ys, fused, sample_weight, grads: bool):
         """Total and per-output losses, and the weighted output gradients."""
+        self.graph.refuse_masked_outputs()
         total, per, out_grads = 0.0, [], []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights, strict=True)):
             fn = loss.forward_logits if k in fused else loss.forward

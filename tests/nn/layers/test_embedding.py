@@ -53,13 +53,3 @@ def test_embedding_feeds_a_recurrent_model():
     )
     history = model.fit(tokens, y, epochs=30, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
-
-
-def test_masks_are_refused_naming_the_feature_never_ignored():
-    from engram.nn.layers import Embedding, Masking
-
-    with pytest.raises(ValueError, match=r"Embedding\(mask_zero=True\) is not supported.*masks"):
-        Embedding(10, 4, mask_zero=True)
-    with pytest.raises(ValueError, match=r"Masking\(mask_value=0.0\) is not supported"):
-        Masking(mask_value=0.0)
-    assert Embedding(10, 4, mask_zero=False).input_dim == 10  # Keras's default is accepted

@@ -92,7 +92,7 @@ from engram.nn.layers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ += ["Bidirectional"]
 
-# Masking: refused with a message naming the feature (engram passes no masks between layers)
-from engram.nn.layers.embedding import Masking  # noqa: E402
+# Masking: a (batch, time) mask from the data, for the recurrent layers
+from engram.nn.layers.masking import Masking  # noqa: E402
 
 __all__ += ["Masking"]

@@ -129,6 +129,8 @@ class Bidirectional(Layer):
             backward_layer = _copy(layer, name, go_backwards=True)
         self.backward_layer = backward_layer
         self._check_pair()
+        for inner in (self.forward_layer, self.backward_layer):  # masked steps output zeros
+            inner.zero_output_for_mask = inner.return_sequences  # (Keras sets the same)
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = self.forward_layer.return_state
         self.initial_weights = None if weights is None else weight_list(weights, "weights")
@@ -153,6 +155,15 @@ class Bidirectional(Layer):
                     f"Bidirectional's forward and backward layers must have the same {attr}. "
                     f"Received {getattr(fwd, attr)} and {getattr(bwd, attr)}."
                 )
+
+    # ------------------------------------------------------------------ masks
+    supports_masking = uses_mask = True
+
+    def mask_flow(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        return mask if self.return_sequences else None
 
     # ----------------------------------------------------------------- building
     def build(self, input_shape, rng):
@@ -183,23 +194,25 @@ class Bidirectional(Layer):
         self.forward_layer.check_input(shape)
 
     # ------------------------------------------------------- forward / backward
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None) -> Any:
+    def __call__(
+        self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None
+    ) -> Any:
         """Run on ``x`` (building first); with ``return_state`` returns
         ``[output, *forward_states, *backward_states]`` (two outputs first with merge_mode
-        None)."""
-        if initial_state is None and not self.return_state:
+        None). ``mask``: (batch, time), False at padded steps."""
+        if initial_state is None and not self.return_state and mask is None:
             return super().__call__(x, training)
         x = np.asarray(x, dtype=self.dtype)
         self.check_input(x.shape)
         if not self.built:
             self.build(tuple(x.shape[1:]), np.random.default_rng(0))
-        output = self._run(x, training, initial_state)
+        output = self._run(x, training, initial_state, mask)
         if not self.return_state:
             return output
         states = [s.copy() for _, inner in self._directions() for s in inner.states]
         return [*(output if self.merge_mode is None else [output]), *states]
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, mask=None):
         if self.return_state:
             raise ValueError(
                 f"Bidirectional layer {self.name!r} has return_state=True, which makes it return "
@@ -207,9 +220,9 @@ class Bidirectional(Layer):
                 "array per output between layers. Use return_state=False in a model, or call "
                 "the layer directly: output, *states = layer(x)."
             )
-        return self._run(x, training, None)
+        return self._run(x, training, None, mask)
 
-    def _run(self, x: np.ndarray, training: bool, initial_state: Any) -> Any:
+    def _run(self, x: np.ndarray, training: bool, initial_state: Any, mask: Any = None) -> Any:
         fwd, bwd = self.forward_layer, self.backward_layer
         if initial_state is None:
             states_f = states_b = None
@@ -219,8 +232,8 @@ class Bidirectional(Layer):
             states_f, states_b = initial_state[:half], initial_state[half:]
         if x.ndim != 3 or x.shape[1] == 0:
             fwd.check_input(x.shape)
-        y_f = fwd._forward(x, training, states_f)
-        y_b = bwd._forward(x, training, states_b)
+        y_f = fwd._forward(x, training, states_f, mask)
+        y_b = bwd._forward(x, training, states_b, mask)
         if self.return_sequences:
             y_b = y_b[:, ::-1]
         self.y_f, self.y_b = y_f, y_b

@@ -39,6 +39,8 @@ class Dense(Layer):
 
     weight_names = ("weights", "bias")
 
+    supports_masking = True  # a mask on the input passes to the output, as in Keras
+
     def __init__(
         self,
         units: int,

@@ -12,25 +12,6 @@ from engram.validation import check_positive
 
 #: how far a float index may lie from a whole number and still be read as that token
 WHOLE_TOLERANCE = 1e-3
-#: the refusal for Keras's masks (Embedding(mask_zero=True), Masking), which engram lacks
-MASKING_UNSUPPORTED = (
-    "{what} is not supported: engram does not pass masks between layers yet. In Keras the "
-    "mask makes the recurrent layers skip the padded steps (carrying their state over) and "
-    "leaves them out of the loss; ignoring it would change the results silently. Leave it "
-    "out and the padded steps are processed like any other (pad at the start, "
-    "pad_sequences(padding='pre'), so the last step a recurrent layer reads is real data)."
-)
-
-
-class Masking:
-    """Keras's ``Masking(mask_value=0.0)`` layer: refused (engram has no masks yet).
-
-    Raises:
-        ValueError: always, naming the feature and what to do instead.
-    """
-
-    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
-        raise ValueError(MASKING_UNSUPPORTED.format(what=f"Masking(mask_value={mask_value!r})"))
 
 
 @register_layer
@@ -54,9 +35,11 @@ class Embedding(Layer):
     refused (Keras truncates 4.99 to token 4 without a word); closer ones, such as the
     2.000001 of a finite-difference check, are rounded.
 
+        mask_zero: index 0 is padding: the output carries the mask ``x != 0``, with which
+            the recurrent layers skip padded steps (their state carries over), as in Keras.
+
     Raises:
-        ValueError: an index outside [0, input_dim), or a float index with a fractional part;
-            ``mask_zero=True`` (masks are not implemented: refused, never ignored).
+        ValueError: an index outside [0, input_dim), or a float index with a fractional part.
 
     Example:
         >>> Embedding(100, 8)(np.array([[1, 2, 3]])).shape
@@ -72,11 +55,11 @@ class Embedding(Layer):
         input_dim: int,
         output_dim: int,
         embeddings_initializer: Any = "random_uniform",
+        mask_zero: bool = False,
         **kwargs: Any,
     ) -> None:
-        if kwargs.pop("mask_zero", False):
-            raise ValueError(MASKING_UNSUPPORTED.format(what="Embedding(mask_zero=True)"))
         super().__init__(**kwargs)
+        self.mask_zero = bool(mask_zero)
         self.input_dim = int(check_positive(input_dim, "input_dim", integer=True))
         self.output_dim = int(check_positive(output_dim, "output_dim", integer=True))
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -114,6 +97,13 @@ class Embedding(Layer):
             )
         return rounded.astype(np.intp)
 
+    def mask_flow(self, input_masked: bool) -> bool:
+        return self.mask_zero
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """``x != 0`` with ``mask_zero`` (index 0 is padding), else None."""
+        return np.not_equal(x, 0) if self.mask_zero else None
+
     def forward(self, x, training=False):
         self.idx = self._indices(x)
         self.x_shape, self.x_dtype = x.shape, x.dtype
@@ -133,4 +123,5 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.to_json(self.embeddings_initializer),
+            "mask_zero": self.mask_zero,
         }

@@ -107,6 +107,7 @@ class GRU(Recurrent):
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
         sigma, act = self.recurrent_activation, self.activation
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[0]):
             np.matmul(h[t] if mask is None else h[t] * mask, recurrent, out=rec)
             if bias is not None:
@@ -127,6 +128,8 @@ class GRU(Recurrent):
             np.subtract(h[t], cand, out=tmp)
             tmp *= g[:, :u]
             np.add(cand, tmp, out=h[t + 1])
+            if skip is not None:  # masked steps carry the state over
+                np.copyto(h[t + 1], h[t], where=skip[t])
 
     def _backward_sequence(self, grad_seq, grad_last):
         steps, batch, width = self.gates.shape
@@ -172,9 +175,13 @@ class GRU(Recurrent):
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         rec = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
+            if skip is not None:  # a masked step passes dh on to h_{t-1} unchanged
+                carried = np.where(skip[t], dh, 0)
+                np.copyto(dh, 0, where=skip[t])
             g, dqt = gates[t], dq[t]
             z, r, cand = g[:, :u], g[:, u : 2 * u], g[:, 2 * u :]
             np.subtract(h[t], cand, out=dqt[:, :u])
@@ -191,6 +198,8 @@ class GRU(Recurrent):
             if mask is not None:
                 rec *= mask
             dh += rec
+            if skip is not None:
+                dh += carried
 
     def get_config(self):
         return {

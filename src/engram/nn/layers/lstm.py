@@ -150,6 +150,7 @@ class LSTM(Recurrent):
         act_c, pre = self.act_c[:, lo:hi], None if self.pre is None else self.pre[:, :, lo:hi]
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         # per step: a_t (4, batch, units), one contiguous block per gate; [h_{t-1}, x_t, 1];
         # h_t; c_{t-1}; c_t; act(c_t)
         views = zip(
@@ -169,6 +170,9 @@ class LSTM(Recurrent):
             c_t += tmp
             self.activation.forward_into(c_t, act_c_t)
             np.multiply(o, act_c_t, out=h_t)
+            if skip is not None:  # masked steps carry both states over
+                np.copyto(h_t, hx[t, :, :u], where=skip[t])
+                np.copyto(c_t, c_prev, where=skip[t])
 
     def _activate_gates(self, a: np.ndarray) -> None:
         """(4, batch, units) pre-activations (i, f, o, c) -> sigma(i, f, o), act(c), in place.
@@ -247,9 +251,14 @@ class LSTM(Recurrent):
         d, scratch4 = np.empty((4, *shape), dtype), np.empty((4, *shape), dtype)
         back = np.empty((hi - lo, self.back_weights.shape[1]), dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[1] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
+            if skip is not None:  # a masked step passes dh and dc on to step t - 1 unchanged
+                carried_h, carried_c = np.where(skip[t], dh, 0), np.where(skip[t], dc, 0)
+                np.copyto(dh, 0, where=skip[t])
+                np.copyto(dc, 0, where=skip[t])
             a = gates[:, t]  # i, f, o, g of step t
             i, f, o, g = a
             np.multiply(dh, o, out=tmp)
@@ -269,6 +278,9 @@ class LSTM(Recurrent):
             grad_xs[t] = back[:, u:]
             if mask is not None:
                 dh *= mask
+            if skip is not None:
+                dh += carried_h
+                dc += carried_c
 
     def get_config(self):
         return {

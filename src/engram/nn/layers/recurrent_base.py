@@ -14,6 +14,12 @@ cell step per time step. The base class does everything that is not the cell:
 Subclasses implement `_build_weights`, `_forward_sequence(xs, states)` and
 `_backward_sequence(grad_seq, grad_last)` with backpropagation through time written out.
 
+Masks: with a (batch, time) ``mask`` (from ``Embedding(mask_zero=True)`` or ``Masking``, or
+``layer(x, mask=...)``), a masked step leaves the states as they were (h_t = h_{t-1}, and for the
+LSTM c_t = c_{t-1}) and its returned output repeats the previous one (zeros with
+``zero_output_for_mask``, which `Bidirectional` sets, as in Keras); backward passes the state
+gradients of a masked step straight on to the step before.
+
 Direct calls and `Sequential`:
     ``layer(x)`` returns the output; with ``return_state=True`` it returns a list
     ``[output, *final_states]`` (``outputs, h = gru(x)``, ``outputs, h, c = lstm(x)``), and
@@ -316,7 +322,9 @@ class Recurrent(Layer):
         return states
 
     # ------------------------------------------------------- forward / backward
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None) -> Any:
+    def __call__(
+        self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None
+    ) -> Any:
         """Run the layer on ``x`` (building it first); see the module docstring for states."""
         if not isinstance(x, np.ndarray):
             try:
@@ -330,12 +338,26 @@ class Recurrent(Layer):
         self.check_input(x.shape)
         if not self.built:
             self.build(tuple(x.shape[1:]), np.random.default_rng(0))
-        output = self._forward(x, training, initial_state)
+        output = self._forward(x, training, initial_state, mask)
         if self.return_state:
             return [output, *(s.copy() for s in self.states)]
         return output
 
-    def forward(self, x, training=False, initial_state=None):
+    #: the layer reads the mask of its input (Embedding(mask_zero=True), Masking)
+    supports_masking = uses_mask = True
+    #: zero the outputs of masked steps instead of repeating the previous output (Bidirectional
+    #: sets it on its layers when they return sequences, as Keras does)
+    zero_output_for_mask = False
+
+    def mask_flow(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """The output's mask: the input's when returning sequences (not reversed by
+        ``go_backwards``, as in Keras), else None."""
+        return mask if self.return_sequences else None
+
+    def forward(self, x, training=False, initial_state=None, mask=None):
         if self.return_state:
             raise ValueError(
                 f"{self._label()} has return_state=True, which makes it return several arrays "
@@ -345,9 +367,31 @@ class Recurrent(Layer):
             )
         if x.ndim != 3 or x.shape[1] == 0:
             self.check_input(x.shape)
-        return self._forward(x, training, initial_state)
+        return self._forward(x, training, initial_state, mask)
 
-    def _forward(self, x, training, initial_state):
+    def _step_masks(self, mask: Any, shape: tuple[int, ...], masked_start: bool) -> None:
+        """From a (batch, time) mask: ``self.skip`` (time, batch, 1), True where a step is
+        masked (its states carry over), in processing order; and ``self.output_keep``, the
+        factor of the returned sequence (processing order): 0 at masked steps with
+        `zero_output_for_mask`, else 0 only before the first unmasked step when the layer
+        started from given states (Keras repeats the previous output there, zeros at first)."""
+        self.skip = self.output_keep = None
+        if mask is None:
+            return
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape[:2]):
+            raise ValueError(
+                f"{self._label()} received a mask of shape {shape_str(mask.shape)} for inputs "
+                f"of shape {shape_str(tuple(shape))}; it must be (batch, time)."
+            )
+        keep = (mask[:, ::-1] if self.go_backwards else mask).T.astype(bool)  # (time, batch)
+        self.skip = np.ascontiguousarray(~keep[..., None])
+        if self.return_sequences and self.zero_output_for_mask:
+            self.output_keep = keep[..., None]
+        elif self.return_sequences and masked_start:
+            self.output_keep = np.logical_or.accumulate(keep, axis=0)[..., None]
+
+    def _forward(self, x, training, initial_state, mask=None):
         dtype = self.params["recurrent_weights"].dtype
         batch = x.shape[0]
         if initial_state is None:
@@ -365,14 +409,19 @@ class Recurrent(Layer):
             keep = self.rng.random((batch, self.units), dtype=np.float32) >= self.recurrent_dropout
             self.recurrent_mask = keep.astype(dtype) * dtype.type(1 / (1 - self.recurrent_dropout))
         self.xs = np.ascontiguousarray(xs, dtype=dtype)
+        self._step_masks(mask, x.shape, initial_state is not None)
         with blas_scope():
             outputs, self.states = self._forward_sequence(self.xs, states)
         if self.return_sequences:
+            if self.output_keep is not None:
+                outputs = outputs * self.output_keep
             return outputs.transpose(1, 0, 2)
         return self.states[0].copy()
 
     def backward(self, grad_y, grad_states=None):
         grad_seq = grad_y.transpose(1, 0, 2) if self.return_sequences else None
+        if grad_seq is not None and self.output_keep is not None:
+            grad_seq = grad_seq * self.output_keep
         grad_last = [np.zeros_like(s) for s in self.states]
         if not self.return_sequences:
             grad_last[0] += grad_y

@@ -47,7 +47,6 @@ OFF_VALUES: dict[str, tuple[Any, ...]] = {
     "lora_alpha": (None,),
     "lora_enabled": (False, None),
     "stateful": (False,),
-    "mask_zero": (False,),
     "groups": (1,),
     "synchronized": (False,),
     "sparse": (False,),
