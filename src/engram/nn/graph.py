@@ -450,21 +450,34 @@ class Graph:
 _NOT_CACHE = ("params", "grads", "needs_input_grad", "trainable", "built")
 
 
+class _Inner(dict):
+    """The snapshot of a layer a wrapper holds (TimeDistributed, Bidirectional)."""
+
+
+def _is_layer(value: Any) -> bool:
+    return hasattr(value, "state_arrays") and hasattr(value, "backward") and hasattr(value, "grads")
+
+
 def _snapshot(layer: Any) -> dict[str, Any]:
-    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them).
+    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them),
+    with the caches of the layers it wraps.
 
     Weights and saved state (BatchNormalization's moving statistics) are not cache: restoring
     them would undo the later calls' updates."""
     skip = {*_NOT_CACHE, *layer.state_arrays()}
     return {
-        k: v.copy() if isinstance(v, np.ndarray) else v
+        k: v.copy() if isinstance(v, np.ndarray) else _Inner(_snapshot(v)) if _is_layer(v) else v
         for k, v in vars(layer).items()
         if k not in skip
     }
 
 
 def _restore(layer: Any, snapshot: dict[str, Any]) -> None:
-    vars(layer).update(snapshot)
+    for key, value in snapshot.items():
+        if isinstance(value, _Inner):
+            _restore(getattr(layer, key), value)
+        else:
+            vars(layer)[key] = value
 
 
 def _accumulate(total: dict[str, np.ndarray], layer: Any) -> None:

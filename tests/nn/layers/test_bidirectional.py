@@ -249,3 +249,20 @@ def test_a_keras_file_asking_for_huge_weights_is_refused_before_allocating(tmp_p
     with pytest.raises(ModelFileError, match="needs a weight of shape .* larger than"):
         load_model(tmp_path / "huge.keras")
     assert time.perf_counter() - start < 5
+
+
+def test_shared_wrappers_keep_each_calls_cache_as_keras():
+    """Bidirectional and TimeDistributed called on two inputs: each call's backward reads its
+    own inner layers' cache (the graph saves the wrapped layers' caches too)."""
+    keras = import_keras()
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((8, STEPS, FEATURES)).astype(np.float32) for _ in range(2)]
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    models = []
+    for nn, inp, model in ((L, Input, Model), (keras.layers, keras.Input, keras.Model)):
+        a, b = inp((STEPS, FEATURES), name="a"), inp((STEPS, FEATURES), name="b")
+        bi = nn.Bidirectional(nn.GRU(3), name="bi")
+        td = nn.TimeDistributed(nn.Dense(3), name="td")
+        out = nn.Dense(2, name="out")(nn.concatenate([bi(td(a)), bi(td(b))], name="cat"))
+        models.append(model([a, b], out, name="m"))
+    check_against_keras(*models, xs, y, loss="mse")
