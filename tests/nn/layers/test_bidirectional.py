@@ -266,3 +266,8 @@ def test_shared_wrappers_keep_each_calls_cache_as_keras():
         out = nn.Dense(2, name="out")(nn.concatenate([bi(td(a)), bi(td(b))], name="cat"))
         models.append(model([a, b], out, name="m"))
     check_against_keras(*models, xs, y, loss="mse")
+
+
+def test_merge_mode_none_in_a_sequential_is_refused():
+    with pytest.raises(ValueError, match="returns 2 outputs, but every layer of a Sequential"):
+        Sequential([Input((STEPS, FEATURES)), L.Bidirectional(L.GRU(2), merge_mode=None)])
