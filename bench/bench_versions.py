@@ -13,9 +13,16 @@ Workloads (one step each):
                 backward with a fixed output gradient
     simple_rnn  the same with SimpleRNN;  gru  the same with GRU
 
+``--same-process`` runs both trees in this one process instead, alternating step by step: the
+old tree is copied to a temporary folder as the package ``engram_before`` (its imports
+rewritten), so both import side by side. Separate processes can differ by a few percent for
+reasons that have nothing to do with the code (where each process's arrays land); in one
+process both share the allocator, the BLAS threads and the machine's load.
+
 Usage:
     git archive <old-commit> src | tar -x -C /tmp/before
     python bench/bench_versions.py --before /tmp/before/src --after src --repeats 20
+    python bench/bench_versions.py --before /tmp/before/src --same-process --repeats 40
 """
 
 from __future__ import annotations
@@ -32,18 +39,19 @@ from _workers import abba, ask, thread_env
 WORKLOADS = ("cnn", "lstm", "simple_rnn", "gru")
 
 
-def make_step(workload: str):
+def make_step(workload: str, package: str = "engram"):
+    import importlib
+
     import numpy as np
 
     rng = np.random.default_rng(0)
     if workload == "cnn":
-        from engram.experiments._vision import build_cnn
-
+        build_cnn = importlib.import_module(f"{package}.experiments._vision").build_cnn
         model = build_cnn(0, 1e-3)
         x = rng.random((32, 28, 28, 1), dtype=np.float32)
         y = rng.integers(0, 10, 32)
         return lambda: model.train_on_batch(x, y)
-    from engram.nn import layers
+    layers = importlib.import_module(f"{package}.nn.layers")
 
     cls = {"lstm": layers.LSTM, "simple_rnn": layers.SimpleRNN, "gru": layers.GRU}[workload]
     layer = cls(128, return_sequences=True)
@@ -92,6 +100,41 @@ def measure(trees: dict[str, str], workload: str, repeats: int, threads: int, pa
     return times, statistics.median(paired)
 
 
+def renamed_copy(tree: str, folder: str) -> None:
+    """Copy the ``engram`` package of ``tree`` into ``folder`` as ``engram_before``."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    target = Path(folder) / "engram_before"
+    shutil.copytree(Path(tree) / "engram", target)
+    for path in target.rglob("*.py"):
+        text = path.read_text()
+        text = re.sub(r"\bengram\.", "engram_before.", text)
+        text = re.sub(r"\bfrom engram import", "from engram_before import", text)
+        path.write_text(re.sub(r"^import engram$", "import engram_before", text, flags=re.M))
+
+
+def same_process(before: str, after: str, workload: str, repeats: int):
+    """Both trees in this process, steps alternating (ABBA); returns times and the ratio."""
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    renamed_copy(before, folder)
+    sys.path[:0] = [folder, os.path.abspath(after)]
+    steps = {"before": make_step(workload, "engram_before"), "after": make_step(workload)}
+    for step in steps.values():
+        step()
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for name in abba(list(steps), repeats, 0.0):
+        start = time.perf_counter()
+        steps[name]()
+        times[name].append(time.perf_counter() - start)
+    paired = [a / b for b, a in zip(times["before"], times["after"], strict=True)]
+    return times, statistics.median(paired)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", help="folder holding the old engram package")
@@ -100,6 +143,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed steps per tree")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pause", type=float, default=0.1, help="seconds before each step")
+    parser.add_argument("--same-process", action="store_true", help="alternate in one process")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -107,7 +151,10 @@ def main() -> None:
         return
     trees = {"before": args.before, "after": args.after}
     for workload in args.workloads.split(","):
-        times, ratio = measure(trees, workload, args.repeats, args.threads, args.pause)
+        if args.same_process:  # threads: set OPENBLAS_NUM_THREADS before starting
+            times, ratio = same_process(args.before, args.after, workload, args.repeats)
+        else:
+            times, ratio = measure(trees, workload, args.repeats, args.threads, args.pause)
         cells = "  ".join(
             f"{name} median {statistics.median(t) * 1e3:.2f} ms best {min(t) * 1e3:.2f} ms"
             for name, t in times.items()
