@@ -93,7 +93,7 @@ def test_merge_mode_none_gives_two_outputs_as_keras():
     for lib, nn in (("engram", L), ("keras", keras.layers)):
         inp = (Input if lib == "engram" else keras.Input)(shape=(STEPS, FEATURES), name="x")
         fwd, bwd = nn.Bidirectional(nn.GRU(4), merge_mode=None, name="bi")(inp)
-        out = nn.Dense(2, name="out")(nn.concatenate([nn.Dense(3, name="f")(fwd), bwd]))
+        out = nn.Dense(2, name="out")(nn.concatenate([nn.Dense(3, name="f")(fwd), bwd], name="cat"))
         models.append((Model if lib == "engram" else keras.Model)(inp, out, name="m"))
     x, y = _data(False)
     check_against_keras(*models, x, y, loss="mse")
