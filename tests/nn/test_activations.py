@@ -149,3 +149,31 @@ def test_unknown_name_suggests_close_matches():
 def test_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match=r"activation must be a name such as 'relu'.*Got int"):
         activations.get(3)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_in_place_forms_match_forward_and_backward(name):
+    """forward_into / backward_into (what Conv2D and the recurrent layers call) give forward /
+    backward's values, in place too; an activation claiming derivative_from_output gets no z."""
+    act = activations.get(name)
+    z = away_from_zero((5, 7)).astype(np.float32)
+    a, up = act.forward(z), np.random.default_rng(1).standard_normal(z.shape).astype(np.float32)
+    np.testing.assert_allclose(act.forward_into(z, np.empty_like(z)), a, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(act.forward_into(z.copy(), z.copy()), a, rtol=1e-6, atol=1e-7)
+    expected = act.backward(z, a, up)
+    z_arg = None if act.derivative_from_output else z
+    scratch = np.empty(z.shape, act.scratch_dtype or z.dtype)
+    got = act.backward_into(z_arg, a, up, np.empty_like(up), scratch)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    grad = up.copy()
+    act.backward_into(z_arg, a, grad, grad, np.empty_like(z))  # over grad, float scratch
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if activations.get(n).tanh_form is not None])
+def test_tanh_form_is_the_function_and_implies_derivative_from_output(name):
+    act = activations.get(name)
+    k, s, c = act.tanh_form
+    z = np.linspace(-8, 8, 101)
+    np.testing.assert_allclose(s * np.tanh(k * z) + c, act.forward(z), atol=1e-12)
+    assert act.derivative_from_output

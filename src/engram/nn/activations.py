@@ -2,7 +2,12 @@
 
 An activation is a small stateless object: ``forward(z) -> a`` and
 ``backward(z, a, grad_a) -> grad_z`` (it may read the input ``z`` or the output ``a``, whichever
-makes the derivative cheaper). Layers keep ``z`` and ``a`` in their cache.
+makes the derivative cheaper). Layers keep ``z`` and ``a`` in their cache, or only ``a`` when the
+activation says its derivative needs nothing else (``derivative_from_output``). Layers that run
+many small steps (the recurrent layers, Conv2D's buffers) call the in-place forms
+``forward_into`` and ``backward_into``, which each activation writes without temporaries where it
+can. No layer switches on an activation's name: what a layer may exploit is a property of the
+object (``derivative_from_output``, ``tanh_form``, ``scratch_dtype``).
 Look one up by name with ``activations.get("relu")``.
 """
 
@@ -22,12 +27,39 @@ class Activation:
     """Base class. ``name`` is the registered name; ``get_config`` gives its arguments."""
 
     name = "activation"
+    #: True when `backward` reads only the output ``a``: a layer may then keep no
+    #: pre-activation, pass ``z=None``, and activate in place (``forward_into(z, z)``)
+    derivative_from_output = False
+    #: ``(k, s, c)`` when f(z) = s * tanh(k * z) + c (sigmoid: (1/2, 1/2, 1/2), tanh: (1, 1, 0)):
+    #: a layer may fold k into its weights and activate several such functions in one tanh pass
+    tanh_form: tuple[float, float, float] | None = None
+    #: dtype of the ``scratch`` array `backward_into` works fastest with (None: the output's)
+    scratch_dtype: str | None = None
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def forward_into(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[...] = f(z)``; ``out`` may be ``z`` itself. Returns ``out``."""
+        out[...] = self.forward(z)
+        return out
+
+    def backward_into(
+        self,
+        z: np.ndarray | None,
+        a: np.ndarray,
+        grad_a: np.ndarray,
+        out: np.ndarray,
+        scratch: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``out[...] = backward(z, a, grad_a)``; ``out`` may be ``grad_a`` or ``a``; ``z`` may
+        be None when `derivative_from_output`; ``scratch`` (``a``'s shape, `scratch_dtype`)
+        spares a temporary. Returns ``out``."""
+        out[...] = self.backward(z, a, grad_a)
+        return out
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.forward(np.asarray(z))
@@ -46,6 +78,7 @@ class Linear(Activation):
     """Math: a = z;  dL/dz = dL/da."""
 
     name = "linear"
+    derivative_from_output = True
 
     def forward(self, z):
         return z
@@ -53,12 +86,28 @@ class Linear(Activation):
     def backward(self, z, a, grad_a):
         return grad_a
 
+    def forward_into(self, z, out):
+        if out is not z:
+            out[...] = z
+        return out
+
+    def backward_into(self, z, a, grad_a, out, scratch=None):
+        if out is not grad_a:
+            out[...] = grad_a
+        return out
+
 
 @activations.register("sigmoid")
 class Sigmoid(Activation):
-    """Math: a = 1 / (1 + exp(-z)) (stable form);  dL/dz = dL/da * a * (1 - a)."""
+    """Math: a = 1 / (1 + exp(-z)) (stable form);  dL/dz = dL/da * a * (1 - a).
+
+    In place: a = 0.5 * tanh(z / 2) + 0.5 (stable for any z, one ufunc pass), and
+    dL/dz = dL/da * (a - a^2) with a^2 in the scratch array.
+    """
 
     name = "sigmoid"
+    derivative_from_output = True
+    tanh_form = (0.5, 0.5, 0.5)
 
     def forward(self, z):
         return F.sigmoid(z)
@@ -66,12 +115,26 @@ class Sigmoid(Activation):
     def backward(self, z, a, grad_a):
         return grad_a * a * (1 - a)
 
+    def forward_into(self, z, out):
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+        return out
+
+    def backward_into(self, z, a, grad_a, out, scratch=None):
+        d = np.multiply(a, a, out=scratch)
+        np.subtract(a, d, out=d)
+        return np.multiply(grad_a, d, out=out)
+
 
 @activations.register("tanh")
 class Tanh(Activation):
     """Math: a = tanh(z);  dL/dz = dL/da * (1 - a^2)."""
 
     name = "tanh"
+    derivative_from_output = True
+    tanh_form = (1.0, 1.0, 0.0)
 
     def forward(self, z):
         return np.tanh(z)
@@ -79,18 +142,34 @@ class Tanh(Activation):
     def backward(self, z, a, grad_a):
         return grad_a * (1 - a * a)
 
+    def forward_into(self, z, out):
+        return np.tanh(z, out=out)
+
+    def backward_into(self, z, a, grad_a, out, scratch=None):
+        d = np.multiply(a, a, out=scratch)
+        np.subtract(1, d, out=d)
+        return np.multiply(grad_a, d, out=out)
+
 
 @activations.register("relu")
 class ReLU(Activation):
-    """Math: a = max(z, 0);  dL/dz = dL/da * [z > 0]."""
+    """Math: a = max(z, 0);  dL/dz = dL/da * [a > 0]   ([a > 0] = [z > 0])."""
 
     name = "relu"
+    derivative_from_output = True
+    scratch_dtype = "bool"  # the mask: multiplying by a bool array reads a quarter the bytes
 
     def forward(self, z):
         return np.maximum(z, 0)
 
     def backward(self, z, a, grad_a):
-        return grad_a * (z > 0)  # a bool mask keeps grad_a's dtype; 3x faster than np.where
+        return grad_a * (a > 0)  # a bool mask keeps grad_a's dtype; 3x faster than np.where
+
+    def forward_into(self, z, out):
+        return np.maximum(z, 0, out=out)
+
+    def backward_into(self, z, a, grad_a, out, scratch=None):
+        return np.multiply(grad_a, np.greater(a, 0, out=scratch), out=out)
 
 
 @activations.register("leaky_relu")
@@ -149,6 +228,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    derivative_from_output = True
 
     def __init__(self, axis: int = -1) -> None:
         self.axis = int(axis)

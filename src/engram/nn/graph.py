@@ -387,9 +387,47 @@ class Graph:
         #: step -> (its layer's activity regularizer, that step's output) in the last forward
         #: pass: backward adds dR/dy / batch to its gradient, `activity_penalty` sums R(y) / batch
         self._activity_outputs: dict[int, tuple[Any, Any]] = {}
+        #: slots whose tensors carry a (batch, time) mask (Embedding(mask_zero=True), Masking)
+        self.mask_slots = self._mask_slots()
         #: the layers in order when the graph is one chain (Sequential's case): forward and
         #: backward then run a plain loop over them, with no slots to look up
-        self.chain = self._as_chain()
+        self.chain = None if self.mask_slots else self._as_chain()
+
+    def _mask_slots(self) -> set[int]:
+        """Which tensors carry a mask, from each layer's `mask_flow`; a mask that would reach
+        an output (Keras leaves masked steps out of the loss) is refused."""
+        masked: set[int] = set()
+        for layer, ins, outs, _, _ in self.steps:
+            input_masked = any(s in masked for s in ins)
+            flow = getattr(layer, "mask_flow", None)
+            if flow is None and input_masked:  # a model used as a layer
+                raise ValueError(
+                    f"The model {layer.name!r} receives a mask (from Embedding(mask_zero=True) "
+                    "or Masking); engram passes masks only between layers of one model."
+                )
+            if flow is not None and flow(input_masked):
+                if len(outs) > 1:
+                    raise ValueError(
+                        f"Layer {layer.name!r} would give each of its {len(outs)} outputs a "
+                        "mask; engram passes masks along single outputs only (use a merge_mode "
+                        "other than None)."
+                    )
+                masked.add(outs[0])
+        #: outputs that carry a mask: predict works, a loss on them is refused
+        self.masked_outputs = [
+            t.name for t, s in zip(self.outputs, self.output_slots, strict=True) if s in masked
+        ]
+        return masked
+
+    def refuse_masked_outputs(self) -> None:
+        """Raise if a mask reaches an output (called where a loss is computed)."""
+        if self.masked_outputs:
+            raise ValueError(
+                f"The model output {self.masked_outputs[0]!r} carries a mask (from "
+                "Embedding(mask_zero=True) or Masking): Keras would leave the masked steps out "
+                "of the loss and metrics, which engram does not implement. End the masked part "
+                "with a recurrent layer with return_sequences=False, or leave the mask out."
+            )
 
     def _as_chain(self) -> list[Any] | None:
         if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
@@ -427,12 +465,18 @@ class Graph:
             values[s] = x
         stop = {self.output_slots[k] for k in logits} if logits else ()
         shared = self.shared
+        masks: dict[int, Any] = {}
         for i, (layer, ins, outs, multi, multi_out) in enumerate(self.steps):
             x = [values[s] for s in ins] if multi else values[ins[0]]
+            mask = masks.get(ins[0]) if masks else None
             if outs[0] in stop:
                 y = layer.forward_logits(x)
+            elif mask is not None and layer.uses_mask:
+                y = layer.forward(x, training, mask=mask)
             else:
                 y = layer.forward(x, training)
+            if outs[0] in self.mask_slots:
+                masks[outs[0]] = layer.compute_mask(x, mask)
             if multi_out:
                 for s, v in zip(outs, y, strict=True):
                     values[s] = v
@@ -591,21 +635,34 @@ class Graph:
 _NOT_CACHE = ("params", "grads", "needs_input_grad", "trainable", "built")
 
 
+class _Inner(dict):
+    """The snapshot of a layer a wrapper holds (TimeDistributed, Bidirectional)."""
+
+
+def _is_layer(value: Any) -> bool:
+    return hasattr(value, "state_arrays") and hasattr(value, "backward") and hasattr(value, "grads")
+
+
 def _snapshot(layer: Any) -> dict[str, Any]:
-    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them).
+    """The forward cache of one call of a shared layer (arrays copied: layers may reuse them),
+    with the caches of the layers it wraps.
 
     Weights and saved state (BatchNormalization's moving statistics) are not cache: restoring
     them would undo the later calls' updates."""
     skip = {*_NOT_CACHE, *layer.state_arrays()}
     return {
-        k: v.copy() if isinstance(v, np.ndarray) else v
+        k: v.copy() if isinstance(v, np.ndarray) else _Inner(_snapshot(v)) if _is_layer(v) else v
         for k, v in vars(layer).items()
         if k not in skip
     }
 
 
 def _restore(layer: Any, snapshot: dict[str, Any]) -> None:
-    vars(layer).update(snapshot)
+    for key, value in snapshot.items():
+        if isinstance(value, _Inner):
+            _restore(getattr(layer, key), value)
+        else:
+            vars(layer)[key] = value
 
 
 def _accumulate(total: dict[str, np.ndarray], layer: Any) -> None:

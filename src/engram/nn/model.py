@@ -591,6 +591,7 @@ class Model(Layer):
     # ------------------------------------------------------ the gradient step
     def _losses_of(self, outs, ys, fused, sample_weight, grads: bool):
         """Total and per-output losses, and the weighted output gradients."""
+        self.graph.refuse_masked_outputs()
         total, per, out_grads = 0.0, [], []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights, strict=True)):
             fn = loss.forward_logits if k in fused else loss.forward
@@ -1216,14 +1217,16 @@ class Model(Layer):
         for layer in self.layers:
             own = calls[id(layer)]
             links = [
-                f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}][0]"
+                f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}]"
+                f"[{t.node.outputs.index(t)}]"  # which output of a layer with several
                 for node in own
                 for t in node.inputs
             ]
+            outs = [shape_str(t.shape) for t in own[0].outputs]
             rows.append(
                 (
                     f"{layer.name} ({type_name(layer)})",
-                    shape_str(own[0].outputs[0].shape),
+                    outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]",
                     f"{layer.count_params():,}",
                     ", ".join(links) or "-",
                 )

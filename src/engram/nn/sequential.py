@@ -125,6 +125,12 @@ class Sequential(Model):
         inputs = tensor
         for layer in self._layers:
             tensor = call_layer(layer, tensor)
+            if isinstance(tensor, list):
+                raise ValueError(
+                    f"Layer {layer.name!r} returns {len(tensor)} outputs, but every layer of a "
+                    "Sequential model must return one (as in Keras). Use the functional API "
+                    "for it: outputs = layer(inputs); Model(inputs, ...)."
+                )
         self.graph = Graph([inputs], [tensor])
         self.built = True
         self._fused_cache = None

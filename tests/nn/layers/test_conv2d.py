@@ -191,3 +191,14 @@ def test_buffers_are_reused_but_held_outputs_are_never_overwritten():
     y3 = layer.forward(x1, training=True)  # nothing holds the last output: its buffer returns
     assert y3.__array_interface__["data"][0] == address
     np.testing.assert_array_equal(y3, kept)
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh", "sigmoid", "softmax", "leaky_relu"])
+def test_conv2d_backward_through_each_kind_of_activation(activation):
+    """In place from the output (tanh, sigmoid, softmax) or from the kept z (elu, leaky_relu)."""
+    from engram.nn import gradcheck
+
+    layer = Conv2D(2, 3, activation=activation, bias_initializer="random_normal")
+    layer.build((5, 5, 2), np.random.default_rng(0))
+    report = gradcheck(layer, np.random.default_rng(1).standard_normal((2, 5, 5, 2)))
+    assert report.passed, str(report)

@@ -169,3 +169,22 @@ def test_lstm_remembers_a_bit_over_a_delay():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, bits, epochs=25, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.95
+
+
+@pytest.mark.parametrize(
+    "activation, recurrent_activation",
+    [("elu", "sigmoid"), ("tanh", "relu"), ("sigmoid", "tanh"), ("linear", "sigmoid")],
+)
+def test_lstm_gradcheck_with_partly_folded_gates(activation, recurrent_activation):
+    """Gates whose activation has a tanh form are activated by the folded tanh pass, the
+    others by their own forward_into; elu keeps its pre-activations."""
+    layer = LSTM(
+        3,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+        return_sequences=True,
+        bias_initializer="random_normal",
+    )
+    layer.build((6, 2), np.random.default_rng(0))
+    report = gradcheck(layer, np.random.default_rng(1).standard_normal((2, 6, 2)))
+    assert report.passed, str(report)

@@ -116,3 +116,12 @@ from engram.nn.layers.layer_normalization import LayerNormalization  # noqa: E40
 from engram.nn.layers.preprocessing import Normalization  # noqa: E402
 
 __all__ += ["LayerNormalization", "Normalization"]
+# Bidirectional: a recurrent layer run both ways in time
+from engram.nn.layers.bidirectional import Bidirectional  # noqa: E402
+
+__all__ += ["Bidirectional"]
+
+# Masking: a (batch, time) mask from the data, for the recurrent layers
+from engram.nn.layers.masking import Masking  # noqa: E402
+
+__all__ += ["Masking"]

@@ -24,6 +24,8 @@ class Activation(Layer):
         array([[0., 2.]], dtype=float32)
     """
 
+    supports_masking = True  # a mask on the input passes to the output, as in Keras
+
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -81,6 +83,8 @@ class LeakyReLU(Activation):
 @register_layer
 class Softmax(Activation):
     """Softmax layer along ``axis`` (default the last)."""
+
+    supports_masking = False  # Keras's would leave masked entries out of the softmax: refused
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         kwargs.pop("activation", None)

@@ -125,6 +125,11 @@ class Layer:
     activity_regularizer: Any = None
     regularizers: dict[str, Any] = {}
     constraints: dict[str, Any] = {}
+    #: Keras's flag: a (batch, time) mask on the input passes on to the output unchanged
+    #: (Dense, Dropout, Activation), or, for the layers that set `uses_mask`, is read by them
+    supports_masking: bool = False
+    #: whether ``forward`` takes ``mask=`` (the recurrent layers: masked steps keep the state)
+    uses_mask: bool = False
 
     def __init__(
         self,
@@ -272,6 +277,26 @@ class Layer:
         if grad is None or grad.shape != tuple(shape) or grad.dtype != dtype:
             grad = np.empty(shape, dtype)
         return grad
+
+    # ------------------------------------------------------------------ masks
+    def mask_flow(self, input_masked: bool) -> bool:
+        """Whether the output carries a mask, given whether the input does (decided when the
+        graph is built). A layer that neither passes a mask on nor reads it refuses one: in
+        Keras it would read it (Softmax, pooling) or drop it, and engram does neither silently.
+        """
+        if input_masked and not self.supports_masking:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} receives a mask (from "
+                "Embedding(mask_zero=True) or Masking), which engram passes only into SimpleRNN, "
+                "LSTM, GRU and Bidirectional and through Dense, Dropout and Activation layers. "
+                "Put the recurrent layer first (with return_sequences=False it consumes the "
+                "mask), or leave the mask out."
+            )
+        return input_masked
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """The output's (batch, time) mask for the input ``x`` and its mask (passed on)."""
+        return mask
 
     # ---------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:

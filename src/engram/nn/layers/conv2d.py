@@ -120,7 +120,7 @@ class Conv2D(Layer):
                    y = activation(z).reshape(batch, oh, ow, filters)
                    i.e. y[b, r, c, o] = f(bias[o] + sum_{i,j,ch} xp[b, r*sh+i, c*sw+j, ch]
                                                        * kernel[i, j, ch, o])
-        backward:  grad_z       = activation'(z) * grad_y   (relu: grad_y * [y > 0])
+        backward:  grad_z       = activation'(z) * grad_y   (relu: grad_y * [y > 0], from y)
                    grad_kernel  = cols.T @ grad_z           (kh * kw * cin, filters)
                    grad_bias    = grad_z.sum over (batch, oh, ow)
                    grad_cols    = grad_z @ kernel.reshape(-1, filters).T
@@ -223,8 +223,8 @@ class Conv2D(Layer):
         z = self.workspace.output("z", (n * oh * ow, self.filters), x.dtype)
         np.matmul(cols, self._weight_matrix(), out=z)
         self.cols, self.xp_shape, self.x_shape, self.pads = cols, xp.shape, x.shape, pads
-        if self.activation.name == "relu":
-            self.y = np.maximum(z, 0, out=z).reshape(n, oh, ow, self.filters)
+        if self.activation.derivative_from_output:  # activated in place; z is not kept
+            self.y = self.activation.forward_into(z, z).reshape(n, oh, ow, self.filters)
         else:
             self.z = z.reshape(n, oh, ow, self.filters)
             self.y = self.activation.forward(self.z)
@@ -289,14 +289,11 @@ class Conv2D(Layer):
         return grad_xp[:, top : top + self.x_shape[1], left : left + self.x_shape[2], :]
 
     def _grad_z(self, grad_y: np.ndarray) -> np.ndarray:
-        name = self.activation.name
-        if name == "linear":
-            return grad_y
-        if name != "relu":
-            return self.activation.backward(self.z, self.y, grad_y)
-        mask = np.greater(self.y, 0, out=self.workspace.get("mask", self.y.shape, bool))
-        out = self.workspace.get("grad_z", self.y.shape, grad_y.dtype)
-        return np.multiply(grad_y, mask, out=out)
+        """activation'(z) * grad_y, written into reused buffers (see `Workspace`)."""
+        act, shape = self.activation, self.y.shape
+        scratch = self.workspace.get("scratch", shape, act.scratch_dtype or self.y.dtype)
+        out = self.workspace.get("grad_z", shape, grad_y.dtype)
+        return act.backward_into(self.z, self.y, grad_y, out, scratch)
 
     def get_config(self):
         return {

@@ -40,6 +40,8 @@ class Dense(Layer):
     weight_names = ("weights", "bias")
     keras_weights = {"kernel": "weights", "bias": "bias"}
 
+    supports_masking = True  # a mask on the input passes to the output, as in Keras
+
     def __init__(
         self,
         units: int,

@@ -28,6 +28,8 @@ class Dropout(Layer):
     Reference: Srivastava et al. 2014, JMLR 15:1929.
     """
 
+    supports_masking = True  # a mask on the input passes to the output, as in Keras
+
     def __init__(
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
     ) -> None:

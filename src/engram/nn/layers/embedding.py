@@ -35,6 +35,9 @@ class Embedding(Layer):
     refused (Keras truncates 4.99 to token 4 without a word); closer ones, such as the
     2.000001 of a finite-difference check, are rounded.
 
+        mask_zero: index 0 is padding: the output carries the mask ``x != 0``, with which
+            the recurrent layers skip padded steps (their state carries over), as in Keras.
+
     Raises:
         ValueError: an index outside [0, input_dim), or a float index with a fractional part.
 
@@ -53,9 +56,11 @@ class Embedding(Layer):
         input_dim: int,
         output_dim: int,
         embeddings_initializer: Any = "random_uniform",
+        mask_zero: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.mask_zero = bool(mask_zero)
         self.input_dim = int(check_positive(input_dim, "input_dim", integer=True))
         self.output_dim = int(check_positive(output_dim, "output_dim", integer=True))
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -93,6 +98,13 @@ class Embedding(Layer):
             )
         return rounded.astype(np.intp)
 
+    def mask_flow(self, input_masked: bool) -> bool:
+        return self.mask_zero
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """``x != 0`` with ``mask_zero`` (index 0 is padding), else None."""
+        return np.not_equal(x, 0) if self.mask_zero else None
+
     def forward(self, x, training=False):
         self.idx = self._indices(x)
         self.x_shape, self.x_dtype = x.shape, x.dtype
@@ -112,4 +124,5 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.to_json(self.embeddings_initializer),
+            "mask_zero": self.mask_zero,
         }

@@ -10,8 +10,6 @@ from engram.nn import activations
 from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
-    activate,
-    activation_grad,
     needs_preactivation,
     run_rows,
     split_matmul,
@@ -109,6 +107,7 @@ class GRU(Recurrent):
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
         sigma, act = self.recurrent_activation, self.activation
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[0]):
             np.matmul(h[t] if mask is None else h[t] * mask, recurrent, out=rec)
             if bias is not None:
@@ -118,17 +117,19 @@ class GRU(Recurrent):
             zr += rec[:, : 2 * u]
             if pre is not None:
                 pre[t, :, : 2 * u] = zr
-            activate(sigma, zr, zr)
+            sigma.forward_into(zr, zr)
             rh[t] = rec[:, 2 * u :]
             np.multiply(g[:, u : 2 * u], rh[t], out=tmp)
             cand += tmp
             if pre is not None:
                 pre[t, :, 2 * u :] = cand
-            activate(act, cand, cand)
+            act.forward_into(cand, cand)
             # h_t = hh + z * (h_{t-1} - hh)
             np.subtract(h[t], cand, out=tmp)
             tmp *= g[:, :u]
             np.add(cand, tmp, out=h[t + 1])
+            if skip is not None:  # masked steps carry the state over
+                np.copyto(h[t + 1], h[t], where=skip[t])
 
     def _backward_sequence(self, grad_seq, grad_last):
         steps, batch, width = self.gates.shape
@@ -174,25 +175,31 @@ class GRU(Recurrent):
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         rec = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
+            if skip is not None:  # a masked step passes dh on to h_{t-1} unchanged
+                carried = np.where(skip[t], dh, 0)
+                np.copyto(dh, 0, where=skip[t])
             g, dqt = gates[t], dq[t]
             z, r, cand = g[:, :u], g[:, u : 2 * u], g[:, 2 * u :]
             np.subtract(h[t], cand, out=dqt[:, :u])
             dqt[:, :u] *= dh  # dz before sigma'
             np.subtract(1, z, out=tmp)
             tmp *= dh
-            activation_grad(act, None if pre is None else pre[t, :, 2 * u :], cand, tmp, dhh[t])
+            act.backward_into(None if pre is None else pre[t, :, 2 * u :], cand, tmp, dhh[t])
             np.multiply(dhh[t], rh[t], out=dqt[:, u : 2 * u])  # dr before sigma'
             np.multiply(dhh[t], r, out=dqt[:, 2 * u :])
             zr_pre = None if pre is None else pre[t, :, : 2 * u]
-            activation_grad(sigma, zr_pre, g[:, : 2 * u], dqt[:, : 2 * u], dqt[:, : 2 * u])
+            sigma.backward_into(zr_pre, g[:, : 2 * u], dqt[:, : 2 * u], dqt[:, : 2 * u])
             dh *= z
             np.matmul(dqt, recurrent_t, out=rec)
             if mask is not None:
                 rec *= mask
             dh += rec
+            if skip is not None:
+                dh += carried
 
     def get_config(self):
         return {

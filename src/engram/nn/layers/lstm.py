@@ -10,8 +10,6 @@ from engram.nn import activations
 from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
-    activate,
-    activation_grad,
     needs_preactivation,
     run_rows,
     split_matmul,
@@ -127,16 +125,16 @@ class LSTM(Recurrent):
         stacked = [self.recurrent, self.kernel]
         if self.use_bias:
             stacked.append(_to_gates(self.params["bias"][None], u))
-        # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: the 1/2 is folded into the sigmoid gates'
-        # columns, so one tanh pass activates all four gates
-        self.half = self.recurrent_activation.name == "sigmoid"
-        scale = np.array([0.5, 0.5, 0.5, 1] if self.half else [1, 1, 1, 1], dtype)
+        # an activation f(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2) has its k folded
+        # into its gates' columns, so one tanh pass activates all four gates (see tanh_form)
+        forms = [self.recurrent_activation.tanh_form] * 3 + [self.activation.tanh_form]
+        scale = np.array([1 if form is None else form[0] for form in forms], dtype)
         self.stacked = np.concatenate(stacked, axis=1) * scale[:, None, None]  # (4, width, u)
         # the gates of all steps, gate-major: gates[k, t] is gate k of step t, (batch, units)
         self.gates = np.empty((4, steps, batch, u), dtype)
         keep_z = needs_preactivation(self.activation, self.recurrent_activation)
-        # pre-activations, only for activations whose derivative needs them (with self.half
-        # the sigmoid gates' entries hold a / 2, but sigmoid' is read from the output)
+        # pre-activations, only for activations whose derivative needs them (a gate with a
+        # tanh form holds k * a there, but its derivative is read from the output)
         self.pre = np.empty_like(self.gates) if keep_z else None
         self.c = np.empty((steps + 1, batch, u), dtype)
         self.act_c = np.empty((steps, batch, u), dtype)
@@ -152,6 +150,7 @@ class LSTM(Recurrent):
         act_c, pre = self.act_c[:, lo:hi], None if self.pre is None else self.pre[:, :, lo:hi]
         tmp = np.empty((hi - lo, u), dtype=gates.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         # per step: a_t (4, batch, units), one contiguous block per gate; [h_{t-1}, x_t, 1];
         # h_t; c_{t-1}; c_t; act(c_t)
         views = zip(
@@ -169,40 +168,44 @@ class LSTM(Recurrent):
             np.multiply(f, c_prev, out=c_t)
             np.multiply(i, g, out=tmp)
             c_t += tmp
-            activate(self.activation, c_t, act_c_t)
+            self.activation.forward_into(c_t, act_c_t)
             np.multiply(o, act_c_t, out=h_t)
+            if skip is not None:  # masked steps carry both states over
+                np.copyto(h_t, hx[t, :, :u], where=skip[t])
+                np.copyto(c_t, c_prev, where=skip[t])
 
     def _activate_gates(self, a: np.ndarray) -> None:
-        """(4, batch, units) pre-activations (i, f, o, c) -> sigma(i, f, o), act(c), in place."""
-        sigma, act = self.recurrent_activation, self.activation
-        if not self.half:
-            activate(sigma, a[:3], a[:3])
-            activate(act, a[3], a[3])
-            return
-        if act.name == "tanh":
-            np.tanh(a, out=a)  # the sigmoid gates hold tanh(a / 2): their columns are halved
+        """(4, batch, units) pre-activations (i, f, o, c) -> sigma(i, f, o), act(c), in place.
+
+        A tanh-form activation s * tanh(k * a) + c had its k folded into the weights: here it
+        is a tanh pass, then the scale s and the shift c (one pass for all four gates when
+        both activations have that form, as sigmoid and tanh do).
+        """
+        groups = ((a[:3], self.recurrent_activation), (a[3], self.activation))
+        if all(f.tanh_form is not None for _, f in groups):
+            np.tanh(a, out=a)
         else:
-            np.tanh(a[:3], out=a[:3])
-            activate(act, a[3], a[3])
-        a[:3] *= 0.5
-        a[:3] += 0.5
+            for part, f in groups:
+                if f.tanh_form is not None:
+                    np.tanh(part, out=part)
+                else:
+                    f.forward_into(part, part)
+        for part, f in groups:
+            if f.tanh_form is not None:
+                _, scale, shift = f.tanh_form
+                if scale != 1:
+                    part *= scale
+                if shift != 0:
+                    part += shift
 
     def _gate_grads(
         self, a: np.ndarray, d: np.ndarray, z: Any, scratch: np.ndarray, out: np.ndarray
     ) -> None:
-        """out <- d * [sigma'(a_i), sigma'(a_f), sigma'(a_o), act'(a_c)], from gate values a.
-
-        With sigmoid and tanh: sigma' = a - a^2 and tanh' = 1 - a^2, from one a^2 pass.
-        """
+        """out <- d * [sigma'(a_i), sigma'(a_f), sigma'(a_o), act'(a_c)], from gate values a
+        (and the pre-activations z where an activation's derivative needs them)."""
         sigma, act = self.recurrent_activation, self.activation
-        if sigma.name == "sigmoid" and act.name == "tanh":
-            np.multiply(a, a, out=scratch)
-            np.subtract(a[:3], scratch[:3], out=scratch[:3])
-            np.subtract(1, scratch[3], out=scratch[3])
-            np.multiply(d, scratch, out=out)
-            return
-        activation_grad(sigma, None if z is None else z[:3], a[:3], d[:3], out[:3], scratch[:3])
-        activation_grad(act, None if z is None else z[3], a[3], d[3], out[3], scratch[3])
+        sigma.backward_into(None if z is None else z[:3], a[:3], d[:3], out[:3], scratch[:3])
+        act.backward_into(None if z is None else z[3], a[3], d[3], out[3], scratch[3])
 
     def _backward_sequence(self, grad_seq, grad_last):
         _, steps, batch, u = self.gates.shape
@@ -248,13 +251,18 @@ class LSTM(Recurrent):
         d, scratch4 = np.empty((4, *shape), dtype), np.empty((4, *shape), dtype)
         back = np.empty((hi - lo, self.back_weights.shape[1]), dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(gates.shape[1] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
+            if skip is not None:  # a masked step passes dh and dc on to step t - 1 unchanged
+                carried_h, carried_c = np.where(skip[t], dh, 0), np.where(skip[t], dc, 0)
+                np.copyto(dh, 0, where=skip[t])
+                np.copyto(dc, 0, where=skip[t])
             a = gates[:, t]  # i, f, o, g of step t
             i, f, o, g = a
             np.multiply(dh, o, out=tmp)
-            activation_grad(act, c[t + 1], act_c[t], tmp, tmp, scratch)
+            act.backward_into(c[t + 1], act_c[t], tmp, tmp, scratch)
             dc += tmp  # dc_t
             # gradients of the gate values: di, df, do, dg
             np.multiply(dc, g, out=d[0])
@@ -270,6 +278,9 @@ class LSTM(Recurrent):
             grad_xs[t] = back[:, u:]
             if mask is not None:
                 dh *= mask
+            if skip is not None:
+                dh += carried_h
+                dc += carried_c
 
     def get_config(self):
         return {

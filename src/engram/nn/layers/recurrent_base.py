@@ -14,6 +14,12 @@ cell step per time step. The base class does everything that is not the cell:
 Subclasses implement `_build_weights`, `_forward_sequence(xs, states)` and
 `_backward_sequence(grad_seq, grad_last)` with backpropagation through time written out.
 
+Masks: with a (batch, time) ``mask`` (from ``Embedding(mask_zero=True)`` or ``Masking``, or
+``layer(x, mask=...)``), a masked step leaves the states as they were (h_t = h_{t-1}, and for the
+LSTM c_t = c_{t-1}) and its returned output repeats the previous one (zeros with
+``zero_output_for_mask``, which `Bidirectional` sets, as in Keras); backward passes the state
+gradients of a masked step straight on to the step before.
+
 Direct calls and `Sequential`:
     ``layer(x)`` returns the output; with ``return_state=True`` it returns a list
     ``[output, *final_states]`` (``outputs, h = gru(x)``, ``outputs, h, c = lstm(x)``), and
@@ -37,9 +43,6 @@ import numpy as np
 from engram.nn import activations, initializers
 from engram.nn.layers.base import Layer, shape_str
 from engram.validation import as_rng, check_fraction, check_positive
-
-#: activations whose derivative can be read from their output alone
-_FROM_OUTPUT = ("tanh", "sigmoid", "linear")
 
 #: how the recurrence uses several cores. False (default): one Python thread runs the steps and
 #: OpenBLAS's own threads share each per-step matmul. True: one BLAS thread per worker and the
@@ -170,60 +173,7 @@ def project_inputs(
 
 def needs_preactivation(*acts: Any) -> bool:
     """Whether backpropagating through ``acts`` needs the pre-activations (not just outputs)."""
-    return any(a.name not in _FROM_OUTPUT for a in acts)
-
-
-def activate(activation: Any, z: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[...] = activation(z)`` without temporaries for tanh, sigmoid and linear.
-
-    Math:
-        sigmoid(z) = 0.5 * tanh(z / 2) + 0.5     (stable for any z, one ufunc pass)
-    """
-    name = activation.name
-    if name == "tanh":
-        np.tanh(z, out=out)
-    elif name == "sigmoid":
-        np.multiply(z, 0.5, out=out)
-        np.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
-    elif name == "linear":
-        if out is not z:
-            out[...] = z
-    else:
-        out[...] = activation.forward(z)
-    return out
-
-
-def activation_grad(
-    activation: Any,
-    z: np.ndarray | None,
-    a: np.ndarray,
-    grad: np.ndarray,
-    out: np.ndarray,
-    scratch: np.ndarray | None = None,
-) -> np.ndarray:
-    """``out[...] = grad * activation'(z)``, from the output ``a`` where that suffices.
-
-    ``out`` may be ``grad`` or ``a``; ``scratch`` (the shape of ``a``) avoids allocating a
-    temporary for tanh and sigmoid.
-
-    Math:
-        tanh:     grad * (1 - a^2)
-        sigmoid:  grad * (a - a^2)
-        other:    activation.backward(z, a, grad)     (needs the pre-activation z)
-    """
-    name = activation.name
-    if name in ("tanh", "sigmoid"):
-        d = np.multiply(a, a, out=scratch)
-        np.subtract(1 if name == "tanh" else a, d, out=d)
-        np.multiply(grad, d, out=out)
-    elif name == "linear":
-        if out is not grad:
-            out[...] = grad
-    else:
-        out[...] = activation.backward(z, a, grad)
-    return out
+    return not all(a.derivative_from_output for a in acts)
 
 
 def sequence_error(layer: str, shape: tuple[int, ...]) -> ValueError:
@@ -373,7 +323,9 @@ class Recurrent(Layer):
         return states
 
     # ------------------------------------------------------- forward / backward
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None) -> Any:
+    def __call__(
+        self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None
+    ) -> Any:
         """Run the layer on ``x`` (building it first); see the module docstring for states."""
         if not isinstance(x, np.ndarray):
             try:
@@ -387,12 +339,26 @@ class Recurrent(Layer):
         self.check_input(x.shape)
         if not self.built:
             self.build(tuple(x.shape[1:]), np.random.default_rng(0))
-        output = self._forward(x, training, initial_state)
+        output = self._forward(x, training, initial_state, mask)
         if self.return_state:
             return [output, *(s.copy() for s in self.states)]
         return output
 
-    def forward(self, x, training=False, initial_state=None):
+    #: the layer reads the mask of its input (Embedding(mask_zero=True), Masking)
+    supports_masking = uses_mask = True
+    #: zero the outputs of masked steps instead of repeating the previous output (Bidirectional
+    #: sets it on its layers when they return sequences, as Keras does)
+    zero_output_for_mask = False
+
+    def mask_flow(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """The output's mask: the input's when returning sequences (not reversed by
+        ``go_backwards``, as in Keras), else None."""
+        return mask if self.return_sequences else None
+
+    def forward(self, x, training=False, initial_state=None, mask=None):
         if self.return_state:
             raise ValueError(
                 f"{self._label()} has return_state=True, which makes it return several arrays "
@@ -402,9 +368,31 @@ class Recurrent(Layer):
             )
         if x.ndim != 3 or x.shape[1] == 0:
             self.check_input(x.shape)
-        return self._forward(x, training, initial_state)
+        return self._forward(x, training, initial_state, mask)
 
-    def _forward(self, x, training, initial_state):
+    def _step_masks(self, mask: Any, shape: tuple[int, ...], masked_start: bool) -> None:
+        """From a (batch, time) mask: ``self.skip`` (time, batch, 1), True where a step is
+        masked (its states carry over), in processing order; and ``self.output_keep``, the
+        factor of the returned sequence (processing order): 0 at masked steps with
+        `zero_output_for_mask`, else 0 only before the first unmasked step when the layer
+        started from given states (Keras repeats the previous output there, zeros at first)."""
+        self.skip = self.output_keep = None
+        if mask is None:
+            return
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape[:2]):
+            raise ValueError(
+                f"{self._label()} received a mask of shape {shape_str(mask.shape)} for inputs "
+                f"of shape {shape_str(tuple(shape))}; it must be (batch, time)."
+            )
+        keep = (mask[:, ::-1] if self.go_backwards else mask).T.astype(bool)  # (time, batch)
+        self.skip = np.ascontiguousarray(~keep[..., None])
+        if self.return_sequences and self.zero_output_for_mask:
+            self.output_keep = keep[..., None]
+        elif self.return_sequences and masked_start:
+            self.output_keep = np.logical_or.accumulate(keep, axis=0)[..., None]
+
+    def _forward(self, x, training, initial_state, mask=None):
         dtype = self.params["recurrent_weights"].dtype
         batch = x.shape[0]
         if initial_state is None:
@@ -422,14 +410,19 @@ class Recurrent(Layer):
             keep = self.rng.random((batch, self.units), dtype=np.float32) >= self.recurrent_dropout
             self.recurrent_mask = keep.astype(dtype) * dtype.type(1 / (1 - self.recurrent_dropout))
         self.xs = np.ascontiguousarray(xs, dtype=dtype)
+        self._step_masks(mask, x.shape, initial_state is not None)
         with blas_scope():
             outputs, self.states = self._forward_sequence(self.xs, states)
         if self.return_sequences:
+            if self.output_keep is not None:
+                outputs = outputs * self.output_keep
             return outputs.transpose(1, 0, 2)
         return self.states[0].copy()
 
     def backward(self, grad_y, grad_states=None):
         grad_seq = grad_y.transpose(1, 0, 2) if self.return_sequences else None
+        if grad_seq is not None and self.output_keep is not None:
+            grad_seq = grad_seq * self.output_keep
         grad_last = [np.zeros_like(s) for s in self.states]
         if not self.return_sequences:
             grad_last[0] += grad_y

@@ -9,8 +9,6 @@ import numpy as np
 from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
-    activate,
-    activation_grad,
     needs_preactivation,
     project_inputs,
     run_rows,
@@ -27,6 +25,8 @@ class SimpleRNN(Recurrent):
             z_t = x_t @ weights + h_{t-1} @ recurrent_weights + bias      (batch, units)
             h_t = activation(z_t)
             x @ weights is computed for all steps in one matmul before the loop.
+            With a mask, a masked step keeps the state: h_t = h_{t-1} (and dz_t = 0 below,
+            dh_{t-1} = dh_t).
         backward through time, for t = T..1 (dh_{T+1} = 0; g_t = dL/dh_t from the output):
             dh_t  = g_t + dz_{t+1} @ recurrent_weights.T
             dz_t  = dh_t * activation'(z_t)
@@ -81,10 +81,13 @@ class SimpleRNN(Recurrent):
         recurrent, act = self.params["recurrent_weights"], self.activation
         rec = np.empty((hi - lo, self.units), dtype=z.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(z.shape[0]):
             np.matmul(h[t] if mask is None else h[t] * mask, recurrent, out=rec)
             z[t] += rec
-            activate(act, z[t], h[t + 1])
+            act.forward_into(z[t], h[t + 1])
+            if skip is not None:  # masked steps carry the state over
+                np.copyto(h[t + 1], h[t], where=skip[t])
 
     def _backward_sequence(self, grad_seq, grad_last):
         z, h = self.z, self.h
@@ -116,13 +119,19 @@ class SimpleRNN(Recurrent):
         keep_z = self.dz is not self.z
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
         scratch = np.empty_like(dh)
+        skip = None if self.skip is None else self.skip[:, lo:hi]
         for t in range(z.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
-            activation_grad(act, z[t] if keep_z else None, h[t + 1], dh, dz[t], scratch)
+            if skip is not None:  # a masked step passes dh on to h_{t-1} unchanged
+                carried = np.where(skip[t], dh, 0)
+                np.copyto(dh, 0, where=skip[t])
+            act.backward_into(z[t] if keep_z else None, h[t + 1], dh, dz[t], scratch)
             np.matmul(dz[t], recurrent_t, out=dh)
             if mask is not None:
                 dh *= mask
+            if skip is not None:
+                dh += carried
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config()

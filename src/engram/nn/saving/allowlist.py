@@ -29,7 +29,7 @@ LAYER_CLASSES = {
         "Dense", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer", "Conv2D",
         "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization",
         "SimpleRNN", "LSTM", "GRU", "Embedding", "TimeDistributed", "ReLU", "LeakyReLU",
-        "Softmax",
+        "Softmax", "Bidirectional",
     )
 }  # fmt: skip
 LAYER_CLASSES.update(
@@ -54,6 +54,8 @@ MERGE_CLASSES = (
     "Dot",
 )
 LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
+#: wrapper classes -> their config keys that hold a whole serialized layer (converted in turn)
+NESTED_LAYERS = {"TimeDistributed": ("layer",), "Bidirectional": ("layer", "backward_layer")}
 
 #: Keras options engram does not implement, with the values meaning "not used"
 OFF_VALUES: dict[str, tuple[Any, ...]] = {
@@ -67,7 +69,6 @@ OFF_VALUES: dict[str, tuple[Any, ...]] = {
     "lora_alpha": (None,),
     "lora_enabled": (False, None),
     "stateful": (False,),
-    "mask_zero": (False,),
     "groups": (1,),
     "synchronized": (False,),
     "sparse": (False,),

@@ -60,7 +60,7 @@ def _keras_initializer(value: Any) -> Any:
 
 
 def _keras_layer(layer: Any) -> dict[str, Any]:
-    from engram.nn.layers import TimeDistributed, layers
+    from engram.nn.layers import Bidirectional, TimeDistributed, layers
 
     class_name = layers.name_of(layer)
     if class_name not in allowlist.LAYER_CLASSES:
@@ -75,6 +75,9 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
     config["dtype"] = layer.dtype
     if isinstance(layer, TimeDistributed):
         config["layer"] = _keras_layer(layer.layer)
+    if isinstance(layer, Bidirectional):
+        config["layer"] = _keras_layer(layer.forward_layer)
+        config["backward_layer"] = _keras_layer(layer.backward_layer)
     entry = {"module": allowlist.LAYERS_MODULE, "class_name": class_name, "config": config}
     entry["registered_name"] = None
     shapes = getattr(layer, "input_shapes", None)  # a merge layer is built on a list of shapes
@@ -229,10 +232,11 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     module, class_name, config = allowlist.check_entry(entry, name, where)
     mapping = allowlist.layer_mapping(module, class_name, name, where)
     config = dict(config)
-    nested = config.pop("layer", None) if class_name == "TimeDistributed" else None
+    nested = {key: config.pop(key, None) for key in allowlist.NESTED_LAYERS.get(class_name, ())}
     converted = mapping.to_engram(config, name, where)
-    if class_name == "TimeDistributed":
-        converted["layer"] = _engram_layer(nested, name, f"{where}.layer")
+    for key, inner in nested.items():
+        if inner is not None:
+            converted[key] = _engram_layer(inner, name, f"{where}.{key}")
     return {"class_name": mapping.engram_class, "config": converted}
 
 
@@ -324,7 +328,7 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
     zeros).
     """
     from engram.nn import initializers
-    from engram.nn.layers import TimeDistributed, layers
+    from engram.nn.layers import Bidirectional, TimeDistributed, layers
     from engram.nn.sequential import Sequential
 
     budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
@@ -349,15 +353,23 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
         kept = [{k: initializers.get(v) for k, v in cfg.items() if k.endswith("initializer")}]
         for key in kept[0]:
             cfg[key] = BoundedZeros()
-        if "layer" in cfg:
-            cfg["layer"], inner = bounded(cfg["layer"])
-            kept += inner
+        for key in allowlist.NESTED_LAYERS.get(layer_cfg.get("class_name"), ()):
+            if cfg.get(key) is not None:
+                cfg[key], inner = bounded(cfg[key])
+                kept += inner
+            elif key == "backward_layer":  # Bidirectional makes it from "layer"'s config
+                kept.append(dict(kept[1]))
         return {**layer_cfg, "config": cfg}, kept
 
     def make_layer(layer_cfg: dict) -> Any:
         cfg, kept = bounded(layer_cfg)
         layer = layers.get(cfg["class_name"]).from_config(cfg["config"])
-        owners = [layer, layer.layer] if isinstance(layer, TimeDistributed) else [layer]
+        if isinstance(layer, TimeDistributed):
+            owners = [layer, layer.layer]
+        elif isinstance(layer, Bidirectional):
+            owners = [layer, layer.forward_layer, layer.backward_layer]
+        else:
+            owners = [layer]
         originals.extend(zip(owners, kept, strict=True))
         return layer
 

@@ -72,7 +72,7 @@ def _recurrent(layer: Any) -> bool:
 def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     """(path inside the layer's group, the ``name`` attribute, the layer whose ``set_weights``
     takes the arrays, arrays) in Keras's layout."""
-    from engram.nn.layers import TimeDistributed
+    from engram.nn.layers import Bidirectional, TimeDistributed
     from engram.nn.model import Model
 
     if isinstance(layer, Model):
@@ -82,6 +82,16 @@ def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
         return [("vars", layer.name, layer, []), ("cell/vars", cell, layer, layer.get_weights())]
     if isinstance(layer, TimeDistributed):
         inner = [(f"layer/{p}", n, o, w) for p, n, o, w in _groups(layer.layer)]
+        return [("vars", layer.name, layer, []), *inner]
+    if isinstance(layer, Bidirectional):  # each direction's set_weights writes the wrapper's
+        inner = [
+            (f"{key}/{p}", n, o, w)
+            for key, sub in (
+                ("forward_layer", layer.forward_layer),
+                ("backward_layer", layer.backward_layer),
+            )
+            for p, n, o, w in _groups(sub)
+        ]
         return [("vars", layer.name, layer, []), *inner]
     return [("vars", layer.name, layer, layer.get_weights())]
 
