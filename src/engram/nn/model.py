@@ -1205,7 +1205,7 @@ class Model(Layer):
 
     def _summary_rows(self) -> list[tuple[str, ...]]:
         """(layer (type), output shape, params, connected to) for every layer, as Keras lists
-        them for a functional model."""
+        them for a functional model (without "connected to" for a plain chain, as Keras)."""
         if _subclassed(self):
             return summary_rows(self, type_name)
         nodes = {id(t.node): t.node for t in self.graph.inputs}
@@ -1231,6 +1231,8 @@ class Model(Layer):
                     ", ".join(links) or "-",
                 )
             )
+        if self.graph._as_chain() is not None:  # Keras's "sequential-like": no Connected to
+            return [row[:3] for row in rows]
         return rows
 
     def summary(self, print_fn: Callable[[str], None] = print) -> None:

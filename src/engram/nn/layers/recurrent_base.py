@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from engram.nn import activations, initializers
+from engram.nn.graph import call_layer, is_symbolic
 from engram.nn.layers.base import Layer, shape_str
 from engram.validation import as_rng, check_fraction, check_positive
 
@@ -326,7 +327,16 @@ class Recurrent(Layer):
     def __call__(
         self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None
     ) -> Any:
-        """Run the layer on ``x`` (building it first); see the module docstring for states."""
+        """Run the layer on ``x`` (building it first); see the module docstring for states. On a
+        symbolic tensor (from `Input`): record the call in the graph, as every layer does."""
+        if is_symbolic(x):
+            if initial_state is not None or mask is not None:
+                raise NotImplementedError(
+                    f"{self._label()}: initial_state= and mask= in a functional call are not "
+                    "supported; masks flow from Embedding(mask_zero=True) or Masking by "
+                    "themselves."
+                )
+            return call_layer(self, x)
         if not isinstance(x, np.ndarray):
             try:
                 x = np.asarray(x, dtype=self.dtype)
