@@ -54,7 +54,8 @@ def _train(config, xtr, ytr, xte, yte) -> dict[str, Any]:
     opt = Adam(config["learning_rate"], epsilon=1e-8)
     history: dict[str, Any] = {"loss": [], "test_accuracy": [], "epoch_s": []}
     batch = config["batch_size"]
-    for _ in progress(range(config["epochs"]), desc="epochs", verbose=config["verbose"]):
+    bar = progress(range(config["epochs"]), desc="epochs", verbose=config["verbose"])
+    for _ in bar:
         start, losses = time.perf_counter(), []
         order = rng.permutation(len(xtr))
         for i in range(0, len(order) - batch + 1, batch):  # full batches, as SpyTorch
@@ -65,6 +66,9 @@ def _train(config, xtr, ytr, xte, yte) -> dict[str, Any]:
         history["epoch_s"].append(time.perf_counter() - start)
         history["loss"].append(float(np.mean(losses)))
         history["test_accuracy"].append(_evaluate(model, xte, yte, steps)["accuracy"])
+        if hasattr(bar, "set_postfix"):  # a progress bar: show where training stands
+            bar.set_postfix(loss=f"{history['loss'][-1]:.4f}",
+                            test_accuracy=f"{history['test_accuracy'][-1]:.4f}")  # fmt: skip
     history["train_accuracy"] = _evaluate(model, xtr, ytr, steps)["accuracy"]
     return {"model": model, "history": history}
 
