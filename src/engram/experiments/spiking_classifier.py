@@ -41,7 +41,7 @@ def _data(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 def _evaluate(model: SpikingClassifier, x: np.ndarray, y: np.ndarray, steps: int) -> dict:
     correct, spikes = 0, 0.0
     for i in range(0, len(x), 256):
-        out = model.forward(latency_encode(x[i : i + 256], steps))
+        out = model.forward(latency_encode(x[i : i + 256], steps, sparse=True))
         correct += int((out["logits"].argmax(1) == y[i : i + 256]).sum())
         spikes += float(out["spikes"].sum())
     return {"accuracy": correct / len(x), "spikes_per_sample": spikes / len(x)}
@@ -60,7 +60,9 @@ def _train(config, xtr, ytr, xte, yte) -> dict[str, Any]:
         order = rng.permutation(len(xtr))
         for i in range(0, len(order) - batch + 1, batch):  # full batches, as SpyTorch
             pick = order[i : i + batch]
-            loss, _ = model.compute_gradients(latency_encode(xtr[pick], steps), ytr[pick])
+            loss, _ = model.compute_gradients(
+                latency_encode(xtr[pick], steps, sparse=True), ytr[pick]
+            )
             opt.step(model.layers)
             losses.append(loss)
         history["epoch_s"].append(time.perf_counter() - start)
