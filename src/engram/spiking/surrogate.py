@@ -254,39 +254,46 @@ class LIReadout:
     build = LIFLayer.build
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(batch, T, in) -> (batch, T + 1, units) readout trace."""
+        """(batch, T, in) -> (batch, T + 1, units) readout trace.
+
+        Runs time-major like `LIFLayer`; the LIF layer's spikes are a view of a time-major
+        array, so turning them back costs no copy.
+        """
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
         w = self.params["weights"]
-        h = _matmul_time(x, w)
-        batch, steps, _ = h.shape
+        x_time_major = np.ascontiguousarray(np.asarray(x).transpose(1, 0, 2), dtype=w.dtype)
+        h = _matmul_time(x_time_major, w)  # (T, batch, units)
+        steps, batch, _ = h.shape
         flt = np.zeros((batch, self.units), w.dtype)
-        trace = np.zeros((batch, steps + 1, self.units), w.dtype)
+        trace = np.zeros((steps + 1, batch, self.units), w.dtype)
         for t in range(steps):
-            trace[:, t + 1] = beta * trace[:, t] + flt
-            flt = alpha * flt + h[:, t]
-        self._x = x
-        return trace
+            trace[t + 1] = beta * trace[t] + flt
+            flt = alpha * flt + h[t]
+        self._x = x_time_major
+        return trace.transpose(1, 0, 2)
 
     def backward(self, grad_trace: np.ndarray) -> np.ndarray:
+        """dL/dtrace (batch, T + 1, units) -> dL/dx (batch, T, in); fills grads."""
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
         w = self.params["weights"]
-        steps = grad_trace.shape[1] - 1
-        g_h = np.zeros((grad_trace.shape[0], steps, self.units), w.dtype)
-        go = grad_trace[:, steps].copy()
+        g_trace = np.ascontiguousarray(grad_trace.transpose(1, 0, 2), dtype=w.dtype)
+        steps = g_trace.shape[0] - 1
+        g_h = np.empty((steps, g_trace.shape[1], self.units), w.dtype)
+        go = g_trace[steps].copy()
         gf = np.zeros_like(go)  # dL/dflt_{k}, flt_T unused
         for k in range(steps, 0, -1):
             # out_k = beta out_{k-1} + flt_{k-1};  flt_k = alpha flt_{k-1} + h_{k-1}
-            g_h[:, k - 1] = gf
+            g_h[k - 1] = gf
             gf = alpha * gf + go
-            go = beta * go + grad_trace[:, k - 1]
-        self.grads = {
-            "weights": self._x.reshape(-1, self._x.shape[-1]).T @ g_h.reshape(-1, self.units)
-        }
-        return _matmul_time(g_h, w.T)
+            go = beta * go + g_trace[k - 1]
+        x = self._x.reshape(-1, self._x.shape[-1])
+        self.grads = {"weights": x.T @ g_h.reshape(-1, self.units)}
+        return _matmul_time(g_h, w.T).transpose(1, 0, 2)
 
 
 def _matmul_time(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(batch, T, in) @ (in, out) as one 2-D product (a 3-D matmul is a loop of small ones)."""
+    """(..., in) @ (in, out) as one 2-D product over all leading axes (a 3-D matmul is a loop
+    of small ones)."""
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
 
 
@@ -360,7 +367,7 @@ class SpikingClassifier:
         np.put_along_axis(g_trace, out["idx"][:, None], g_logits[:, None], axis=1)
         g_spikes = self.readout.backward(g_trace)
         g_spikes += self.l1 + self.l2 * 2 * per_neuron / per_neuron.size
-        self.hidden.backward(g_spikes.astype(s.dtype), input_grad=False)
+        self.hidden.backward(g_spikes, input_grad=False)
         return loss, out
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
