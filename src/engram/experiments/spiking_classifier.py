@@ -3,7 +3,9 @@
 SpyTorch tutorial 2's model and settings: Fashion-MNIST, latency coding (one spike per pixel,
 earlier for brighter), 784-100-10, 100 steps of 1 ms, tau_mem 10 ms, tau_syn 5 ms, Adam 2e-4,
 batches of 256, spike-count regularisers; the tutorial reports 0.863 test accuracy after 30
-epochs (0.912 train). Backpropagation through time is written by hand (engram.spiking.surrogate).
+epochs (0.912 train). Backpropagation through time is written by hand (engram.spiking.surrogate);
+the latency code goes in as `SparseSpikes`, so the input projection and its weight gradient are
+sparse products (bench/bench_spiking.py times a training step against SpyTorch's torch code).
 Shown: rasters and membrane traces, accuracy against the number of time steps the trained
 network sees, and the spikes it spends per inference.
 
@@ -218,11 +220,13 @@ def _explain(m: dict[str, Any], config: dict[str, Any]) -> str:
 
 
 def cost(config: dict[str, Any]) -> dict[str, Any]:
-    """BPTT's cached tensors for one batch (input spikes, and per hidden unit its synaptic
-    current, membrane and spikes, float64) plus the weights."""
+    """BPTT's arrays for one batch at the backward's peak (float32): about eight (steps, batch,
+    hidden) arrays (membrane, spikes, their gradients and the surrogate's work arrays) and four
+    of the readout's; the sparse input, at most one spike per pixel (value and column index, 8
+    bytes each); plus the weights and Adam's two moments."""
     b, t, h = config["batch_size"], config["steps"], config["hidden"]
     return {
-        "memory_bytes": 8 * b * t * (784 + 3 * h + 3 * 10) + 8 * 4 * (784 * h + h * 10),
+        "memory_bytes": 4 * b * t * (8 * h + 4 * 10) + 8 * b * 784 + 4 * 3 * (784 * h + h * 10),
         "detail": f"batch {b:,} x {t:,} steps x {h:,} hidden units",
     }
 
