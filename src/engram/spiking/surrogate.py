@@ -350,14 +350,17 @@ class SpikingClassifier:
         self.l1, self.l2 = l1, l2
         self.layers = [self.hidden, self.readout]
 
-    def forward(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def forward(self, x: np.ndarray | SparseSpikes) -> dict[str, np.ndarray]:
         spikes, mems = self.hidden.forward(x)
         trace = self.readout.forward(spikes)
         logits, idx = max_over_time(trace)
         return {"spikes": spikes, "membrane": mems, "trace": trace, "logits": logits, "idx": idx}
 
-    def compute_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, Any]]:
-        """Loss and every layer's grads (filled in place) for one batch."""
+    def compute_gradients(
+        self, x: np.ndarray | SparseSpikes, y: np.ndarray
+    ) -> tuple[float, dict[str, Any]]:
+        """Loss and every layer's grads (filled in place) for one batch of (batch, T, in)
+        spikes, dense or `SparseSpikes` (the same numbers; sparse is faster)."""
         out = self.forward(x)
         loss, g_logits = softmax_cross_entropy(out["logits"], y)
         s = out["spikes"]
