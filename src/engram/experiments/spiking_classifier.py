@@ -10,6 +10,10 @@ Shown: rasters and membrane traces, accuracy against the number of time steps th
 network sees, and the spikes it spends per inference.
 
 Quick mode trains on the embedded 8x8 digits (64 inputs) with a larger learning rate.
+
+From development runs on a 2-core machine shared with other jobs: a full run took 79 min, its
+epochs (training and the test pass) 24-37 s while the machine was quiet and 5-6 min under a
+load of 15; the test accuracy moved by about +-0.005 between the last epochs.
 """
 
 from __future__ import annotations
