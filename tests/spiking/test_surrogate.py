@@ -6,6 +6,7 @@ import pytest
 from engram.spiking.surrogate import (
     LIFLayer,
     LIReadout,
+    SparseSpikes,
     SpikingClassifier,
     latency_encode,
     superspike_grad,
@@ -129,3 +130,50 @@ def test_latency_code_brighter_fires_earlier_and_dark_stays_silent():
 
 def test_surrogate_is_one_at_threshold_and_decays():
     assert superspike_grad(np.array([0.0, 0.01, -0.01]), 100.0).tolist() == [1.0, 0.25, 0.25]
+
+
+def test_sparse_input_path_matches_the_dense_reference():
+    """SparseSpikes (sparse products) against the dense GEMM path on the same latency code."""
+    rng = np.random.default_rng(3)
+    images = rng.random((9, 30)) * (rng.random((9, 30)) < 0.6)
+    y = rng.integers(0, 3, 9)
+    dense = latency_encode(images, steps=40)
+    sparse = latency_encode(images, steps=40, sparse=True)
+    np.testing.assert_array_equal(sparse.to_dense(), dense)
+    runs = []
+    for x in (dense, sparse):
+        model = SpikingClassifier(30, hidden=12, classes=3, seed=4, dtype=np.float64)
+        model.hidden.params["weights"] *= 4.0
+        loss, out = model.compute_gradients(x, y)
+        runs.append((loss, out["spikes"], [layer.grads["weights"] for layer in model.layers]))
+    (loss_d, spikes_d, grads_d), (loss_s, spikes_s, grads_s) = runs
+    assert spikes_d.sum() > 20
+    np.testing.assert_array_equal(spikes_s, spikes_d)
+    assert loss_s == pytest.approx(loss_d, rel=1e-12)
+    for g_s, g_d in zip(grads_s, grads_d, strict=True):
+        np.testing.assert_allclose(g_s, g_d, rtol=1e-10, atol=1e-14)
+        assert np.abs(g_d).max() > 0
+    layer = model.hidden  # the input gradient of a sparse input, as for a dense one
+    layer.forward(sparse)
+    g = rng.normal(size=(9, 40, 12))
+    gx_sparse = layer.backward(g)
+    layer.forward(dense)
+    np.testing.assert_allclose(gx_sparse, layer.backward(g), rtol=1e-10, atol=1e-14)
+
+
+def test_sparse_spikes_round_trip_and_shape_check():
+    x = (np.random.default_rng(5).random((4, 6, 3)) < 0.2).astype(np.float32)
+    spikes = SparseSpikes.from_dense(x)
+    assert spikes.shape == (4, 6, 3) and spikes.matrix.nnz == int(x.sum())
+    np.testing.assert_array_equal(spikes.to_dense(), x)
+    with pytest.raises(ValueError, match=r"\(steps \* batch, features\) = \(24, 3\)"):
+        SparseSpikes(spikes.matrix[:5], (4, 6, 3))
+
+
+def test_backward_leaves_the_callers_gradient_untouched():
+    layer = LIFLayer(4)
+    layer.build(3, seed=0)
+    layer.forward(np.ones((1, 5, 3), np.float32))  # batch 1: the time-major view is contiguous
+    g = np.ones((1, 5, 4), np.float32)
+    layer.backward(g)
+    np.testing.assert_array_equal(g, 1.0)

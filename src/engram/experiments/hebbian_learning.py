@@ -23,7 +23,8 @@ import numpy as np
 from engram.experiments._verdict import verdict
 from engram.experiments.base import Experiment, Figure, Result, Table, register
 from engram.memory.hebbian import HebbianTrainer, bcm_update, stdp_weight_change, stdp_window
-from engram.memory.spiking import simulate_lif, stdp_competition
+from engram.memory.stdp import stdp_competition
+from engram.spiking.neurons import simulate_lif
 from engram.validation import as_rng
 
 

@@ -1,7 +1,8 @@
 """Brain memory mechanisms beside their network counterparts.
 
 - `hebbian`: plain Hebb (with decay), Oja, Sanger (GHA), BCM, pair-based STDP, a trainer.
-- `spiking`: Poisson spike trains, a leaky integrate-and-fire neuron, STDP competition.
+- `stdp`: STDP competition (Song, Miller & Abbott 2000); its LIF neuron and Poisson trains
+  come from `engram.spiking.neurons` (also exported here).
 - `hopfield`: the classic Hopfield network: recall, energy, the `Hopfield` class.
 - `hopfield_rules`: its learning rules (hebb, storkey and pseudo-inverse weights).
 - `capacity`: published capacities, the measured critical load (`CriticalLoad`, which tells
@@ -43,7 +44,8 @@ from engram.memory.modern_hopfield import (
     modern_energy,
 )
 from engram.memory.patterns import binarize, flip_bits
-from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, stdp_competition
+from engram.memory.stdp import stdp_competition
+from engram.spiking.neurons import LIFParams, poisson_spike_train, simulate_lif
 
 __all__ = [
     "CapacityWarning",

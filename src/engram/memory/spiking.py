@@ -1,183 +1,23 @@
-"""Spiking neurons to drive spike-timing-dependent plasticity: Poisson inputs and a leaky
-integrate-and-fire (LIF) neuron, plus the Song-Miller-Abbott STDP competition.
-
-Units: time in ms, voltage in mV, rates in Hz; conductances in units of the leak conductance.
-
-Reference:
-    Lapicque (1907); Dayan & Abbott (2001), Theoretical Neuroscience, ch. 5. Song, Miller &
-    Abbott (2000), "Competitive Hebbian learning through spike-timing-dependent synaptic
-    plasticity", Nat. Neurosci. 3:919.
+"""Deprecated alias: the LIF neuron and Poisson spike trains moved to `engram.spiking.neurons`,
+the STDP competition to `engram.memory.stdp`. Import from there; this module will be removed.
 """
 
-from __future__ import annotations
+import warnings
 
-from dataclasses import dataclass
-from typing import Any
+from engram.memory.stdp import CompetitionResult, stdp_competition
+from engram.spiking.neurons import LIFParams, poisson_spike_train, simulate_lif
 
-import numpy as np
+__all__ = [
+    "CompetitionResult",
+    "LIFParams",
+    "poisson_spike_train",
+    "simulate_lif",
+    "stdp_competition",
+]
 
-from engram.memory.hebbian import stdp_step
-from engram.validation import Seed, as_rng, check_array, check_positive
-
-
-def poisson_spike_train(
-    rates: Any, duration: float, dt: float = 1.0, seed: Seed = None
-) -> np.ndarray:
-    """Independent Poisson spike trains.
-
-    Math:
-        P(spike in a step) = rate * dt / 1000         (rate in Hz, dt in ms)
-
-    Args:
-        rates: (n,) firing rates in Hz (or a scalar for one train).
-        duration: length in ms.
-        dt: time step in ms.
-        seed: randomness.
-
-    Returns:
-        (round(duration / dt), n) boolean spikes.
-    """
-    r = np.atleast_1d(check_array(rates, "rates", dtype=np.float64))
-    check_positive(duration, "duration")
-    check_positive(dt, "dt")
-    p = r * dt / 1000.0
-    if (p > 1).any():
-        raise ValueError(
-            f"rates * dt must stay below one spike per step; got a rate of {r.max()} Hz at "
-            f"dt={dt} ms. Use a smaller dt."
-        )
-    return as_rng(seed).random((int(round(duration / dt)), r.size)) < p
-
-
-@dataclass
-class LIFParams:
-    """Leaky integrate-and-fire constants (defaults from Song, Miller & Abbott 2000)."""
-
-    tau_m: float = 20.0
-    v_rest: float = -70.0
-    v_reset: float = -60.0
-    v_threshold: float = -54.0
-    refractory: float = 0.0
-
-
-def simulate_lif(
-    input_current: Any, dt: float = 0.1, params: LIFParams | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Leaky integrate-and-fire neurons driven by a current (forward Euler).
-
-    Math:
-        tau_m dv/dt = (v_rest - v) + R I(t)           (R I given in mV)
-        v >= v_threshold  ->  spike, v <- v_reset, held there for ``refractory`` ms
-
-    Args:
-        input_current: (T,) or (T, n) drive R*I in mV per step.
-        dt: time step in ms.
-        params: `LIFParams`.
-
-    Returns:
-        (voltage, spikes), both (T, n): membrane potential (mV) and boolean spikes.
-
-    Example:
-        >>> v, s = simulate_lif(np.full(10000, 20.0), dt=0.1)     # 1 s of constant drive
-        >>> int(s.sum())                                         # regular firing
-        53
-    """
-    p = params or LIFParams()
-    drive = check_array(input_current, "input_current", ndim=(1, 2), dtype=np.float64)
-    drive = drive.reshape(len(drive), -1)
-    v = np.full(drive.shape[1], p.v_rest)
-    hold = np.zeros(drive.shape[1])
-    voltage = np.empty_like(drive)
-    spikes = np.zeros(drive.shape, bool)
-    for t in range(len(drive)):
-        free = hold <= 0
-        v = np.where(free, v + dt / p.tau_m * (p.v_rest - v + drive[t]), p.v_reset)
-        hold -= dt
-        fired = v >= p.v_threshold
-        spikes[t] = fired
-        v = np.where(fired, p.v_reset, v)
-        hold = np.where(fired, p.refractory, hold)
-        voltage[t] = v
-    return voltage, spikes
-
-
-@dataclass
-class CompetitionResult:
-    """What `stdp_competition` returns."""
-
-    weights: np.ndarray  # (n_inputs,) final peak conductances, in units of g_max
-    weight_history: np.ndarray  # (n_snapshots, n_inputs)
-    snapshot_times: np.ndarray  # (n_snapshots,) ms
-    output_rate: np.ndarray  # (n_snapshots,) Hz of the postsynaptic neuron in each window
-    input_rates: np.ndarray  # (n_inputs,) Hz
-    initial_weights: np.ndarray  # (n_inputs,) in units of g_max
-
-
-def stdp_competition(
-    n_inputs: int = 1000,
-    rates: Any = 10.0,
-    duration: float = 100_000.0,
-    dt: float = 1.0,
-    g_max: float = 0.015,
-    a_plus: float = 0.005,
-    a_minus_ratio: float = 1.05,
-    tau_stdp: float = 20.0,
-    tau_syn: float = 5.0,
-    e_exc: float = 0.0,
-    n_inhibitory: int = 200,
-    g_inhibitory: float = 0.05,
-    e_inh: float = -70.0,
-    n_snapshots: int = 20,
-    seed: Seed = None,
-) -> CompetitionResult:
-    """A LIF neuron with STDP at its excitatory synapses, driven by Poisson inputs.
-
-    Math:
-        tau_m dv/dt = (v_rest - v) + g (e_exc - v) + g_in (e_inh - v)
-        tau_syn dg/dt = -g;  g += w_a on a spike of excitatory input a; g_in likewise from
-        ``n_inhibitory`` fixed synapses of strength ``g_inhibitory`` firing at 10 Hz;
-        w in [0, g_max] changed by `stdp_step` with A+ = a_plus g_max, A- = a_minus_ratio A+.
-        Depression slightly stronger than potentiation makes the synapses compete: the weights
-        split into a strong and a weak group (bimodal) and the output rate regulates itself.
-
-    Returns:
-        `CompetitionResult` (weights in units of g_max).
-
-    Reference:
-        Song, Miller & Abbott (2000), Nat. Neurosci. 3:919, fig. 2.
-    """
-    rng = as_rng(seed)
-    rate = np.broadcast_to(np.asarray(rates, np.float64), (n_inputs,)).copy()
-    p = LIFParams()
-    steps = int(round(duration / dt))
-    w = np.full((1, n_inputs), 0.5 * g_max) * rng.uniform(0.5, 1.5, n_inputs)
-    initial = w[0] / g_max
-    x, y = np.zeros(n_inputs), np.zeros(1)
-    v, g, g_in = p.v_rest, 0.0, 0.0
-    every = max(1, steps // n_snapshots)
-    history, times, out_rate, count = [], [], [], 0
-    decay_g = np.exp(-dt / tau_syn)
-    block = 1000
-    for lo in range(0, steps, block):
-        pre_block = rng.random((min(block, steps - lo), n_inputs)) < rate * dt / 1000.0
-        inh_block = rng.poisson(n_inhibitory * 10.0 * dt / 1000.0, len(pre_block))
-        for k, pre in enumerate(pre_block):
-            g = g * decay_g + w[0] @ pre
-            g_in = g_in * decay_g + g_inhibitory * inh_block[k]
-            v += dt / p.tau_m * (p.v_rest - v + g * (e_exc - v) + g_in * (e_inh - v))
-            post = v >= p.v_threshold
-            if post:
-                v = p.v_reset
-                count += 1
-            w, x, y = stdp_step(
-                w, x, y, pre, np.array([post], np.float64), dt, a_plus * g_max,
-                a_minus_ratio * a_plus * g_max, tau_stdp, tau_stdp, g_max,
-            )  # fmt: skip
-            if (lo + k + 1) % every == 0:
-                history.append(w[0] / g_max)
-                times.append((lo + k + 1) * dt)
-                out_rate.append(count / (every * dt / 1000.0))
-                count = 0
-    return CompetitionResult(
-        w[0] / g_max, np.array(history), np.array(times), np.array(out_rate), rate, initial
-    )
+warnings.warn(
+    "engram.memory.spiking is deprecated: import LIFParams, poisson_spike_train and "
+    "simulate_lif from engram.spiking.neurons, and stdp_competition from engram.memory.stdp.",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.spiking.neurons import fire_and_reset
 from engram.validation import Seed, as_rng, check_positive
 
 
@@ -201,7 +202,8 @@ def simulate_network(
         delta synapses (tau_syn = 0): a spike arriving adds w to V directly (a jump);
         exponential synapses: it adds w / tau_syn to s, which decays with tau_syn (same charge);
         external drive: ext_weight x Poisson(ext_rate dt) jumps per neuron per step;
-        V >= theta: spike, V <- v_reset, held for the refractory period (inputs ignored).
+        V >= theta: spike, V <- v_reset, held for the refractory period (inputs ignored;
+        `engram.spiking.neurons.fire_and_reset`).
 
     Args:
         conn: `Connectivity` (e.g. `fixed_indegree`).
@@ -255,13 +257,8 @@ def simulate_network(
             else:
                 current[k] = current[k] * syn_decay[k] + buffers[k, slot]
         buffers[:, slot] = 0.0
-        free = hold <= 0
-        v_new = v * decay + drive + jumps + np.float32(dt) * current.sum(axis=0)
-        v = np.where(free, v_new, np.float32(nrn.v_reset))
-        hold -= 1
-        fired = np.flatnonzero(v >= nrn.theta)
-        v[fired] = nrn.v_reset
-        hold[fired] = hold_steps
+        v_free = v * decay + drive + jumps + np.float32(dt) * current.sum(axis=0)
+        fired = fire_and_reset(v, v_free, hold, nrn.theta, nrn.v_reset, hold_steps)
         voltages[step] = v[recorded]
         rate[step] = fired.size / (n * dt / 1000.0)
         if fired.size:

@@ -35,10 +35,18 @@ def superspike_grad(v: np.ndarray, scale: float = 100.0) -> np.ndarray:
     return 1.0 / (scale * np.abs(v) + 1.0) ** 2
 
 
+def _inverse_superspike_grad(v: np.ndarray, scale: float) -> np.ndarray:
+    """(scale |v| + 1)^2 = 1 / `superspike_grad`, computed in place in ``v`` (no temporaries)."""
+    np.abs(v, out=v)
+    v *= scale
+    v += 1.0
+    return np.square(v, out=v)
+
+
 def latency_encode(
     images: Any, steps: int = 100, tau_eff: float = 20.0, threshold: float = 0.2,
-    dt: float = 1.0,
-) -> np.ndarray:  # fmt: skip
+    dt: float = 1.0, sparse: bool = False,
+) -> np.ndarray | SparseSpikes:  # fmt: skip
     """Each pixel fires one spike, earlier for brighter pixels (none below ``threshold``).
 
     Math:
@@ -48,9 +56,11 @@ def latency_encode(
     Args:
         images: (batch, features) intensities scaled to [0, 1].
         steps: number of time steps.
+        sparse: return a `SparseSpikes` (about 1% of a latency code's entries are spikes, and
+            the LIF layer's input projection then costs a sparse product instead of a GEMM).
 
     Returns:
-        (batch, steps, features) float32 spikes.
+        (batch, steps, features) float32 spikes, dense or as `SparseSpikes`.
     """
     x = check_array(images, "images", ndim=2, dtype=np.float64)
     check_positive(steps, "steps", integer=True)
@@ -63,10 +73,70 @@ def latency_encode(
     t = np.full(x.shape, np.inf)
     t[fires] = tau_eff * np.log(x[fires] / (x[fires] - threshold))
     k = np.round(t / dt)
-    out = np.zeros((x.shape[0], steps, x.shape[1]), np.float32)
     b, f = np.nonzero(k < steps)
-    out[b, k[b, f].astype(int), f] = 1.0
+    step = k[b, f].astype(np.int64)
+    shape = (x.shape[0], steps, x.shape[1])
+    if sparse:
+        return SparseSpikes.from_events(b, step, f, shape)
+    out = np.zeros(shape, np.float32)
+    out[b, step, f] = 1.0
     return out
+
+
+class SparseSpikes:
+    """Spikes (batch, steps, features) held as one time-major sparse matrix.
+
+    ``matrix`` is a SciPy CSR matrix of shape (steps * batch, features) whose row t * batch + b
+    holds sample b's input at step t. The two products a layer needs with its input become
+    sparse products with the same formulas as the dense ones:
+        current   = matrix @ weights          (steps * batch, units), already time-major
+        grad_w    = matrix.T @ grad_current   (features, units)
+
+    Args:
+        matrix: (steps * batch, features) sparse matrix (anything ``scipy.sparse.csr_matrix``
+            accepts).
+        shape: (batch, steps, features).
+    """
+
+    def __init__(self, matrix: Any, shape: tuple[int, int, int]) -> None:
+        from scipy import sparse
+
+        batch, steps, features = (int(n) for n in shape)
+        self.matrix = sparse.csr_matrix(matrix)
+        self.shape = (batch, steps, features)
+        if self.matrix.shape != (steps * batch, features):
+            raise ValueError(
+                f"SparseSpikes matrix must have shape (steps * batch, features) = "
+                f"({steps * batch}, {features}) for shape {self.shape}; got {self.matrix.shape}."
+            )
+
+    @classmethod
+    def from_events(
+        cls, batch: np.ndarray, step: np.ndarray, feature: np.ndarray,
+        shape: tuple[int, int, int], dtype: Any = np.float32,
+    ) -> SparseSpikes:  # fmt: skip
+        """One spike (value 1) at each (batch[k], step[k], feature[k])."""
+        from scipy import sparse
+
+        rows = np.asarray(step) * shape[0] + np.asarray(batch)
+        data = np.ones(len(rows), dtype)
+        return cls(sparse.csr_matrix((data, (rows, feature)), (shape[1] * shape[0], shape[2])),
+                   shape)  # fmt: skip
+
+    @classmethod
+    def from_dense(cls, x: np.ndarray) -> SparseSpikes:
+        """(batch, steps, features) array -> SparseSpikes holding the same values."""
+        batch, steps, features = x.shape
+        return cls(np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(-1, features), x.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.matrix.dtype
+
+    def to_dense(self) -> np.ndarray:
+        """The (batch, steps, features) array."""
+        batch, steps, features = self.shape
+        return self.matrix.toarray().reshape(steps, batch, features).transpose(1, 0, 2)
 
 
 def _decays(tau_mem: float, tau_syn: float, dt: float) -> tuple[float, float]:
@@ -108,17 +178,17 @@ class LIFLayer:
         w = as_rng(seed).normal(0.0, std, (input_dim, self.units))
         self.params = {"weights": w.astype(dtype)}
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, T, in) spikes -> (spikes, membrane) both (batch, T, units).
+    def forward(self, x: np.ndarray | SparseSpikes) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, T, in) spikes, an array or `SparseSpikes` -> (spikes, membrane), both
+        (batch, T, units).
 
-        The loop runs over time-major copies (T, batch, units), so each step reads and writes
+        The loop runs over time-major buffers (T, batch, units), so each step reads and writes
         contiguous memory.
         """
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
-        w = self.params["weights"]
-        current = np.ascontiguousarray(_matmul_time(x, w).transpose(1, 0, 2))
+        current = input_current(x, self.params["weights"])
         steps, batch, _ = current.shape
-        syn = np.zeros((batch, self.units), w.dtype)
+        syn = np.zeros((batch, self.units), current.dtype)
         mem = np.zeros_like(syn)
         mems = np.empty_like(current)
         spikes = np.empty_like(current)
@@ -130,25 +200,34 @@ class LIFLayer:
         return spikes.transpose(1, 0, 2), mems.transpose(1, 0, 2)
 
     def backward(self, grad_spikes: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """dL/dspikes (batch, T, units) -> dL/dx (None without ``input_grad``); fills grads."""
+        """dL/dspikes (batch, T, units) -> dL/dx (None without ``input_grad``); fills grads.
+
+        The reverse loop updates two (batch, units) buffers in place and writes each g_I_t
+        straight into its row of one (T, batch, units) buffer; the weight gradient is then one
+        product over all steps stacked (a GEMM, or a sparse product for `SparseSpikes`).
+        """
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
         x, mems, spikes = self._cache
         w = self.params["weights"]
-        g_in = np.ascontiguousarray(grad_spikes.transpose(1, 0, 2))
-        g_in *= superspike_grad(mems - 1, self.surrogate_scale).astype(w.dtype)
-        g_current = np.empty_like(mems)
-        gm_next = np.zeros_like(mems[0])
-        gs_next = np.zeros_like(gm_next)
+        g_in = grad_spikes.transpose(1, 0, 2).astype(w.dtype, order="C")  # a copy, always
+        g_in /= _inverse_superspike_grad(mems - 1, self.surrogate_scale)
+        keep = 1 - spikes  # (1 - s_t) for every step at once
+        g_current = np.empty_like(mems)  # row t: g_I_t = gs_{t+1}
+        g_current[-1] = 0  # gs_T = 0
+        gm = np.zeros_like(mems[0])  # gm_{t+1}, gm_T = 0
+        kept = np.empty_like(gm)
         for t in range(mems.shape[0] - 1, -1, -1):
-            g_current[t] = gs_next
-            keep = 1 - spikes[t]
-            gm = g_in[t] + beta * keep * gm_next
-            gs_next = alpha * gs_next + keep * gm_next
-            gm_next = gm
-        g_current = g_current.transpose(1, 0, 2)  # (batch, T, units), a view
-        flat = np.ascontiguousarray(g_current).reshape(-1, self.units)
-        self.grads = {"weights": x.reshape(-1, x.shape[-1]).T @ flat}
-        return _matmul_time(flat.reshape(g_current.shape), w.T) if input_grad else None
+            np.multiply(keep[t], gm, out=kept)  # (1 - s_t) gm_{t+1}
+            if t > 0:  # gs_t = alpha gs_{t+1} + (1 - s_t) gm_{t+1}, which is g_I_{t-1}
+                np.multiply(g_current[t], alpha, out=g_current[t - 1])
+                g_current[t - 1] += kept
+            np.multiply(kept, beta, out=gm)  # gm_t = g_s_t sigma'_t + beta (1 - s_t) gm_{t+1}
+            gm += g_in[t]
+        self.grads = {"weights": weight_gradient(x, g_current)}
+        if not input_grad:
+            return None
+        flat = g_current.reshape(-1, self.units) @ w.T
+        return flat.reshape(mems.shape[0], -1, w.shape[0]).transpose(1, 0, 2)
 
 
 class LIReadout:
@@ -175,40 +254,74 @@ class LIReadout:
     build = LIFLayer.build
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(batch, T, in) -> (batch, T + 1, units) readout trace."""
+        """(batch, T, in) -> (batch, T + 1, units) readout trace.
+
+        Runs time-major like `LIFLayer`; the LIF layer's spikes are a view of a time-major
+        array, so turning them back costs no copy.
+        """
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
         w = self.params["weights"]
-        h = _matmul_time(x, w)
-        batch, steps, _ = h.shape
+        x_time_major = np.ascontiguousarray(np.asarray(x).transpose(1, 0, 2), dtype=w.dtype)
+        h = _matmul_time(x_time_major, w)  # (T, batch, units)
+        steps, batch, _ = h.shape
         flt = np.zeros((batch, self.units), w.dtype)
-        trace = np.zeros((batch, steps + 1, self.units), w.dtype)
+        trace = np.zeros((steps + 1, batch, self.units), w.dtype)
         for t in range(steps):
-            trace[:, t + 1] = beta * trace[:, t] + flt
-            flt = alpha * flt + h[:, t]
-        self._x = x
-        return trace
+            trace[t + 1] = beta * trace[t] + flt
+            flt = alpha * flt + h[t]
+        self._x = x_time_major
+        return trace.transpose(1, 0, 2)
 
     def backward(self, grad_trace: np.ndarray) -> np.ndarray:
+        """dL/dtrace (batch, T + 1, units) -> dL/dx (batch, T, in); fills grads."""
         alpha, beta = _decays(self.tau_mem, self.tau_syn, self.dt)
         w = self.params["weights"]
-        steps = grad_trace.shape[1] - 1
-        g_h = np.zeros((grad_trace.shape[0], steps, self.units), w.dtype)
-        go = grad_trace[:, steps].copy()
+        g_trace = np.ascontiguousarray(grad_trace.transpose(1, 0, 2), dtype=w.dtype)
+        steps = g_trace.shape[0] - 1
+        g_h = np.empty((steps, g_trace.shape[1], self.units), w.dtype)
+        go = g_trace[steps].copy()
         gf = np.zeros_like(go)  # dL/dflt_{k}, flt_T unused
         for k in range(steps, 0, -1):
             # out_k = beta out_{k-1} + flt_{k-1};  flt_k = alpha flt_{k-1} + h_{k-1}
-            g_h[:, k - 1] = gf
+            g_h[k - 1] = gf
             gf = alpha * gf + go
-            go = beta * go + grad_trace[:, k - 1]
-        self.grads = {
-            "weights": self._x.reshape(-1, self._x.shape[-1]).T @ g_h.reshape(-1, self.units)
-        }
-        return _matmul_time(g_h, w.T)
+            go = beta * go + g_trace[k - 1]
+        x = self._x.reshape(-1, self._x.shape[-1])
+        self.grads = {"weights": x.T @ g_h.reshape(-1, self.units)}
+        return _matmul_time(g_h, w.T).transpose(1, 0, 2)
 
 
 def _matmul_time(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(batch, T, in) @ (in, out) as one 2-D product (a 3-D matmul is a loop of small ones)."""
+    """(..., in) @ (in, out) as one 2-D product over all leading axes (a 3-D matmul is a loop
+    of small ones)."""
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
+def input_current(x: np.ndarray | SparseSpikes, weights: np.ndarray) -> np.ndarray:
+    """I_t = x_t @ weights for every step at once, time-major: (T, batch, units).
+
+    A dense x goes through one GEMM over the stacked steps (the reference); `SparseSpikes`
+    through one sparse product, whose rows are already time-major.
+    """
+    if isinstance(x, SparseSpikes):
+        batch, steps, _ = x.shape
+        return np.asarray(x.matrix @ weights, dtype=weights.dtype).reshape(steps, batch, -1)
+    x_time_major = np.ascontiguousarray(np.asarray(x).transpose(1, 0, 2), dtype=weights.dtype)
+    return _matmul_time(x_time_major, weights)
+
+
+def weight_gradient(x: np.ndarray | SparseSpikes, g_current: np.ndarray) -> np.ndarray:
+    """grad_weights = sum_t x_t^T g_I_t, one product over the stacked steps.
+
+    Args:
+        x: the layer's (batch, T, in) input, an array or `SparseSpikes`.
+        g_current: (T, batch, units) dL/dI, time-major.
+    """
+    flat = g_current.reshape(-1, g_current.shape[-1])
+    if isinstance(x, SparseSpikes):
+        return np.asarray(x.matrix.T @ flat, dtype=g_current.dtype)
+    x_time_major = np.ascontiguousarray(np.asarray(x).transpose(1, 0, 2), dtype=g_current.dtype)
+    return x_time_major.reshape(-1, x_time_major.shape[-1]).T @ flat
 
 
 def max_over_time(trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,14 +350,17 @@ class SpikingClassifier:
         self.l1, self.l2 = l1, l2
         self.layers = [self.hidden, self.readout]
 
-    def forward(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def forward(self, x: np.ndarray | SparseSpikes) -> dict[str, np.ndarray]:
         spikes, mems = self.hidden.forward(x)
         trace = self.readout.forward(spikes)
         logits, idx = max_over_time(trace)
         return {"spikes": spikes, "membrane": mems, "trace": trace, "logits": logits, "idx": idx}
 
-    def compute_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, Any]]:
-        """Loss and every layer's grads (filled in place) for one batch."""
+    def compute_gradients(
+        self, x: np.ndarray | SparseSpikes, y: np.ndarray
+    ) -> tuple[float, dict[str, Any]]:
+        """Loss and every layer's grads (filled in place) for one batch of (batch, T, in)
+        spikes, dense or `SparseSpikes` (the same numbers; sparse is faster)."""
         out = self.forward(x)
         loss, g_logits = softmax_cross_entropy(out["logits"], y)
         s = out["spikes"]
@@ -254,7 +370,7 @@ class SpikingClassifier:
         np.put_along_axis(g_trace, out["idx"][:, None], g_logits[:, None], axis=1)
         g_spikes = self.readout.backward(g_trace)
         g_spikes += self.l1 + self.l2 * 2 * per_neuron / per_neuron.size
-        self.hidden.backward(g_spikes.astype(s.dtype), input_grad=False)
+        self.hidden.backward(g_spikes, input_grad=False)
         return loss, out
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

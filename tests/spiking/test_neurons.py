@@ -1,9 +1,14 @@
-"""Poisson spike trains, the LIF neuron and the STDP competition."""
+"""Poisson spike trains, the LIF neuron and its spike rule, the STDP competition, and the
+deprecated `engram.memory.spiking` alias."""
+
+import importlib
+import sys
 
 import numpy as np
 import pytest
 
-from engram.memory.spiking import LIFParams, poisson_spike_train, simulate_lif, stdp_competition
+from engram.memory.stdp import stdp_competition
+from engram.spiking.neurons import LIFParams, fire_and_reset, poisson_spike_train, simulate_lif
 
 
 def test_poisson_rates():
@@ -41,3 +46,23 @@ def test_bad_input():
         poisson_spike_train([2000.0], duration=10.0, dt=1.0)
     with pytest.raises(ValueError, match="duration must be > 0"):
         poisson_spike_train([2.0], duration=0.0)
+
+
+def test_fire_and_reset_holds_refractory_neurons_at_reset():
+    v = np.array([0.0, 0.0, 5.0])
+    hold = np.array([0, 2, 0])
+    fired = fire_and_reset(v, np.array([25.0, 25.0, 12.0]), hold, 20.0, 10.0, hold_steps=3)
+    assert fired.tolist() == [0]  # neuron 1 is refractory: its input is ignored
+    assert v.tolist() == [10.0, 10.0, 12.0] and hold.tolist() == [3, 1, -1]
+
+
+def test_memory_spiking_is_a_deprecated_alias_of_the_moved_names():
+    import engram.memory.stdp as stdp
+    import engram.spiking.neurons as neurons
+
+    sys.modules.pop("engram.memory.spiking", None)
+    with pytest.warns(DeprecationWarning, match="engram.spiking.neurons"):
+        old = importlib.import_module("engram.memory.spiking")
+    assert old.simulate_lif is neurons.simulate_lif and old.LIFParams is neurons.LIFParams
+    assert old.poisson_spike_train is neurons.poisson_spike_train
+    assert old.stdp_competition is stdp.stdp_competition
