@@ -203,10 +203,14 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
 
 def test_progress_bar_with_verbose_1(capsys):
     x, y = data()
-    model().fit(x, y, epochs=2, batch_size=16, verbose=1)
+    model().fit(x, y, epochs=2, batch_size=16, verbose=1, validation_split=0.25)
     captured = capsys.readouterr()
     text = captured.err + captured.out
-    assert "Epoch 1/2" in text and "Epoch 2/2" in text and "accuracy" in text
+    assert "Epoch 1/2" in text and "Epoch 2/2" in text
+    # each epoch's last line fits 80 columns and still shows the validation numbers
+    last = [seg for seg in re.split(r"[\r\n]", text) if "Epoch 2/2" in seg][-1]
+    assert " | val loss " in last and " acc " in last
+    assert len(last.rstrip()) <= 80, last
 
 
 def test_verbose_2_prints_one_line_per_epoch(capsys):
