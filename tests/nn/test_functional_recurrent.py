@@ -17,7 +17,7 @@ def test_recurrent_layers_in_a_functional_model_match_keras():
     y = rng.standard_normal((16, 2)).astype(np.float32)
 
     def build(lib, Inp, Mod):
-        inputs = Inp((6, 3))
+        inputs = Inp((6, 3), name="sequences")
         h = lib.GRU(4, return_sequences=True, name="gru")(inputs)
         h = lib.LSTM(5, return_sequences=True, name="lstm")(h)
         out = lib.Dense(2, name="out")(lib.SimpleRNN(3, name="rnn")(h))
