@@ -119,6 +119,16 @@ FAMILIES = {
         ],
         False,
     ),
+    "bidirectional": (
+        (5, 3),
+        lambda: [
+            E.Bidirectional(E.LSTM(3, return_sequences=True)),
+            E.Bidirectional(E.SimpleRNN(3, return_sequences=True), merge_mode="ave"),
+            E.Bidirectional(E.GRU(2, return_sequences=True), merge_mode="mul"),
+            E.Bidirectional(E.GRU(2), merge_mode="sum"),
+        ],
+        False,
+    ),
 }
 
 

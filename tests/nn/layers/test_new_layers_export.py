@@ -76,8 +76,8 @@ def test_onnxruntime_matches_engram(tmp_path, case):
 
 @pytest.mark.parametrize(
     "layers",
-    [lambda: [L.Masking(0.0), L.LSTM(2)], lambda: [L.Bidirectional(L.LSTM(2))]],
-    ids=["Masking", "Bidirectional"],
+    [lambda: [L.Masking(0.0), L.LSTM(2)]],
+    ids=["Masking"],
 )
 def test_export_refuses_the_layers_without_an_export_by_name(tmp_path, layers):
     model = built(layers(), (6, 3))
@@ -87,4 +87,33 @@ def test_export_refuses_the_layers_without_an_export_by_name(tmp_path, layers):
     assert not (tmp_path / "m.onnx").exists()
     pytest.importorskip("torch")
     with pytest.raises(ValueError, match=rf"\({kind}\) has no PyTorch module"):
+        to_torch(model)
+
+
+def _two_output_bidirectional():
+    from engram.nn import Input, Model
+
+    x = Input((6, 3))
+    forward, backward = L.Bidirectional(L.LSTM(2), merge_mode=None)(x)
+    return Model(x, L.Add()([forward, backward]))
+
+
+def _masked_embedding():
+    model = Sequential([L.Embedding(9, 2, mask_zero=True), L.GRU(2)], seed=0)
+    model.build((None, 6))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_two_output_bidirectional, "merge_mode=None"), (_masked_embedding, "mask_zero=True")],
+    ids=["Bidirectional-two-outputs", "Embedding-mask"],
+)
+def test_export_refuses_what_it_cannot_match(tmp_path, make, message):
+    model = make()
+    with pytest.raises(ValueError, match=message):
+        to_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=message):
         to_torch(model)

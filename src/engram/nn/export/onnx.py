@@ -12,7 +12,9 @@ Recurrent layers become ONNX's fused RNN/LSTM/GRU ops, time-major, with the weig
     LSTM gates: Keras i, f, c, o  ->  ONNX i, o, f, c
     GRU gates: Keras z, r, h = ONNX z, r, h; Keras reset_after=True is linear_before_reset=1
 ``go_backwards`` reverses the sequence before a forward-direction op (Keras returns the outputs
-in the order it processed them).
+in the order it processed them). Bidirectional is one such op per direction, the backward
+one's outputs reversed back into time order, then merged (Concat, Add, Mean, Mul). An
+Embedding with mask_zero=True is refused: the recurrent ops would read the padded steps.
 """
 
 from __future__ import annotations
@@ -174,6 +176,9 @@ def _activation_layer(g: _Graph, layer: Any, x: str) -> str:
 
 
 def _embedding(g: _Graph, layer: Any, x: str) -> str:
+    from engram.nn.export.torch import _refuse_masks
+
+    _refuse_masks(layer, "ONNX export")
     indices = g.op("Cast", [x], f"{layer.name}_idx", to=7)  # int64
     return g.op("Gather", [g.const(layer.params["embeddings"], "table"), indices], layer.name)
 
@@ -366,8 +371,28 @@ def _layer_norm(g: _Graph, layer: Any, x: str) -> str:
     return y
 
 
+def _bidirectional(g: _Graph, layer: Any, x: str) -> str:
+    """Each direction as its own recurrent op (the backward layer reverses the sequence); its
+    outputs are put back in time order (with return_sequences), then merged."""
+    if layer.merge_mode is None:
+        raise ValueError(
+            f"Bidirectional layer {layer.name!r} has merge_mode=None (two outputs), which has no "
+            "ONNX export in engram; use 'concat', 'sum', 'ave' or 'mul'."
+        )
+    y_f, y_b = _recurrent(g, layer.forward_layer, x), _recurrent(g, layer.backward_layer, x)
+    if layer.return_sequences:
+        bounds = ([-1], [-(2**62)], [1], [-1])  # starts, ends, axes, steps: reverse time
+        consts = [g.const(np.array(v, np.int64), "slice") for v in bounds]
+        y_b = g.op("Slice", [y_b, *consts], f"{layer.name}_reversed")
+    if layer.merge_mode == "concat":
+        return g.op("Concat", [y_f, y_b], layer.name, axis=-1)
+    op_type = {"sum": "Add", "ave": "Mean", "mul": "Mul"}[layer.merge_mode]
+    return g.op(op_type, [y_f, y_b], layer.name)
+
+
 _EMITTERS.update(
     {
+        "Bidirectional": _bidirectional,
         "Conv1D": _conv1d,
         "MaxPooling1D": _pool1d("MaxPool"),
         "AveragePooling1D": _pool1d("AveragePool"),

@@ -19,6 +19,8 @@ op, so the module's inputs and outputs are those of ``model.predict`` and it tra
     Rescaling, Normalization: constant buffers, y = x * scale + shift
 Average pooling ("same") divides the padded window's sum by its count of real cells, as Keras
 does; UpSampling2D is ``nn.Upsample`` (bilinear: align_corners=False, engram's half-pixel rule).
+Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul);
+an Embedding with mask_zero=True is refused (the exported recurrent modules read every step).
 
 A functional model becomes a module with one submodule per layer, run over the graph's nodes in
 order (merge layers as tensor ops, Dot as Keras's batch dot); shared layers share one submodule.
@@ -128,6 +130,27 @@ def _modules() -> dict[str, Any]:
                 x = torch.flip(x, dims=[1])
             y, _ = self.rnn(x)
             return y if self.return_sequences else y[:, -1]
+
+    class Bidirectional(nn.Module):
+        """Two `Recurrent` modules over the same sequence, the backward one's outputs put back
+        in time order (with return_sequences), merged as ``merge_mode`` says."""
+
+        def __init__(self, forward_rnn: Any, backward_rnn: Any, mode: str, sequences: bool):
+            super().__init__()
+            self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
+            self.mode, self.sequences = mode, sequences
+
+        def forward(self, x):
+            y_f, y_b = self.forward_rnn(x), self.backward_rnn(x)
+            if self.sequences:
+                y_b = torch.flip(y_b, dims=[1])
+            if self.mode == "concat":
+                return torch.cat([y_f, y_b], dim=-1)
+            if self.mode == "sum":
+                return y_f + y_b
+            if self.mode == "ave":
+                return (y_f + y_b) * 0.5
+            return y_f * y_b
 
     class BatchNormLast(nn.Module):
         """BatchNorm over the last axis (channels-last), by moving it to axis 1 and back."""
@@ -320,6 +343,7 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind in ("Activation", "ReLU", "LeakyReLU", "Softmax"):
         return [_activation(layer.activation)]
     if kind == "Embedding":
+        _refuse_masks(layer, "PyTorch module")
         table = layer.params["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         embedding.weight = _param(table)
@@ -330,6 +354,16 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return [_recurrent(layer, kind, m)]
     raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
+
+
+def _refuse_masks(layer: Any, target: str) -> None:
+    """The exported recurrent modules read every step: an Embedding's padding mask is lost."""
+    if getattr(layer, "mask_zero", False):
+        raise ValueError(
+            f"Layer {layer.name!r} (Embedding with mask_zero=True) has no {target} in engram's "
+            "export: the exported recurrent layers would read the padded steps the mask skips. "
+            "Export a model built with mask_zero=False."
+        )
 
 
 #: global pooling layer -> the reduction
@@ -417,6 +451,21 @@ def _pool1d(layer: Any, m: dict[str, Any]) -> list[Any]:
     return [m["AvgPoolSame"](nn.AvgPool1d(layer.pool_size, layer.strides), (before, after))]
 
 
+def _bidirectional(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers import layers
+
+    if layer.merge_mode is None:
+        raise ValueError(
+            f"Bidirectional layer {layer.name!r} has merge_mode=None (two outputs), which has no "
+            "PyTorch module in engram's export; use 'concat', 'sum', 'ave' or 'mul'."
+        )
+    directions = [
+        _recurrent(inner, layers.name_of(inner), m)
+        for inner in (layer.forward_layer, layer.backward_layer)
+    ]
+    return [m["Bidirectional"](*directions, layer.merge_mode, layer.return_sequences)]
+
+
 #: the layers of the Keras-port set -> their modules
 _NEW_LAYER_MODULES = {
     "Rescaling": _affine,
@@ -427,6 +476,7 @@ _NEW_LAYER_MODULES = {
     "Conv1D": _conv1d,
     "MaxPooling1D": _pool1d,
     "AveragePooling1D": _pool1d,
+    "Bidirectional": _bidirectional,
 }
 
 
