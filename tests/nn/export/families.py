@@ -79,15 +79,23 @@ FAMILIES = {
         ],
         False,
     ),
-    "global_pools": (
+    "global_pools_2d": (
         (5, 4, 3),
         lambda: [
             E.LayerNormalization(),
+            E.Conv2D(4, 2),
             E.GlobalMaxPooling2D(keepdims=True),
-            E.Reshape((1, 3)),
-            E.GlobalAveragePooling1D(keepdims=True),
-            E.Reshape((3, 1)),
-            E.GlobalMaxPooling1D(),
+            E.Flatten(),
+        ],
+        False,
+    ),
+    "global_pools_1d": (
+        (6, 4),
+        lambda: [
+            E.Dense(6),
+            E.GlobalMaxPooling1D(keepdims=True),
+            E.Reshape((2, 3)),
+            E.GlobalAveragePooling1D(),
         ],
         False,
     ),
