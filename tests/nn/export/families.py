@@ -62,6 +62,81 @@ FAMILIES = {
         lambda: [E.TimeDistributed(E.Dense(2, activation="tanh")), E.BatchNormalization()],
         False,
     ),
+    # the Keras-port layers
+    "rescale_pad_upsample": (
+        (5, 4, 3),
+        lambda: [
+            E.Rescaling(1 / 4, offset=-0.5),
+            E.Rescaling([1.0, 2.0, 0.5]),
+            E.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0]),
+            E.ZeroPadding2D(((1, 0), (2, 1))),
+            E.Conv2D(2, 3),
+            E.UpSampling2D((2, 3)),
+            E.LayerNormalization(axis=(1, 3)),
+            E.UpSampling2D(2, interpolation="bilinear"),
+            E.Normalization(axis=None, mean=1.0, variance=9.0, invert=True),
+            E.Flatten(),
+        ],
+        False,
+    ),
+    "global_pools_2d": (
+        (5, 4, 3),
+        lambda: [
+            E.LayerNormalization(),
+            E.Conv2D(4, 2),
+            E.GlobalMaxPooling2D(keepdims=True),
+            E.Flatten(),
+        ],
+        False,
+    ),
+    "global_pools_1d": (
+        (6, 4),
+        lambda: [
+            E.Dense(6),
+            E.GlobalMaxPooling1D(keepdims=True),
+            E.Reshape((2, 3)),
+            E.GlobalAveragePooling1D(),
+        ],
+        False,
+    ),
+    "global_average_keepdims": (
+        (4, 5, 2),
+        lambda: [E.Conv2D(3, 2), E.GlobalAveragePooling2D(keepdims=True)],
+        False,
+    ),
+    "conv1d_pool1d": (
+        (9, 3),
+        lambda: [
+            E.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh"),
+            E.Conv1D(4, 2, padding="same", strides=2),
+            E.MaxPooling1D(2, padding="same"),
+            E.Conv1D(3, 2, padding="same", dilation_rate=2),
+            E.AveragePooling1D(3, strides=2, padding="same"),
+            E.LayerNormalization(epsilon=0.1, center=False),
+        ],
+        False,
+    ),
+    "conv1d_valid": (
+        (16, 3),
+        lambda: [
+            E.Conv1D(4, 3, dilation_rate=3),
+            E.AveragePooling1D(2),
+            E.Conv1D(3, 2, strides=2, activation="relu"),
+            E.MaxPooling1D(2, strides=1),
+            E.Flatten(),
+        ],
+        False,
+    ),
+    "bidirectional": (
+        (5, 3),
+        lambda: [
+            E.Bidirectional(E.LSTM(3, return_sequences=True)),
+            E.Bidirectional(E.SimpleRNN(3, return_sequences=True), merge_mode="ave"),
+            E.Bidirectional(E.GRU(2, return_sequences=True), merge_mode="mul"),
+            E.Bidirectional(E.GRU(2), merge_mode="sum"),
+        ],
+        False,
+    ),
 }
 
 

@@ -44,6 +44,17 @@ def test_version_is_pinned_and_opset_chosen(tmp_path):
         to_onnx(m, tmp_path / "x.onnx", opset=9)
 
 
+@pytest.mark.parametrize("family", ["rescale_pad_upsample", "conv1d_pool1d", "bidirectional"])
+def test_the_keras_port_layers_run_at_the_oldest_opset(tmp_path, family):
+    """UpSampling2D (Resize), LayerNormalization (written out), Conv1D, the 1-D poolings and
+    Bidirectional use only ops and attributes that opset 13 has."""
+    m = model(family)
+    path = to_onnx(m, tmp_path / "m13.onnx", opset=13)
+    assert onnx.load(path).opset_import[0].version == 13
+    x = inputs(family)
+    np.testing.assert_allclose(run(path, x), m.predict(x), atol=1e-5, rtol=0)
+
+
 def test_the_lstm_gate_order_matters():
     """The reorder is needed: ONNX's LSTM with Keras's gate order gives other outputs."""
     from engram.nn.export import onnx as export

@@ -1,5 +1,6 @@
-"""ONNX export of the Keras-port layers that have a one-line ONNX form (onnxruntime gives
-engram's outputs), and a refusal naming the layer for the others (ONNX and PyTorch)."""
+"""ONNX export of the Keras-port layers (onnxruntime gives engram's outputs; the export families
+in tests/nn/export/families.py cover them for ONNX and PyTorch), and a refusal naming the layer
+for those without an export (ONNX and PyTorch)."""
 
 from __future__ import annotations
 
@@ -74,22 +75,45 @@ def test_onnxruntime_matches_engram(tmp_path, case):
 
 
 @pytest.mark.parametrize(
-    ("layer", "shape"),
-    [
-        (lambda: L.Conv1D(2, 3), (6, 3)),
-        (lambda: L.MaxPooling1D(2), (6, 3)),
-        (lambda: L.AveragePooling1D(2), (6, 3)),
-        (lambda: L.UpSampling2D(2), (4, 4, 1)),
-        (lambda: L.LayerNormalization(), (6, 3)),
-    ],
-    ids=["Conv1D", "MaxPooling1D", "AveragePooling1D", "UpSampling2D", "LayerNormalization"],
+    "layers",
+    [lambda: [L.Masking(0.0), L.LSTM(2)]],
+    ids=["Masking"],
 )
-def test_export_refuses_the_other_new_layers_by_name(tmp_path, layer, shape):
-    model = built([layer()], shape)
-    kind = type(model.layers[-1]).__name__
+def test_export_refuses_the_layers_without_an_export_by_name(tmp_path, layers):
+    model = built(layers(), (6, 3))
+    kind = type(model.layers[0]).__name__
     with pytest.raises(ValueError, match=rf"\({kind}\) has no ONNX export"):
         to_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
     pytest.importorskip("torch")
     with pytest.raises(ValueError, match=rf"\({kind}\) has no PyTorch module"):
+        to_torch(model)
+
+
+def _two_output_bidirectional():
+    from engram.nn import Input, Model
+
+    x = Input((6, 3), name="sequence")  # named: leaves the auto-name counter alone
+    forward, backward = L.Bidirectional(L.LSTM(2), merge_mode=None)(x)
+    return Model(x, L.Add()([forward, backward]))
+
+
+def _masked_embedding():
+    model = Sequential([L.Embedding(9, 2, mask_zero=True), L.GRU(2)], seed=0)
+    model.build((None, 6))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_two_output_bidirectional, "merge_mode=None"), (_masked_embedding, "mask_zero=True")],
+    ids=["Bidirectional-two-outputs", "Embedding-mask"],
+)
+def test_export_refuses_what_it_cannot_match(tmp_path, make, message):
+    model = make()
+    with pytest.raises(ValueError, match=message):
+        to_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=message):
         to_torch(model)

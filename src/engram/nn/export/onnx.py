@@ -2,15 +2,19 @@
 
 The graph keeps engram's (Keras's) channels-last layout: an image tensor is (batch, height,
 width, channels) between layers, and the ops that need channels first (Conv, MaxPool,
-AveragePool) are wrapped in two Transposes. The opset and IR version are pinned (`OPSET`,
-`IR_VERSION`) so a file written today runs in the onnxruntime versions that read that IR.
+AveragePool, Resize; their 1-D forms on sequences) are wrapped in two Transposes.
+LayerNormalization is written out (ReduceMean, Sub, Mul, Sqrt, Div) for any axes and opsets.
+The opset and IR version are pinned (`OPSET`, `IR_VERSION`) so a file written today runs in
+the onnxruntime versions that read that IR.
 
 Recurrent layers become ONNX's fused RNN/LSTM/GRU ops, time-major, with the weights reordered:
     ONNX W = kernel.T, R = recurrent_kernel.T, B = [input bias, recurrent bias]
     LSTM gates: Keras i, f, c, o  ->  ONNX i, o, f, c
     GRU gates: Keras z, r, h = ONNX z, r, h; Keras reset_after=True is linear_before_reset=1
 ``go_backwards`` reverses the sequence before a forward-direction op (Keras returns the outputs
-in the order it processed them).
+in the order it processed them). Bidirectional is one such op per direction, the backward
+one's outputs reversed back into time order, then merged (Concat, Add, Mean, Mul). An
+Embedding with mask_zero=True is refused: the recurrent ops would read the padded steps.
 """
 
 from __future__ import annotations
@@ -172,6 +176,9 @@ def _activation_layer(g: _Graph, layer: Any, x: str) -> str:
 
 
 def _embedding(g: _Graph, layer: Any, x: str) -> str:
+    from engram.nn.export.torch import _refuse_masks
+
+    _refuse_masks(layer, "ONNX export")
     indices = g.op("Cast", [x], f"{layer.name}_idx", to=7)  # int64
     return g.op("Gather", [g.const(layer.params["embeddings"], "table"), indices], layer.name)
 
@@ -259,8 +266,7 @@ _EMITTERS = {
 }
 
 
-# layers of the Keras-port set (Conv1D, 1-D pooling, UpSampling2D, LayerNormalization are
-# refused by name: no one-line ONNX form)
+# layers of the Keras-port set
 def _affine(g: _Graph, layer: Any, x: str) -> str:
     """Rescaling and Normalization: y = x * scale + shift, constants broadcast against x."""
     sample = np.zeros((1, *layer.input_shape), dtype=layer.dtype)
@@ -287,8 +293,111 @@ def _zero_padding(g: _Graph, layer: Any, x: str) -> str:
     return g.op("Pad", [x, pads], layer.name)
 
 
+def _ncl(g: _Graph, x: str, hint: str) -> str:
+    return g.op("Transpose", [x], f"{hint}_ncl", perm=[0, 2, 1])
+
+
+def _sequence_pads(layer: Any, window: int, dilation: int) -> list[int]:
+    from engram.nn.layers.conv1d import sequence_plan
+
+    _, before, after = sequence_plan(
+        layer.input_shape[0], window, layer.strides, dilation, layer.padding
+    )
+    return [before, after]
+
+
+def _conv1d(g: _Graph, layer: Any, x: str) -> str:
+    """Conv over (batch, channels, steps) with dilations; "same"/"causal" zeros as pads."""
+    kernel = np.transpose(layer.params["kernel"], (2, 1, 0))  # (out, in, k)
+    inputs = [_ncl(g, x, layer.name), g.const(kernel, "kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op(
+        "Conv",
+        inputs,
+        layer.name,
+        kernel_shape=[layer.kernel_size],
+        strides=[layer.strides],
+        dilations=[layer.dilation_rate],
+        pads=_sequence_pads(layer, layer.kernel_size, layer.dilation_rate),
+    )
+    return _activation(g, _ncl(g, y, layer.name), layer.activation, layer.name)
+
+
+def _pool1d(op_type: str) -> Any:
+    def emit(g: _Graph, layer: Any, x: str) -> str:
+        attrs = {"kernel_shape": [layer.pool_size], "strides": [layer.strides]}
+        attrs["pads"] = _sequence_pads(layer, layer.pool_size, 1)
+        if op_type == "AveragePool":
+            attrs["count_include_pad"] = 0  # Keras averages over the steps inside the sequence
+        return _ncl(g, g.op(op_type, [_ncl(g, x, layer.name)], layer.name, **attrs), layer.name)
+
+    return emit
+
+
+def _upsampling(g: _Graph, layer: Any, x: str) -> str:
+    """Resize by whole factors: nearest as floor(o / factor) ("asymmetric", "floor"),
+    bilinear with half-pixel centres (`bilinear_matrix`'s rule)."""
+    if layer.interpolation == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric"}
+        attrs["nearest_mode"] = "floor"
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    scales = g.const(np.array([1, 1, *layer.size], np.float32), "scales")
+    y = g.op("Resize", [_nchw(g, x, layer.name), "", scales], layer.name, **attrs)
+    return _nhwc(g, y, layer.name)
+
+
+def _layer_norm(g: _Graph, layer: Any, x: str) -> str:
+    """(x - mean) / sqrt(var + eps) * gamma + beta, moments over the layer's axes (any axes,
+    so written out rather than opset 17's LayerNormalization, which takes trailing axes only)."""
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    rank = len(layer.input_shape) + 1
+    axes = list(normalize_axes(layer.axis, rank, layer))
+    hint, dtype = layer.name, np.dtype(layer.dtype)
+    centered = g.op("Sub", [x, g.op("ReduceMean", [x], hint, axes=axes, keepdims=1)], hint)
+    square = g.op("Mul", [centered, centered], hint)
+    var = g.op("ReduceMean", [square], hint, axes=axes, keepdims=1)
+    eps = g.const(np.array(layer.epsilon, dtype), "eps")
+    y = g.op("Div", [centered, g.op("Sqrt", [g.op("Add", [var, eps], hint)], hint)], hint)
+    shape = [1] * rank
+    for a in axes:
+        shape[a] = layer.input_shape[a - 1]
+    if layer.scale:
+        y = g.op("Mul", [y, g.const(layer.params["gamma"].reshape(shape[1:]), "gamma")], hint)
+    if layer.center:
+        y = g.op("Add", [y, g.const(layer.params["beta"].reshape(shape[1:]), "beta")], hint)
+    return y
+
+
+def _bidirectional(g: _Graph, layer: Any, x: str) -> str:
+    """Each direction as its own recurrent op (the backward layer reverses the sequence); its
+    outputs are put back in time order (with return_sequences), then merged."""
+    if layer.merge_mode is None:
+        raise ValueError(
+            f"Bidirectional layer {layer.name!r} has merge_mode=None (two outputs), which has no "
+            "ONNX export in engram; use 'concat', 'sum', 'ave' or 'mul'."
+        )
+    y_f, y_b = _recurrent(g, layer.forward_layer, x), _recurrent(g, layer.backward_layer, x)
+    if layer.return_sequences:
+        bounds = ([-1], [-(2**62)], [1], [-1])  # starts, ends, axes, steps: reverse time
+        consts = [g.const(np.array(v, np.int64), "slice") for v in bounds]
+        y_b = g.op("Slice", [y_b, *consts], f"{layer.name}_reversed")
+    if layer.merge_mode == "concat":
+        return g.op("Concat", [y_f, y_b], layer.name, axis=-1)
+    op_type = {"sum": "Add", "ave": "Mean", "mul": "Mul"}[layer.merge_mode]
+    return g.op(op_type, [y_f, y_b], layer.name)
+
+
 _EMITTERS.update(
     {
+        "Bidirectional": _bidirectional,
+        "Conv1D": _conv1d,
+        "MaxPooling1D": _pool1d("MaxPool"),
+        "AveragePooling1D": _pool1d("AveragePool"),
+        "UpSampling2D": _upsampling,
+        "LayerNormalization": _layer_norm,
         "Rescaling": _affine,
         "Normalization": _affine,
         "ZeroPadding2D": _zero_padding,

@@ -13,6 +13,14 @@ op, so the module's inputs and outputs are those of ``model.predict`` and it tra
     GRU              nn.GRU:      gate blocks z, r, h -> r, z, n; bias rows are bias_ih, bias_hh
     BatchNorm        nn.BatchNorm1d/2d over the last axis, momentum = 1 - Keras momentum
     Embedding        nn.Embedding
+    Conv1D           nn.Conv1d:   weight = kernel.transpose(2, 1, 0), dilation kept ("same" and
+                                  "causal" zeros padded before/after the steps, as engram pads)
+    LayerNorm.       gamma, beta shaped to broadcast over the normalized axes (any axes)
+    Rescaling, Normalization: constant buffers, y = x * scale + shift
+Average pooling ("same") divides the padded window's sum by its count of real cells, as Keras
+does; UpSampling2D is ``nn.Upsample`` (bilinear: align_corners=False, engram's half-pixel rule).
+Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul);
+an Embedding with mask_zero=True is refused (the exported recurrent modules read every step).
 
 A functional model becomes a module with one submodule per layer, run over the graph's nodes in
 order (merge layers as tensor ops, Dot as Keras's batch dot); shared layers share one submodule.
@@ -42,31 +50,75 @@ def _modules() -> dict[str, Any]:
     nn, F = torch.nn, torch.nn.functional
 
     class ChannelsFirst(nn.Module):
-        """Run ``inner`` on a channels-last image: permute, pad, inner, permute back."""
+        """Run ``inner`` on a channels-last image or sequence: move the channels to axis 1,
+        pad (``pads`` as ``F.pad`` takes them: (left, right, top, bottom) for an image,
+        (before, after) for a sequence), inner, move the channels back."""
 
-        def __init__(self, inner: Any, pads: tuple[int, int, int, int], value: float = 0.0):
+        def __init__(self, inner: Any, pads: tuple[int, ...], value: float = 0.0):
             super().__init__()
             self.inner, self.pads, self.value = inner, pads, value
 
         def forward(self, x):
-            x = x.permute(0, 3, 1, 2)
+            x = x.movedim(-1, 1)
             if any(self.pads):
                 x = F.pad(x, self.pads, value=self.value)
-            return self.inner(x).permute(0, 2, 3, 1)
+            return self.inner(x).movedim(1, -1)
 
     class AvgPoolSame(nn.Module):
         """Keras's average pooling with "same" padding: the mean over the window's cells that
-        lie inside the image (sum of the padded window / count of real cells)."""
+        lie inside the image or sequence (sum of the padded window / count of real cells)."""
 
-        def __init__(self, pool: Any, pads: tuple[int, int, int, int]):
+        def __init__(self, pool: Any, pads: tuple[int, ...]):
             super().__init__()
             self.pool, self.pads = pool, pads
 
         def forward(self, x):
-            x = x.permute(0, 3, 1, 2)
+            x = x.movedim(-1, 1)
             ones = torch.ones_like(x[:1, :1])
             y = self.pool(F.pad(x, self.pads)) / self.pool(F.pad(ones, self.pads))
-            return y.permute(0, 2, 3, 1)
+            return y.movedim(1, -1)
+
+    class Affine(nn.Module):
+        """y = x * scale + shift (Rescaling, Normalization), constants broadcast against x;
+        integer inputs are cast to the constants' float dtype first."""
+
+        def __init__(self, scale: np.ndarray, shift: np.ndarray):
+            super().__init__()
+            self.register_buffer("scale", torch.from_numpy(np.ascontiguousarray(scale)))
+            self.register_buffer("shift", torch.from_numpy(np.ascontiguousarray(shift)))
+
+        def forward(self, x):
+            return x.to(self.scale.dtype) * self.scale + self.shift
+
+    class GlobalPool(nn.Module):
+        """Max or mean over every axis between the batch and the channels."""
+
+        def __init__(self, kind: str, keepdims: bool):
+            super().__init__()
+            self.kind, self.keepdims = kind, keepdims
+
+        def forward(self, x):
+            axes = tuple(range(1, x.dim() - 1))
+            if self.kind == "max":
+                return x.amax(dim=axes, keepdim=self.keepdims)
+            return x.mean(dim=axes, keepdim=self.keepdims)
+
+    class LayerNorm(nn.Module):
+        """Keras's LayerNormalization over any ``axes``: (x - mean) / sqrt(var + eps), times
+        gamma plus beta (shaped to broadcast against x), moments over ``axes`` (biased)."""
+
+        def __init__(self, axes: tuple[int, ...], epsilon: float, gamma: Any, beta: Any):
+            super().__init__()
+            self.axes, self.epsilon, self.gamma, self.beta = axes, epsilon, gamma, beta
+
+        def forward(self, x):
+            mean = x.mean(dim=self.axes, keepdim=True)
+            centered = x - mean
+            var = (centered * centered).mean(dim=self.axes, keepdim=True)
+            y = centered * (1.0 / torch.sqrt(var + self.epsilon))
+            if self.gamma is not None:
+                y = y * self.gamma
+            return y if self.beta is None else y + self.beta
 
     class Recurrent(nn.Module):
         def __init__(self, rnn: Any, return_sequences: bool, go_backwards: bool):
@@ -78,6 +130,27 @@ def _modules() -> dict[str, Any]:
                 x = torch.flip(x, dims=[1])
             y, _ = self.rnn(x)
             return y if self.return_sequences else y[:, -1]
+
+    class Bidirectional(nn.Module):
+        """Two `Recurrent` modules over the same sequence, the backward one's outputs put back
+        in time order (with return_sequences), merged as ``merge_mode`` says."""
+
+        def __init__(self, forward_rnn: Any, backward_rnn: Any, mode: str, sequences: bool):
+            super().__init__()
+            self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
+            self.mode, self.sequences = mode, sequences
+
+        def forward(self, x):
+            y_f, y_b = self.forward_rnn(x), self.backward_rnn(x)
+            if self.sequences:
+                y_b = torch.flip(y_b, dims=[1])
+            if self.mode == "concat":
+                return torch.cat([y_f, y_b], dim=-1)
+            if self.mode == "sum":
+                return y_f + y_b
+            if self.mode == "ave":
+                return (y_f + y_b) * 0.5
+            return y_f * y_b
 
     class BatchNormLast(nn.Module):
         """BatchNorm over the last axis (channels-last), by moving it to axis 1 and back."""
@@ -253,8 +326,10 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind == "AveragePooling2D":
         pool = nn.AvgPool2d(tuple(layer.pool_size), tuple(layer.strides))
         return [m["AvgPoolSame"](pool, _pads(layer, layer.pool_size))]
-    if kind == "GlobalAveragePooling2D":
-        return [_global_average_module()]
+    if kind in _GLOBAL_POOLS:
+        return [m["GlobalPool"](_GLOBAL_POOLS[kind], layer.keepdims)]
+    if kind in _NEW_LAYER_MODULES:
+        return _NEW_LAYER_MODULES[kind](layer, m)
     if kind == "BatchNormalization":
         return [_batch_norm(layer, m)]
     if kind == "Flatten":
@@ -268,6 +343,7 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind in ("Activation", "ReLU", "LeakyReLU", "Softmax"):
         return [_activation(layer.activation)]
     if kind == "Embedding":
+        _refuse_masks(layer, "PyTorch module")
         table = layer.params["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         embedding.weight = _param(table)
@@ -280,14 +356,128 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
 
 
-def _global_average_module() -> Any:
+def _refuse_masks(layer: Any, target: str) -> None:
+    """The exported recurrent modules read every step: an Embedding's padding mask is lost."""
+    if getattr(layer, "mask_zero", False):
+        raise ValueError(
+            f"Layer {layer.name!r} (Embedding with mask_zero=True) has no {target} in engram's "
+            "export: the exported recurrent layers would read the padded steps the mask skips. "
+            "Export a model built with mask_zero=False."
+        )
+
+
+#: global pooling layer -> the reduction
+_GLOBAL_POOLS = {
+    "GlobalAveragePooling2D": "mean",
+    "GlobalAveragePooling1D": "mean",
+    "GlobalMaxPooling2D": "max",
+    "GlobalMaxPooling1D": "max",
+}
+
+
+def _affine(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """Rescaling and Normalization: y = x * scale + shift."""
+    from engram.nn.layers import layers
+
+    dtype = np.dtype(layer.dtype)
+    if layers.name_of(layer) == "Rescaling":
+        scale, shift = np.asarray(layer.scale), np.asarray(layer.offset)
+    else:  # Normalization: (x - mean) / std, or mean + x * std when inverting
+        std, mean = layer._statistics(np.zeros((1, *layer.input_shape), dtype))
+        scale, shift = (std, mean) if layer.invert else (1 / std, -mean / std)
+    return [m["Affine"](scale.astype(dtype), shift.astype(dtype))]
+
+
+def _zero_padding(layer: Any, m: dict[str, Any]) -> list[Any]:
+    (top, bottom), (left, right) = layer.padding
+    return [m["ChannelsFirst"](_torch().nn.Identity(), (left, right, top, bottom))]
+
+
+def _upsampling(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """Nearest repeats pixels; bilinear is PyTorch's half-pixel rule (align_corners=False),
+    the one `bilinear_matrix` writes out."""
+    h, w = layer.input_shape[:2]
+    size = (h * layer.size[0], w * layer.size[1])
+    mode = layer.interpolation
+    up = _torch().nn.Upsample(
+        size=size, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
+    )
+    return [m["ChannelsFirst"](up, ())]
+
+
+def _layer_norm(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    rank = len(layer.input_shape) + 1
+    axes = tuple(normalize_axes(layer.axis, rank, layer))
+    shape = [1] * rank
+    for a in axes:
+        shape[a] = layer.input_shape[a - 1]
+
+    def weight(name: str) -> Any:
+        return _param(layer.params[name].reshape(shape)) if name in layer.params else None
+
+    return [m["LayerNorm"](axes, layer.epsilon, weight("gamma"), weight("beta"))]
+
+
+def _conv1d(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """nn.Conv1d with weight = kernel.transpose(2, 1, 0); the zeros before and after the steps
+    ("same", "causal") as `sequence_plan` puts them."""
+    from engram.nn.layers.conv1d import sequence_plan
+
+    k = layer.params["kernel"]  # (kernel, in, out)
+    conv = _torch().nn.Conv1d(
+        k.shape[1], k.shape[2], k.shape[0], layer.strides, dilation=layer.dilation_rate
+    )
+    conv.bias = _param(layer.params["bias"]) if layer.use_bias else None
+    conv.weight = _param(np.transpose(k, (2, 1, 0)))
+    _, before, after = sequence_plan(
+        layer.input_shape[0], k.shape[0], layer.strides, layer.dilation_rate, layer.padding
+    )
+    return [m["ChannelsFirst"](conv, (before, after)), _activation(layer.activation)]
+
+
+def _pool1d(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers import layers
+    from engram.nn.layers.conv1d import sequence_plan
+
     nn = _torch().nn
+    _, before, after = sequence_plan(
+        layer.input_shape[0], layer.pool_size, layer.strides, 1, layer.padding
+    )
+    if layers.name_of(layer) == "MaxPooling1D":
+        pool = nn.MaxPool1d(layer.pool_size, layer.strides)
+        return [m["ChannelsFirst"](pool, (before, after), value=-float("inf"))]
+    return [m["AvgPoolSame"](nn.AvgPool1d(layer.pool_size, layer.strides), (before, after))]
 
-    class GlobalAverage(nn.Module):
-        def forward(self, x):
-            return x.mean(dim=(1, 2))
 
-    return GlobalAverage()
+def _bidirectional(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers import layers
+
+    if layer.merge_mode is None:
+        raise ValueError(
+            f"Bidirectional layer {layer.name!r} has merge_mode=None (two outputs), which has no "
+            "PyTorch module in engram's export; use 'concat', 'sum', 'ave' or 'mul'."
+        )
+    directions = [
+        _recurrent(inner, layers.name_of(inner), m)
+        for inner in (layer.forward_layer, layer.backward_layer)
+    ]
+    return [m["Bidirectional"](*directions, layer.merge_mode, layer.return_sequences)]
+
+
+#: the layers of the Keras-port set -> their modules
+_NEW_LAYER_MODULES = {
+    "Rescaling": _affine,
+    "Normalization": _affine,
+    "ZeroPadding2D": _zero_padding,
+    "UpSampling2D": _upsampling,
+    "LayerNormalization": _layer_norm,
+    "Conv1D": _conv1d,
+    "MaxPooling1D": _pool1d,
+    "AveragePooling1D": _pool1d,
+    "Bidirectional": _bidirectional,
+}
 
 
 def _batch_norm(layer: Any, m: dict[str, Any]) -> Any:
