@@ -803,3 +803,126 @@ def test_tensorflow_regression_dnn_summary_before_fit_is_refused(keras):
     assert program(keras) == 19  # Keras prints the Dense layers as unbuilt
     with pytest.raises(ValueError, match=r"summary\(\) needs a built model"):
         program(engram.nn)
+
+
+# --- keras.io/guides/understanding_masking_and_padding ----------------------------------------
+
+# What the guide's `keras.utils.pad_sequences(raw_inputs, padding="post")` returns (engram has
+# no pad_sequences: see test_masking_guide_pad_sequences_is_missing).
+RAW_INPUTS = [[711, 632, 71], [73, 8, 3215, 55, 927], [83, 91, 1, 645, 1253, 927]]
+PADDED_INPUTS = np.array(
+    [[711, 632, 71, 0, 0, 0], [73, 8, 3215, 55, 927, 0], [83, 91, 1, 645, 1253, 927]],
+    dtype=np.int32,
+)
+
+
+def test_masking_guide_pad_sequences_is_missing(keras):
+    np.testing.assert_array_equal(
+        keras.utils.pad_sequences(RAW_INPUTS, padding="post"), PADDED_INPUTS
+    )
+    with pytest.raises(AttributeError, match="pad_sequences"):
+        engram.nn.utils.pad_sequences(RAW_INPUTS, padding="post")
+
+
+def masking_models(keras: Any) -> dict[str, Any]:
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),  # builds the model for the comparison
+            layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True),
+            layers.LSTM(32),
+        ]
+    )
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs)
+    outputs = layers.LSTM(32)(x)
+    functional = keras.Model(inputs, outputs)
+    return {"sequential": model, "functional": functional}
+
+
+def test_masking_guide_mask_zero_lstm(keras):
+    """The guide's two masked models, Keras's weights copied in: the same outputs on the padded
+    batch (a masked step leaves the LSTM's state unchanged, so post-padding changes nothing)."""
+    k, e = both(keras, masking_models)
+    for name in ("sequential", "functional"):
+        kmodel, model = k[name], e[name]
+        assert model.count_params() == kmodel.count_params() == 80_000 + 6_272, name
+        model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+        expected = np.asarray(kmodel.predict(PADDED_INPUTS, verbose=0))
+        np.testing.assert_allclose(model.predict(PADDED_INPUTS), expected, atol=1e-5)
+        # Each row equals the same sequence without its padding.
+        for row, raw in zip(expected, RAW_INPUTS, strict=True):
+            alone = model.predict(np.array([raw], dtype=np.int32))
+            np.testing.assert_allclose(alone[0], row, atol=1e-5)
+
+
+def test_masking_guide_compute_mask(keras):
+    """The masks the guide prints: ``Embedding(mask_zero=True)`` and ``Masking()`` on its padded
+    batch. engram's masks equal Keras's when ``mask`` is passed; Keras's ``compute_mask(inputs,
+    mask=None)`` defaults ``mask``, engram's requires it (a gap, asserted last)."""
+    as_array = lambda m: np.asarray(m.cpu() if hasattr(m, "cpu") else m)  # noqa: E731
+    x = np.tile(PADDED_INPUTS[..., None], (1, 1, 10)).astype("float32")
+    cases = [
+        (
+            lambda m: m.layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True),
+            PADDED_INPUTS,
+        ),
+        (lambda m: m.layers.Masking(), x),
+    ]
+    for make, inputs in cases:
+        expected = as_array(make(keras).compute_mask(inputs))
+        assert expected.tolist() == (PADDED_INPUTS != 0).tolist()
+        np.testing.assert_array_equal(
+            np.asarray(make(engram.nn).compute_mask(inputs, None)), expected
+        )
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'mask'"):
+            make(engram.nn).compute_mask(inputs)
+
+
+# --- keras.io/examples/nlp/bidirectional_lstm_imdb --------------------------------------------
+
+
+def bidirectional_program(keras: Any, n: int = 64, maxlen: int = 20) -> dict[str, Any]:
+    layers = keras.layers
+    max_features = 20000  # Only consider the top 20k words
+
+    # Input for variable-length sequences of integers
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    # Embed each integer in a 128-dimensional vector
+    x = layers.Embedding(max_features, 128)(inputs)
+    # Add 2 bidirectional LSTMs
+    x = layers.Bidirectional(layers.LSTM(64, return_sequences=True))(x)
+    x = layers.Bidirectional(layers.LSTM(64))(x)
+    # Add a classifier
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    total = summary_total(model)  # model.summary()
+
+    # IMDB's shapes after pad_sequences (int32 word indices, 0/1 labels), random.
+    rng = np.random.default_rng(0)
+    x_train = rng.integers(1, max_features, size=(n, maxlen), dtype=np.int32)
+    y_train = rng.integers(0, 2, size=(n,))
+    x_val = rng.integers(1, max_features, size=(n // 2, maxlen), dtype=np.int32)
+    y_val = rng.integers(0, 2, size=(n // 2,))
+
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(
+        x_train, y_train, batch_size=32, epochs=2, validation_data=(x_val, y_val), verbose=0
+    )
+    return {"model": model, "summary_total": total, "history": history}
+
+
+def test_bidirectional_lstm_imdb(keras):
+    k, e = both(keras, bidirectional_program)
+    assert_same_structure(k, e, 2_757_761)
+    assert (
+        set(e["history"].history)
+        == set(k["history"].history)
+        == {
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+        }
+    )
+    assert np.isfinite(e["history"].history["loss"]).all()
