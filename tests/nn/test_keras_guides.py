@@ -1242,3 +1242,44 @@ def test_tensorflow_time_series(keras):
         assert val["mean_absolute_error"] == pytest.approx(
             kval["mean_absolute_error"], rel=TIME_SERIES_BAND
         ), name
+
+
+# --- what the guides use that engram refuses (each with Keras's side shown to work) -----------
+
+
+def custom_mean_squared_error_program(keras: Any) -> Any:
+    """training_with_built_in_methods: a loss written as a function (NumPy body here: the
+    guide's uses keras.ops, which engram lacks)."""
+
+    def custom_mean_squared_error(y_true, y_pred):
+        return (y_true - y_pred) ** 2
+
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(), loss=custom_mean_squared_error)
+    return model
+
+
+def conv2d_transpose_program(keras: Any) -> Any:
+    """functional_api: the autoencoder's decoder."""
+    layers = keras.layers
+    decoder_input = keras.Input(shape=(16,), name="encoded_img")
+    x = layers.Reshape((4, 4, 1))(decoder_input)
+    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
+    return keras.Model(decoder_input, x, name="decoder")
+
+
+@pytest.mark.parametrize(
+    ("program", "error", "message"),
+    [
+        (custom_mean_squared_error_program, TypeError, "loss must be a name .* Got function"),
+        (conv2d_transpose_program, AttributeError, "Conv2DTranspose"),
+        (lambda keras: keras.datasets.cifar10, AttributeError, "cifar10"),
+        (lambda keras: keras.datasets.imdb, AttributeError, "imdb"),
+        (lambda keras: keras.utils.plot_model, AttributeError, "plot_model"),
+    ],
+    ids=["loss_function", "Conv2DTranspose", "cifar10", "imdb", "plot_model"],
+)
+def test_guide_features_engram_refuses(keras, program, error, message):
+    program(keras)  # Keras runs it
+    with pytest.raises(error, match=message):
+        program(engram.nn)
