@@ -1093,7 +1093,8 @@ def test_training_with_built_in_methods(keras, mnist_like, tmp_path):
     }
     assert len(e["results"]) == 2
     assert e["predictions"].shape == (3, 10)
-    # Two epochs of the same MLP as the functional-API test; the same band.
+    # Two epochs of the same MLP as the functional-API test, seeds 0-3 (measured while writing
+    # this test): Keras 0.754-0.883, engram 0.780-0.848; eight runs span 0.13. MLP_BAND is 0.15.
     assert e["results"][1] == pytest.approx(k["results"][1], abs=MLP_BAND)
     assert e["checkpoints"] and all(
         re.fullmatch(r"mymodel_\d+\.keras", n) for n in e["checkpoints"]
