@@ -1284,3 +1284,79 @@ def test_guide_features_engram_refuses(keras, program, error, message):
     program(keras)  # Keras runs it
     with pytest.raises(error, match=message):
         program(engram.nn)
+
+
+# --- the guides' models with Keras's weights copied in: predict, evaluate, one epoch, tightly ---
+
+
+def guide_mlp(keras: Any) -> Any:
+    """functional_api's MNIST model, as the guide builds it."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(784,))
+    dense = layers.Dense(64, activation="relu")
+    x = dense(inputs)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(10)(x)
+    return keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
+
+
+def guide_classifier(keras: Any) -> Any:
+    """The TensorFlow classification tutorial's model."""
+    return keras.Sequential(
+        [
+            keras.layers.Flatten(input_shape=(28, 28)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def guide_conv_model(keras: Any) -> Any:
+    """The time-series tutorial's conv_model, built on its conv window."""
+    model = keras.Sequential(
+        [
+            keras.layers.Conv1D(filters=32, kernel_size=(3,), activation="relu"),
+            keras.layers.Dense(units=32, activation="relu"),
+            keras.layers.Dense(units=1),
+        ]
+    )
+    model.build((None, 3, 19))
+    return model
+
+
+def guide_lstm_model(keras: Any) -> Any:
+    """The time-series tutorial's lstm_model, built on its wide window."""
+    model = keras.models.Sequential(
+        [keras.layers.LSTM(32, return_sequences=True), keras.layers.Dense(units=1)]
+    )
+    model.build((None, 24, 19))
+    return model
+
+
+def one_hot(rng: Any, n: int) -> np.ndarray:
+    return np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+
+
+@pytest.mark.parametrize(
+    ("build", "data"),
+    [
+        (guide_mlp, lambda rng: (rng.random((40, 784)), one_hot(rng, 40))),
+        (guide_classifier, lambda rng: (rng.random((40, 28, 28)), one_hot(rng, 40))),
+        (guide_conv_model, lambda rng: (rng.normal(size=(40, 3, 19)), rng.normal(size=(40, 1, 1)))),
+        (
+            guide_lstm_model,
+            lambda rng: (rng.normal(size=(16, 24, 19)), rng.normal(size=(16, 24, 1))),
+        ),
+    ],
+    ids=["functional_mlp", "classification", "conv_model", "lstm_model"],
+)
+def test_guide_models_match_keras_with_its_weights(keras, build, data):
+    """check_against_keras (its "mse" loss for all four: the harness compiles both models with
+    one loss argument, and a loss object of one library is not the other's)."""
+    from tests.nn.keras_reference import check_against_keras
+
+    x, y = data(np.random.default_rng(0))
+    keras.utils.set_random_seed(0)
+    kmodel = build(keras)
+    model = build(engram.nn)
+    check_against_keras(model, kmodel, x.astype("float32"), y.astype("float32"), loss="mse")
