@@ -732,6 +732,11 @@ def regression_program(tf_keras: Any, data: Any) -> dict[str, Any]:
     }
 
 
+# Final val_loss (MAE, MPG), seeds 0-3 (measured while writing this test): linear 2.133-2.206,
+# dnn 2.130-2.491 over Keras's and engram's eight runs; the bands are those spans plus margin.
+REGRESSION_BANDS = {"linear": 0.15, "dnn": 0.45}
+
+
 def test_tensorflow_basic_regression(keras):
     k, e = both(keras, regression_program, auto_mpg_like())
     # Keras's normalizer.mean has the broadcast shape (1, 9); engram's is (9,) (a gap, reported).
@@ -742,7 +747,7 @@ def test_tensorflow_basic_regression(keras):
         assert model.count_params() == kmodel.count_params() == params, name
         assert set(history.history) == set(khistory.history) == {"loss", "val_loss"}, name
         assert history.history["val_loss"][-1] == pytest.approx(
-            khistory.history["val_loss"][-1], rel=0.15, abs=0.3
+            khistory.history["val_loss"][-1], abs=REGRESSION_BANDS[name]
         ), name
 
 
