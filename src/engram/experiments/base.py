@@ -289,8 +289,7 @@ def epoch_progress(desc: str, verbose: int) -> list[Any]:
     """Callbacks for ``fit``: one progress bar over all epochs (none when not verbose)."""
     if not verbose:
         return []
-    from engram.nn.callbacks import Callback
-    from engram.nn.utils import BAR_FORMAT, short_logs
+    from engram.nn.callbacks import BAR_FORMAT, Callback, short_logs
 
     class EpochProgress(Callback):
         def on_train_begin(self, logs=None):

@@ -195,10 +195,38 @@ def _divergence_message(epoch: int, keys: list[str], logs: dict[str, float]) -> 
     )
 
 
+_SHORT_NAMES = {
+    "accuracy": "acc",
+    "sparse_categorical_accuracy": "acc",
+    "categorical_accuracy": "acc",
+    "binary_accuracy": "acc",
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+}
+# a narrow bar, then the description that `short_logs` fills: the numbers fit in 80 columns
+BAR_FORMAT = "{n_fmt}/{total_fmt} {bar:8} {desc}"
+
+
+def short_logs(logs: dict[str, float] | None) -> str:
+    """Training logs in few columns, validation after a bar: ``loss 0.253 acc 0.923 | val loss
+    0.338 acc 0.865`` (so that an 80-column progress line still shows the validation numbers).
+
+    Example:
+        >>> short_logs({"loss": 0.25, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": 0.85})
+        'loss 0.250 acc 0.900 | val loss 0.300 acc 0.850'
+    """
+    train, val = [], []
+    for key, value in (logs or {}).items():
+        name = key.removeprefix("val_")
+        text = f"{_SHORT_NAMES.get(name, name)} {value:.3f}"
+        (val if key.startswith("val_") else train).append(text)
+    return " ".join(train) + (" | val " + " ".join(val) if val else "")
+
+
 class ProgbarLogger(Callback):
     """The progress bar shown by ``fit(verbose=1)`` (tqdm), or one line per epoch (verbose=2).
 
-    The bar is narrow and the numbers short (`engram.nn.utils.short_logs`: ``loss 0.253 acc
+    The bar is narrow and the numbers short (`short_logs`: ``loss 0.253 acc
     0.923 | val loss 0.338 acc 0.865``), so an 80-column terminal still shows the validation
     numbers at the end of each epoch.
     """
@@ -215,8 +243,6 @@ class ProgbarLogger(Callback):
         if self.verbose == 1:
             from tqdm.auto import tqdm
 
-            from engram.nn.utils import BAR_FORMAT
-
             self.epoch = epoch
             self.bar = tqdm(
                 total=self.params.get("steps"),
@@ -231,14 +257,10 @@ class ProgbarLogger(Callback):
         if self.bar is not None:
             self.bar.update(1)
             if batch % 20 == 0:
-                from engram.nn.utils import short_logs
-
                 self.bar.set_description_str(f"{self._title(self.epoch)}  {short_logs(logs)}")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bar is not None:
-            from engram.nn.utils import short_logs
-
             self.bar.set_description_str(f"{self._title(epoch)}  {short_logs(logs)}")
             self.bar.close()
             self.bar = None
