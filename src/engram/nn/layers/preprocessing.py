@@ -242,8 +242,17 @@ class Normalization(Layer):
 
     def _check_adapt_shape(self, shape: tuple[int, ...]) -> None:
         if not self.built:
+            declared = getattr(self, "declared_input_shape", None)
+            if declared is not None and not self._kept(tuple(declared)):
+                # axis=None: one mean and variance over everything, so the data's shape need
+                # not be the declared one (Keras's regression tutorial adapts a 1-D column for
+                # a layer declared with input_shape=[1])
+                self.build(tuple(declared), np.random.default_rng(0))
+                return
             self.build(tuple(shape[1:]), np.random.default_rng(0))
             return
+        if not self._kept(self.input_shape):
+            return  # axis=None: nothing to match
         kept = self._kept(self.input_shape)
         if len(shape) != len(self.input_shape) + 1 or any(
             shape[a] != (None, *self.input_shape)[a] for a in kept
