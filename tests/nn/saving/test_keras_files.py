@@ -204,6 +204,28 @@ OPTIMIZERS = {
         lambda: optimizers.SGD(0.05, momentum=0.9),
     ),
     "rmsprop": (lambda: keras.optimizers.RMSprop(0.01), lambda: optimizers.RMSprop(0.01)),
+    "adagrad": (lambda: keras.optimizers.Adagrad(0.05), lambda: optimizers.Adagrad(0.05)),
+    "nadam": (lambda: keras.optimizers.Nadam(0.01), lambda: optimizers.Nadam(0.01)),
+    "amsgrad": (
+        lambda: keras.optimizers.Adam(0.01, amsgrad=True),
+        lambda: optimizers.Adam(0.01, amsgrad=True),
+    ),
+    "adamw": (
+        lambda: keras.optimizers.AdamW(0.01, weight_decay=0.05),
+        lambda: optimizers.AdamW(0.01, weight_decay=0.05),
+    ),
+    "adamw_amsgrad": (
+        lambda: keras.optimizers.AdamW(0.01, weight_decay=0.05, amsgrad=True),
+        lambda: optimizers.AdamW(0.01, weight_decay=0.05, amsgrad=True),
+    ),
+    "sgd_weight_decay": (
+        lambda: keras.optimizers.SGD(0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
+        lambda: optimizers.SGD(0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
+    ),
+    "rmsprop_weight_decay": (
+        lambda: keras.optimizers.RMSprop(0.01, weight_decay=0.1, clipnorm=0.5),
+        lambda: optimizers.RMSprop(0.01, weight_decay=0.1, clipnorm=0.5),
+    ),
 }
 
 
@@ -233,7 +255,7 @@ def test_training_resumed_from_a_keras_file_continues_as_keras_would(tmp_path, o
     theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     theirs.save(tmp_path / "k.keras")
     ours = load_model(tmp_path / "k.keras")
-    assert ours.optimizer.name == OPTIMIZERS[opt][1]().name
+    assert ours.optimizer.get_config() == pytest.approx(OPTIMIZERS[opt][1]().get_config())
     assert ours.optimizer.iterations == 4
     theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
@@ -328,3 +350,36 @@ def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, layer, match):
     theirs.save(tmp_path / "k.keras")
     with pytest.raises(ModelFileError, match=match):
         load_model(tmp_path / "k.keras")
+
+
+def test_nadam_resumes_from_the_files_u_product_and_refuses_a_bad_one(tmp_path):
+    import io
+    import zipfile
+
+    import h5py
+
+    x, y = regression_data()
+    ours = engram_mlp(optimizers.Nadam(0.01))
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ours.save(tmp_path / "e.keras")
+    with zipfile.ZipFile(tmp_path / "e.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    h5 = h5py.File(io.BytesIO(entries["model.weights.h5"]), "r")
+    last = str(len(h5["optimizer/vars"]) - 1)  # 0, 1, 4 weights x (m, v), then u_product
+    assert last == "10"
+    u_product = float(h5["optimizer/vars"][last][()])
+    assert u_product == pytest.approx(ours.optimizer.momentum_product(4), rel=1e-6)
+    assert load_model(tmp_path / "e.keras").optimizer.momentum_product(4) == np.float32(u_product)
+    for bad in (-0.5, 2.0):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as out:
+            for key in h5:
+                h5.copy(key, out)
+            del out["optimizer/vars"][last]
+            out["optimizer/vars"][last] = np.float32(bad)
+        entries["model.weights.h5"] = buffer.getvalue()
+        with zipfile.ZipFile(tmp_path / "bad.keras", "w") as archive:
+            for n, data in entries.items():
+                archive.writestr(n, data)
+        with pytest.raises(ModelFileError, match=r"optimizer/vars/10 \(Nadam's u_product\)"):
+            load_model(tmp_path / "bad.keras")

@@ -115,6 +115,7 @@ INITIALIZERS = {
 #: Keras optimizer classes -> engram optimizer names; the module must be Keras's own
 OPTIMIZERS = {"Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
 OPTIMIZERS["AdamW"] = "adamw"  # the same variables as Adam's
+OPTIMIZERS["Nadam"] = "nadam"
 _OPTIMIZER_MODULE = re.compile(
     r"keras\.optimizers|keras\.src\.backend\.(torch|tensorflow|jax|numpy)\.optimizers(\.\w+)?"
 )
@@ -123,7 +124,6 @@ OPTIMIZER_OFF: dict[str, tuple[Any, ...]] = {
     "use_ema": (False,),
     "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,),
-    "amsgrad": (False,),
     "centered": (False,),
     "momentum": (0, 0.0),  # RMSprop's momentum (SGD reads its own)
 }
@@ -357,12 +357,6 @@ def optimizer_config(entry: Any, name: str) -> dict:
     for key, value in config.items():
         if key in OPTIMIZER_IGNORED:
             continue
-        if key == "amsgrad" and value:
-            raise refuse(
-                name,
-                f"compile_config.optimizer ({class_name}) sets amsgrad=True, whose velocity_hat "
-                "state engram does not read from .keras files",
-            )
         if key == "learning_rate" and isinstance(value, dict):
             out[key] = _schedule_entry(value, name)
             continue
