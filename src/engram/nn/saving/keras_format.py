@@ -382,6 +382,16 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
             owner.set_weights([values[f"{path}/{i}"] for i in range(len(arrays))])
 
 
+def _iterations(datasets: dict[str, Any], name: str) -> int:
+    it = datasets["optimizer/vars/0"]
+    if it.shape != () or it.dtype not in (np.dtype("int32"), np.dtype("int64")):
+        raise ModelFileError(f"{name}: optimizer iteration count must be an integer scalar.")
+    iterations = int(it[()])
+    if iterations < 0:
+        raise ModelFileError(f"{name}: optimizer iteration count {iterations} is negative.")
+    return iterations
+
+
 def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
     opt_paths = [p for p in datasets if p.startswith("optimizer/vars/")]
     if not opt_paths:
@@ -390,18 +400,18 @@ def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
     first = _first_slot(model.optimizer)
     end = first + len(slots)
     expected = {f"optimizer/vars/{i}" for i in range(end + _scalar_state(model.optimizer))}
+    unbuilt = {f"optimizer/vars/{i}" for i in range(first)}  # Keras's, compiled, never fit
+    if set(opt_paths) == unbuilt and unbuilt != expected:
+        if _iterations(datasets, name) != 0:
+            raise ModelFileError(f"{name}: the optimizer has made updates but kept no state.")
+        return
     if set(opt_paths) != expected:
         raise ModelFileError(
             f"{name}: the optimizer state has {len(opt_paths)} variables; the "
             f"{model.optimizer.name} "
             f"optimizer over this architecture has {len(expected)}. Refused."
         )
-    it = datasets["optimizer/vars/0"]
-    if it.shape != () or it.dtype not in (np.dtype("int32"), np.dtype("int64")):
-        raise ModelFileError(f"{name}: optimizer iteration count must be an integer scalar.")
-    iterations = int(it[()])
-    if iterations < 0:
-        raise ModelFileError(f"{name}: optimizer iteration count {iterations} is negative.")
+    iterations = _iterations(datasets, name)
     if first == 2:
         _read_dataset(datasets["optimizer/vars/1"], (), np.float32, name, "optimizer/vars/1")
     opt = model.optimizer
