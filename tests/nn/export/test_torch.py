@@ -112,3 +112,12 @@ def test_shared_layers_share_one_module_and_the_graph_trains_in_torch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_model_called_twice_is_one_module_with_one_set_of_weights():
+    m = graph_model("shared_models")
+    module = to_torch(m)
+    assert sum(p.numel() for p in module.parameters()) == m.count_params()
+    encoders = [i for i, sub in enumerate(module.layers) if type(sub).__name__ == "Graph"]
+    assert len(encoders) == 1  # the functional encoder, run at both of its calls
+    assert [step[0] for step in module.steps].count(encoders[0]) == 2

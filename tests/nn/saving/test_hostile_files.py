@@ -575,6 +575,16 @@ def history(config, layer_name, node=0, arg=0):
     return tensor["config"]["keras_history"]
 
 
+def _call_again(config, layer_name, reads, output_node=None):
+    """Call ``layer_name`` a second time on the tensor ``reads``; with ``output_node``, make
+    that node of it the model's output."""
+    entry = functional_layer(config, layer_name)
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": reads}}
+    entry["inbound_nodes"].append({"args": [tensor], "kwargs": {}})
+    if output_node is not None:
+        config["config"]["output_layers"] = [layer_name, output_node, 0]
+
+
 def write_functional(tmp_path, config):
     _, weights = functional_entries()
     return write_keras(tmp_path / "f.keras", config, weights)
@@ -618,6 +628,9 @@ def test_the_good_functional_file_loads(tmp_path, trap):
             r"'(shared|add)' node [01] depends on itself",
         ),
         (lambda c: c["config"]["layers"].append(c["config"]["layers"][2]), r"two layers named"),
+        (lambda c: c["config"]["output_layers"].__setitem__(1, 2), r"node 1 of 'inner'.* 1 node"),
+        (lambda c: _call_again(c, "inner", ["inner", 1, 0]), r"'inner' node 1 depends on itself"),
+        (lambda c: _call_again(c, "inner", ["add", 0, 0], 5), r"node 4 of 'inner'.* 2 node"),
     ],
     ids=[
         "cycle",
@@ -633,6 +646,9 @@ def test_the_good_functional_file_loads(tmp_path, trap):
         "function-as-argument",
         "cycle-through-shared-layer",
         "duplicate-name",
+        "nested-model-node-out-of-range",
+        "nested-model-reads-its-own-call",
+        "shared-model-node-index-out-of-range",
     ],
 )
 def test_hostile_functional_wiring_is_refused(tmp_path, trap, change, match):
