@@ -19,8 +19,10 @@ op, so the module's inputs and outputs are those of ``model.predict`` and it tra
     Rescaling, Normalization: constant buffers, y = x * scale + shift
 Average pooling ("same") divides the padded window's sum by its count of real cells, as Keras
 does; UpSampling2D is ``nn.Upsample`` (bilinear: align_corners=False, engram's half-pixel rule).
-Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul);
-an Embedding with mask_zero=True is refused (the exported recurrent modules read every step).
+Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul).
+Masks (``Embedding(mask_zero=True)``, ``Masking``) are computed from the inputs inside the
+module as engram computes them (masks.py), and a recurrent module that reads one runs step by
+step as engram does (any mask, gaps included), so a masked model exports as a ``Graph`` module.
 
 A functional model becomes a module with one submodule per layer, run over the graph's nodes in
 order (merge layers as tensor ops, Dot as Keras's batch dot); shared layers share one submodule.
@@ -121,15 +123,37 @@ def _modules() -> dict[str, Any]:
             return y if self.beta is None else y + self.beta
 
     class Recurrent(nn.Module):
-        def __init__(self, rnn: Any, return_sequences: bool, go_backwards: bool):
+        """A recurrent layer; with a (batch, time) ``mask`` it runs one step at a time as
+        engram does: a masked step keeps the states and its output repeats the previous one
+        (zeros with ``zero_output``, Bidirectional's setting)."""
+
+        def __init__(
+            self, rnn: Any, return_sequences: bool, go_backwards: bool, zero_output: bool = False
+        ):
             super().__init__()
             self.rnn, self.return_sequences, self.go_backwards = rnn, return_sequences, go_backwards
+            self.zero_output = zero_output
 
-        def forward(self, x):
+        def forward(self, x, mask=None):
             if self.go_backwards:
                 x = torch.flip(x, dims=[1])
+            if mask is not None:
+                return self._masked(x, torch.flip(mask, dims=[1]) if self.go_backwards else mask)
             y, _ = self.rnn(x)
             return y if self.return_sequences else y[:, -1]
+
+        def _masked(self, x, mask):
+            zeros = x.new_zeros(1, x.shape[0], self.rnn.hidden_size)
+            states = (zeros, zeros) if isinstance(self.rnn, nn.LSTM) else (zeros,)
+            outputs = []
+            for t in range(x.shape[1]):
+                _, new = self.rnn(x[:, t : t + 1], states if len(states) > 1 else states[0])
+                keep = mask[:, t].reshape(1, -1, 1)
+                new = new if isinstance(new, tuple) else (new,)
+                states = tuple(torch.where(keep, n, s) for n, s in zip(new, states, strict=True))
+                h = states[0][0]
+                outputs.append(torch.where(keep[0], h, zeros[0]) if self.zero_output else h)
+            return torch.stack(outputs, dim=1) if self.return_sequences else states[0][0]
 
     class Bidirectional(nn.Module):
         """Two `Recurrent` modules over the same sequence, the backward one's outputs put back
@@ -140,8 +164,8 @@ def _modules() -> dict[str, Any]:
             self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
             self.mode, self.sequences = mode, sequences
 
-        def forward(self, x):
-            y_f, y_b = self.forward_rnn(x), self.backward_rnn(x)
+        def forward(self, x, mask=None):
+            y_f, y_b = self.forward_rnn(x, mask), self.backward_rnn(x, mask)
             if self.sequences:
                 y_b = torch.flip(y_b, dims=[1])
             if self.mode == "concat":
@@ -163,6 +187,16 @@ def _modules() -> dict[str, Any]:
             if x.dim() == 2:
                 return self.bn(x)
             return self.bn(x.movedim(-1, 1)).movedim(1, -1)
+
+    class Masking(nn.Module):
+        """Zeros the steps whose features all equal ``value`` (the mask is the graph's)."""
+
+        def __init__(self, value: float):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x):
+            return x * (x != self.value).any(dim=-1, keepdim=True).to(x.dtype)
 
     class Reshape(nn.Module):
         def __init__(self, shape: tuple[int, ...]):
@@ -221,10 +255,14 @@ def _modules() -> dict[str, Any]:
         index, the value slots it reads and writes, and whether it takes a list; no code is
         generated."""
 
-        def __init__(self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list):
+        def __init__(
+            self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list, masks=None
+        ):
             super().__init__()
             self.layers = nn.ModuleList(layers)
             self.steps, self.n_inputs, self.outputs = steps, n_inputs, outputs
+            #: per step: None, or (reads the input's mask, how the output's mask is made)
+            self.masks = masks or [None] * len(steps)
 
         def forward(self, *xs):
             if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
@@ -232,11 +270,22 @@ def _modules() -> dict[str, Any]:
             if len(xs) != self.n_inputs:
                 raise ValueError(f"This module takes {self.n_inputs} inputs; got {len(xs)}.")
             values = list(xs)
-            for index, ins, outs, multi in self.steps:
+            masks: list[Any] = [None] * len(xs)
+            for (index, ins, outs, multi), masking in zip(self.steps, self.masks, strict=True):
                 args = [values[i] for i in ins]
-                y = self.layers[index](args if multi else args[0])
+                mask = masks[ins[0]] if masking is not None else None
+                if masking is not None and masking[0]:
+                    y = self.layers[index](args[0], mask)
+                else:
+                    y = self.layers[index](args if multi else args[0])
                 ys = y if len(outs) > 1 else (y,)
                 values.extend(ys)
+                made = None if masking is None else masking[1]
+                if isinstance(made, tuple) and made[0] == "tokens":
+                    mask = args[0] != 0
+                elif isinstance(made, tuple):
+                    mask = (args[0] != made[1]).any(dim=-1)
+                masks.extend([mask if made is not None else None] * len(ys))
             result = tuple(values[i] for i in self.outputs)
             return result if len(result) > 1 else result[0]
 
@@ -342,8 +391,9 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
         return []
     if kind in ("Activation", "ReLU", "LeakyReLU", "Softmax"):
         return [_activation(layer.activation)]
+    if kind == "Masking":
+        return [m["Masking"](layer.mask_value)]
     if kind == "Embedding":
-        _refuse_masks(layer, "PyTorch module")
         table = layer.params["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         embedding.weight = _param(table)
@@ -354,16 +404,6 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return [_recurrent(layer, kind, m)]
     raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
-
-
-def _refuse_masks(layer: Any, target: str) -> None:
-    """The exported recurrent modules read every step: an Embedding's padding mask is lost."""
-    if getattr(layer, "mask_zero", False):
-        raise ValueError(
-            f"Layer {layer.name!r} (Embedding with mask_zero=True) has no {target} in engram's "
-            "export: the exported recurrent layers would read the padded steps the mask skips. "
-            "Export a model built with mask_zero=False."
-        )
 
 
 #: global pooling layer -> the reduction
@@ -527,7 +567,8 @@ def _recurrent(layer: Any, kind: str, m: dict[str, Any]) -> Any:
         else:
             b_ih, b_hh = _blocks(bias, order, n), np.zeros(n * units, bias.dtype)
         rnn.bias_ih_l0, rnn.bias_hh_l0 = _param(b_ih), _param(b_hh)
-    return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards)
+    zero_output = bool(layer.zero_output_for_mask)
+    return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards, zero_output)
 
 
 def _merge_module(layer: Any, m: dict[str, Any]) -> Any:
@@ -545,19 +586,23 @@ def _merge_module(layer: Any, m: dict[str, Any]) -> Any:
 
 
 def _module(model: Any, m: dict[str, Any]) -> Any:
-    """A Sequential model as ``nn.Sequential``; a functional one as a ``Graph`` module."""
+    """A Sequential model as ``nn.Sequential``; a functional one (or a Sequential one with
+    masks) as a ``Graph`` module."""
+    from engram.nn.export.masks import mask_plan
     from engram.nn.layers.merge import Merge
     from engram.nn.model import Model
     from engram.nn.sequential import Sequential
 
     torch = _torch()
-    if isinstance(model, Sequential):
+    graph = model.graph
+    plan = mask_plan(graph)
+    if isinstance(model, Sequential) and not plan:  # masks need the graph's steps
         modules = [mod for layer in model.layers for mod in _layer_module(layer, m)]
         return torch.nn.Sequential(*modules)
-    graph = model.graph
     slot = {id(t): i for i, t in enumerate(graph.inputs)}
     index: dict[int, int] = {}
     layers, steps = [], []
+    readers = {id(node.layer) for node in graph.nodes if plan.get(id(node), (False,))[0]}
     for node in graph.nodes:
         layer = node.layer
         if id(layer) not in index:  # a shared layer gets one module, run at each call
@@ -566,6 +611,9 @@ def _module(model: Any, m: dict[str, Any]) -> Any:
                 layers.append(_module(layer, m))
             elif isinstance(layer, Merge):
                 layers.append(_merge_module(layer, m))
+            elif id(layer) in readers:  # its one module takes (x, mask)
+                (module,) = _layer_module(layer, m)
+                layers.append(module)
             else:
                 layers.append(torch.nn.Sequential(*_layer_module(layer, m)))
         outs = []
@@ -575,7 +623,8 @@ def _module(model: Any, m: dict[str, Any]) -> Any:
         ins = tuple(slot[id(t)] for t in node.inputs)
         steps.append((index[id(layer)], ins, tuple(outs), node.multi))
     outputs = [slot[id(t)] for t in graph.outputs]
-    return m["Graph"](layers, steps, len(graph.inputs), outputs)
+    masks = [plan.get(id(node)) for node in graph.nodes]
+    return m["Graph"](layers, steps, len(graph.inputs), outputs, masks)
 
 
 def to_torch(model: Any) -> Any:
