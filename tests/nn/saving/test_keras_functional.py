@@ -335,3 +335,19 @@ def test_a_frozen_nested_model_stays_frozen_and_training_resumes(tmp_path):
         np.testing.assert_array_equal(a, b)
     ours.save(tmp_path / "e.keras")
     assert not keras.saving.load_model(tmp_path / "e.keras").get_layer("encoder").trainable
+
+
+def test_a_sequential_holding_a_model_both_ways(tmp_path):
+    """TF's basic-classification pattern: Sequential([trained_model, Softmax()])."""
+    inner_k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="inner")
+    theirs = keras.Sequential([keras.Input((4,)), inner_k, keras.layers.Softmax()])
+    randomize(theirs, 11)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    x = data(theirs.inputs, seed=12)
+    expected = as_list(theirs(x, training=False))[0]
+    assert expected.std() > 1e-3
+    np.testing.assert_allclose(ours.predict(x), expected, atol=1e-5, rtol=0)
+    ours.save(tmp_path / "e.keras")
+    back = keras.saving.load_model(tmp_path / "e.keras")
+    np.testing.assert_allclose(as_list(back(x, training=False))[0], expected, atol=1e-5, rtol=0)

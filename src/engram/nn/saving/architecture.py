@@ -203,7 +203,8 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "build_config": {"input_shape": None},
         }
     first = model.layers[0]
-    batch_shape = [None, *first.input_shape]
+    sample_shape = tuple(model.input_shape)[1:]  # a nested model's input_shape has the batch
+    batch_shape = [None, *sample_shape]
     dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
     return {
         "module": "keras",
@@ -213,8 +214,8 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "trainable": bool(model.trainable),
             "dtype": {**dtype, "registered_name": None},
             "layers": [
-                _input_entry(first.input_shape, first.dtype, "input_layer"),
-                *(_keras_layer(layer) for layer in children(model)),
+                _input_entry(sample_shape, first.dtype, "input_layer"),
+                *(_layer_entry(layer) for layer in children(model)),
             ],
             "build_input_shape": batch_shape,
         },
@@ -248,8 +249,9 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     return {"class_name": mapping.engram_class, "config": converted}
 
 
-def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
-    """A Keras Sequential config as engram's (every layer entry checked first)."""
+def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> dict[str, Any]:
+    """A Keras Sequential config as engram's (every layer entry checked first; a nested
+    model's entry as ``{"model": its spec}``)."""
     entries = inner.get("layers")
     if not isinstance(entries, list) or not entries:
         raise allowlist.refuse(name, f"{where} has no list of layers")
@@ -260,6 +262,10 @@ def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
     input_shape = None
     for i, entry in enumerate(entries):
         at = f"layer {i}" if where == "config.json" else f"{where}.layers[{i}]"
+        nested = _read_model(entry, name, at, depth + 1)
+        if nested is not None:
+            layers.append({"model": nested})
+            continue
         converted = _engram_layer(entry, name, at)
         if converted["class_name"] == "InputLayer":
             if i != 0:
@@ -291,8 +297,10 @@ def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str,
     """The wiring, read in one place: a model entry as ``("sequential", engram config)`` or
     ``("functional", functional.GraphSpec)``, every name checked; None for a non-model entry."""
     module, class_name, inner = allowlist.check_entry(entry, name, where)
+    if depth > functional.MAX_DEPTH:
+        raise allowlist.refuse(name, f"{where} nests models more than {functional.MAX_DEPTH} deep")
     if (module, class_name) in functional.SEQUENTIAL:
-        return "sequential", _sequential_config(inner, name, where)
+        return "sequential", _sequential_config(inner, name, where, depth)
     if (module, class_name) not in functional.FUNCTIONAL:
         return None
 
@@ -387,7 +395,7 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
             return functional.build(config, make_layer, make_model)
         model = Sequential(name=config["name"])
         for entry in config["layers"]:
-            model.add(make_layer(entry))
+            model.add(make_model(entry["model"]) if "model" in entry else make_layer(entry))
         model.build((None, *config["input_shape"]))
         if not config["trainable"]:
             model.trainable = False
