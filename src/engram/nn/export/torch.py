@@ -33,6 +33,7 @@ activations, Dropout, Flatten); anything else is refused with its name.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -46,8 +47,10 @@ def _torch() -> Any:
     return torch
 
 
+@functools.cache
 def _modules() -> dict[str, Any]:
-    """The small wrapper modules, defined once torch is imported."""
+    """The small wrapper modules, defined once, when torch is first imported (one class each,
+    so `from_torch` recognizes the modules `to_torch` made)."""
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
 
@@ -647,10 +650,12 @@ def to_torch(model: Any) -> Any:
     return _module(model, _modules()).eval()
 
 
-def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
-    """An engram `Sequential` from an ``nn.Sequential`` of modules that map one to one:
-    Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
-    Identity, Dropout and Flatten (start_dim 1). ``input_shape`` is one sample's shape.
+def from_torch(module: Any, input_shape: Any) -> Any:
+    """An engram model from a torch module whose parts map one to one: an ``nn.Sequential``
+    of Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
+    Identity, Dropout and Flatten (start_dim 1) becomes a `Sequential`; the ``Graph`` module
+    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py).
+    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs).
 
     Raises:
         ValueError: any other module (named), e.g. Conv2d (channels-first, not one to one).
@@ -658,56 +663,60 @@ def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
     torch = _torch()
     nn = torch.nn
     from engram.nn import Sequential
-    from engram.nn import layers as L
 
+    if isinstance(module, _modules()["Graph"]):
+        from engram.nn.export.torch_graph import graph_from_torch
+
+        return graph_from_torch(module, input_shape, _modules())
     if not isinstance(module, nn.Sequential):
-        raise ValueError(f"from_torch reads an nn.Sequential. Got {type(module).__name__}.")
-    out, weights = [], []
-    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "linear"}
-    for i, child in enumerate(module):
-        t = type(child)
-
-        def numpy(p):
-            return p.detach().cpu().numpy().astype(np.float32)
-
-        if t is nn.Linear:
-            out.append(L.Dense(child.out_features, use_bias=child.bias is not None))
-            weights.append(
-                [numpy(child.weight).T] + ([numpy(child.bias)] if child.bias is not None else [])
-            )
-        elif t is nn.Embedding and child.padding_idx is None and child.max_norm is None:
-            out.append(L.Embedding(child.num_embeddings, child.embedding_dim))
-            weights.append([numpy(child.weight)])
-        elif t in simple:
-            out.append(L.Activation(simple[t]))
-            weights.append([])
-        elif t is nn.ELU and child.alpha == 1.0:
-            out.append(L.Activation("elu"))
-            weights.append([])
-        elif t is nn.LeakyReLU:
-            out.append(L.LeakyReLU(child.negative_slope))
-            weights.append([])
-        elif t is nn.Softmax and child.dim in (-1, len(input_shape)):
-            out.append(L.Softmax())
-            weights.append([])
-        elif t is nn.Dropout:
-            out.append(L.Dropout(child.p))
-            weights.append([])
-        elif t is nn.Flatten and child.start_dim == 1 and child.end_dim == -1:
-            out.append(L.Flatten())
-            weights.append([])
-        else:
-            raise ValueError(
-                f"Module {i} ({t.__name__}: {child}) has no one-to-one engram layer. from_torch "
-                "reads Linear, Embedding, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Softmax(dim=-1), "
-                "Identity, Dropout and Flatten."
-            )
-    model = Sequential(out)
+        raise ValueError(
+            "from_torch reads an nn.Sequential or the Graph module to_torch makes. Got "
+            f"{type(module).__name__}."
+        )
+    pairs = [_layer_from_torch(child, i, tuple(input_shape)) for i, child in enumerate(module)]
+    model = Sequential([layer for layer, _ in pairs])
     model.build((None, *input_shape))
-    for layer, arrays in zip(model.layers, weights, strict=True):
+    for layer, arrays in pairs:
         if arrays:
             layer.set_weights(arrays)
     return model
+
+
+def _layer_from_torch(child: Any, i: int, input_shape: tuple[int, ...]) -> tuple[Any, list]:
+    """(the engram layer, its weights) for one torch module that maps one to one."""
+    nn = _torch().nn
+    from engram.nn import layers as L
+
+    def numpy(p):
+        return p.detach().cpu().numpy().astype(np.float32)
+
+    t = type(child)
+    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "linear"}
+    if t is nn.Linear:
+        bias = [numpy(child.bias)] if child.bias is not None else []
+        return L.Dense(child.out_features, use_bias=child.bias is not None), [
+            numpy(child.weight).T,
+            *bias,
+        ]
+    if t is nn.Embedding and child.padding_idx is None and child.max_norm is None:
+        return L.Embedding(child.num_embeddings, child.embedding_dim), [numpy(child.weight)]
+    if t in simple:
+        return L.Activation(simple[t]), []
+    if t is nn.ELU and child.alpha == 1.0:
+        return L.Activation("elu"), []
+    if t is nn.LeakyReLU:
+        return L.LeakyReLU(child.negative_slope), []
+    if t is nn.Softmax and child.dim in (-1, len(input_shape)):
+        return L.Softmax(), []
+    if t is nn.Dropout:
+        return L.Dropout(child.p), []
+    if t is nn.Flatten and child.start_dim == 1 and child.end_dim == -1:
+        return L.Flatten(), []
+    raise ValueError(
+        f"Module {i} ({t.__name__}: {child}) has no one-to-one engram layer. from_torch "
+        "reads Linear, Embedding, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Softmax(dim=-1), "
+        "Identity, Dropout and Flatten (and to_torch's Graph and merge modules)."
+    )
 
 
 def save_torch_state(model: Any, path: Any) -> Any:
