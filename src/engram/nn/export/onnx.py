@@ -589,3 +589,29 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
         ValueError: a layer or activation with no ONNX counterpart (named), or a bad opset.
     """
     return atomic_write_bytes(path, to_onnx_bytes(model, opset=opset))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+def _conv2d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """ConvTranspose (W = kernel.transpose(3, 2, 0, 1): (in, out, kh, kw)); Keras's window of
+    the full image as the op's begin pads (crops) and its end pads or output_padding (zeros)."""
+    kernel = np.transpose(layer.params["kernel"], (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(kernel, "kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    bottom, right = fh - top - oh, fw - left - ow  # negative: zeros past the full image
+    y = g.op(
+        "ConvTranspose",
+        inputs,
+        layer.name,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=[top, left, max(bottom, 0), max(right, 0)],
+        output_padding=[max(-bottom, 0), max(-right, 0)],
+    )
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["Conv2DTranspose"] = _conv2d_transpose

@@ -31,6 +31,7 @@ activations, Dropout, Flatten); anything else is refused with its name.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -670,3 +671,45 @@ def save_torch_state(model: Any, path: Any) -> Any:
 
     state = {k: v.detach().contiguous() for k, v in to_torch(model).state_dict().items()}
     return atomic_write_bytes(path, save(state, metadata={"format": "engram-torch-state"}))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+@functools.cache
+def _layers2_modules() -> dict[str, Any]:
+    """The wrapper modules of the layers2 set, defined once torch is imported."""
+    torch = _torch()
+    nn, F = torch.nn, torch.nn.functional
+
+    class ConvTransposeWindow(nn.Module):
+        """Keras's window of a transposed convolution's full image (channels first): F.pad
+        with negative pads crops, positive ones add zeros; then the bias, everywhere."""
+
+        def __init__(self, conv: Any, pads: tuple[int, int, int, int], bias: Any):
+            super().__init__()
+            self.conv, self.pads, self.bias = conv, pads, bias
+
+        def forward(self, x):
+            y = F.pad(self.conv(x), self.pads)
+            return y if self.bias is None else y + self.bias[:, None, None]
+
+    return {"ConvTransposeWindow": ConvTransposeWindow}
+
+
+def _conv2d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """nn.ConvTranspose2d with no padding and no bias (the full image; weight =
+    kernel.transpose(3, 2, 0, 1), (in, out, kh, kw)), Keras's window of it, then the bias."""
+    nn = _torch().nn
+    k = layer.params["kernel"]  # (kh, kw, filters, cin)
+    conv = nn.ConvTranspose2d(
+        k.shape[3], k.shape[2], tuple(layer.kernel_size), tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate), bias=False,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k, (3, 2, 0, 1)))
+    bias = _param(layer.params["bias"]) if layer.use_bias else None
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    pads = (-left, left + ow - fw, -top, top + oh - fh)
+    window = _layers2_modules()["ConvTransposeWindow"](conv, pads, bias)
+    return [m["ChannelsFirst"](window, ()), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["Conv2DTranspose"] = _conv2d_transpose

@@ -125,3 +125,8 @@ __all__ += ["Bidirectional"]
 from engram.nn.layers.masking import Masking  # noqa: E402
 
 __all__ += ["Masking"]
+
+# Transposed convolution (decoders, autoencoders)
+from engram.nn.layers.conv2d_transpose import Conv2DTranspose  # noqa: E402
+
+__all__ += ["Conv2DTranspose"]
