@@ -615,3 +615,54 @@ def _conv2d_transpose(g: _Graph, layer: Any, x: str) -> str:
 
 
 _EMITTERS["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _repeat_vector(g: _Graph, layer: Any, x: str) -> str:
+    """(batch, f) -> (batch, 1, f), broadcast by Expand to (batch, n, f)."""
+    y = g.op("Unsqueeze", [x, g.const(np.array([1], np.int64), "axes")], layer.name)
+    shape = g.const(np.array([1, layer.n, layer.input_shape[0]], np.int64), "shape")
+    return g.op("Expand", [y, shape], layer.name)
+
+
+def _permute(g: _Graph, layer: Any, x: str) -> str:
+    return g.op("Transpose", [x], layer.name, perm=[0, *layer.dims])
+
+
+def _cropping(g: _Graph, layer: Any, x: str) -> str:
+    """Slice the cropped axes (1, or 1 and 2) between before and size - after."""
+    pairs = [layer.cropping] if len(layer.input_shape) == 2 else list(layer.cropping)
+    starts = [before for before, _ in pairs]
+    ends = [size - after for (_, after), size in zip(pairs, layer.input_shape, strict=False)]
+    axes = list(range(1, len(pairs) + 1))
+    consts = [g.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes)]
+    return g.op("Slice", [x, *consts], layer.name)
+
+
+def _unit_normalization(g: _Graph, layer: Any, x: str) -> str:
+    """x / max(sqrt(sum x^2 over the axes), 1e-12)."""
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = list(normalize_axes(layer.axis, len(layer.input_shape) + 1, layer))
+    square = g.op("Mul", [x, x], layer.name)
+    total = g.op("ReduceSum", [square, g.const(np.array(axes, np.int64), "axes")], layer.name)
+    norm = g.op("Sqrt", [total], layer.name)
+    floor = g.const(np.array(1e-12, np.dtype(layer.dtype)), "eps")
+    return g.op("Div", [x, g.op("Max", [norm, floor], layer.name)], layer.name)
+
+
+_EMITTERS.update(
+    {
+        "RepeatVector": _repeat_vector,
+        "Permute": _permute,
+        "Cropping1D": _cropping,
+        "Cropping2D": _cropping,
+        "UnitNormalization": _unit_normalization,
+        # the identity at inference, which is what an exported graph runs
+        "Identity": _identity,
+        "ActivityRegularization": _identity,
+        "GaussianNoise": _identity,
+        "GaussianDropout": _identity,
+        "SpatialDropout1D": _identity,
+        "SpatialDropout2D": _identity,
+    }
+)

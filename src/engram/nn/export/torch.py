@@ -32,6 +32,7 @@ activations, Dropout, Flatten); anything else is refused with its name.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -692,7 +693,50 @@ def _layers2_modules() -> dict[str, Any]:
             y = F.pad(self.conv(x), self.pads)
             return y if self.bias is None else y + self.bias[:, None, None]
 
-    return {"ConvTransposeWindow": ConvTransposeWindow}
+    class Lambda(nn.Module):
+        """A fixed rearrangement of the values (no weights): ``fn(x)``, described by ``what``."""
+
+        def __init__(self, fn: Any, what: str):
+            super().__init__()
+            self.fn, self.what = fn, what
+
+        def forward(self, x):
+            return self.fn(x)
+
+        def extra_repr(self) -> str:
+            return self.what
+
+    class Noise(nn.Module):
+        """Keras's Gaussian noise layers in training mode (``module.train()``), the identity in
+        ``eval()``: ``x + stddev * e`` (additive) or ``x * (1 + stddev * e)``, e ~ N(0, 1)."""
+
+        def __init__(self, stddev: float, multiplicative: bool):
+            super().__init__()
+            self.stddev, self.multiplicative = stddev, multiplicative
+
+        def forward(self, x):
+            if not self.training or self.stddev == 0:
+                return x
+            noise = self.stddev * torch.randn_like(x)
+            return x * (1 + noise) if self.multiplicative else x + noise
+
+    class UnitNorm(nn.Module):
+        """x / max(||x||_2 over ``axes``, 1e-12), as Keras's UnitNormalization."""
+
+        def __init__(self, axes: tuple[int, ...]):
+            super().__init__()
+            self.axes = axes
+
+        def forward(self, x):
+            norm = torch.sqrt(torch.sum(x * x, dim=self.axes, keepdim=True))
+            return x / torch.clamp(norm, min=1e-12)
+
+    return {
+        "ConvTransposeWindow": ConvTransposeWindow,
+        "Lambda": Lambda,
+        "Noise": Noise,
+        "UnitNorm": UnitNorm,
+    }
 
 
 def _conv2d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
@@ -713,3 +757,57 @@ def _conv2d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
 
 
 _NEW_LAYER_MODULES["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _shaping(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """RepeatVector, Permute, Cropping1D and Cropping2D as fixed rearrangements; Identity and
+    ActivityRegularization as the identity (the activity penalty is a training loss term,
+    which a module's forward does not hold)."""
+    from engram.nn.layers import layers
+
+    kind, lam = layers.name_of(layer), _layers2_modules()["Lambda"]
+    if kind == "RepeatVector":
+        n = layer.n
+        return [lam(lambda x: x.unsqueeze(1).expand(-1, n, -1), f"repeat {n} times")]
+    if kind == "Permute":
+        dims = (0, *layer.dims)
+        return [lam(lambda x: x.permute(*dims), f"permute {dims}")]
+    if kind == "Cropping1D":
+        before, after = layer.cropping
+        steps = layer.input_shape[0]
+        return [lam(lambda x: x[:, before : steps - after], f"crop {layer.cropping}")]
+    if kind == "Cropping2D":
+        (top, bottom), (left, right) = layer.cropping
+        h, w = layer.input_shape[:2]
+        return [lam(lambda x: x[:, top : h - bottom, left : w - right], f"crop {layer.cropping}")]
+    return [_torch().nn.Identity()]
+
+
+def _noise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """Noise in ``train()`` mode as Keras draws it in training, the identity in ``eval()``;
+    SpatialDropout as nn.Dropout1d/2d over channels-first maps (whole channels dropped)."""
+    from engram.nn.layers import layers
+
+    nn, kind = _torch().nn, layers.name_of(layer)
+    if kind == "GaussianNoise":
+        return [_layers2_modules()["Noise"](layer.stddev, False)]
+    if kind == "GaussianDropout":
+        stddev = math.sqrt(layer.rate / (1 - layer.rate)) if layer.rate else 0.0
+        return [_layers2_modules()["Noise"](stddev, True)]
+    dropout = nn.Dropout1d(layer.rate) if kind == "SpatialDropout1D" else nn.Dropout2d(layer.rate)
+    return [m["ChannelsFirst"](dropout, ())]
+
+
+def _unit_normalization(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = normalize_axes(layer.axis, len(layer.input_shape) + 1, layer)
+    return [_layers2_modules()["UnitNorm"](tuple(axes))]
+
+
+for _kind in ("RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity"):
+    _NEW_LAYER_MODULES[_kind] = _shaping
+_NEW_LAYER_MODULES["ActivityRegularization"] = _shaping
+for _kind in ("GaussianNoise", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D"):
+    _NEW_LAYER_MODULES[_kind] = _noise
+_NEW_LAYER_MODULES["UnitNormalization"] = _unit_normalization

@@ -130,3 +130,34 @@ __all__ += ["Masking"]
 from engram.nn.layers.conv2d_transpose import Conv2DTranspose  # noqa: E402
 
 __all__ += ["Conv2DTranspose"]
+
+# Shaping, noise and regularization layers
+from engram.nn.layers.regularization import (  # noqa: E402
+    ActivityRegularization,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+from engram.nn.layers.shaping import (  # noqa: E402
+    Cropping1D,
+    Cropping2D,
+    Identity,
+    Permute,
+    RepeatVector,
+)
+from engram.nn.layers.unit_normalization import UnitNormalization  # noqa: E402
+
+__all__ += [
+    "ActivityRegularization",
+    "Cropping1D",
+    "Cropping2D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "Identity",
+    "Permute",
+    "RepeatVector",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "UnitNormalization",
+]

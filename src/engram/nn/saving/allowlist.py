@@ -55,7 +55,16 @@ MERGE_CLASSES = (
 )
 LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
 #: the layers2 set (transposed convolution and the shaping, noise and regularizing layers)
-LAYER_CLASSES.update({name: name for name in ("Conv2DTranspose",)})
+LAYER_CLASSES.update(
+    {
+        name: name
+        for name in (
+            "Conv2DTranspose", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity",
+            "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+            "ActivityRegularization", "UnitNormalization",
+        )
+    }
+)  # fmt: skip
 #: wrapper classes -> their config keys that hold a whole serialized layer (converted in turn)
 NESTED_LAYERS = {"TimeDistributed": ("layer",), "Bidirectional": ("layer", "backward_layer")}
 
