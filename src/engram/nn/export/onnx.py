@@ -666,3 +666,13 @@ _EMITTERS.update(
         "SpatialDropout2D": _identity,
     }
 )
+
+
+def _conv1d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    axis = g.const(np.array([1], np.int64), "axes")
+    y = _conv2d_transpose(g, layer.as_2d(), g.op("Unsqueeze", [x, axis], layer.name))
+    return g.op("Squeeze", [y, axis], layer.name)
+
+
+_EMITTERS["Conv1DTranspose"] = _conv1d_transpose

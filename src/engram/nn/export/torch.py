@@ -811,3 +811,16 @@ _NEW_LAYER_MODULES["ActivityRegularization"] = _shaping
 for _kind in ("GaussianNoise", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D"):
     _NEW_LAYER_MODULES[_kind] = _noise
 _NEW_LAYER_MODULES["UnitNormalization"] = _unit_normalization
+
+
+def _conv1d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    lam = _layers2_modules()["Lambda"]
+    return [
+        lam(lambda x: x.unsqueeze(1), "add a height axis of 1"),
+        *_conv2d_transpose(layer.as_2d(), m),
+        lam(lambda x: x.squeeze(1), "drop the height axis"),
+    ]
+
+
+_NEW_LAYER_MODULES["Conv1DTranspose"] = _conv1d_transpose

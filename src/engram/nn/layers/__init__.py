@@ -127,9 +127,9 @@ from engram.nn.layers.masking import Masking  # noqa: E402
 __all__ += ["Masking"]
 
 # Transposed convolution (decoders, autoencoders)
-from engram.nn.layers.conv2d_transpose import Conv2DTranspose  # noqa: E402
+from engram.nn.layers.conv2d_transpose import Conv1DTranspose, Conv2DTranspose  # noqa: E402
 
-__all__ += ["Conv2DTranspose"]
+__all__ += ["Conv1DTranspose", "Conv2DTranspose"]
 
 # Shaping, noise and regularization layers
 from engram.nn.layers.regularization import (  # noqa: E402

@@ -255,3 +255,138 @@ class Conv2DTranspose(Layer):
             "kernel_initializer": initializers.to_json(self.kernel_initializer),
             "bias_initializer": initializers.to_json(self.bias_initializer),
         }
+
+
+@register_layer
+class Conv1DTranspose(Layer):
+    """Transposed 1-D convolution over (batch, steps, channels): `Conv2DTranspose` on a
+    (batch, 1, steps, channels) view, as Conv1D is Conv2D's.
+
+    Math (x: (batch, steps, cin); kernel K: (k, filters, cin), Keras's layout):
+        full[b, t*s + i*d, o] += sum_ch x[b, t, ch] * K[i, o, ch]
+        z = Keras's window of full (`transpose_pads`) + bias;  y = activation(z)
+        backward: `Conv2DTranspose.backward` on the view (grad_kernel = its (1, k, ...) one
+        with the leading 1 dropped)
+
+    Args:
+        filters, activation, use_bias, kernel_initializer, bias_initializer: as Conv2DTranspose.
+        kernel_size, strides, dilation_rate: ints (or tuples of one).
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None or an int (or a tuple of one) below strides.
+        data_format: ``"channels_last"`` or None.
+
+    Example:
+        >>> Conv1DTranspose(4, 3, strides=2, padding="same")(np.zeros((1, 5, 2))).shape
+        (1, 10, 4)
+    """
+
+    weight_names = ("kernel", "bias")
+    keras_weights = {"kernel": "kernel", "bias": "bias"}
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        output_padding: Any = None,
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        from engram.nn.layers.conv1d import normalize_single
+
+        super().__init__(**kwargs)
+        self.kernel_size = normalize_single(kernel_size, "kernel_size")
+        self.strides = normalize_single(strides, "strides")
+        self.dilation_rate = normalize_single(dilation_rate, "dilation_rate")
+        if isinstance(output_padding, (list, tuple)) and len(output_padding) == 1:
+            output_padding = output_padding[0]
+        if output_padding is not None and (
+            not isinstance(output_padding, int) or isinstance(output_padding, bool)
+        ):
+            raise ValueError(
+                f"output_padding must be None or a non-negative int. Got {output_padding!r}."
+            )
+        self.output_padding = output_padding
+        # the computation: a Conv2DTranspose over (batch, 1, steps, channels); its weights are
+        # views of this layer's, set before every use (an optimizer may replace the arrays)
+        self.conv = Conv2DTranspose(
+            filters,
+            (1, self.kernel_size),
+            strides=(1, self.strides),
+            padding=padding,
+            output_padding=None if output_padding is None else (0, output_padding),
+            data_format=data_format,
+            dilation_rate=(1, self.dilation_rate),
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            name=f"{self.name}/conv2d_transpose",
+        )
+        self.filters, self.padding = self.conv.filters, self.conv.padding
+        self.activation, self.use_bias = self.conv.activation, self.conv.use_bias
+        self.kernel_initializer = self.conv.kernel_initializer
+        self.bias_initializer = self.conv.bias_initializer
+
+    def build(self, input_shape, rng):
+        from engram.nn.layers.global_pooling import check_sequence_input
+
+        check_sequence_input(self, (None, *input_shape))
+        shape = (self.kernel_size, self.filters, input_shape[-1])
+        self.params["kernel"] = self.kernel_initializer(shape, rng, self.dtype)
+        if self.use_bias:
+            self.params["bias"] = self.bias_initializer((self.filters,), rng, self.dtype)
+        self.conv.input_shape = (1, *input_shape)  # for the exports, which read it
+        super().build(input_shape, rng)
+
+    def compute_output_shape(self, input_shape):
+        from engram.nn.layers.global_pooling import check_sequence_input
+
+        check_sequence_input(self, (None, *input_shape))
+        (_, steps), _, _ = self.conv.crop_plan((1, input_shape[0]))
+        return (steps, self.filters)
+
+    def check_input(self, shape):
+        from engram.nn.layers.global_pooling import check_sequence_input
+
+        check_sequence_input(self, tuple(shape), self.input_shape)
+
+    def as_2d(self) -> Conv2DTranspose:
+        """The Conv2DTranspose this layer runs, holding views of this layer's weights."""
+        self.conv.params = {
+            "kernel": self.params["kernel"][None],
+            **({"bias": self.params["bias"]} if self.use_bias else {}),
+        }
+        return self.conv
+
+    def forward(self, x, training=False):
+        return self.as_2d().forward(x[:, None], training)[:, 0]
+
+    def backward(self, grad_y):
+        grad_x = self.conv.backward(grad_y[:, None])[:, 0]
+        self.grads["kernel"] = self.conv.grads["kernel"][0]
+        if self.use_bias:
+            self.grads["bias"] = self.conv.grads["bias"]
+        return grad_x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": [self.kernel_size],
+            "strides": [self.strides],
+            "padding": self.padding,
+            "output_padding": None if self.output_padding is None else [self.output_padding],
+            "data_format": "channels_last",
+            "dilation_rate": [self.dilation_rate],
+            "activation": self.activation.to_json(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.to_json(self.kernel_initializer),
+            "bias_initializer": initializers.to_json(self.bias_initializer),
+        }
