@@ -676,3 +676,37 @@ def _conv1d_transpose(g: _Graph, layer: Any, x: str) -> str:
 
 
 _EMITTERS["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(g: _Graph, layer: Any, x: str) -> str:
+    """Conv with group = in_channels (W = kernel as (cin * m, 1, kh, kw), Keras's channel
+    order); SeparableConv2D adds a 1x1 Conv (W = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    weight = np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(weight, "depthwise")]
+    if layer.use_bias and not separable:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op(
+        "Conv",
+        inputs,
+        layer.name,
+        kernel_shape=[kh, kw],
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=_pads(layer, layer.window),
+        group=cin,
+    )
+    if separable:
+        inputs = [y, g.const(np.transpose(layer.params["pointwise_kernel"], (3, 2, 0, 1)), "pw")]
+        if layer.use_bias:
+            inputs.append(g.const(layer.params["bias"], "bias"))
+        y = g.op("Conv", inputs, layer.name, kernel_shape=[1, 1])
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["DepthwiseConv2D"] = _depthwise
+_EMITTERS["SeparableConv2D"] = _depthwise

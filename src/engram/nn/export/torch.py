@@ -824,3 +824,34 @@ def _conv1d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
 
 
 _NEW_LAYER_MODULES["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """DepthwiseConv2D as nn.Conv2d(groups=in_channels) with weight = kernel reshaped to
+    (kh, kw, 1, cin * m) and transposed to (cin * m, 1, kh, kw) (Keras's channel order);
+    SeparableConv2D adds the 1x1 nn.Conv2d (weight = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    nn = _torch().nn
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    conv = nn.Conv2d(
+        cin, cin * mult, (kh, kw), tuple(layer.strides), dilation=tuple(layer.dilation_rate),
+        groups=cin, bias=layer.use_bias and not separable,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1)))
+    inner = [conv]
+    if separable:
+        w = layer.params["pointwise_kernel"]
+        pointwise = nn.Conv2d(w.shape[2], w.shape[3], 1, bias=layer.use_bias)
+        pointwise.weight = _param(np.transpose(w, (3, 2, 0, 1)))
+        inner.append(pointwise)
+    if layer.use_bias:
+        inner[-1].bias = _param(layer.params["bias"])
+    body = inner[0] if len(inner) == 1 else nn.Sequential(*inner)
+    return [m["ChannelsFirst"](body, _pads(layer, layer.window)), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["DepthwiseConv2D"] = _depthwise
+_NEW_LAYER_MODULES["SeparableConv2D"] = _depthwise

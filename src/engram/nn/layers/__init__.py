@@ -161,3 +161,8 @@ __all__ += [
     "SpatialDropout2D",
     "UnitNormalization",
 ]
+
+# Depthwise and separable convolution
+from engram.nn.layers.depthwise_conv2d import DepthwiseConv2D, SeparableConv2D  # noqa: E402
+
+__all__ += ["DepthwiseConv2D", "SeparableConv2D"]

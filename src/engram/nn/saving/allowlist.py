@@ -60,7 +60,7 @@ LAYER_CLASSES.update(
         name: name
         for name in (
             "Conv2DTranspose", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity",
-            "Conv1DTranspose",
+            "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D",
             "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
             "ActivityRegularization", "UnitNormalization",
         )
