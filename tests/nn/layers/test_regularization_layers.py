@@ -95,6 +95,27 @@ def regularized_model(lib, layers):
     )
 
 
+def spatial_model(lib, layers):
+    """Rate 0 (no noise, in both libraries): the summary rows and training are comparable."""
+    inputs = lib.Input((6, 5, 2), name="img")
+    x = layers.Conv2D(3, 2, name="conv")(inputs)
+    x = layers.SpatialDropout2D(0.0, name="sd2")(x)
+    x = layers.Reshape((5, 12), name="reshape")(x)
+    x = layers.SpatialDropout1D(0.0, name="sd1")(x)
+    x = layers.GaussianDropout(0.0, name="gd")(layers.Flatten(name="flat")(x))
+    return lib.Model(inputs, layers.Dense(2, name="out")(x), name="spatial")
+
+
+def test_noise_layers_in_a_model_match_keras_summary_and_one_epoch_at_rate_zero():
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    kmodel, model = spatial_model(keras, keras.layers), spatial_model(en, L)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 6, 5, 2)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    check_against_keras(model, kmodel, x, y, loss="mse", batch_size=4)
+
+
 def test_activity_regularization_matches_keras_loss_and_one_epoch():
     keras = import_keras()
     keras.utils.set_random_seed(0)
