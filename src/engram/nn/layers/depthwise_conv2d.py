@@ -121,8 +121,8 @@ class DepthwiseConv2D(_Depthwise):
         data_format: ``"channels_last"`` or None.
         activation, use_bias: as Conv2D.
         depthwise_initializer: for ``kernel`` (kh, kw, cin, depth_multiplier).
-        bias_initializer: for ``bias`` (cin * depth_multiplier,).
-        ``depthwise_regularizer``, ``depthwise_constraint``, ``bias_*`` go through `Layer`.
+        bias_initializer: for ``bias`` (cin * depth_multiplier,); ``depthwise_regularizer``,
+            ``depthwise_constraint`` and the ``bias_*`` ones go through `Layer`.
 
     Example:
         >>> DepthwiseConv2D(3, depth_multiplier=2)(np.zeros((1, 5, 5, 4), "float32")).shape
@@ -205,12 +205,12 @@ class SeparableConv2D(_Depthwise):
 
     Args:
         filters: output channels.
-        kernel_size, strides, padding, depth_multiplier, dilation_rate, data_format,
-            activation, use_bias: as DepthwiseConv2D.
+        kernel_size: as DepthwiseConv2D, and so are strides, padding, depth_multiplier,
+            dilation_rate, data_format, activation and use_bias.
         depthwise_initializer: for ``depthwise_kernel`` (kh, kw, cin, depth_multiplier).
         pointwise_initializer: for ``pointwise_kernel`` (1, 1, cin * depth_multiplier, filters).
-        bias_initializer: for ``bias`` (filters,).
-        ``depthwise_*``, ``pointwise_*``, ``bias_*`` regularizers and constraints via `Layer`.
+        bias_initializer: for ``bias`` (filters,); the ``depthwise_*``, ``pointwise_*`` and
+            ``bias_*`` regularizers and constraints go through `Layer`.
 
     Example:
         >>> SeparableConv2D(8, 3, padding="same")(np.zeros((1, 5, 5, 4), "float32")).shape
