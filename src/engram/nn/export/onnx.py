@@ -709,3 +709,124 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
         ValueError: a layer or activation with no ONNX counterpart (named), or a bad opset.
     """
     return atomic_write_bytes(path, to_onnx_bytes(model, opset=opset))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+def _conv2d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """ConvTranspose (W = kernel.transpose(3, 2, 0, 1): (in, out, kh, kw)); Keras's window of
+    the full image as the op's begin pads (crops) and its end pads or output_padding (zeros)."""
+    kernel = np.transpose(layer.params["kernel"], (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(kernel, "kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    bottom, right = fh - top - oh, fw - left - ow  # negative: zeros past the full image
+    y = g.op(
+        "ConvTranspose",
+        inputs,
+        layer.name,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=[top, left, max(bottom, 0), max(right, 0)],
+        output_padding=[max(-bottom, 0), max(-right, 0)],
+    )
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _repeat_vector(g: _Graph, layer: Any, x: str) -> str:
+    """(batch, f) -> (batch, 1, f), broadcast by Expand to (batch, n, f)."""
+    y = g.op("Unsqueeze", [x, g.const(np.array([1], np.int64), "axes")], layer.name)
+    shape = g.const(np.array([1, layer.n, layer.input_shape[0]], np.int64), "shape")
+    return g.op("Expand", [y, shape], layer.name)
+
+
+def _permute(g: _Graph, layer: Any, x: str) -> str:
+    return g.op("Transpose", [x], layer.name, perm=[0, *layer.dims])
+
+
+def _cropping(g: _Graph, layer: Any, x: str) -> str:
+    """Slice the cropped axes (1, or 1 and 2) between before and size - after."""
+    pairs = [layer.cropping] if len(layer.input_shape) == 2 else list(layer.cropping)
+    starts = [before for before, _ in pairs]
+    ends = [size - after for (_, after), size in zip(pairs, layer.input_shape, strict=False)]
+    axes = list(range(1, len(pairs) + 1))
+    consts = [g.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes)]
+    return g.op("Slice", [x, *consts], layer.name)
+
+
+def _unit_normalization(g: _Graph, layer: Any, x: str) -> str:
+    """x / max(sqrt(sum x^2 over the axes), 1e-12)."""
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = list(normalize_axes(layer.axis, len(layer.input_shape) + 1, layer))
+    square = g.op("Mul", [x, x], layer.name)
+    total = g.op("ReduceSum", [square, g.const(np.array(axes, np.int64), "axes")], layer.name)
+    norm = g.op("Sqrt", [total], layer.name)
+    floor = g.const(np.array(1e-12, np.dtype(layer.dtype)), "eps")
+    return g.op("Div", [x, g.op("Max", [norm, floor], layer.name)], layer.name)
+
+
+_EMITTERS.update(
+    {
+        "RepeatVector": _repeat_vector,
+        "Permute": _permute,
+        "Cropping1D": _cropping,
+        "Cropping2D": _cropping,
+        "UnitNormalization": _unit_normalization,
+        # the identity at inference, which is what an exported graph runs
+        "Identity": _identity,
+        "ActivityRegularization": _identity,
+        "GaussianNoise": _identity,
+        "GaussianDropout": _identity,
+        "SpatialDropout1D": _identity,
+        "SpatialDropout2D": _identity,
+    }
+)
+
+
+def _conv1d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    axis = g.const(np.array([1], np.int64), "axes")
+    y = _conv2d_transpose(g, layer.as_2d(), g.op("Unsqueeze", [x, axis], layer.name))
+    return g.op("Squeeze", [y, axis], layer.name)
+
+
+_EMITTERS["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(g: _Graph, layer: Any, x: str) -> str:
+    """Conv with group = in_channels (W = kernel as (cin * m, 1, kh, kw), Keras's channel
+    order); SeparableConv2D adds a 1x1 Conv (W = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    weight = np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(weight, "depthwise")]
+    if layer.use_bias and not separable:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op(
+        "Conv",
+        inputs,
+        layer.name,
+        kernel_shape=[kh, kw],
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=_pads(layer, layer.window),
+        group=cin,
+    )
+    if separable:
+        inputs = [y, g.const(np.transpose(layer.params["pointwise_kernel"], (3, 2, 0, 1)), "pw")]
+        if layer.use_bias:
+            inputs.append(g.const(layer.params["bias"], "bias"))
+        y = g.op("Conv", inputs, layer.name, kernel_shape=[1, 1])
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["DepthwiseConv2D"] = _depthwise
+_EMITTERS["SeparableConv2D"] = _depthwise

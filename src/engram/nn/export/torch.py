@@ -34,6 +34,7 @@ activations, Dropout, Flatten); anything else is refused with its name.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -728,3 +729,186 @@ def save_torch_state(model: Any, path: Any) -> Any:
 
     state = {k: v.detach().contiguous() for k, v in to_torch(model).state_dict().items()}
     return atomic_write_bytes(path, save(state, metadata={"format": "engram-torch-state"}))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+@functools.cache
+def _layers2_modules() -> dict[str, Any]:
+    """The wrapper modules of the layers2 set, defined once torch is imported."""
+    torch = _torch()
+    nn, F = torch.nn, torch.nn.functional
+
+    class ConvTransposeWindow(nn.Module):
+        """Keras's window of a transposed convolution's full image (channels first): F.pad
+        with negative pads crops, positive ones add zeros; then the bias, everywhere."""
+
+        def __init__(self, conv: Any, pads: tuple[int, int, int, int], bias: Any):
+            super().__init__()
+            self.conv, self.pads, self.bias = conv, pads, bias
+
+        def forward(self, x):
+            y = F.pad(self.conv(x), self.pads)
+            return y if self.bias is None else y + self.bias[:, None, None]
+
+    class Lambda(nn.Module):
+        """A fixed rearrangement of the values (no weights): ``fn(x)``, described by ``what``."""
+
+        def __init__(self, fn: Any, what: str):
+            super().__init__()
+            self.fn, self.what = fn, what
+
+        def forward(self, x):
+            return self.fn(x)
+
+        def extra_repr(self) -> str:
+            return self.what
+
+    class Noise(nn.Module):
+        """Keras's Gaussian noise layers in training mode (``module.train()``), the identity in
+        ``eval()``: ``x + stddev * e`` (additive) or ``x * (1 + stddev * e)``, e ~ N(0, 1)."""
+
+        def __init__(self, stddev: float, multiplicative: bool):
+            super().__init__()
+            self.stddev, self.multiplicative = stddev, multiplicative
+
+        def forward(self, x):
+            if not self.training or self.stddev == 0:
+                return x
+            noise = self.stddev * torch.randn_like(x)
+            return x * (1 + noise) if self.multiplicative else x + noise
+
+    class UnitNorm(nn.Module):
+        """x / max(||x||_2 over ``axes``, 1e-12), as Keras's UnitNormalization."""
+
+        def __init__(self, axes: tuple[int, ...]):
+            super().__init__()
+            self.axes = axes
+
+        def forward(self, x):
+            norm = torch.sqrt(torch.sum(x * x, dim=self.axes, keepdim=True))
+            return x / torch.clamp(norm, min=1e-12)
+
+    return {
+        "ConvTransposeWindow": ConvTransposeWindow,
+        "Lambda": Lambda,
+        "Noise": Noise,
+        "UnitNorm": UnitNorm,
+    }
+
+
+def _conv2d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """nn.ConvTranspose2d with no padding and no bias (the full image; weight =
+    kernel.transpose(3, 2, 0, 1), (in, out, kh, kw)), Keras's window of it, then the bias."""
+    nn = _torch().nn
+    k = layer.params["kernel"]  # (kh, kw, filters, cin)
+    conv = nn.ConvTranspose2d(
+        k.shape[3], k.shape[2], tuple(layer.kernel_size), tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate), bias=False,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k, (3, 2, 0, 1)))
+    bias = _param(layer.params["bias"]) if layer.use_bias else None
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    pads = (-left, left + ow - fw, -top, top + oh - fh)
+    window = _layers2_modules()["ConvTransposeWindow"](conv, pads, bias)
+    return [m["ChannelsFirst"](window, ()), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _shaping(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """RepeatVector, Permute, Cropping1D and Cropping2D as fixed rearrangements; Identity and
+    ActivityRegularization as the identity (the activity penalty is a training loss term,
+    which a module's forward does not hold)."""
+    from engram.nn.layers import layers
+
+    kind, lam = layers.name_of(layer), _layers2_modules()["Lambda"]
+    if kind == "RepeatVector":
+        n = layer.n
+        return [lam(lambda x: x.unsqueeze(1).expand(-1, n, -1), f"repeat {n} times")]
+    if kind == "Permute":
+        dims = (0, *layer.dims)
+        return [lam(lambda x: x.permute(*dims), f"permute {dims}")]
+    if kind == "Cropping1D":
+        before, after = layer.cropping
+        steps = layer.input_shape[0]
+        return [lam(lambda x: x[:, before : steps - after], f"crop {layer.cropping}")]
+    if kind == "Cropping2D":
+        (top, bottom), (left, right) = layer.cropping
+        h, w = layer.input_shape[:2]
+        return [lam(lambda x: x[:, top : h - bottom, left : w - right], f"crop {layer.cropping}")]
+    return [_torch().nn.Identity()]
+
+
+def _noise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """Noise in ``train()`` mode as Keras draws it in training, the identity in ``eval()``;
+    SpatialDropout as nn.Dropout1d/2d over channels-first maps (whole channels dropped)."""
+    from engram.nn.layers import layers
+
+    nn, kind = _torch().nn, layers.name_of(layer)
+    if kind == "GaussianNoise":
+        return [_layers2_modules()["Noise"](layer.stddev, False)]
+    if kind == "GaussianDropout":
+        stddev = math.sqrt(layer.rate / (1 - layer.rate)) if layer.rate else 0.0
+        return [_layers2_modules()["Noise"](stddev, True)]
+    dropout = nn.Dropout1d(layer.rate) if kind == "SpatialDropout1D" else nn.Dropout2d(layer.rate)
+    return [m["ChannelsFirst"](dropout, ())]
+
+
+def _unit_normalization(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = normalize_axes(layer.axis, len(layer.input_shape) + 1, layer)
+    return [_layers2_modules()["UnitNorm"](tuple(axes))]
+
+
+for _kind in ("RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity"):
+    _NEW_LAYER_MODULES[_kind] = _shaping
+_NEW_LAYER_MODULES["ActivityRegularization"] = _shaping
+for _kind in ("GaussianNoise", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D"):
+    _NEW_LAYER_MODULES[_kind] = _noise
+_NEW_LAYER_MODULES["UnitNormalization"] = _unit_normalization
+
+
+def _conv1d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    lam = _layers2_modules()["Lambda"]
+    return [
+        lam(lambda x: x.unsqueeze(1), "add a height axis of 1"),
+        *_conv2d_transpose(layer.as_2d(), m),
+        lam(lambda x: x.squeeze(1), "drop the height axis"),
+    ]
+
+
+_NEW_LAYER_MODULES["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """DepthwiseConv2D as nn.Conv2d(groups=in_channels) with weight = kernel reshaped to
+    (kh, kw, 1, cin * m) and transposed to (cin * m, 1, kh, kw) (Keras's channel order);
+    SeparableConv2D adds the 1x1 nn.Conv2d (weight = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    nn = _torch().nn
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    conv = nn.Conv2d(
+        cin, cin * mult, (kh, kw), tuple(layer.strides), dilation=tuple(layer.dilation_rate),
+        groups=cin, bias=layer.use_bias and not separable,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1)))
+    inner = [conv]
+    if separable:
+        w = layer.params["pointwise_kernel"]
+        pointwise = nn.Conv2d(w.shape[2], w.shape[3], 1, bias=layer.use_bias)
+        pointwise.weight = _param(np.transpose(w, (3, 2, 0, 1)))
+        inner.append(pointwise)
+    if layer.use_bias:
+        inner[-1].bias = _param(layer.params["bias"])
+    body = inner[0] if len(inner) == 1 else nn.Sequential(*inner)
+    return [m["ChannelsFirst"](body, _pads(layer, layer.window)), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["DepthwiseConv2D"] = _depthwise
+_NEW_LAYER_MODULES["SeparableConv2D"] = _depthwise

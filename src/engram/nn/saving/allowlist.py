@@ -54,6 +54,18 @@ MERGE_CLASSES = (
     "Dot",
 )
 LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
+#: the layers2 set (transposed convolution and the shaping, noise and regularizing layers)
+LAYER_CLASSES.update(
+    {
+        name: name
+        for name in (
+            "Conv2DTranspose", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity",
+            "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+            "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+            "ActivityRegularization", "UnitNormalization",
+        )
+    }
+)  # fmt: skip
 #: wrapper classes -> their config keys that hold a whole serialized layer (converted in turn)
 NESTED_LAYERS = {"TimeDistributed": ("layer",), "Bidirectional": ("layer", "backward_layer")}
 
