@@ -114,7 +114,7 @@ def _compile_config(model: Any) -> dict[str, Any] | None:
     return config
 
 
-def _serialize(model: Any, weights_only: bool) -> bytes:
+def _serialize(model: Any, weights_only: bool, graph: tuple[str, str] | None = None) -> bytes:
     from safetensors.numpy import save
 
     if not model.built:
@@ -131,10 +131,8 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
     # the path of every layer holding weights (a layer's name; model/layer inside a nested one)
     metadata["layer_names"] = json.dumps([path for path, _ in _weight_layers(model)])
     if not weights_only:
-        from engram.nn.saving import engram_graph
-
-        if engram_graph.needs_graph(model):  # the wiring as data: Keras's architecture JSON
-            metadata[engram_graph.KEY] = engram_graph.architecture_json(model)
+        if graph is not None:  # the wiring as data (engram.nn.saving.engram_graph)
+            metadata[graph[0]] = graph[1]
         else:
             metadata["model_config"] = json.dumps(model.get_config())
         metadata["rng_state"] = json.dumps(_rng_states(model))
@@ -146,9 +144,11 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
     return save(tensors, metadata=metadata)
 
 
-def save_model(model: Any, path: str | os.PathLike) -> Path:
-    """Write ``model`` (architecture, weights, optimizer state) to ``path`` atomically."""
-    return atomic_write_bytes(path, _serialize(model, weights_only=False))
+def save_model(model: Any, path: str | os.PathLike, graph: tuple[str, str] | None = None) -> Path:
+    """Write ``model`` (architecture, weights, optimizer state) to ``path`` atomically;
+    ``graph`` is (metadata key, JSON) of a functional model's graph, stored instead of
+    ``model_config`` (engram.nn.saving.engram_graph makes it)."""
+    return atomic_write_bytes(path, _serialize(model, weights_only=False, graph=graph))
 
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
@@ -385,7 +385,11 @@ def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
             setattr(layer, key, stored.astype(value.dtype, copy=False))
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002
+def load_model(
+    path: str | os.PathLike,
+    compile: bool = True,  # noqa: A002
+    read_graph: Callable[[dict, dict, str], Any] | None = None,
+) -> Any:
     """Load a model saved with `Sequential.save`.
 
     The header, the architecture and every tensor's name and shape are checked before any
@@ -402,12 +406,9 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     file = _ModelFile(path)
     name, metadata = file.name, file.metadata
     shapes = file.shapes()
-    from engram.nn.saving import engram_graph
-
-    if engram_graph.KEY in metadata:  # a functional model (or one with nested models)
-        config = _json_field(metadata, engram_graph.KEY, name)
-        model = engram_graph.rebuild(config, shapes, name)
-    else:
+    # a functional model's graph, read by the caller's reader (engram.nn.saving.engram_graph)
+    model = None if read_graph is None else read_graph(metadata, shapes, name)
+    if model is None:
         config = _json_field(metadata, "model_config", name)
         _check_architecture(config, name)
         model = _rebuild(config, name)

@@ -668,7 +668,7 @@ def from_torch(module: Any, input_shape: Any) -> Any:
     if isinstance(module, _modules()["Graph"]):
         from engram.nn.export.torch_graph import graph_from_torch
 
-        return graph_from_torch(module, input_shape, _modules())
+        return graph_from_torch(module, input_shape, _modules(), _layer_from_torch)
     if not isinstance(module, nn.Sequential):
         raise ValueError(
             "from_torch reads an nn.Sequential or the Graph module to_torch makes. Got "

@@ -46,13 +46,15 @@ def _merge_layer(module: Any) -> Any:
     return L.Dot(axes=list(module.axes), normalize=module.normalize)
 
 
-def graph_from_torch(module: Any, input_shape: Any, m: dict[str, Any]) -> Any:
+def graph_from_torch(module: Any, input_shape: Any, m: dict[str, Any], read_layer: Any) -> Any:
     """A functional `Model` computing what ``module`` (to_torch's ``Graph``) computes, with its
-    weights; ``m`` is to_torch's table of module classes."""
-    from engram.nn import Input, Model
-    from engram.nn.export.torch import _layer_from_torch, _torch
+    weights; ``m`` is to_torch's table of module classes, ``read_layer(module, i, shape)``
+    the (engram layer, weights) of one torch module (torch.py's one-to-one table)."""
+    import torch
 
-    sequential = _torch().nn.Sequential
+    from engram.nn import Input, Model
+
+    sequential = torch.nn.Sequential
     if any(mask is not None for mask in module.masks):
         raise ValueError(
             "This Graph module computes masks (Embedding(mask_zero=True) or Masking before "
@@ -74,13 +76,11 @@ def graph_from_torch(module: Any, input_shape: Any, m: dict[str, Any]) -> Any:
         elif isinstance(child, m["Graph"]):
             if index not in made:
                 shape = [t.shape[1:] for t in args] if multi else args[0].shape[1:]
-                made[index] = graph_from_torch(child, shape, m)
+                made[index] = graph_from_torch(child, shape, m, read_layer)
             y = made[index](x)
         elif isinstance(child, sequential) and not multi:  # one layer's modules
             if index not in made:
-                pairs = [
-                    _layer_from_torch(sub, i, args[0].shape[1:]) for i, sub in enumerate(child)
-                ]
+                pairs = [read_layer(sub, i, args[0].shape[1:]) for i, sub in enumerate(child)]
                 made[index] = [layer for layer, _ in pairs]
                 weights += pairs
             y = x

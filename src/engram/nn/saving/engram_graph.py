@@ -33,17 +33,26 @@ def needs_graph(model: Any) -> bool:
     return any(hasattr(layer, "graph_layers") for layer in model.layers)
 
 
-def architecture_json(model: Any) -> str:
-    """The architecture as the ``.keras`` writer's ``config.json`` without compile settings
-    (engram's file keeps those in its own ``compile_config``)."""
+def graph_of(model: Any) -> tuple[str, str] | None:
+    """(`KEY`, the architecture as the ``.keras`` writer's ``config.json`` without compile
+    settings, which engram's file keeps in its own ``compile_config``) for a model that needs
+    a graph; None for a plain Sequential model (its ``model_config`` says it all)."""
+    if not needs_graph(model):
+        return None
     config = architecture.keras_config(model)
     config.pop("compile_config", None)
-    return json.dumps(config)
+    return KEY, json.dumps(config)
 
 
-def rebuild(config: Any, shapes: dict[str, tuple[int, ...]], name: str) -> Any:
-    """The model of a stored graph, checked before it is built (see the module docstring);
-    every weight bounded by the file's tensor sizes."""
+def read(metadata: dict, shapes: dict[str, tuple[int, ...]], name: str) -> Any:
+    """The model of a file's stored graph, or None when the file has none (a Sequential
+    model's file); checked before it is built (see the module docstring), every weight
+    bounded by the file's tensor sizes."""
+    if KEY not in metadata:
+        return None
+    from engram.nn.io import _json_field
+
+    config = _json_field(metadata, KEY, name)
     try:  # a value of the wrong type anywhere in the config is a malformed file
         spec = architecture.read_config(config, name)
     except ModelFileError:
