@@ -332,6 +332,8 @@ def trains(layer: Any) -> bool:
         return False
     if hasattr(layer, "graph_layers"):
         return any(trains(inner) for inner in layer.graph_layers())
+    if getattr(layer, "runs_call", False):  # a custom layer: its weights and its inner layers'
+        return any(leaf.trainable and bool(leaf.params) for leaf in layer._leaves())
     return bool(layer.params)
 
 
@@ -381,6 +383,9 @@ class Graph:
                 )
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
         self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
+        #: custom layers (``call`` made of ops): what their ``add_loss`` received in a forward
+        #: pass is part of the loss (`activity_penalty`), reset at each pass
+        self._custom = [layer for layer in self.layers if getattr(layer, "runs_call", False)]
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
@@ -451,6 +456,8 @@ class Graph:
         chain = self.chain
         if self._activity_outputs:
             self._activity_outputs = {}
+        for layer in self._custom:
+            layer._pass_losses = []
         if chain is not None and not self._regularized(chain):
             x = xs[0]
             if logits:
@@ -603,6 +610,8 @@ class Graph:
                 total += reg(v) / (len(v) if np.ndim(v) else 1)
         for model in self._nested:
             total += model.graph.activity_penalty()
+        for layer in self._custom:  # add_loss in a custom layer's call
+            total += sum(layer._pass_losses)
         return total
 
     def _chain_backward(self, grad, order, input_grad, from_logits):

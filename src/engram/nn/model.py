@@ -282,7 +282,7 @@ class Model(Layer):
             return cached[1]
         out: list[Layer] = []
         for layer in self.graph_layers():
-            out += layer._leaves() if isinstance(layer, Model) else [layer]
+            out += layer._leaves()  # a nested model's layers, a custom layer's inner layers
         # the optimizer skips layers whose trainable flag is off (a frozen model's layers are)
         self._leaf_cache = (self.graph, out)
         return out
@@ -1266,6 +1266,14 @@ class Model(Layer):
     def _check_saveable(self, what: str, filepath: Any = None) -> None:
         from engram.nn.saving import is_keras_file
 
+        custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
+        if custom:
+            raise NotImplementedError(
+                f"{what} of a model with the custom layer {custom[0]} is not supported: a "
+                "custom layer is Python code, and engram never imports or runs code from a file "
+                "(its weights files do not hold such layers yet either). Keep the weights with "
+                "model.get_weights() and set_weights() in Python."
+            )
         if filepath is not None and is_keras_file(filepath):
             return  # Keras's format holds nested models and functional graphs
         if any(isinstance(layer, Model) for layer in self.layers):

@@ -133,10 +133,16 @@ class Tensor(_Operators):
         )
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            f"np.{ufunc.__name__} on a traced tensor would carry no gradient. Use "
-            f"engram.nn.ops.{ufunc.__name__} (keras.ops's name) instead."
-        )
+        """A NumPy ufunc that `engram.nn.ops` has (``array - tensor``, ``np.exp(tensor)``)
+        runs as that op, with its derivative; any other is refused."""
+        op = getattr(_ops(), ufunc.__name__, None) if ufunc.__name__ in _ops().IMPLEMENTED else None
+        if op is None or method != "__call__" or kwargs:
+            raise TypeError(
+                f"np.{ufunc.__name__} on a traced tensor would carry no gradient, and "
+                f"engram.nn.ops has no {ufunc.__name__}. Use the engram.nn.ops (keras.ops) that "
+                "compute it."
+            )
+        return op(*inputs)
 
     def __bool__(self) -> bool:
         return bool(self.value)
@@ -160,6 +166,9 @@ class Tape:
         self.n = 0
         self.leaves: dict[int, tuple[Any, Tensor]] = {}  # id(variable) -> (variable, leaf)
         self.losses: list[Tensor | np.ndarray] = []
+        #: id(layer) -> (layer, its weight gradients summed over its calls on this tape), for
+        #: layers recorded as one entry each (a built-in layer inside a custom layer's call)
+        self.layer_grads: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}
 
     def __enter__(self) -> Tape:
         _active.append(self)
@@ -203,6 +212,17 @@ class Tape:
                 if isinstance(tensor, Tensor) and gi is not None:
                     _add(grads, tensor.index, gi)
         return grads
+
+    def sum_layer_grads(self, layer: Any) -> None:
+        """Add the ``grads`` a layer's backward just wrote to its sums over this tape."""
+        total = self.layer_grads.setdefault(id(layer), (layer, {}))[1]
+        for key, grad in layer.grads.items():
+            total[key] = total[key] + grad if key in total else np.array(grad)
+
+    def write_layer_grads(self) -> None:
+        """After backward: each such layer's ``grads`` become the sums over its calls."""
+        for layer, total in self.layer_grads.values():
+            layer.grads.update(total)
 
 
 def _add(grads: list[Any], index: int, g: np.ndarray) -> None:
