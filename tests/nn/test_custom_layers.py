@@ -300,3 +300,32 @@ def test_weights_files_of_a_model_with_custom_layers_are_refused(tmp_path):
         with pytest.raises(NotImplementedError, match="custom layer ScaledWhenTraining"):
             model.save_weights(str(tmp_path / path))
     assert not list(tmp_path.iterdir())
+
+
+def _summary_counts(model: Any) -> tuple[int, int]:
+    import re
+
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **kw: lines.append(str(text)))
+    text = "\n".join(lines)
+    keys = ("(?<!Non-)Trainable", "Non-trainable")
+    found = [re.search(rf"{k} params:\s*([\d,]+)", text) for k in keys]
+    assert all(found), text
+    return tuple(int(f.group(1).replace(",", "")) for f in found)  # type: ignore[union-attr]
+
+
+def test_freezing_a_custom_layer_freezes_the_layers_it_holds(keras):
+    x = np.ones((4, 5), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    counts = []
+    for module in (keras, engram.nn):
+        model = functional_mlp_block(module)
+        assert _summary_counts(model) == (1281, 0)
+        model.get_layer("mlp_block").trainable = False
+        before = [np.asarray(w) for w in model.get_weights()]
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, epochs=1, verbose=0)
+        for a, b in zip(before, model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, np.asarray(b))
+        counts.append(_summary_counts(model))
+    assert counts[1] == counts[0] == (0, 1281)

@@ -1199,8 +1199,9 @@ class Model(Layer):
         for layer in self.layers:
             if isinstance(layer, Model):
                 total += layer._trainable_count() if layer.trainable else 0
-            elif layer.trainable:
-                total += sum(p.size for p in layer.params.values())
+            else:  # a custom layer counts the layers it holds too
+                leaves = [leaf for leaf in layer._leaves() if leaf.trainable]
+                total += sum(p.size for leaf in leaves for p in leaf.params.values())
         return total
 
     def _summary_rows(self) -> list[tuple[str, ...]]:

@@ -332,6 +332,8 @@ def adapt_class(cls: type) -> None:
     ``build(input_shape)`` gets the shape with its batch axis and the model's generator for
     its weights; ``compute_output_shape`` (if written) likewise takes and gives shapes with the
     batch axis."""
+    if not isinstance(getattr(cls, "trainable", None), property):
+        cls.trainable = property(_get_trainable, _set_trainable)  # type: ignore[attr-defined]
     user_build = cls.__dict__.get("build")
     if user_build is not None and not getattr(user_build, "_adapted", False):
 
@@ -354,6 +356,17 @@ def adapt_class(cls: type) -> None:
 
         shape_method._adapted = True  # type: ignore[attr-defined]
         cls.compute_output_shape = shape_method  # type: ignore[attr-defined]
+
+
+def _get_trainable(self: Any) -> bool:
+    return self.__dict__.get("_trainable", True)
+
+
+def _set_trainable(self: Any, value: bool) -> None:
+    """As in Keras: freezing a custom layer freezes the layers it holds."""
+    self.__dict__["_trainable"] = bool(value)
+    for sub in sublayers(self):
+        sub.trainable = bool(value)
 
 
 def _sample_of(input_shape: Any) -> Any:
