@@ -329,3 +329,41 @@ def test_freezing_a_custom_layer_freezes_the_layers_it_holds(keras):
             np.testing.assert_array_equal(a, np.asarray(b))
         counts.append(_summary_counts(model))
     assert counts[1] == counts[0] == (0, 1281)
+
+
+def test_weights_made_in_init_and_keras_s_weights_lists(keras):
+    """The guide's first Linear (weights in __init__), and its weights / trainable_weights /
+    non_trainable_weights prints."""
+
+    def program(module: Any) -> dict[str, Any]:
+        class Linear(module.layers.Layer):
+            def __init__(self, units=32, input_dim=32):
+                super().__init__()
+                self.w = self.add_weight(
+                    shape=(input_dim, units), initializer="random_normal", trainable=True
+                )
+                self.b = self.add_weight(shape=(units,), initializer="zeros", trainable=True)
+
+            def call(self, inputs):
+                return module.ops.matmul(inputs, self.w) + self.b
+
+        linear_layer = Linear(4, 2)
+        y = linear_layer(np.ones((2, 2), np.float32))
+        assert linear_layer.weights == [linear_layer.w, linear_layer.b]
+        my_sum = guide_layers(module)["ComputeSum"](2)
+        block = guide_layers(module)["MLPBlock"]()
+        block(np.ones((3, 64), np.float32))
+        return {
+            "y": np.asarray(module.ops.convert_to_numpy(y)),
+            "w": np.asarray(module.ops.convert_to_numpy(linear_layer.w)),
+            "counts": [
+                (len(layer.weights), len(layer.trainable_weights), len(layer.non_trainable_weights))
+                for layer in (linear_layer, my_sum, block)
+            ],
+        }
+
+    k, e = program(keras), program(engram.nn)
+    assert e["counts"] == k["counts"] == [(2, 2, 0), (1, 0, 1), (6, 6, 0)]
+    np.testing.assert_allclose(e["y"], np.ones((2, 2)) @ e["w"], rtol=1e-6)
+    assert e["y"].shape == k["y"].shape == (2, 4)
+    assert 0.01 < e["w"].std() < 0.1  # random_normal: stddev 0.05, as Keras draws it

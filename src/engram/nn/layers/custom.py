@@ -334,6 +334,13 @@ def adapt_class(cls: type) -> None:
     batch axis."""
     if not isinstance(getattr(cls, "trainable", None), property):
         cls.trainable = property(_get_trainable, _set_trainable)  # type: ignore[attr-defined]
+        cls.weights = property(lambda self: layer_variables(self))  # type: ignore[attr-defined]
+        cls.trainable_weights = property(  # type: ignore[attr-defined]
+            lambda self: [v for v in layer_variables(self) if v.trainable and self.trainable]
+        )
+        cls.non_trainable_weights = property(  # type: ignore[attr-defined]
+            lambda self: [v for v in layer_variables(self) if not (v.trainable and self.trainable)]
+        )
     user_build = cls.__dict__.get("build")
     if user_build is not None and not getattr(user_build, "_adapted", False):
 
@@ -356,6 +363,24 @@ def adapt_class(cls: type) -> None:
 
         shape_method._adapted = True  # type: ignore[attr-defined]
         cls.compute_output_shape = shape_method  # type: ignore[attr-defined]
+
+
+def layer_variables(layer: Any) -> list[Variable]:
+    """Keras's ``layer.weights``: the layer's own variables (trainable, then non-trainable),
+    then those of the layers it holds; a built-in layer's arrays as variables over them."""
+    out: list[Variable] = []
+    for leaf in layer._leaves():
+        if leaf.runs_call:
+            own = leaf.__dict__.get("_variables", [])
+            out += [v for v in own if v.trainable] + [v for v in own if not v.trainable]
+            continue
+        for store, trainable in ((leaf.params, leaf.trainable), (leaf.state_arrays(), False)):
+            for key in leaf.weight_names:
+                if key in store:
+                    variable = Variable(store, key, f"{leaf.name}/{key}", trainable)
+                    variable.owner = leaf
+                    out.append(variable)
+    return out
 
 
 def _get_trainable(self: Any) -> bool:
