@@ -249,3 +249,13 @@ def test_a_killed_fit_resumes_with_a_custom_metric_s_state(tmp_path):
     a, b = json.loads(whole.stdout), json.loads(resumed.stdout)
     assert a["history"]["positives"][0] > 0
     assert b["history"] == a["history"] and b["weights"] == a["weights"]
+
+
+def test_saving_a_model_compiled_with_a_python_loss_is_refused(tmp_path):
+    model = engram.nn.Sequential([engram.nn.Input(shape=(6,)), engram.nn.layers.Dense(4)])
+    model.compile(optimizer="sgd", loss=guide_losses(engram.nn)["function"])
+    for name in ("m.keras", "m.engram"):
+        with pytest.raises(NotImplementedError, match="custom_mean_squared_error.*save_weights"):
+            model.save(str(tmp_path / name))
+    assert not list(tmp_path.iterdir())
+    model.save_weights(str(tmp_path / "w.weights.h5"))  # the weights save as ever

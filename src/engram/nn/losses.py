@@ -653,7 +653,7 @@ def get(identifier: Any) -> Loss:
     if isinstance(identifier, str):
         return losses.get(identifier)()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
+        return get(identifier())
     if callable(identifier) and identifier in FUNCTIONS:
         return FUNCTIONS[identifier]()
     if callable(identifier) and not isinstance(identifier, type):
@@ -665,5 +665,17 @@ def get(identifier: Any) -> Loss:
 
 
 def to_json(loss: Loss) -> Any:
+    """A loss as a model file stores it: a name, or ``{"name", "config"}``.
+
+    Raises:
+        NotImplementedError: a loss written in Python (`CallLoss`): files hold data, never
+            code.
+    """
+    if isinstance(loss, CallLoss):
+        raise NotImplementedError(
+            f"The model is compiled with the loss {loss.name!r}, written in Python (a function "
+            "or a Loss subclass): engram's files hold data only, never code, so it cannot be "
+            "saved with the model. Use save_weights(), or compile with a built-in loss first."
+        )
     config = loss.get_config()
     return loss.name if not config else {"name": loss.name, "config": config}
