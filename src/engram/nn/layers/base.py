@@ -142,10 +142,16 @@ class Layer:
     #: `engram.nn.ops` and no ``forward`` of its own; forward and backward then run ``call`` on a
     #: tape (`engram.nn.layers.custom`). Set for each class when it is defined.
     runs_call: bool = False
+    declares_output_shape: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.runs_call = callable(getattr(cls, "call", None)) and cls.forward is Layer.forward
+        #: False for a custom layer that writes no compute_output_shape: a subclassed model's
+        #: summary then shows "?" for its output, as Keras's does
+        cls.declares_output_shape = not cls.runs_call or any(
+            "compute_output_shape" in k.__dict__ for k in cls.__mro__[: cls.__mro__.index(Layer)]
+        )
         if cls.runs_call:
             custom.adapt_class(cls)
 
