@@ -69,6 +69,12 @@ DIFFERENTIABLE: dict[str, tuple[Any, list[Any]]] = {
     "matmul_batched": (lambda o, a, b: o.matmul(a, b), [_any((2, 3, 4)), _any((4, 5))]),
     "matmul_vector": (lambda o, a, b: o.matmul(a, b), [_any((3, 4)), _any((4,))]),
     "cast": (lambda o, a: o.cast(a, "float64"), [_any((3, 4))]),
+    "sin": (lambda o, a: o.sin(a), [_any((3, 4))]),
+    "cos": (lambda o, a: o.cos(a), [_any((3, 4))]),
+    "var": (lambda o, a: o.var(a, axis=-1), [_any((3, 4))]),
+    "std": (lambda o, a: o.std(a, axis=0, keepdims=True), [_any((3, 4))]),
+    "dot": (lambda o, a, b: o.dot(a, b), [_any((3, 4)), _any((4, 2))]),
+    "dot_vectors": (lambda o, a, b: o.dot(a, b), [_any((4,)), _any((4,))]),
 }
 
 # Python's operators on traced tensors: the same ops

@@ -245,6 +245,16 @@ def tanh(x: Any) -> Any:
     return _unary(x, np.tanh, lambda a, out: 1 - out * out)
 
 
+def sin(x: Any) -> Any:
+    """sin(x).   vjp: g cos(x)."""
+    return _unary(x, np.sin, lambda a, out: np.cos(a))
+
+
+def cos(x: Any) -> Any:
+    """cos(x).   vjp: -g sin(x)."""
+    return _unary(x, np.cos, lambda a, out: -np.sin(a))
+
+
 def softplus(x: Any) -> Any:
     """log(1 + exp(x)), stable.   vjp: g sigmoid(x)."""
     return _unary(x, lambda a: np.logaddexp(0, a).astype(a.dtype), lambda a, out: F.sigmoid(a))
@@ -324,6 +334,22 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         tape,
         lambda g: (np.broadcast_to(_expand(g, axes, keepdims) / n, a.shape),),
     )
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Variance over ``axis`` (n values, divided by n).   vjp: g 2 (x - mean) / n."""
+    (a,), items, tape = _args(x)
+    a = np.asarray(a)
+    axes = _axes(axis, a.ndim)
+    n = int(np.prod([a.shape[i] for i in axes])) if a.ndim else 1
+    centered = a - np.mean(a, axis=axes, keepdims=True)
+    out = np.mean(centered * centered, axis=axes, keepdims=keepdims)
+    return _result(out, items, tape, lambda g: (_expand(g, axes, keepdims) * 2 * centered / n,))
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Standard deviation over ``axis``: sqrt(var).   vjp: g (x - mean) / (n std)."""
+    return sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
@@ -455,6 +481,18 @@ def matmul(x1: Any, x2: Any) -> Any:
         return ga, gb
 
     return _result(out, items, tape, vjp)
+
+
+def dot(x1: Any, x2: Any) -> Any:
+    """Keras's dot for vectors and matrices (matmul; a scalar product of two vectors).
+    vjp: that of `matmul`."""
+    (a, b), _, _ = _args(x1, x2)
+    if np.ndim(a) > 2 or np.ndim(b) > 2:
+        raise NotImplementedError(
+            "ops.dot of inputs with more than 2 axes is not implemented in engram.nn.ops. "
+            "Use ops.matmul (batched) or reshape to matrices."
+        )
+    return matmul(x1, x2)
 
 
 # ------------------------------------------------------- no derivative (values)
