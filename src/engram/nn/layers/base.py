@@ -277,6 +277,8 @@ class Layer:
         regularizer: Any = None,
         constraint: Any = None,
         name: str | None = None,
+        autocast: bool = True,
+        aggregation: str = "none",
     ) -> Any:
         """Create a weight, as Keras's ``add_weight``: a `engram.nn.tape.Variable` that ops
         read (its gradient comes from the tape of ``call``). Trainable weights live in
@@ -293,6 +295,8 @@ class Layer:
             regularizer: a penalty on it, added to the loss (`engram.nn.regularizers`).
             constraint: applied after each update (`engram.nn.constraints`).
             name: the weight's name.
+            autocast, aggregation: Keras's mixed-precision and multi-device settings, which
+                change nothing here (engram computes in the weights' dtype on one device).
         """
         return custom.add_weight(
             self, shape, initializer, dtype, trainable, regularizer, constraint, name
