@@ -365,3 +365,26 @@ def test_weights_made_in_init_and_keras_s_weights_lists(keras):
     np.testing.assert_allclose(e["y"], np.ones((2, 2)) @ e["w"], rtol=1e-6)
     assert e["y"].shape == k["y"].shape == (2, 4)
     assert 0.01 < e["w"].std() < 0.1  # random_normal: stddev 0.05, as Keras draws it
+
+
+def test_layers_built_on_data_draw_different_weights_reproducibly():
+    make = guide_layers(engram.nn)["Linear"]
+    x = np.ones((2, 3), np.float32)
+    first, second, again = make(4, name="one"), make(4, name="two"), make(4, name="one")
+    for layer in (first, second, again):
+        layer(x)
+    assert not np.array_equal(first.get_weights()[0], second.get_weights()[0])
+    np.testing.assert_array_equal(first.get_weights()[0], again.get_weights()[0])
+
+
+def test_add_weight_before_super_init_says_what_to_do():
+    class Early(engram.nn.layers.Layer):
+        def __init__(self):
+            self.w = self.add_weight(shape=3)
+            super().__init__()
+
+        def call(self, inputs):
+            return inputs * self.w
+
+    with pytest.raises(RuntimeError, match=r"super\(\).__init__"):
+        Early()

@@ -368,8 +368,9 @@ class Layer:
         else:
             x = np.asarray(x)
             shape = tuple(x.shape[1:])
-        if not self.built:
-            self.build(shape, np.random.default_rng(0))
+        if not self.built:  # a custom layer draws from its own generator (`custom.weight_rng`)
+            rng = custom.weight_rng(self) if self.runs_call else np.random.default_rng(0)
+            self.build(shape, rng)
         return self.forward(x, training=training)
 
     def grad_array(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:

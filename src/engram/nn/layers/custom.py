@@ -106,7 +106,14 @@ def add_weight(
     name: str | None,
 ) -> Variable:
     """Create one weight (see `Layer.add_weight`)."""
-    shape = () if shape is None else tuple(int(s) for s in shape)
+    if "params" not in vars(layer):
+        raise RuntimeError(
+            f"{type(layer).__name__} calls add_weight before super().__init__(**kwargs). Call "
+            "super().__init__(**kwargs) first, as Keras requires."
+        )
+    if shape is None:
+        shape = ()
+    shape = (int(shape),) if np.ndim(shape) == 0 and shape != () else tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"add_weight(shape={shape}) needs sizes >= 0.")
     dtype = np.dtype(dtype or layer.dtype)
@@ -290,7 +297,7 @@ def call_inside(layer: Any, x: Any, training: Any) -> Any:
     training = current_training(training)
     tape = active_tape()
     if not layer.built:
-        layer.build(_sample_shape(x), _build_rngs[-1] if _build_rngs else np.random.default_rng(0))
+        layer.build(_sample_shape(x), _build_rngs[-1] if _build_rngs else weight_rng(layer))
     if layer.runs_call:  # its ops record on the same tape
         return invoke(layer, x, training)
     if getattr(layer, "activity_regularizer", None) is not None:
