@@ -1,6 +1,7 @@
 """What the first three experiments claim, checked on their quick settings."""
 
 import numpy as np
+import pytest
 
 from engram.experiments import get
 
@@ -40,3 +41,20 @@ def test_backprop_from_scratch_matches_gradcheck_and_sequential():
     assert metrics["max_grad_difference_vs_sequential"] < 1e-6
     assert metrics["max_weight_difference_vs_sequential_after_training"] < 1e-5
     assert metrics["final_loss"] < 0.1 * metrics["initial_loss"]
+
+
+def test_xor_learning_rate_among_the_others_is_compared_once():
+    # the setting's own rate among the others was compared with itself ("from 0 of 2 at 0.05,
+    # and from 0 of 2 at 0.05"); now it is left out of the others, and nothing else is refused
+    experiment, config = quick_config(
+        "xor", n_seeds=2, epochs=20, learning_rate=0.05, better_learning_rates=(0.05, 0.01)
+    )
+    result = experiment.run(config)
+    assert result.metrics["best_learning_rate"] == 0.01
+    assert list(result.metrics["solved_by_learning_rate"]) == ["0.05", "0.01"]
+
+
+def test_xor_without_another_rate_is_refused_by_name():
+    experiment, config = quick_config("xor", learning_rate=0.05, better_learning_rates=(0.05,))
+    with pytest.raises(ValueError, match="better_learning_rates=.* no rate other than"):
+        experiment.run(config)

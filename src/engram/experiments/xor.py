@@ -92,7 +92,15 @@ def _surface(model: Sequential) -> dict[str, Any]:
 
 
 def run(config: dict[str, Any]) -> Result:
-    rates = [config["learning_rate"], *config["better_learning_rates"]]
+    lr = config["learning_rate"]
+    others = list(dict.fromkeys(r for r in config["better_learning_rates"] if r != lr))
+    if not others:
+        raise ValueError(
+            f"better_learning_rates={tuple(config['better_learning_rates'])} holds no rate other "
+            f"than learning_rate={lr:g}: give at least one other rate to compare, e.g. "
+            "--set better_learning_rates=0.01,0.05."
+        )
+    rates = [lr, *others]
     sweeps = {rate: _sweep(config, rate) for rate in rates}
     solved = {rate: int(sweep["solved"].sum()) for rate, sweep in sweeps.items()}
     best = max(rates[1:], key=lambda r: solved[r])
