@@ -21,12 +21,14 @@ there are (`IMPLEMENTED`).
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from engram.nn import functional as F
+from engram.nn import tape as tape_module
 from engram.nn.tape import Tensor, Variable, active_tape
 
 _py_abs, _py_max, _py_min, _py_sum = builtins.abs, builtins.max, builtins.min, builtins.sum
@@ -609,6 +611,9 @@ IMPLEMENTED = tuple(
         and name != "take_index"
     )
 )
+
+
+tape_module.OPS[:] = [sys.modules[__name__]]  # Python's operators on traced tensors use these
 
 
 def __getattr__(name: str) -> Any:

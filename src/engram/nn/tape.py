@@ -29,10 +29,13 @@ def active_tape() -> Tape | None:
     return _active[-1] if _active else None
 
 
-def _ops() -> Any:
-    from engram.nn import ops
+#: `engram.nn.ops`, which registers itself here when imported (this module imports no op:
+#: the operators below dispatch to the module that imports this one)
+OPS: list[Any] = []
 
-    return ops
+
+def _ops() -> Any:
+    return OPS[0]
 
 
 class _Operators:
