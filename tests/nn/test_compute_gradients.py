@@ -108,36 +108,3 @@ def test_sample_weight_is_checked():
         model.compute_gradients(x, y, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="must be compiled before compute_gradients"):
         mlp().compute_gradients(x, y)
-
-
-def _engram_imports(path):
-    import ast
-
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):  # module level and inside functions (lazy imports) alike
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return {n for n in names if n.startswith("engram")}
-
-
-def test_imports_point_down():
-    from pathlib import Path
-
-    import engram
-
-    root = Path(engram.__file__).parent
-    for path in (root / "nn").rglob("*.py"):
-        above = {n for n in _engram_imports(path) if not n.startswith("engram.nn")}
-        above -= {"engram.registry", "engram.fileio", "engram.validation"}
-        if path.parent.name == "datasets":  # Keras's load_data() on engram's verified loaders
-            above -= {"engram.data.mnist"}
-        assert not above, f"{path.name} imports {above} from above the engine"
-    for path in (root / "data").rglob("*.py"):  # data/ sits beside nn/: neither points up
-        assert not any(n.startswith("engram.nn") for n in _engram_imports(path)), path.name
-    assert not {"engram.nn.model", "engram.nn.sequential"} & _engram_imports(root / "nn" / "io.py")
-    assert not any(
-        n.startswith("engram.experiments") for n in _engram_imports(root / "motor" / "training.py")
-    )

@@ -388,3 +388,11 @@ def test_add_weight_before_super_init_says_what_to_do():
 
     with pytest.raises(RuntimeError, match=r"super\(\).__init__"):
         Early()
+
+
+def test_backup_and_restore_of_a_model_with_a_custom_layer_is_refused(tmp_path):
+    model = sequential_linear(engram.nn)
+    model.compile(optimizer="sgd", loss="mse")
+    backup = engram.nn.callbacks.BackupAndRestore(str(tmp_path / "b"))
+    with pytest.raises(NotImplementedError, match="BackupAndRestore.*custom layer Linear"):
+        model.fit(np.ones((4, 6)), np.ones((4, 3)), callbacks=[backup], verbose=0)

@@ -547,7 +547,13 @@ class BackupAndRestore(Callback):
         from engram.nn.backup import load_backup
         from engram.nn.io import ModelFileError
 
-        self.model._check_saveable("BackupAndRestore")
+        self.model._refuse_custom_layers("BackupAndRestore")
+        if any(hasattr(layer, "graph_layers") for layer in self.model.layers):
+            raise NotImplementedError(
+                "BackupAndRestore of a model that contains another model is not supported yet "
+                "(its backup matches layers by their top-level names). Save the model with "
+                "ModelCheckpoint or model.save('model.engram') instead."
+            )
         source = getattr(getattr(self.model, "_fit_iterator", None), "source", None)
         if self.save_freq != "epoch" and getattr(source, "num_batches", 0) is None:
             raise NotImplementedError(

@@ -10,7 +10,8 @@ the output's shape. `Graph` then runs the recorded nodes in order, forward and b
 
 A tensor read by several nodes receives the sum of their gradients (fan-out); a layer called by
 several nodes (a shared layer) has its forward cache saved per call and restored before that
-call's backward, and its weight gradients are summed over the calls. `Sequential` is the graph
+call's backward, and its weight gradients are summed over the calls; a model called by several
+nodes (the siamese pattern) likewise, for every layer inside it. `Sequential` is the graph
 of one chain; a functional `Model` is any directed acyclic graph of such calls.
 
 A layer with an ``activity_regularizer`` R adds a penalty on its output y, as Keras adds it
@@ -373,14 +374,9 @@ class Graph:
         calls: dict[int, int] = {}
         for n in self.nodes:
             calls[id(n.layer)] = calls.get(id(n.layer), 0) + 1
-        #: indices of the steps whose layer is called more than once (shared layers)
+        #: indices of the steps whose layer is called more than once (shared layers and
+        #: shared models: a model's per-call state is every layer's inside it, see `_snapshot`)
         self.shared = {i for i, n in enumerate(self.nodes) if calls[id(n.layer)] > 1}
-        for i in self.shared:
-            if hasattr(self.nodes[i].layer, "graph_layers"):
-                raise ValueError(
-                    f"The model {self.nodes[i].layer.name!r} is called more than once in one "
-                    "graph; a shared model is not supported yet. Share its layers instead."
-                )
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
         self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
         #: custom layers (``call`` made of ops): what their ``add_loss`` received in a forward
@@ -392,6 +388,9 @@ class Graph:
         #: step -> (its layer's activity regularizer, that step's output) in the last forward
         #: pass: backward adds dR/dy / batch to its gradient, `activity_penalty` sums R(y) / batch
         self._activity_outputs: dict[int, tuple[Any, Any]] = {}
+        #: step -> the activity penalty of that call of a shared model (its graph keeps the
+        #: last call's only)
+        self._call_penalties: dict[int, float] = {}
         #: slots whose tensors carry a (batch, time) mask (Embedding(mask_zero=True), Masking)
         self.mask_slots = self._mask_slots()
         #: the layers in order when the graph is one chain (Sequential's case): forward and
@@ -456,6 +455,8 @@ class Graph:
         chain = self.chain
         if self._activity_outputs:
             self._activity_outputs = {}
+        if self._call_penalties:
+            self._call_penalties = {}
         for layer in self._custom:
             layer._pass_losses = []
         if chain is not None and not self._regularized(chain):
@@ -494,6 +495,8 @@ class Graph:
                 self._activity_outputs[i] = (regularizer, y)
             if i in shared:
                 self._snapshots[i] = _snapshot(layer)
+                if hasattr(layer, "graph_layers"):
+                    self._call_penalties[i] = layer.graph.activity_penalty()
         return [values[s] for s in self.output_slots]
 
     @staticmethod
@@ -572,6 +575,8 @@ class Graph:
                     continue
             if i in shared:
                 _restore(layer, self._snapshots[i])
+                if hasattr(layer, "graph_layers"):  # this call's gradients only, summed below
+                    _zero_grads(layer)
             wanted = input_grad[i]
             if not wanted:
                 layer.needs_input_grad = False
@@ -584,15 +589,16 @@ class Graph:
                 if not wanted:
                     layer.needs_input_grad = True
             if i in shared:
-                _accumulate(summed.setdefault(id(layer), {}), layer)
+                for leaf in _leaves(layer):
+                    _accumulate(summed.setdefault(id(leaf), {}), leaf)
             if wanted:
                 for s, gs in zip(ins, gx if multi else (gx,), strict=True):
                     if gs is not None:
                         grads[s] = gs if grads[s] is None else grads[s] + gs
         for i in shared:
-            layer = steps[i][0]
-            if id(layer) in summed:
-                layer.grads.update(summed[id(layer)])
+            for leaf in _leaves(steps[i][0]):
+                if id(leaf) in summed:
+                    leaf.grads.update(summed[id(leaf)])
         return [grads[s] for s in self.input_slots]
 
     def _activity_grads(self, i: int) -> list[np.ndarray]:
@@ -608,8 +614,13 @@ class Graph:
         for i, (reg, y) in self._activity_outputs.items():
             for v in y if self.steps[i][4] else [y]:
                 total += reg(v) / (len(v) if np.ndim(v) else 1)
+        shared_models = set()
+        for i, penalty in self._call_penalties.items():
+            total += penalty
+            shared_models.add(id(self.steps[i][0]))
         for model in self._nested:
-            total += model.graph.activity_penalty()
+            if id(model) not in shared_models:
+                total += model.graph.activity_penalty()
         for layer in self._custom:  # add_loss in a custom layer's call
             total += sum(layer._pass_losses)
         return total
@@ -652,12 +663,40 @@ def _is_layer(value: Any) -> bool:
     return hasattr(value, "state_arrays") and hasattr(value, "backward") and hasattr(value, "grads")
 
 
+class _ModelCall(dict):
+    """The snapshot of one call of a shared model: its graph's per-call records and the
+    snapshot of every layer it runs (nested models in turn)."""
+
+
+def _leaves(layer: Any) -> list[Any]:
+    """The layers holding the weights a call of ``layer`` trains: itself, or a model's leaves."""
+    return layer._leaves() if hasattr(layer, "graph_layers") else [layer]
+
+
+def _zero_grads(model: Any) -> None:
+    """Zero a model's leaves' gradients in place (a call that reaches only some of them adds
+    nothing for the others)."""
+    for leaf in model._leaves():
+        for grad in leaf.grads.values():
+            grad[...] = 0
+
+
 def _snapshot(layer: Any) -> dict[str, Any]:
     """The forward cache of one call of a shared layer (arrays copied: layers may reuse them),
-    with the caches of the layers it wraps.
+    with the caches of the layers it wraps; for a model, every layer's inside it.
 
     Weights and saved state (BatchNormalization's moving statistics) are not cache: restoring
     them would undo the later calls' updates."""
+    if hasattr(layer, "graph_layers"):
+        graph = layer.graph
+        return _ModelCall(
+            records=(
+                dict(graph._snapshots),
+                dict(graph._activity_outputs),
+                dict(graph._call_penalties),
+            ),
+            layers=[(inner, _snapshot(inner)) for inner in graph.layers],
+        )
     skip = {*_NOT_CACHE, *layer.state_arrays()}
     return {
         k: v.copy() if isinstance(v, np.ndarray) else _Inner(_snapshot(v)) if _is_layer(v) else v
@@ -667,6 +706,13 @@ def _snapshot(layer: Any) -> dict[str, Any]:
 
 
 def _restore(layer: Any, snapshot: dict[str, Any]) -> None:
+    if isinstance(snapshot, _ModelCall):
+        graph = layer.graph
+        snapshots, graph._activity_outputs, penalties = snapshot["records"]
+        graph._snapshots, graph._call_penalties = dict(snapshots), dict(penalties)
+        for inner, inner_snapshot in snapshot["layers"]:
+            _restore(inner, inner_snapshot)
+        return
     for key, value in snapshot.items():
         if isinstance(value, _Inner):
             _restore(getattr(layer, key), value)

@@ -7,8 +7,11 @@ tensor bytes. engram stores:
 * tensors ``weights/<layer>/<key>``, ``state/<layer>/<key>`` (e.g. moving averages) and
   ``optimizer/<layer>/<key>/<slot>``;
 * metadata ``format = "engram-model"``, ``format_version``, ``layer_names`` (in order, so
-  `load_weights` can match layers by position as Keras does), ``model_config`` (JSON naming only
-  classes from engram's layer registry), ``compile_config`` (optimizer/loss/metrics by name) and
+  `load_weights` can match layers by position as Keras does; a nested model's layers as
+  ``model/layer``), ``model_config`` (JSON naming only classes from engram's layer registry; a
+  functional model, or one holding nested models, keeps its graph as data under
+  ``keras_architecture`` instead, read with the ``.keras`` reader's checks:
+  engram.nn.saving.engram_graph), ``compile_config`` (optimizer/loss/metrics by name) and
   ``rng_state`` (the random generators' states, so shuffling and dropout resume where they were:
   training 2 epochs equals training 1, saving, loading and training 1 more, bit for bit);
 * metadata ``tensors_sha256``: a SHA-256 of every tensor (`tensors_checksum`), verified on
@@ -55,14 +58,26 @@ class ModelFileError(ValueError):
     """A model file that engram refuses to load: truncated, malformed, unknown or pickled."""
 
 
+def _weight_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(path, layer) for every layer holding weights: ``dense`` for a layer of the model,
+    ``encoder/dense`` for a layer of a nested model (each nested model once, shared or not)."""
+    out: list[tuple[str, Any]] = []
+    for layer in model.layers:
+        if hasattr(layer, "graph_layers"):  # a nested model: its layers under its name
+            out += _weight_layers(layer, f"{prefix}{layer.name}/")
+        else:
+            out.append((f"{prefix}{layer.name}", layer))
+    return out
+
+
 def _tensors_of(model: Any, with_optimizer: bool) -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
-    for layer in model.layers:
+    for path, layer in _weight_layers(model):
         for key, value in layer.params.items():
-            tensors[f"weights/{layer.name}/{key}"] = np.ascontiguousarray(value)
+            tensors[f"weights/{path}/{key}"] = np.ascontiguousarray(value)
         for key, value in layer.state_arrays().items():
             # reshaped: ascontiguousarray makes a 0-d array (Normalization's count) 1-d
-            tensors[f"state/{layer.name}/{key}"] = np.ascontiguousarray(value).reshape(value.shape)
+            tensors[f"state/{path}/{key}"] = np.ascontiguousarray(value).reshape(value.shape)
     if with_optimizer and model.optimizer is not None:
         for slot_key, slots in model.optimizer.slots.items():
             for slot, value in slots.items():
@@ -76,18 +91,30 @@ def _compile_config(model: Any) -> dict[str, Any] | None:
     from engram.nn import losses, optimizers
     from engram.nn import metrics as metrics_module
 
-    # names and built-in metric objects (as their config); functions cannot be stored
-    stored = [metrics_module.to_json(m) for m in model.metric_names]
-    metrics = [m for m in stored if m is not None]
-    return {
+    def stored(metrics: Any) -> Any:
+        """Names and built-in metric objects (as their config), per output as given (lists
+        or a dict); functions cannot be stored."""
+        if isinstance(metrics, dict):
+            return {k: stored(v) for k, v in metrics.items()}
+        if isinstance(metrics, (list, tuple)):
+            kept = [stored(m) for m in metrics]
+            return [m for m in kept if m is not None]
+        return metrics_module.to_json(metrics)
+
+    loss = model.loss
+    per_output = isinstance(loss, list)
+    config = {
         "optimizer": optimizers.to_json(model.optimizer),
         "optimizer_iterations": model.optimizer.iterations,
-        "loss": losses.to_json(model.loss),
-        "metrics": metrics,
+        "loss": [losses.to_json(v) for v in loss] if per_output else losses.to_json(loss),
+        "metrics": stored(model.metric_names or []),
     }
+    if any(w != 1.0 for w in model._loss_weights):
+        config["loss_weights"] = list(model._loss_weights)
+    return config
 
 
-def _serialize(model: Any, weights_only: bool) -> bytes:
+def _serialize(model: Any, weights_only: bool, graph: tuple[str, str] | None = None) -> bytes:
     from safetensors.numpy import save
 
     if not model.built:
@@ -101,9 +128,13 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
             "retrain with a lower learning_rate."
         )
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
-    metadata["layer_names"] = json.dumps([layer.name for layer in model.layers])
+    # the path of every layer holding weights (a layer's name; model/layer inside a nested one)
+    metadata["layer_names"] = json.dumps([path for path, _ in _weight_layers(model)])
     if not weights_only:
-        metadata["model_config"] = json.dumps(model.get_config())
+        if graph is not None:  # the wiring as data (engram.nn.saving.engram_graph)
+            metadata[graph[0]] = graph[1]
+        else:
+            metadata["model_config"] = json.dumps(model.get_config())
         metadata["rng_state"] = json.dumps(_rng_states(model))
         compile_config = _compile_config(model)
         if compile_config is not None:
@@ -113,9 +144,11 @@ def _serialize(model: Any, weights_only: bool) -> bytes:
     return save(tensors, metadata=metadata)
 
 
-def save_model(model: Any, path: str | os.PathLike) -> Path:
-    """Write ``model`` (architecture, weights, optimizer state) to ``path`` atomically."""
-    return atomic_write_bytes(path, _serialize(model, weights_only=False))
+def save_model(model: Any, path: str | os.PathLike, graph: tuple[str, str] | None = None) -> Path:
+    """Write ``model`` (architecture, weights, optimizer state) to ``path`` atomically;
+    ``graph`` is (metadata key, JSON) of a functional model's graph, stored instead of
+    ``model_config`` (engram.nn.saving.engram_graph makes it)."""
+    return atomic_write_bytes(path, _serialize(model, weights_only=False, graph=graph))
 
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
@@ -343,16 +376,20 @@ def _check_weights(model: Any, shapes: dict[str, tuple[int, ...]], name: str) ->
 
 
 def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
-    for layer in model.layers:
+    for path, layer in _weight_layers(model):
         for key, value in layer.params.items():
-            stored = tensors[f"weights/{layer.name}/{key}"]
+            stored = tensors[f"weights/{path}/{key}"]
             layer.params[key] = stored.astype(value.dtype, copy=False)  # a fresh array
         for key, value in layer.state_arrays().items():
-            stored = tensors[f"state/{layer.name}/{key}"]
+            stored = tensors[f"state/{path}/{key}"]
             setattr(layer, key, stored.astype(value.dtype, copy=False))
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002
+def load_model(
+    path: str | os.PathLike,
+    compile: bool = True,  # noqa: A002
+    read_graph: Callable[[dict, dict, str], Any] | None = None,
+) -> Any:
     """Load a model saved with `Sequential.save`.
 
     The header, the architecture and every tensor's name and shape are checked before any
@@ -368,10 +405,13 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
     """
     file = _ModelFile(path)
     name, metadata = file.name, file.metadata
-    config = _json_field(metadata, "model_config", name)
-    _check_architecture(config, name)
-    model = _rebuild(config, name)
     shapes = file.shapes()
+    # a functional model's graph, read by the caller's reader (engram.nn.saving.engram_graph)
+    model = None if read_graph is None else read_graph(metadata, shapes, name)
+    if model is None:
+        config = _json_field(metadata, "model_config", name)
+        _check_architecture(config, name)
+        model = _rebuild(config, name)
     _check_weights(model, shapes, name)
     compiled = compile and "compile_config" in metadata
     if compiled:
@@ -468,16 +508,27 @@ def _restore_compile(model: Any, config: Any, name: str) -> None:
     try:
         from engram.nn import metrics as metrics_module
 
+        def metrics_of(value: Any) -> Any:  # names and metric entries; per output, lists
+            if isinstance(value, list):
+                return [metrics_of(m) for m in value]
+            return metrics_module.from_json(value)
+
         metrics = config.get("metrics") or []
-        if not isinstance(metrics, list):
+        if isinstance(metrics, dict) and "class_name" not in metrics:  # per output name
+            metrics = {k: metrics_of(v) for k, v in metrics.items()}
+        elif isinstance(metrics, list):
+            metrics = metrics_of(metrics)
+        else:
             raise ValueError("metrics must be a list of names")
-        metrics = [metrics_module.from_json(m) for m in metrics]
+        from engram.nn import losses
+
         loss = config["loss"]
         if isinstance(loss, dict) and "name" in loss:  # one loss with options, not per output
-            from engram.nn import losses
-
             loss = losses.get(loss)
-        model.compile(config["optimizer"], loss, metrics=metrics)
+        elif isinstance(loss, list):  # one per output, each a name or a loss with options
+            loss = [losses.get(v) if isinstance(v, dict) else v for v in loss]
+        loss_weights = config.get("loss_weights")
+        model.compile(config["optimizer"], loss, loss_weights=loss_weights, metrics=metrics)
         iterations = config.get("optimizer_iterations", 0)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"optimizer_iterations must be an int >= 0, got {iterations!r}")
@@ -492,7 +543,7 @@ def _check_slots(model: Any, shapes: dict[str, tuple[int, ...]], name: str) -> N
     slot_names = set(optimizer.slot_names)  # the keys of every weight's init_slots
     params = {
         f"{layer.name}/{key}": value.shape
-        for layer in model.layers
+        for _, layer in _weight_layers(model)
         for key, value in layer.params.items()
     }
     found: dict[str, set[str]] = {}
@@ -522,7 +573,7 @@ def _check_slots(model: Any, shapes: dict[str, tuple[int, ...]], name: str) -> N
 def _assign_slots(model: Any, tensors: dict[str, np.ndarray]) -> None:
     dtypes = {
         f"{layer.name}/{key}": value.dtype
-        for layer in model.layers
+        for _, layer in _weight_layers(model)
         for key, value in layer.params.items()
     }
     for key, value in tensors.items():
@@ -560,18 +611,19 @@ def _renamed_by_position(model: Any, metadata: dict, name: str) -> Callable[[str
     stored = _json_field(metadata, "layer_names", name)
     if not isinstance(stored, list) or not all(isinstance(s, str) for s in stored):
         raise ModelFileError(f"{name}: metadata field 'layer_names' must be a list of names.")
-    if len(stored) != len(model.layers):
+    paths = [path for path, _ in _weight_layers(model)]
+    if len(stored) != len(paths):
         raise ModelFileError(
             f"{name} holds weights for {len(stored)} layers, but the model has "
-            f"{len(model.layers)}. Build the same architecture before load_weights()."
+            f"{len(paths)}. Build the same architecture before load_weights()."
         )
-    names = dict(zip(stored, (layer.name for layer in model.layers), strict=True))
+    names = dict(zip(stored, paths, strict=True))
 
     def rename(key: str) -> str:
         kind, _, rest = key.partition("/")
-        layer_name, _, param = rest.rpartition("/")
-        if kind in ("weights", "state") and layer_name in names:
-            return f"{kind}/{names[layer_name]}/{param}"
+        layer_path, _, param = rest.rpartition("/")
+        if kind in ("weights", "state") and layer_path in names:
+            return f"{kind}/{names[layer_path]}/{param}"
         return key
 
     return rename

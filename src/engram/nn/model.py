@@ -406,9 +406,8 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             print_fn(text)
 
     # ------------------------------------------------------------------ files
-    def _check_saveable(self, what: str, filepath: Any = None) -> None:
-        from engram.nn.saving import is_keras_file
-
+    def _refuse_custom_layers(self, what: str) -> None:
+        """Files hold data, never code: a model with a custom layer is refused by name."""
         custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
         if custom:
             raise NotImplementedError(
@@ -417,43 +416,31 @@ class Model(Trainer, Compiled, InputChecks, Layer):
                 "(its weights files do not hold such layers yet either). Keep the weights with "
                 "model.get_weights() and set_weights() in Python."
             )
-        if filepath is not None and is_keras_file(filepath):
-            return  # Keras's format holds nested models and functional graphs
-        if any(isinstance(layer, Model) for layer in self.layers):
-            raise NotImplementedError(
-                f"{what} of a model that contains another model is not supported yet: its "
-                "weights would be left out. Save the inner model on its own."
-            )
 
     def save(self, filepath: str) -> None:
         """Save architecture, weights and compile settings to one data-only file, atomically:
         Keras 3's format for ``*.keras``, engram's own (safetensors) otherwise."""
-        from engram.nn.saving import is_keras_file, save_model
+        from engram.nn.saving import save_model
 
-        if type(self) is Model and not is_keras_file(filepath):
-            raise NotImplementedError(
-                "save() of a functional Model (its graph) to an engram file is not supported "
-                "yet; save it as .keras (model.save('model.keras')), or use save_weights()."
-            )
+        self._refuse_custom_layers("save()")
         if _subclassed(self):
             raise NotImplementedError(
                 f"save() of a subclassed model ({type(self).__name__}: its architecture is "
                 "Python code) is not supported; save_weights() works, then create the model "
                 "again and load_weights()."
             )
-        self._check_saveable("save()", filepath)
         save_model(self, filepath)
 
     def save_weights(self, filepath: str) -> None:
         from engram.nn.saving import save_weights
 
-        self._check_saveable("save_weights()", filepath)
+        self._refuse_custom_layers("save_weights()")
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from engram.nn.saving import load_weights
 
-        self._check_saveable("load_weights()", filepath)
+        self._refuse_custom_layers("load_weights()")
         load_weights(self, filepath)
 
 

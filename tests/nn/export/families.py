@@ -196,6 +196,21 @@ def _shared_nested() -> Model:
     return Model([a, b], [head(code), E.Add()([aux, E.Dense(2)(shared(b))])], seed=0)
 
 
+def _shared_models() -> Model:
+    """Models called at several nodes (the siamese pattern): a two-output functional encoder
+    and a recurrent Sequential one, each applied to both inputs."""
+    enc_in = Input((6,), name="enc_in")
+    h = E.Dense(5, activation="tanh")(enc_in)
+    encoder = Model(enc_in, [E.Dense(3)(h), E.Dense(2)(h)], name="encoder", seed=0)
+    reader = Sequential([E.Reshape((3, 2)), E.GRU(3)], name="reader", seed=0)
+    reader.build((None, 6))
+    a, b = Input((6,), name="left"), Input((6,), name="right")
+    (ca, xa), (cb, xb) = encoder(a), encoder(b)
+    ra, rb = reader(a), reader(b)
+    distance = E.Dense(1)(E.Concatenate()([E.Subtract()([ca, cb]), E.Multiply()([ra, rb]), xa]))
+    return Model([a, b], [distance, xb, rb], seed=0)
+
+
 def _sequences() -> Model:
     # call_layer records the recurrent layers' calls: their own __call__ takes arrays only
     tokens, series = Input((6,), name="tokens"), Input((6, 4), name="series")
@@ -216,6 +231,7 @@ GRAPHS = {
     "two_in_two_out": _two_in_two_out,
     "shared_nested": _shared_nested,
     "sequences": _sequences,
+    "shared_models": _shared_models,
 }
 
 

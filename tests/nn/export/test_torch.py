@@ -112,3 +112,56 @@ def test_shared_layers_share_one_module_and_the_graph_trains_in_torch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_model_called_twice_is_one_module_with_one_set_of_weights():
+    m = graph_model("shared_models")
+    module = to_torch(m)
+    assert sum(p.numel() for p in module.parameters()) == m.count_params()
+    encoders = [i for i, sub in enumerate(module.layers) if type(sub).__name__ == "Graph"]
+    assert len(encoders) == 1  # the functional encoder, run at both of its calls
+    assert [step[0] for step in module.steps].count(encoders[0]) == 2
+
+
+def _siamese_dense():
+    from engram.nn import Input, Model
+    from engram.nn import layers as E
+
+    enc_in = Input((5,))
+    encoder = Model(enc_in, E.Dense(4, activation="tanh")(E.Dense(6)(enc_in)), seed=0)
+    a, b = Input((5,)), Input((5,))
+    shared = E.Dense(5, activation="relu")
+    ea, eb = encoder(shared(a)), encoder(shared(b))
+    joined = E.Concatenate()([E.Subtract()([ea, eb]), E.Dot(axes=1, normalize=True)([ea, eb])])
+    return Model([a, b], [E.Dense(1)(E.Dropout(0.2)(joined)), E.Softmax()(eb)], seed=0)
+
+
+@pytest.mark.parametrize("name", ["two_in_two_out", "siamese_dense"])
+def test_from_torch_reads_back_the_graph_module_of_a_functional_model(name):
+    m = _siamese_dense() if name == "siamese_dense" else graph_model(name)
+    module = to_torch(m)
+    shapes = [t.shape[1:] for t in m.inputs]
+    back = from_torch(module, shapes)
+    assert back.count_params() == m.count_params()  # the shared Dense and encoder stay shared
+    xs = graph_inputs(m)
+    for a, b in zip(back.predict(xs), m.predict(xs), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+    with torch.no_grad():  # and to torch again
+        again = to_torch(back)(*[torch.from_numpy(x) for x in xs])
+    for a, b in zip(again, m.predict(xs), strict=True):
+        np.testing.assert_allclose(a.numpy(), b, atol=1e-6, rtol=0)
+
+
+def test_from_torch_refuses_graph_modules_without_one_to_one_layers():
+    m = graph_model("resnet")
+    with pytest.raises(ValueError, match=r"(?s)Module 0 \(ChannelsFirst.*no one-to-one engram"):
+        from_torch(to_torch(m), [(8, 8, 2)])
+    with pytest.raises(ValueError, match=r"takes 2 inputs; input_shape gives 1"):
+        from_torch(to_torch(graph_model("two_in_two_out")), (6,))
+    from engram.nn import Sequential
+    from engram.nn import layers as L
+
+    masked = Sequential([L.Embedding(10, 3, mask_zero=True), L.GRU(2)], seed=0)
+    masked.build((None, 6))
+    with pytest.raises(ValueError, match=r"computes masks .* from_torch does not read back"):
+        from_torch(to_torch(masked), (6,))

@@ -1,6 +1,6 @@
 """ONNX export of the Keras-port layers (onnxruntime gives engram's outputs; the export families
 in tests/nn/export/families.py cover them for ONNX and PyTorch), and a refusal naming the layer
-for those without an export (ONNX and PyTorch)."""
+for what cannot export (ONNX and PyTorch); masks export (tests/nn/export/test_masks.py)."""
 
 from __future__ import annotations
 
@@ -74,22 +74,6 @@ def test_onnxruntime_matches_engram(tmp_path, case):
     np.testing.assert_allclose(session.run(["output"], {"input": x})[0], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "layers",
-    [lambda: [L.Masking(0.0), L.LSTM(2)]],
-    ids=["Masking"],
-)
-def test_export_refuses_the_layers_without_an_export_by_name(tmp_path, layers):
-    model = built(layers(), (6, 3))
-    kind = type(model.layers[0]).__name__
-    with pytest.raises(ValueError, match=rf"\({kind}\) has no ONNX export"):
-        to_onnx(model, tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
-    pytest.importorskip("torch")
-    with pytest.raises(ValueError, match=rf"\({kind}\) has no PyTorch module"):
-        to_torch(model)
-
-
 def _two_output_bidirectional():
     from engram.nn import Input, Model
 
@@ -98,16 +82,10 @@ def _two_output_bidirectional():
     return Model(x, L.Add()([forward, backward]))
 
 
-def _masked_embedding():
-    model = Sequential([L.Embedding(9, 2, mask_zero=True), L.GRU(2)], seed=0)
-    model.build((None, 6))
-    return model
-
-
 @pytest.mark.parametrize(
     ("make", "message"),
-    [(_two_output_bidirectional, "merge_mode=None"), (_masked_embedding, "mask_zero=True")],
-    ids=["Bidirectional-two-outputs", "Embedding-mask"],
+    [(_two_output_bidirectional, "merge_mode=None")],
+    ids=["Bidirectional-two-outputs"],
 )
 def test_export_refuses_what_it_cannot_match(tmp_path, make, message):
     model = make()

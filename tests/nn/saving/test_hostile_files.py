@@ -219,6 +219,61 @@ def test_unknown_option_and_optimizer_module_are_refused(tmp_path, trap):
     assert_refused(write_keras(tmp_path / "b.keras", config), trap, rf"{PAYLOAD}\.Adam", tmp_path)
 
 
+def metric_entry(class_name="Precision", module="keras.metrics", **config):
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "match"),
+    [
+        ([metric_entry("Evil", PAYLOAD)], rf"metrics\[0\] is {PAYLOAD}\.Evil, not a metric"),
+        (["acc", metric_entry("F1Score")], r"metrics\[1\] is keras.metrics.F1Score, not a metric"),
+        (
+            [{**metric_entry(), "registered_name": f"{PAYLOAD}>Evil"}],
+            r"registered \(custom\) object",
+        ),
+        ([metric_entry("Precision", run=1)], r"Precision\) has option 'run', unknown to engram"),
+        (
+            [metric_entry("Precision", thresholds={"module": PAYLOAD, "class_name": "run"})],
+            r"thresholds is not a plain value",
+        ),
+        ([metric_entry("AUC", num_thresholds=10**12)], r"over 100000 thresholds"),
+        ([metric_entry("AUC", thresholds=[0.5] * 200_000)], r"over 100000 thresholds"),
+        ({"dense_1": [metric_entry("Evil", PAYLOAD)]}, rf"metrics.dense_1\[0\] is {PAYLOAD}"),
+        ([[metric_entry("Evil", PAYLOAD)]], rf"metrics\[0\]\[0\] is {PAYLOAD}"),
+        (7, r"metrics 7 is not a list of metrics"),
+        ([{"module": "keras.metrics", "class_name": "AUC", "config": "run"}], r"function"),
+    ],
+    ids=[
+        "evil-module",
+        "unknown-class",
+        "custom-registered",
+        "unknown-option",
+        "object-as-option",
+        "huge-auc",
+        "huge-threshold-list",
+        "per-output-dict",
+        "per-output-list",
+        "not-a-list",
+        "function-entry",
+    ],
+)
+def test_hostile_metric_entries_in_the_compile_config_are_refused(tmp_path, trap, metrics, match):
+    config, _ = good_entries()
+    config["compile_config"] = {
+        "optimizer": architecture.keras_config(_compiled())["compile_config"]["optimizer"],
+        "loss": "mse",
+        "metrics": metrics,
+    }
+    assert_refused(write_keras(tmp_path / "m.keras", config), trap, match, tmp_path)
+
+
+def _compiled():
+    model = good_model()
+    model.compile("adam", "mse")
+    return model
+
+
 def test_cve_2025_9905_legacy_h5_model_is_not_read_as_a_model(tmp_path, trap):
     """Keras ignored safe_mode for legacy .h5 model files (a Lambda in the model_config attr)."""
     lam = {"class_name": "Lambda", "config": {"function": ["run", None, None]}}
@@ -520,6 +575,16 @@ def history(config, layer_name, node=0, arg=0):
     return tensor["config"]["keras_history"]
 
 
+def _call_again(config, layer_name, reads, output_node=None):
+    """Call ``layer_name`` a second time on the tensor ``reads``; with ``output_node``, make
+    that node of it the model's output."""
+    entry = functional_layer(config, layer_name)
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": reads}}
+    entry["inbound_nodes"].append({"args": [tensor], "kwargs": {}})
+    if output_node is not None:
+        config["config"]["output_layers"] = [layer_name, output_node, 0]
+
+
 def write_functional(tmp_path, config):
     _, weights = functional_entries()
     return write_keras(tmp_path / "f.keras", config, weights)
@@ -563,6 +628,9 @@ def test_the_good_functional_file_loads(tmp_path, trap):
             r"'(shared|add)' node [01] depends on itself",
         ),
         (lambda c: c["config"]["layers"].append(c["config"]["layers"][2]), r"two layers named"),
+        (lambda c: c["config"]["output_layers"].__setitem__(1, 2), r"node 1 of 'inner'.* 1 node"),
+        (lambda c: _call_again(c, "inner", ["inner", 1, 0]), r"'inner' node 1 depends on itself"),
+        (lambda c: _call_again(c, "inner", ["add", 0, 0], 5), r"node 4 of 'inner'.* 2 node"),
     ],
     ids=[
         "cycle",
@@ -578,6 +646,9 @@ def test_the_good_functional_file_loads(tmp_path, trap):
         "function-as-argument",
         "cycle-through-shared-layer",
         "duplicate-name",
+        "nested-model-node-out-of-range",
+        "nested-model-reads-its-own-call",
+        "shared-model-node-index-out-of-range",
     ],
 )
 def test_hostile_functional_wiring_is_refused(tmp_path, trap, change, match):

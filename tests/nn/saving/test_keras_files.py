@@ -204,6 +204,28 @@ OPTIMIZERS = {
         lambda: optimizers.SGD(0.05, momentum=0.9),
     ),
     "rmsprop": (lambda: keras.optimizers.RMSprop(0.01), lambda: optimizers.RMSprop(0.01)),
+    "adagrad": (lambda: keras.optimizers.Adagrad(0.05), lambda: optimizers.Adagrad(0.05)),
+    "nadam": (lambda: keras.optimizers.Nadam(0.01), lambda: optimizers.Nadam(0.01)),
+    "amsgrad": (
+        lambda: keras.optimizers.Adam(0.01, amsgrad=True),
+        lambda: optimizers.Adam(0.01, amsgrad=True),
+    ),
+    "adamw": (
+        lambda: keras.optimizers.AdamW(0.01, weight_decay=0.05),
+        lambda: optimizers.AdamW(0.01, weight_decay=0.05),
+    ),
+    "adamw_amsgrad": (
+        lambda: keras.optimizers.AdamW(0.01, weight_decay=0.05, amsgrad=True),
+        lambda: optimizers.AdamW(0.01, weight_decay=0.05, amsgrad=True),
+    ),
+    "sgd_weight_decay": (
+        lambda: keras.optimizers.SGD(0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
+        lambda: optimizers.SGD(0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
+    ),
+    "rmsprop_weight_decay": (
+        lambda: keras.optimizers.RMSprop(0.01, weight_decay=0.1, clipnorm=0.5),
+        lambda: optimizers.RMSprop(0.01, weight_decay=0.1, clipnorm=0.5),
+    ),
 }
 
 
@@ -233,7 +255,7 @@ def test_training_resumed_from_a_keras_file_continues_as_keras_would(tmp_path, o
     theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     theirs.save(tmp_path / "k.keras")
     ours = load_model(tmp_path / "k.keras")
-    assert ours.optimizer.name == OPTIMIZERS[opt][1]().name
+    assert ours.optimizer.get_config() == pytest.approx(OPTIMIZERS[opt][1]().get_config())
     assert ours.optimizer.iterations == 4
     theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
@@ -328,3 +350,150 @@ def test_keras_options_engram_lacks_are_refused_by_name(tmp_path, layer, match):
     theirs.save(tmp_path / "k.keras")
     with pytest.raises(ModelFileError, match=match):
         load_model(tmp_path / "k.keras")
+
+
+def test_nadam_resumes_from_the_files_u_product_and_refuses_a_bad_one(tmp_path):
+    import io
+    import zipfile
+
+    import h5py
+
+    x, y = regression_data()
+    ours = engram_mlp(optimizers.Nadam(0.01))
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ours.save(tmp_path / "e.keras")
+    with zipfile.ZipFile(tmp_path / "e.keras") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    h5 = h5py.File(io.BytesIO(entries["model.weights.h5"]), "r")
+    last = str(len(h5["optimizer/vars"]) - 1)  # 0, 1, 4 weights x (m, v), then u_product
+    assert last == "10"
+    u_product = float(h5["optimizer/vars"][last][()])
+    assert u_product == pytest.approx(ours.optimizer.momentum_product(4), rel=1e-6)
+    assert load_model(tmp_path / "e.keras").optimizer.momentum_product(4) == np.float32(u_product)
+    for bad in (-0.5, 2.0):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as out:
+            for key in h5:
+                h5.copy(key, out)
+            del out["optimizer/vars"][last]
+            out["optimizer/vars"][last] = np.float32(bad)
+        entries["model.weights.h5"] = buffer.getvalue()
+        with zipfile.ZipFile(tmp_path / "bad.keras", "w") as archive:
+            for n, data in entries.items():
+                archive.writestr(n, data)
+        with pytest.raises(ModelFileError, match=r"optimizer/vars/10 \(Nadam's u_product\)"):
+            load_model(tmp_path / "bad.keras")
+
+
+# ------------------------------------------------------------- metric objects in compile
+def classification_data(n=40, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)[:, None]
+    return x, y
+
+
+def keras_metric_objects():
+    M = keras.metrics
+    return [
+        M.Precision(thresholds=0.3),
+        "acc",
+        M.Recall(thresholds=0.7, name="recall_at_0.7"),
+        M.AUC(num_thresholds=50, curve="PR"),
+        M.BinaryAccuracy(threshold=0.6, name="ba"),
+        M.MeanSquaredError(),
+        M.RootMeanSquaredError(),
+    ]
+
+
+def engram_metric_objects():
+    from engram.nn import metrics as M
+
+    return [
+        M.Precision(thresholds=0.3),
+        "acc",
+        M.Recall(thresholds=0.7, name="recall_at_0.7"),
+        M.AUC(num_thresholds=50, curve="PR"),
+        M.BinaryAccuracy(threshold=0.6, name="ba"),
+        M.MeanSquaredError(),
+        M.RootMeanSquaredError(),
+    ]
+
+
+def _evaluate(model, x, y):
+    return model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+
+
+def _same_logs(ours, theirs):
+    assert sorted(ours) == sorted(theirs)
+    for key in theirs:
+        assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-5), key
+
+
+def test_metric_objects_from_a_keras_file_are_compiled_with_their_configs(tmp_path):
+    x, y = classification_data()
+    theirs = keras.Sequential([keras.Input((4,)), K.Dense(1, activation="sigmoid")])
+    theirs.set_weights(random_weights(theirs.get_weights(), 4))
+    theirs.compile("adam", "binary_crossentropy", metrics=keras_metric_objects())
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    precision, acc, recall, auc, ba = ours.metric_names[:5]
+    assert type(precision).__name__ == "Precision" and precision.thresholds == [0.3]
+    assert acc == "acc" and recall.name == "recall_at_0.7" and recall.thresholds == [0.7]
+    assert auc.num_thresholds == 50 and auc.curve == "PR" and ba.threshold == 0.6
+    _same_logs(_evaluate(ours, x, y), _evaluate(theirs, x, y))
+
+
+def test_metric_objects_written_by_engram_compile_the_same_in_keras(tmp_path):
+    x, y = classification_data()
+    ours = Sequential([E.Dense(1, activation="sigmoid")], seed=0)
+    ours.build((None, 4))
+    ours.set_weights(random_weights(ours.get_weights(), 4))
+    ours.compile("adam", "binary_crossentropy", metrics=engram_metric_objects())
+    ours.save(tmp_path / "e.keras")
+    theirs = keras.saving.load_model(tmp_path / "e.keras")
+    _same_logs(_evaluate(ours, x, y), _evaluate(theirs, x, y))
+    again = load_model(tmp_path / "e.keras")
+    assert [type(m).__name__ for m in again.metric_names] == [
+        type(m).__name__ for m in ours.metric_names
+    ]
+    _same_logs(_evaluate(again, x, y), _evaluate(theirs, x, y))
+
+
+def test_per_output_metric_objects_from_keras(tmp_path):
+    inp = keras.Input((4,), name="x")
+    a = K.Dense(1, activation="sigmoid", name="a")(inp)
+    b = K.Dense(1, activation="sigmoid", name="b")(inp)
+    theirs = keras.Model(inp, [a, b])
+    theirs.compile(
+        "adam",
+        ["binary_crossentropy", "mse"],
+        metrics={"a": [keras.metrics.Precision(thresholds=0.4)], "b": ["mae"]},
+    )
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    x, y = classification_data()
+    _same_logs(_evaluate(ours, x, [y, y]), _evaluate(theirs, x, [y, y]))
+
+
+@pytest.mark.parametrize(
+    ("metric", "match"),
+    [
+        (lambda: keras.metrics.F1Score(), r"metrics\[0\] is keras.metrics.F1Score, not a metric"),
+        (
+            lambda: keras.metrics.AUC(multi_label=True),
+            r"metrics\[0\] \(AUC\): AUC\(multi_label=True",
+        ),
+        (
+            lambda: keras.metrics.Precision(thresholds=[0.2, 0.5]),
+            r"metrics\[0\] \(Precision\): Precision\(thresholds=\[0.2, 0.5\]\) gives one value",
+        ),
+    ],
+)
+def test_metric_objects_engram_lacks_are_refused_by_name(tmp_path, metric, match):
+    theirs = keras.Sequential([keras.Input((4,)), K.Dense(1, activation="sigmoid")])
+    theirs.compile("adam", "binary_crossentropy", metrics=[metric()])
+    theirs.save(tmp_path / "k.keras")
+    with pytest.raises(ModelFileError, match=match):
+        load_model(tmp_path / "k.keras")
+    assert load_model(tmp_path / "k.keras", compile=False).optimizer is None

@@ -79,8 +79,29 @@ def nested(L, Inp, M, S):
     return M(x, [head(code), L.Add()([aux, L.Dense(2)(x)])], name="outer")
 
 
+def shared_models(L, Inp, M, S):
+    """A functional and a Sequential encoder, each called on both inputs (the siamese
+    pattern), the second calls also outputs of their own."""
+    enc_in = Inp((4,), name="enc_in")
+    encoder = M(enc_in, L.Dense(3, activation="tanh")(L.Dense(5)(enc_in)), name="encoder")
+    small = S([L.Dense(3, activation="relu"), L.Dense(2)], name="small")
+    a, b = Inp((3,), name="a"), Inp((3,), name="b")
+    pa, pb = L.Dense(4, name="pa")(a), L.Dense(4, name="pb")(b)
+    ea, eb, sa, sb = encoder(pa), encoder(pb), small(pa), small(pb)
+    distance = L.Dense(1, name="distance")(L.Concatenate()([L.Subtract()([ea, eb]), sa, sb]))
+    return M([a, b], [distance, eb, sb], name="siamese_models")
+
+
 def keras_graph(builder):
     K = keras.layers
+    if builder is shared_models:
+        small_in = keras.Input((4,))
+        return builder(
+            K,
+            keras.Input,
+            keras.Model,
+            lambda layers, name: keras.Sequential([small_in, *layers], name=name),
+        )
     if builder is nested:
         S = keras.Sequential
         head_in = keras.Input((3,))
@@ -91,18 +112,20 @@ def keras_graph(builder):
 
 
 def engram_graph(builder):
-    if builder is nested:
+    if builder in (nested, shared_models):
 
         def S(layers, name):  # noqa: N802 - Keras's spelling
             model = Sequential(layers, name=name, seed=1)
-            model.build((None, 3))
+            model.build((None, 3 if builder is nested else 4))
             return model
 
         return builder(E, Input, lambda i, o, name: Model(i, o, name=name, seed=0), S)
     return builder(E, Input, lambda i, o, name: Model(i, o, name=name, seed=0))
 
 
-BUILDERS = {f.__name__: f for f in (resnet_block, two_in_two_out, shared_layer, nested)}
+BUILDERS = {
+    f.__name__: f for f in (resnet_block, two_in_two_out, shared_layer, nested, shared_models)
+}
 
 
 def data(model_inputs, n=6, seed=0):
@@ -312,3 +335,19 @@ def test_a_frozen_nested_model_stays_frozen_and_training_resumes(tmp_path):
         np.testing.assert_array_equal(a, b)
     ours.save(tmp_path / "e.keras")
     assert not keras.saving.load_model(tmp_path / "e.keras").get_layer("encoder").trainable
+
+
+def test_a_sequential_holding_a_model_both_ways(tmp_path):
+    """TF's basic-classification pattern: Sequential([trained_model, Softmax()])."""
+    inner_k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="inner")
+    theirs = keras.Sequential([keras.Input((4,)), inner_k, keras.layers.Softmax()])
+    randomize(theirs, 11)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    x = data(theirs.inputs, seed=12)
+    expected = as_list(theirs(x, training=False))[0]
+    assert expected.std() > 1e-3
+    np.testing.assert_allclose(ours.predict(x), expected, atol=1e-5, rtol=0)
+    ours.save(tmp_path / "e.keras")
+    back = keras.saving.load_model(tmp_path / "e.keras")
+    np.testing.assert_allclose(as_list(back(x, training=False))[0], expected, atol=1e-5, rtol=0)

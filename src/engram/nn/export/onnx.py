@@ -13,8 +13,15 @@ Recurrent layers become ONNX's fused RNN/LSTM/GRU ops, time-major, with the weig
     GRU gates: Keras z, r, h = ONNX z, r, h; Keras reset_after=True is linear_before_reset=1
 ``go_backwards`` reverses the sequence before a forward-direction op (Keras returns the outputs
 in the order it processed them). Bidirectional is one such op per direction, the backward
-one's outputs reversed back into time order, then merged (Concat, Add, Mean, Mul). An
-Embedding with mask_zero=True is refused: the recurrent ops would read the padded steps.
+one's outputs reversed back into time order, then merged (Concat, Add, Mean, Mul).
+
+Masks (``Embedding(mask_zero=True)``, ``Masking``) are computed from the inputs inside the graph
+as engram computes them (masks.py) and reach the recurrent ops as ``sequence_lens``: exact for
+right-padded sequences (every masked step after the kept ones, as ``pad_sequences`` pads by
+default with ``padding="post"``). A row whose mask has a gap (a masked step before a kept one,
+e.g. ``padding="pre"`` or a 0 token inside a sentence) has no ``sequence_lens`` form, so the
+graph refuses it at run time: onnxruntime raises an error naming the Reshape node
+``<layer>_mask_has_a_gap_<n>`` instead of returning other numbers than engram's.
 """
 
 from __future__ import annotations
@@ -176,9 +183,6 @@ def _activation_layer(g: _Graph, layer: Any, x: str) -> str:
 
 
 def _embedding(g: _Graph, layer: Any, x: str) -> str:
-    from engram.nn.export.torch import _refuse_masks
-
-    _refuse_masks(layer, "ONNX export")
     indices = g.op("Cast", [x], f"{layer.name}_idx", to=7)  # int64
     return g.op("Gather", [g.const(layer.params["embeddings"], "table"), indices], layer.name)
 
@@ -197,7 +201,7 @@ def _blocks(array: np.ndarray, order: list[int], n: int) -> np.ndarray:
     return np.concatenate([parts[i] for i in order], axis=-1)
 
 
-def _recurrent(g: _Graph, layer: Any, x: str) -> str:
+def _recurrent(g: _Graph, layer: Any, x: str, mask: str | None = None) -> str:
     kind = type(layer).__name__
     units = layer.units
     kernel, recurrent = layer.params["weights"], layer.params["recurrent_weights"]
@@ -228,6 +232,9 @@ def _recurrent(g: _Graph, layer: Any, x: str) -> str:
     if kind == "GRU":
         attrs["linear_before_reset"] = 1 if layer.reset_after else 0
     seq = g.op("Transpose", [x], f"{layer.name}_tmajor", perm=[1, 0, 2])
+    weights = [g.const(w, "W"), g.const(r, "R"), g.const(b, "B")]
+    if mask is not None:
+        return _masked_recurrent(g, layer, op_type, [seq, *weights], mask, attrs)
     if layer.go_backwards:
         starts, ends, axes, steps = ([-1], [-(2**62)], [0], [-1])
         seq = g.op(
@@ -235,12 +242,99 @@ def _recurrent(g: _Graph, layer: Any, x: str) -> str:
             [seq, *(g.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes, steps))],
             f"{layer.name}_reversed",
         )
-    inputs = [seq, g.const(w, "W"), g.const(r, "R"), g.const(b, "B")]
+    inputs = [seq, *weights]
     y, y_h = g.op_multi(op_type, inputs, 3 if kind == "LSTM" else 2, layer.name, **attrs)[:2]
     if layer.return_sequences:  # Y: (time, 1, batch, units)
         y = g.op("Squeeze", [y, g.const(np.array([1], np.int64), "axes")], layer.name)
         return g.op("Transpose", [y], layer.name, perm=[1, 0, 2])
     return g.op("Squeeze", [y_h, g.const(np.array([0], np.int64), "axes")], layer.name)
+
+
+# ------------------------------------------------------------------------------ masks
+def _make_mask(g: _Graph, layer: Any, rule: tuple[str, float], x: str) -> str:
+    """The (batch, time) bool mask a layer makes from its input ``x`` (masks.py's rules)."""
+    kind, value = rule
+    hint = f"{layer.name}_mask"
+    if kind == "tokens":  # Embedding(mask_zero=True): x != 0
+        indices = g.op("Cast", [x], hint, to=7)
+        return g.op(
+            "Not", [g.op("Equal", [indices, g.const(np.array(0, np.int64), "zero")], hint)], hint
+        )
+    value_const = g.const(np.array(value, np.dtype(layer.dtype)), "mask_value")
+    differs = g.op("Not", [g.op("Equal", [x, value_const], hint)], hint)
+    any_differs = g.op(
+        "ReduceMax", [g.op("Cast", [differs], hint, to=6)], hint, axes=[-1], keepdims=0
+    )
+    return g.op("Cast", [any_differs], hint, to=9)  # int32 max -> bool
+
+
+def _masking(g: _Graph, layer: Any, x: str) -> str:
+    """Masking: x * keep, keep = any(x != mask_value) over the features."""
+    keep = _make_mask(g, layer, ("features", layer.mask_value), x)
+    keep = g.op("Cast", [keep], f"{layer.name}_keep", to=_onnx_dtype(layer.dtype))
+    keep = g.op("Unsqueeze", [keep, g.const(np.array([-1], np.int64), "axes")], layer.name)
+    return g.op("Mul", [x, keep], layer.name)
+
+
+def _onnx_dtype(dtype: Any) -> int:
+    return 11 if np.dtype(dtype) == np.float64 else 1  # DOUBLE, FLOAT
+
+
+def _sequence_lens(g: _Graph, layer: Any, mask: str) -> str:
+    """int32 lengths of a right-padded mask (its count of kept steps). ONNX's recurrent ops
+    read the first ``length`` steps of each sequence, which is engram's result only when the
+    masked steps all come at the end; a mask with a gap (a masked step before a kept one) makes
+    the graph fail at run time, in a Reshape node named ``<layer>_mask_has_a_gap``."""
+    hint = layer.name
+    steps = layer.input_shape[0]
+    lens = g.op(
+        "ReduceSum",
+        [g.op("Cast", [mask], hint, to=6), g.const(np.array([1], np.int64), "axes")],
+        f"{hint}_lens",
+        keepdims=0,
+    )
+    positions = g.const(np.arange(steps, dtype=np.int32)[None], "positions")
+    column = g.op("Unsqueeze", [lens, g.const(np.array([1], np.int64), "axes")], hint)
+    padded = g.op("Less", [positions, column], hint)  # the mask a right-padded row would have
+    gaps = g.op(
+        "ReduceSum",
+        [g.op("Cast", [g.op("Xor", [padded, mask], hint)], hint, to=7)],
+        hint,
+        keepdims=0,
+    )
+    size = g.op("Add", [gaps, g.const(np.array([1], np.int64), "one")], hint)
+    check = g.op(
+        "Reshape", [g.const(np.zeros(1, np.int32), "zero"), size], f"{hint}_mask_has_a_gap"
+    )
+    return g.op("Add", [lens, check], f"{hint}_lens")
+
+
+def _masked_recurrent(
+    g: _Graph, layer: Any, op_type: str, inputs: list[str], mask: str, attrs: dict
+) -> str:
+    """A recurrent op over right-padded sequences (``sequence_lens``): ONNX stops each
+    sequence at its length, keeping its last state; ``go_backwards`` runs the op in reverse
+    from the last kept step (its outputs then flipped into processing order, where the masked
+    steps come first and give zeros, as engram's do)."""
+    lens = _sequence_lens(g, layer, mask)
+    if layer.go_backwards:
+        attrs = {**attrs, "direction": "reverse"}
+    n_out = 3 if op_type == "LSTM" else 2
+    y, y_h = g.op_multi(op_type, [*inputs, lens], n_out, layer.name, **attrs)[:2]
+    if not layer.return_sequences:
+        return g.op("Squeeze", [y_h, g.const(np.array([0], np.int64), "axes")], layer.name)
+    y = g.op("Squeeze", [y, g.const(np.array([1], np.int64), "axes")], layer.name)
+    y = g.op("Transpose", [y], layer.name, perm=[1, 0, 2])  # (batch, time, units); 0 past lens
+    if layer.go_backwards:
+        bounds = ([-1], [-(2**62)], [1], [-1])  # reverse time: processing order
+        return g.op(
+            "Slice", [y, *(g.const(np.array(v, np.int64), "slice") for v in bounds)], layer.name
+        )
+    if layer.zero_output_for_mask:
+        return y
+    last = g.op("Transpose", [y_h], layer.name, perm=[1, 0, 2])  # (batch, 1, units)
+    keep = g.op("Unsqueeze", [mask, g.const(np.array([-1], np.int64), "axes")], layer.name)
+    return g.op("Where", [keep, y, last], layer.name)  # masked steps repeat the last output
 
 
 _EMITTERS = {
@@ -259,6 +353,7 @@ _EMITTERS = {
     "LeakyReLU": _activation_layer,
     "Softmax": _activation_layer,
     "Embedding": _embedding,
+    "Masking": _masking,
     "TimeDistributed": _time_distributed,
     "SimpleRNN": _recurrent,
     "LSTM": _recurrent,
@@ -371,7 +466,7 @@ def _layer_norm(g: _Graph, layer: Any, x: str) -> str:
     return y
 
 
-def _bidirectional(g: _Graph, layer: Any, x: str) -> str:
+def _bidirectional(g: _Graph, layer: Any, x: str, mask: str | None = None) -> str:
     """Each direction as its own recurrent op (the backward layer reverses the sequence); its
     outputs are put back in time order (with return_sequences), then merged."""
     if layer.merge_mode is None:
@@ -379,7 +474,8 @@ def _bidirectional(g: _Graph, layer: Any, x: str) -> str:
             f"Bidirectional layer {layer.name!r} has merge_mode=None (two outputs), which has no "
             "ONNX export in engram; use 'concat', 'sum', 'ave' or 'mul'."
         )
-    y_f, y_b = _recurrent(g, layer.forward_layer, x), _recurrent(g, layer.backward_layer, x)
+    y_f = _recurrent(g, layer.forward_layer, x, mask)
+    y_b = _recurrent(g, layer.backward_layer, x, mask)
     if layer.return_sequences:
         bounds = ([-1], [-(2**62)], [1], [-1])  # starts, ends, axes, steps: reverse time
         consts = [g.const(np.array(v, np.int64), "slice") for v in bounds]
@@ -484,11 +580,25 @@ def _fold(g: _Graph, op_type: str, xs: list[str], hint: str) -> str:
     return y
 
 
-def _emit_call(g: _Graph, layer: Any, xs: list[str], multi: bool) -> list[str]:
-    """One node of a graph: a nested model, a merge layer, or a one-input layer."""
+#: the layers that read a mask -> their emitters with a ``mask`` argument
+_MASK_READERS = {
+    "SimpleRNN": _recurrent,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "Bidirectional": _bidirectional,
+}
+
+
+def _emit_call(
+    g: _Graph, layer: Any, xs: list[str], multi: bool, mask: str | None = None
+) -> list[str]:
+    """One node of a graph: a nested model, a merge layer, or a one-input layer (a recurrent
+    layer or Bidirectional given the ``mask`` of its input reads it)."""
     from engram.nn.layers import layers
     from engram.nn.model import Model
 
+    if mask is not None:
+        return [_MASK_READERS[layers.name_of(layer)](g, layer, xs[0], mask)]
     if isinstance(layer, Model):
         return _emit_model(g, layer, xs)
     if multi:
@@ -504,10 +614,20 @@ def _emit_call(g: _Graph, layer: Any, xs: list[str], multi: bool) -> list[str]:
 
 def _emit_model(g: _Graph, model: Any, inputs: list[str]) -> list[str]:
     """A model's nodes in the graph's (topological) order; returns its output names."""
+    from engram.nn.export.masks import PASS, mask_plan
+
     names = {id(t): x for t, x in zip(model.graph.inputs, inputs, strict=True)}
+    masks: dict[int, str] = {}  # tensor -> its mask's name, for the tensors that carry one
+    plan = mask_plan(model.graph)
     for node in model.graph.nodes:
-        outs = _emit_call(g, node.layer, [names[id(t)] for t in node.inputs], node.multi)
+        xs = [names[id(t)] for t in node.inputs]
+        reads, made = plan.get(id(node), (False, None))
+        mask_in = masks.get(id(node.inputs[0])) if node.inputs else None
+        outs = _emit_call(g, node.layer, xs, node.multi, mask_in if reads else None)
         names.update({id(t): y for t, y in zip(node.outputs, outs, strict=True)})
+        if made is not None:
+            mask = mask_in if made == PASS else _make_mask(g, node.layer, made, xs[0])
+            masks.update({id(t): mask for t in node.outputs})
     return [names[id(t)] for t in model.graph.outputs]
 
 
@@ -589,3 +709,124 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
         ValueError: a layer or activation with no ONNX counterpart (named), or a bad opset.
     """
     return atomic_write_bytes(path, to_onnx_bytes(model, opset=opset))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+def _conv2d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """ConvTranspose (W = kernel.transpose(3, 2, 0, 1): (in, out, kh, kw)); Keras's window of
+    the full image as the op's begin pads (crops) and its end pads or output_padding (zeros)."""
+    kernel = np.transpose(layer.params["kernel"], (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(kernel, "kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    bottom, right = fh - top - oh, fw - left - ow  # negative: zeros past the full image
+    y = g.op(
+        "ConvTranspose",
+        inputs,
+        layer.name,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=[top, left, max(bottom, 0), max(right, 0)],
+        output_padding=[max(-bottom, 0), max(-right, 0)],
+    )
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _repeat_vector(g: _Graph, layer: Any, x: str) -> str:
+    """(batch, f) -> (batch, 1, f), broadcast by Expand to (batch, n, f)."""
+    y = g.op("Unsqueeze", [x, g.const(np.array([1], np.int64), "axes")], layer.name)
+    shape = g.const(np.array([1, layer.n, layer.input_shape[0]], np.int64), "shape")
+    return g.op("Expand", [y, shape], layer.name)
+
+
+def _permute(g: _Graph, layer: Any, x: str) -> str:
+    return g.op("Transpose", [x], layer.name, perm=[0, *layer.dims])
+
+
+def _cropping(g: _Graph, layer: Any, x: str) -> str:
+    """Slice the cropped axes (1, or 1 and 2) between before and size - after."""
+    pairs = [layer.cropping] if len(layer.input_shape) == 2 else list(layer.cropping)
+    starts = [before for before, _ in pairs]
+    ends = [size - after for (_, after), size in zip(pairs, layer.input_shape, strict=False)]
+    axes = list(range(1, len(pairs) + 1))
+    consts = [g.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes)]
+    return g.op("Slice", [x, *consts], layer.name)
+
+
+def _unit_normalization(g: _Graph, layer: Any, x: str) -> str:
+    """x / max(sqrt(sum x^2 over the axes), 1e-12)."""
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = list(normalize_axes(layer.axis, len(layer.input_shape) + 1, layer))
+    square = g.op("Mul", [x, x], layer.name)
+    total = g.op("ReduceSum", [square, g.const(np.array(axes, np.int64), "axes")], layer.name)
+    norm = g.op("Sqrt", [total], layer.name)
+    floor = g.const(np.array(1e-12, np.dtype(layer.dtype)), "eps")
+    return g.op("Div", [x, g.op("Max", [norm, floor], layer.name)], layer.name)
+
+
+_EMITTERS.update(
+    {
+        "RepeatVector": _repeat_vector,
+        "Permute": _permute,
+        "Cropping1D": _cropping,
+        "Cropping2D": _cropping,
+        "UnitNormalization": _unit_normalization,
+        # the identity at inference, which is what an exported graph runs
+        "Identity": _identity,
+        "ActivityRegularization": _identity,
+        "GaussianNoise": _identity,
+        "GaussianDropout": _identity,
+        "SpatialDropout1D": _identity,
+        "SpatialDropout2D": _identity,
+    }
+)
+
+
+def _conv1d_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    axis = g.const(np.array([1], np.int64), "axes")
+    y = _conv2d_transpose(g, layer.as_2d(), g.op("Unsqueeze", [x, axis], layer.name))
+    return g.op("Squeeze", [y, axis], layer.name)
+
+
+_EMITTERS["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(g: _Graph, layer: Any, x: str) -> str:
+    """Conv with group = in_channels (W = kernel as (cin * m, 1, kh, kw), Keras's channel
+    order); SeparableConv2D adds a 1x1 Conv (W = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    weight = np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1))
+    inputs = [_nchw(g, x, layer.name), g.const(weight, "depthwise")]
+    if layer.use_bias and not separable:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op(
+        "Conv",
+        inputs,
+        layer.name,
+        kernel_shape=[kh, kw],
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=_pads(layer, layer.window),
+        group=cin,
+    )
+    if separable:
+        inputs = [y, g.const(np.transpose(layer.params["pointwise_kernel"], (3, 2, 0, 1)), "pw")]
+        if layer.use_bias:
+            inputs.append(g.const(layer.params["bias"], "bias"))
+        y = g.op("Conv", inputs, layer.name, kernel_shape=[1, 1])
+    return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
+
+
+_EMITTERS["DepthwiseConv2D"] = _depthwise
+_EMITTERS["SeparableConv2D"] = _depthwise

@@ -19,8 +19,10 @@ op, so the module's inputs and outputs are those of ``model.predict`` and it tra
     Rescaling, Normalization: constant buffers, y = x * scale + shift
 Average pooling ("same") divides the padded window's sum by its count of real cells, as Keras
 does; UpSampling2D is ``nn.Upsample`` (bilinear: align_corners=False, engram's half-pixel rule).
-Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul);
-an Embedding with mask_zero=True is refused (the exported recurrent modules read every step).
+Bidirectional runs one recurrent module per direction and merges them (concat, sum, ave, mul).
+Masks (``Embedding(mask_zero=True)``, ``Masking``) are computed from the inputs inside the
+module as engram computes them (masks.py), and a recurrent module that reads one runs step by
+step as engram does (any mask, gaps included), so a masked model exports as a ``Graph`` module.
 
 A functional model becomes a module with one submodule per layer, run over the graph's nodes in
 order (merge layers as tensor ops, Dot as Keras's batch dot); shared layers share one submodule.
@@ -31,6 +33,8 @@ activations, Dropout, Flatten); anything else is refused with its name.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -44,8 +48,10 @@ def _torch() -> Any:
     return torch
 
 
+@functools.cache
 def _modules() -> dict[str, Any]:
-    """The small wrapper modules, defined once torch is imported."""
+    """The small wrapper modules, defined once, when torch is first imported (one class each,
+    so `from_torch` recognizes the modules `to_torch` made)."""
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
 
@@ -121,15 +127,37 @@ def _modules() -> dict[str, Any]:
             return y if self.beta is None else y + self.beta
 
     class Recurrent(nn.Module):
-        def __init__(self, rnn: Any, return_sequences: bool, go_backwards: bool):
+        """A recurrent layer; with a (batch, time) ``mask`` it runs one step at a time as
+        engram does: a masked step keeps the states and its output repeats the previous one
+        (zeros with ``zero_output``, Bidirectional's setting)."""
+
+        def __init__(
+            self, rnn: Any, return_sequences: bool, go_backwards: bool, zero_output: bool = False
+        ):
             super().__init__()
             self.rnn, self.return_sequences, self.go_backwards = rnn, return_sequences, go_backwards
+            self.zero_output = zero_output
 
-        def forward(self, x):
+        def forward(self, x, mask=None):
             if self.go_backwards:
                 x = torch.flip(x, dims=[1])
+            if mask is not None:
+                return self._masked(x, torch.flip(mask, dims=[1]) if self.go_backwards else mask)
             y, _ = self.rnn(x)
             return y if self.return_sequences else y[:, -1]
+
+        def _masked(self, x, mask):
+            zeros = x.new_zeros(1, x.shape[0], self.rnn.hidden_size)
+            states = (zeros, zeros) if isinstance(self.rnn, nn.LSTM) else (zeros,)
+            outputs = []
+            for t in range(x.shape[1]):
+                _, new = self.rnn(x[:, t : t + 1], states if len(states) > 1 else states[0])
+                keep = mask[:, t].reshape(1, -1, 1)
+                new = new if isinstance(new, tuple) else (new,)
+                states = tuple(torch.where(keep, n, s) for n, s in zip(new, states, strict=True))
+                h = states[0][0]
+                outputs.append(torch.where(keep[0], h, zeros[0]) if self.zero_output else h)
+            return torch.stack(outputs, dim=1) if self.return_sequences else states[0][0]
 
     class Bidirectional(nn.Module):
         """Two `Recurrent` modules over the same sequence, the backward one's outputs put back
@@ -140,8 +168,8 @@ def _modules() -> dict[str, Any]:
             self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
             self.mode, self.sequences = mode, sequences
 
-        def forward(self, x):
-            y_f, y_b = self.forward_rnn(x), self.backward_rnn(x)
+        def forward(self, x, mask=None):
+            y_f, y_b = self.forward_rnn(x, mask), self.backward_rnn(x, mask)
             if self.sequences:
                 y_b = torch.flip(y_b, dims=[1])
             if self.mode == "concat":
@@ -163,6 +191,16 @@ def _modules() -> dict[str, Any]:
             if x.dim() == 2:
                 return self.bn(x)
             return self.bn(x.movedim(-1, 1)).movedim(1, -1)
+
+    class Masking(nn.Module):
+        """Zeros the steps whose features all equal ``value`` (the mask is the graph's)."""
+
+        def __init__(self, value: float):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x):
+            return x * (x != self.value).any(dim=-1, keepdim=True).to(x.dtype)
 
     class Reshape(nn.Module):
         def __init__(self, shape: tuple[int, ...]):
@@ -221,10 +259,14 @@ def _modules() -> dict[str, Any]:
         index, the value slots it reads and writes, and whether it takes a list; no code is
         generated."""
 
-        def __init__(self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list):
+        def __init__(
+            self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list, masks=None
+        ):
             super().__init__()
             self.layers = nn.ModuleList(layers)
             self.steps, self.n_inputs, self.outputs = steps, n_inputs, outputs
+            #: per step: None, or (reads the input's mask, how the output's mask is made)
+            self.masks = masks or [None] * len(steps)
 
         def forward(self, *xs):
             if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
@@ -232,11 +274,22 @@ def _modules() -> dict[str, Any]:
             if len(xs) != self.n_inputs:
                 raise ValueError(f"This module takes {self.n_inputs} inputs; got {len(xs)}.")
             values = list(xs)
-            for index, ins, outs, multi in self.steps:
+            masks: list[Any] = [None] * len(xs)
+            for (index, ins, outs, multi), masking in zip(self.steps, self.masks, strict=True):
                 args = [values[i] for i in ins]
-                y = self.layers[index](args if multi else args[0])
+                mask = masks[ins[0]] if masking is not None else None
+                if masking is not None and masking[0]:
+                    y = self.layers[index](args[0], mask)
+                else:
+                    y = self.layers[index](args if multi else args[0])
                 ys = y if len(outs) > 1 else (y,)
                 values.extend(ys)
+                made = None if masking is None else masking[1]
+                if isinstance(made, tuple) and made[0] == "tokens":
+                    mask = args[0] != 0
+                elif isinstance(made, tuple):
+                    mask = (args[0] != made[1]).any(dim=-1)
+                masks.extend([mask if made is not None else None] * len(ys))
             result = tuple(values[i] for i in self.outputs)
             return result if len(result) > 1 else result[0]
 
@@ -342,8 +395,9 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
         return []
     if kind in ("Activation", "ReLU", "LeakyReLU", "Softmax"):
         return [_activation(layer.activation)]
+    if kind == "Masking":
+        return [m["Masking"](layer.mask_value)]
     if kind == "Embedding":
-        _refuse_masks(layer, "PyTorch module")
         table = layer.params["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         embedding.weight = _param(table)
@@ -354,16 +408,6 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return [_recurrent(layer, kind, m)]
     raise ValueError(f"Layer {layer.name!r} ({kind}) has no PyTorch module in engram's export.")
-
-
-def _refuse_masks(layer: Any, target: str) -> None:
-    """The exported recurrent modules read every step: an Embedding's padding mask is lost."""
-    if getattr(layer, "mask_zero", False):
-        raise ValueError(
-            f"Layer {layer.name!r} (Embedding with mask_zero=True) has no {target} in engram's "
-            "export: the exported recurrent layers would read the padded steps the mask skips. "
-            "Export a model built with mask_zero=False."
-        )
 
 
 #: global pooling layer -> the reduction
@@ -527,7 +571,8 @@ def _recurrent(layer: Any, kind: str, m: dict[str, Any]) -> Any:
         else:
             b_ih, b_hh = _blocks(bias, order, n), np.zeros(n * units, bias.dtype)
         rnn.bias_ih_l0, rnn.bias_hh_l0 = _param(b_ih), _param(b_hh)
-    return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards)
+    zero_output = bool(layer.zero_output_for_mask)
+    return m["Recurrent"](rnn, layer.return_sequences, layer.go_backwards, zero_output)
 
 
 def _merge_module(layer: Any, m: dict[str, Any]) -> Any:
@@ -545,19 +590,23 @@ def _merge_module(layer: Any, m: dict[str, Any]) -> Any:
 
 
 def _module(model: Any, m: dict[str, Any]) -> Any:
-    """A Sequential model as ``nn.Sequential``; a functional one as a ``Graph`` module."""
+    """A Sequential model as ``nn.Sequential``; a functional one (or a Sequential one with
+    masks) as a ``Graph`` module."""
+    from engram.nn.export.masks import mask_plan
     from engram.nn.layers.merge import Merge
     from engram.nn.model import Model
     from engram.nn.sequential import Sequential
 
     torch = _torch()
-    if isinstance(model, Sequential):
+    graph = model.graph
+    plan = mask_plan(graph)
+    if isinstance(model, Sequential) and not plan:  # masks need the graph's steps
         modules = [mod for layer in model.layers for mod in _layer_module(layer, m)]
         return torch.nn.Sequential(*modules)
-    graph = model.graph
     slot = {id(t): i for i, t in enumerate(graph.inputs)}
     index: dict[int, int] = {}
     layers, steps = [], []
+    readers = {id(node.layer) for node in graph.nodes if plan.get(id(node), (False,))[0]}
     for node in graph.nodes:
         layer = node.layer
         if id(layer) not in index:  # a shared layer gets one module, run at each call
@@ -566,6 +615,9 @@ def _module(model: Any, m: dict[str, Any]) -> Any:
                 layers.append(_module(layer, m))
             elif isinstance(layer, Merge):
                 layers.append(_merge_module(layer, m))
+            elif id(layer) in readers:  # its one module takes (x, mask)
+                (module,) = _layer_module(layer, m)
+                layers.append(module)
             else:
                 layers.append(torch.nn.Sequential(*_layer_module(layer, m)))
         outs = []
@@ -575,7 +627,8 @@ def _module(model: Any, m: dict[str, Any]) -> Any:
         ins = tuple(slot[id(t)] for t in node.inputs)
         steps.append((index[id(layer)], ins, tuple(outs), node.multi))
     outputs = [slot[id(t)] for t in graph.outputs]
-    return m["Graph"](layers, steps, len(graph.inputs), outputs)
+    masks = [plan.get(id(node)) for node in graph.nodes]
+    return m["Graph"](layers, steps, len(graph.inputs), outputs, masks)
 
 
 def to_torch(model: Any) -> Any:
@@ -598,10 +651,12 @@ def to_torch(model: Any) -> Any:
     return _module(model, _modules()).eval()
 
 
-def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
-    """An engram `Sequential` from an ``nn.Sequential`` of modules that map one to one:
-    Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
-    Identity, Dropout and Flatten (start_dim 1). ``input_shape`` is one sample's shape.
+def from_torch(module: Any, input_shape: Any) -> Any:
+    """An engram model from a torch module whose parts map one to one: an ``nn.Sequential``
+    of Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
+    Identity, Dropout and Flatten (start_dim 1) becomes a `Sequential`; the ``Graph`` module
+    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py).
+    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs).
 
     Raises:
         ValueError: any other module (named), e.g. Conv2d (channels-first, not one to one).
@@ -609,56 +664,60 @@ def from_torch(module: Any, input_shape: tuple[int, ...]) -> Any:
     torch = _torch()
     nn = torch.nn
     from engram.nn import Sequential
-    from engram.nn import layers as L
 
+    if isinstance(module, _modules()["Graph"]):
+        from engram.nn.export.torch_graph import graph_from_torch
+
+        return graph_from_torch(module, input_shape, _modules(), _layer_from_torch)
     if not isinstance(module, nn.Sequential):
-        raise ValueError(f"from_torch reads an nn.Sequential. Got {type(module).__name__}.")
-    out, weights = [], []
-    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "linear"}
-    for i, child in enumerate(module):
-        t = type(child)
-
-        def numpy(p):
-            return p.detach().cpu().numpy().astype(np.float32)
-
-        if t is nn.Linear:
-            out.append(L.Dense(child.out_features, use_bias=child.bias is not None))
-            weights.append(
-                [numpy(child.weight).T] + ([numpy(child.bias)] if child.bias is not None else [])
-            )
-        elif t is nn.Embedding and child.padding_idx is None and child.max_norm is None:
-            out.append(L.Embedding(child.num_embeddings, child.embedding_dim))
-            weights.append([numpy(child.weight)])
-        elif t in simple:
-            out.append(L.Activation(simple[t]))
-            weights.append([])
-        elif t is nn.ELU and child.alpha == 1.0:
-            out.append(L.Activation("elu"))
-            weights.append([])
-        elif t is nn.LeakyReLU:
-            out.append(L.LeakyReLU(child.negative_slope))
-            weights.append([])
-        elif t is nn.Softmax and child.dim in (-1, len(input_shape)):
-            out.append(L.Softmax())
-            weights.append([])
-        elif t is nn.Dropout:
-            out.append(L.Dropout(child.p))
-            weights.append([])
-        elif t is nn.Flatten and child.start_dim == 1 and child.end_dim == -1:
-            out.append(L.Flatten())
-            weights.append([])
-        else:
-            raise ValueError(
-                f"Module {i} ({t.__name__}: {child}) has no one-to-one engram layer. from_torch "
-                "reads Linear, Embedding, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Softmax(dim=-1), "
-                "Identity, Dropout and Flatten."
-            )
-    model = Sequential(out)
+        raise ValueError(
+            "from_torch reads an nn.Sequential or the Graph module to_torch makes. Got "
+            f"{type(module).__name__}."
+        )
+    pairs = [_layer_from_torch(child, i, tuple(input_shape)) for i, child in enumerate(module)]
+    model = Sequential([layer for layer, _ in pairs])
     model.build((None, *input_shape))
-    for layer, arrays in zip(model.layers, weights, strict=True):
+    for layer, arrays in pairs:
         if arrays:
             layer.set_weights(arrays)
     return model
+
+
+def _layer_from_torch(child: Any, i: int, input_shape: tuple[int, ...]) -> tuple[Any, list]:
+    """(the engram layer, its weights) for one torch module that maps one to one."""
+    nn = _torch().nn
+    from engram.nn import layers as L
+
+    def numpy(p):
+        return p.detach().cpu().numpy().astype(np.float32)
+
+    t = type(child)
+    simple = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Identity: "linear"}
+    if t is nn.Linear:
+        bias = [numpy(child.bias)] if child.bias is not None else []
+        return L.Dense(child.out_features, use_bias=child.bias is not None), [
+            numpy(child.weight).T,
+            *bias,
+        ]
+    if t is nn.Embedding and child.padding_idx is None and child.max_norm is None:
+        return L.Embedding(child.num_embeddings, child.embedding_dim), [numpy(child.weight)]
+    if t in simple:
+        return L.Activation(simple[t]), []
+    if t is nn.ELU and child.alpha == 1.0:
+        return L.Activation("elu"), []
+    if t is nn.LeakyReLU:
+        return L.LeakyReLU(child.negative_slope), []
+    if t is nn.Softmax and child.dim in (-1, len(input_shape)):
+        return L.Softmax(), []
+    if t is nn.Dropout:
+        return L.Dropout(child.p), []
+    if t is nn.Flatten and child.start_dim == 1 and child.end_dim == -1:
+        return L.Flatten(), []
+    raise ValueError(
+        f"Module {i} ({t.__name__}: {child}) has no one-to-one engram layer. from_torch "
+        "reads Linear, Embedding, ReLU, Tanh, Sigmoid, ELU, LeakyReLU, Softmax(dim=-1), "
+        "Identity, Dropout and Flatten (and to_torch's Graph and merge modules)."
+    )
 
 
 def save_torch_state(model: Any, path: Any) -> Any:
@@ -670,3 +729,186 @@ def save_torch_state(model: Any, path: Any) -> Any:
 
     state = {k: v.detach().contiguous() for k, v in to_torch(model).state_dict().items()}
     return atomic_write_bytes(path, save(state, metadata={"format": "engram-torch-state"}))
+
+
+# --------------------------------------------------------------- layers of the layers2 set
+@functools.cache
+def _layers2_modules() -> dict[str, Any]:
+    """The wrapper modules of the layers2 set, defined once torch is imported."""
+    torch = _torch()
+    nn, F = torch.nn, torch.nn.functional
+
+    class ConvTransposeWindow(nn.Module):
+        """Keras's window of a transposed convolution's full image (channels first): F.pad
+        with negative pads crops, positive ones add zeros; then the bias, everywhere."""
+
+        def __init__(self, conv: Any, pads: tuple[int, int, int, int], bias: Any):
+            super().__init__()
+            self.conv, self.pads, self.bias = conv, pads, bias
+
+        def forward(self, x):
+            y = F.pad(self.conv(x), self.pads)
+            return y if self.bias is None else y + self.bias[:, None, None]
+
+    class Lambda(nn.Module):
+        """A fixed rearrangement of the values (no weights): ``fn(x)``, described by ``what``."""
+
+        def __init__(self, fn: Any, what: str):
+            super().__init__()
+            self.fn, self.what = fn, what
+
+        def forward(self, x):
+            return self.fn(x)
+
+        def extra_repr(self) -> str:
+            return self.what
+
+    class Noise(nn.Module):
+        """Keras's Gaussian noise layers in training mode (``module.train()``), the identity in
+        ``eval()``: ``x + stddev * e`` (additive) or ``x * (1 + stddev * e)``, e ~ N(0, 1)."""
+
+        def __init__(self, stddev: float, multiplicative: bool):
+            super().__init__()
+            self.stddev, self.multiplicative = stddev, multiplicative
+
+        def forward(self, x):
+            if not self.training or self.stddev == 0:
+                return x
+            noise = self.stddev * torch.randn_like(x)
+            return x * (1 + noise) if self.multiplicative else x + noise
+
+    class UnitNorm(nn.Module):
+        """x / max(||x||_2 over ``axes``, 1e-12), as Keras's UnitNormalization."""
+
+        def __init__(self, axes: tuple[int, ...]):
+            super().__init__()
+            self.axes = axes
+
+        def forward(self, x):
+            norm = torch.sqrt(torch.sum(x * x, dim=self.axes, keepdim=True))
+            return x / torch.clamp(norm, min=1e-12)
+
+    return {
+        "ConvTransposeWindow": ConvTransposeWindow,
+        "Lambda": Lambda,
+        "Noise": Noise,
+        "UnitNorm": UnitNorm,
+    }
+
+
+def _conv2d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """nn.ConvTranspose2d with no padding and no bias (the full image; weight =
+    kernel.transpose(3, 2, 0, 1), (in, out, kh, kw)), Keras's window of it, then the bias."""
+    nn = _torch().nn
+    k = layer.params["kernel"]  # (kh, kw, filters, cin)
+    conv = nn.ConvTranspose2d(
+        k.shape[3], k.shape[2], tuple(layer.kernel_size), tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate), bias=False,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k, (3, 2, 0, 1)))
+    bias = _param(layer.params["bias"]) if layer.use_bias else None
+    (oh, ow), (top, left), (fh, fw) = layer.crop_plan(tuple(layer.input_shape[:2]))
+    pads = (-left, left + ow - fw, -top, top + oh - fh)
+    window = _layers2_modules()["ConvTransposeWindow"](conv, pads, bias)
+    return [m["ChannelsFirst"](window, ()), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["Conv2DTranspose"] = _conv2d_transpose
+
+
+def _shaping(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """RepeatVector, Permute, Cropping1D and Cropping2D as fixed rearrangements; Identity and
+    ActivityRegularization as the identity (the activity penalty is a training loss term,
+    which a module's forward does not hold)."""
+    from engram.nn.layers import layers
+
+    kind, lam = layers.name_of(layer), _layers2_modules()["Lambda"]
+    if kind == "RepeatVector":
+        n = layer.n
+        return [lam(lambda x: x.unsqueeze(1).expand(-1, n, -1), f"repeat {n} times")]
+    if kind == "Permute":
+        dims = (0, *layer.dims)
+        return [lam(lambda x: x.permute(*dims), f"permute {dims}")]
+    if kind == "Cropping1D":
+        before, after = layer.cropping
+        steps = layer.input_shape[0]
+        return [lam(lambda x: x[:, before : steps - after], f"crop {layer.cropping}")]
+    if kind == "Cropping2D":
+        (top, bottom), (left, right) = layer.cropping
+        h, w = layer.input_shape[:2]
+        return [lam(lambda x: x[:, top : h - bottom, left : w - right], f"crop {layer.cropping}")]
+    return [_torch().nn.Identity()]
+
+
+def _noise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """Noise in ``train()`` mode as Keras draws it in training, the identity in ``eval()``;
+    SpatialDropout as nn.Dropout1d/2d over channels-first maps (whole channels dropped)."""
+    from engram.nn.layers import layers
+
+    nn, kind = _torch().nn, layers.name_of(layer)
+    if kind == "GaussianNoise":
+        return [_layers2_modules()["Noise"](layer.stddev, False)]
+    if kind == "GaussianDropout":
+        stddev = math.sqrt(layer.rate / (1 - layer.rate)) if layer.rate else 0.0
+        return [_layers2_modules()["Noise"](stddev, True)]
+    dropout = nn.Dropout1d(layer.rate) if kind == "SpatialDropout1D" else nn.Dropout2d(layer.rate)
+    return [m["ChannelsFirst"](dropout, ())]
+
+
+def _unit_normalization(layer: Any, m: dict[str, Any]) -> list[Any]:
+    from engram.nn.layers.layer_normalization import normalize_axes
+
+    axes = normalize_axes(layer.axis, len(layer.input_shape) + 1, layer)
+    return [_layers2_modules()["UnitNorm"](tuple(axes))]
+
+
+for _kind in ("RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity"):
+    _NEW_LAYER_MODULES[_kind] = _shaping
+_NEW_LAYER_MODULES["ActivityRegularization"] = _shaping
+for _kind in ("GaussianNoise", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D"):
+    _NEW_LAYER_MODULES[_kind] = _noise
+_NEW_LAYER_MODULES["UnitNormalization"] = _unit_normalization
+
+
+def _conv1d_transpose(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """The Conv2DTranspose it runs, on a (batch, 1, steps, channels) view."""
+    lam = _layers2_modules()["Lambda"]
+    return [
+        lam(lambda x: x.unsqueeze(1), "add a height axis of 1"),
+        *_conv2d_transpose(layer.as_2d(), m),
+        lam(lambda x: x.squeeze(1), "drop the height axis"),
+    ]
+
+
+_NEW_LAYER_MODULES["Conv1DTranspose"] = _conv1d_transpose
+
+
+def _depthwise(layer: Any, m: dict[str, Any]) -> list[Any]:
+    """DepthwiseConv2D as nn.Conv2d(groups=in_channels) with weight = kernel reshaped to
+    (kh, kw, 1, cin * m) and transposed to (cin * m, 1, kh, kw) (Keras's channel order);
+    SeparableConv2D adds the 1x1 nn.Conv2d (weight = pointwise.transpose(3, 2, 0, 1))."""
+    from engram.nn.layers import SeparableConv2D
+
+    nn = _torch().nn
+    separable = isinstance(layer, SeparableConv2D)
+    k = layer.params["depthwise_kernel" if separable else "kernel"]
+    kh, kw, cin, mult = k.shape
+    conv = nn.Conv2d(
+        cin, cin * mult, (kh, kw), tuple(layer.strides), dilation=tuple(layer.dilation_rate),
+        groups=cin, bias=layer.use_bias and not separable,
+    )  # fmt: skip
+    conv.weight = _param(np.transpose(k.reshape(kh, kw, 1, cin * mult), (3, 2, 0, 1)))
+    inner = [conv]
+    if separable:
+        w = layer.params["pointwise_kernel"]
+        pointwise = nn.Conv2d(w.shape[2], w.shape[3], 1, bias=layer.use_bias)
+        pointwise.weight = _param(np.transpose(w, (3, 2, 0, 1)))
+        inner.append(pointwise)
+    if layer.use_bias:
+        inner[-1].bias = _param(layer.params["bias"])
+    body = inner[0] if len(inner) == 1 else nn.Sequential(*inner)
+    return [m["ChannelsFirst"](body, _pads(layer, layer.window)), _activation(layer.activation)]
+
+
+_NEW_LAYER_MODULES["DepthwiseConv2D"] = _depthwise
+_NEW_LAYER_MODULES["SeparableConv2D"] = _depthwise

@@ -125,3 +125,44 @@ __all__ += ["Bidirectional"]
 from engram.nn.layers.masking import Masking  # noqa: E402
 
 __all__ += ["Masking"]
+
+# Transposed convolution (decoders, autoencoders)
+from engram.nn.layers.conv2d_transpose import Conv1DTranspose, Conv2DTranspose  # noqa: E402
+
+__all__ += ["Conv1DTranspose", "Conv2DTranspose"]
+
+# Shaping, noise and regularization layers
+from engram.nn.layers.regularization import (  # noqa: E402
+    ActivityRegularization,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+from engram.nn.layers.shaping import (  # noqa: E402
+    Cropping1D,
+    Cropping2D,
+    Identity,
+    Permute,
+    RepeatVector,
+)
+from engram.nn.layers.unit_normalization import UnitNormalization  # noqa: E402
+
+__all__ += [
+    "ActivityRegularization",
+    "Cropping1D",
+    "Cropping2D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "Identity",
+    "Permute",
+    "RepeatVector",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "UnitNormalization",
+]
+
+# Depthwise and separable convolution
+from engram.nn.layers.depthwise_conv2d import DepthwiseConv2D, SeparableConv2D  # noqa: E402
+
+__all__ += ["DepthwiseConv2D", "SeparableConv2D"]

@@ -27,8 +27,9 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
 
         return keras_format.load_model(path, compile=compile)
     from engram.nn import io
+    from engram.nn.saving import engram_graph
 
-    return io.load_model(path, compile=compile)
+    return io.load_model(path, compile=compile, read_graph=engram_graph.read)
 
 
 def save_model(model: Any, path: str | os.PathLike) -> Any:
@@ -38,8 +39,9 @@ def save_model(model: Any, path: str | os.PathLike) -> Any:
 
         return keras_format.save_model(model, path)
     from engram.nn import io
+    from engram.nn.saving import engram_graph
 
-    return io.save_model(model, path)
+    return io.save_model(model, path, graph=engram_graph.graph_of(model))
 
 
 def save_weights(model: Any, path: str | os.PathLike) -> Any:

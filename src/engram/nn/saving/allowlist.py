@@ -54,6 +54,18 @@ MERGE_CLASSES = (
     "Dot",
 )
 LAYER_CLASSES.update({name: name for name in MERGE_CLASSES})
+#: the layers2 set (transposed convolution and the shaping, noise and regularizing layers)
+LAYER_CLASSES.update(
+    {
+        name: name
+        for name in (
+            "Conv2DTranspose", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Identity",
+            "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+            "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+            "ActivityRegularization", "UnitNormalization",
+        )
+    }
+)  # fmt: skip
 #: wrapper classes -> their config keys that hold a whole serialized layer (converted in turn)
 NESTED_LAYERS = {"TimeDistributed": ("layer",), "Bidirectional": ("layer", "backward_layer")}
 
@@ -115,6 +127,7 @@ INITIALIZERS = {
 #: Keras optimizer classes -> engram optimizer names; the module must be Keras's own
 OPTIMIZERS = {"Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
 OPTIMIZERS["AdamW"] = "adamw"  # the same variables as Adam's
+OPTIMIZERS["Nadam"] = "nadam"
 _OPTIMIZER_MODULE = re.compile(
     r"keras\.optimizers|keras\.src\.backend\.(torch|tensorflow|jax|numpy)\.optimizers(\.\w+)?"
 )
@@ -123,7 +136,6 @@ OPTIMIZER_OFF: dict[str, tuple[Any, ...]] = {
     "use_ema": (False,),
     "loss_scale_factor": (None,),
     "gradient_accumulation_steps": (None,),
-    "amsgrad": (False,),
     "centered": (False,),
     "momentum": (0, 0.0),  # RMSprop's momentum (SGD reads its own)
 }
@@ -143,6 +155,17 @@ LOSSES.update(
     KLDivergence="kl_divergence",
     CosineSimilarity="cosine_similarity",
 )
+#: Keras metric classes (module keras.metrics) -> engram metric classes, for compile configs
+METRICS = {
+    name: name
+    for name in (
+        "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+        "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanSquaredError",
+        "MeanAbsoluteError", "RootMeanSquaredError", "Precision", "Recall", "AUC",
+    )
+}  # fmt: skip
+#: the most thresholds a metric from a file may count at (AUC allocates counts per threshold)
+MAX_METRIC_THRESHOLDS = 100_000
 DTYPES = frozenset({"float32", "float64"})
 INPUT_DTYPES = ("float32", "float64", "int32", "int64", None)
 
@@ -357,12 +380,6 @@ def optimizer_config(entry: Any, name: str) -> dict:
     for key, value in config.items():
         if key in OPTIMIZER_IGNORED:
             continue
-        if key == "amsgrad" and value:
-            raise refuse(
-                name,
-                f"compile_config.optimizer ({class_name}) sets amsgrad=True, whose velocity_hat "
-                "state engram does not read from .keras files",
-            )
         if key == "learning_rate" and isinstance(value, dict):
             out[key] = _schedule_entry(value, name)
             continue
@@ -466,3 +483,43 @@ def weight_option(key: str, value: Any, name: str, where: str) -> dict:
             name, f"{where} is {module}.{class_name}, not a {kind} engram has ({exc})"
         ) from None
     return entry
+
+
+def metric_config(value: Any, name: str, where: str) -> Any:
+    """A Keras metric in a compile config: a name as given, or an entry of a class on `METRICS`
+    (module ``keras.metrics``) as the engram metric object, its options checked by name."""
+    from engram.nn import metrics
+
+    if isinstance(value, str):
+        return value
+    module, class_name, config = check_entry(value, name, where)
+    if module != "keras.metrics" or class_name not in METRICS:
+        raise refuse(name, f"{where} is {module}.{class_name}, not a metric engram has")
+    cls = metrics.metrics.get(METRICS[class_name])
+    accepted = set()
+    for klass in cls.__mro__:  # its own arguments and its bases' (name, dtype)
+        if "__init__" in vars(klass):
+            accepted |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
+    options = {}
+    for key, option in config.items():
+        if key not in accepted:
+            raise refuse(name, f"{where} ({class_name}) has option {key!r}, unknown to engram")
+        if isinstance(option, dict) or (
+            isinstance(option, list) and not all(isinstance(v, (int, float)) for v in option)
+        ):
+            raise refuse(name, f"{where}.{key} is not a plain value or a list of numbers")
+        options[key] = option
+    size = options.get("num_thresholds", 0)
+    thresholds = options.get("thresholds")
+    if (isinstance(size, int) and size > MAX_METRIC_THRESHOLDS) or (
+        isinstance(thresholds, list) and len(thresholds) > MAX_METRIC_THRESHOLDS
+    ):
+        raise refuse(
+            name, f"{where} ({class_name}) asks for over {MAX_METRIC_THRESHOLDS} thresholds"
+        )
+    try:
+        metric = cls.from_config(options)
+        metrics.check(metric)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise refuse(name, f"{where} ({class_name}): {exc}") from None
+    return metric

@@ -104,14 +104,22 @@ def _keras_loss(loss: Any) -> Any:
 
 
 def _keras_metrics(metrics: Any) -> Any:
-    """The compile metrics when they are names (per output: lists or a dict of them)."""
+    """The compile metrics (per output: lists or a dict of them): names as given, engram's
+    metric objects of the classes Keras has as Keras's entries; functions are left out."""
+    from engram.nn import metrics as metrics_module
+
     if isinstance(metrics, dict):
         return {k: _keras_metrics(v) for k, v in metrics.items()}
     if isinstance(metrics, (list, tuple)):
-        kept = [m if isinstance(m, str) else _keras_metrics(m) for m in metrics]
+        kept = [_keras_metrics(m) for m in metrics]
         kept = [m for m in kept if m is not None]
         return kept or None
-    return metrics if isinstance(metrics, str) else None
+    value = metrics_module.to_json(metrics)
+    if isinstance(value, dict):
+        if value["class_name"] not in allowlist.METRICS:
+            return None
+        return {"module": "keras.metrics", **value, "registered_name": None}
+    return value
 
 
 def _keras_compile_config(model: Any) -> dict[str, Any] | None:
@@ -195,7 +203,8 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "build_config": {"input_shape": None},
         }
     first = model.layers[0]
-    batch_shape = [None, *first.input_shape]
+    sample_shape = tuple(model.input_shape)[1:]  # a nested model's input_shape has the batch
+    batch_shape = [None, *sample_shape]
     dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
     return {
         "module": "keras",
@@ -205,8 +214,8 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "trainable": bool(model.trainable),
             "dtype": {**dtype, "registered_name": None},
             "layers": [
-                _input_entry(first.input_shape, first.dtype, "input_layer"),
-                *(_keras_layer(layer) for layer in children(model)),
+                _input_entry(sample_shape, first.dtype, "input_layer"),
+                *(_layer_entry(layer) for layer in children(model)),
             ],
             "build_input_shape": batch_shape,
         },
@@ -240,8 +249,9 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     return {"class_name": mapping.engram_class, "config": converted}
 
 
-def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
-    """A Keras Sequential config as engram's (every layer entry checked first)."""
+def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> dict[str, Any]:
+    """A Keras Sequential config as engram's (every layer entry checked first; a nested
+    model's entry as ``{"model": its spec}``)."""
     entries = inner.get("layers")
     if not isinstance(entries, list) or not entries:
         raise allowlist.refuse(name, f"{where} has no list of layers")
@@ -252,6 +262,10 @@ def _sequential_config(inner: dict, name: str, where: str) -> dict[str, Any]:
     input_shape = None
     for i, entry in enumerate(entries):
         at = f"layer {i}" if where == "config.json" else f"{where}.layers[{i}]"
+        nested = _read_model(entry, name, at, depth + 1)
+        if nested is not None:
+            layers.append({"model": nested})
+            continue
         converted = _engram_layer(entry, name, at)
         if converted["class_name"] == "InputLayer":
             if i != 0:
@@ -283,8 +297,10 @@ def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str,
     """The wiring, read in one place: a model entry as ``("sequential", engram config)`` or
     ``("functional", functional.GraphSpec)``, every name checked; None for a non-model entry."""
     module, class_name, inner = allowlist.check_entry(entry, name, where)
+    if depth > functional.MAX_DEPTH:
+        raise allowlist.refuse(name, f"{where} nests models more than {functional.MAX_DEPTH} deep")
     if (module, class_name) in functional.SEQUENTIAL:
-        return "sequential", _sequential_config(inner, name, where)
+        return "sequential", _sequential_config(inner, name, where, depth)
     if (module, class_name) not in functional.FUNCTIONAL:
         return None
 
@@ -379,7 +395,7 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
             return functional.build(config, make_layer, make_model)
         model = Sequential(name=config["name"])
         for entry in config["layers"]:
-            model.add(make_layer(entry))
+            model.add(make_model(entry["model"]) if "model" in entry else make_layer(entry))
         model.build((None, *config["input_shape"]))
         if not config["trainable"]:
             model.trainable = False
@@ -397,11 +413,35 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
     return model
 
 
-def _names(value: Any) -> bool:
-    """Whether ``value`` is a metric name, a list of names, or None."""
-    if isinstance(value, list):
-        return all(isinstance(m, str) for m in value)
-    return value is None or isinstance(value, str)
+def _metric_list(value: Any, name: str, where: str) -> list[Any]:
+    """One output's metrics (a name, a metric entry, a list of them, or None) as engram's
+    compile takes them: names, and metric objects built through the allowlist."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [allowlist.metric_config(m, name, f"{where}[{i}]") for i, m in enumerate(items)]
+
+
+def _is_entry(value: Any) -> bool:
+    """Whether a dict is one serialized object rather than settings keyed by output name."""
+    return isinstance(value, dict) and ("class_name" in value or "module" in value)
+
+
+def _compile_metrics(metrics: Any, name: str) -> Any:
+    """Keras's ``compile_config.metrics``: for all outputs, per output as lists, or per
+    output name as a dict; each metric a name or an allowlisted metric entry."""
+    where = "compile_config.metrics"
+    if metrics is None or metrics == []:
+        return None
+    if isinstance(metrics, dict) and not _is_entry(metrics):
+        if not all(isinstance(k, str) for k in metrics):
+            raise allowlist.refuse(name, f"{where} has keys that are not names")
+        return {k: _metric_list(v, name, f"{where}.{k}") for k, v in metrics.items()}
+    if isinstance(metrics, list) and all(isinstance(m, (list, type(None))) for m in metrics):
+        return [_metric_list(m, name, f"{where}[{k}]") for k, m in enumerate(metrics)]
+    if not isinstance(metrics, (list, str, dict)):
+        raise allowlist.refuse(name, f"{where} {metrics!r:.60} is not a list of metrics")
+    return _metric_list(metrics, name, where)
 
 
 def _per_output(value: Any, name: str, key: str, check: Any) -> Any:
@@ -418,20 +458,6 @@ def _per_output(value: Any, name: str, key: str, check: Any) -> Any:
 def compile_args(config: Any, name: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise allowlist.refuse(name, "compile_config is not an object")
-    metrics = config.get("metrics") or []
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    per_output = isinstance(metrics, list) and all(
-        isinstance(m, (list, type(None))) for m in metrics
-    )
-    if isinstance(metrics, dict):
-        ok = all(isinstance(k, str) and _names(v) for k, v in metrics.items())
-    else:
-        ok = isinstance(metrics, list) and (
-            _names(metrics) or (per_output and all(_names(m) for m in metrics))
-        )
-    if not ok:
-        raise allowlist.refuse(name, f"compile_config.metrics {metrics!r} is not a list of names")
     if config.get("weighted_metrics") is not None:
         raise allowlist.refuse(
             name, "compile_config.weighted_metrics is set; engram does not implement it"
@@ -451,6 +477,5 @@ def compile_args(config: Any, name: str) -> dict[str, Any]:
         "loss_weights": None
         if loss_weights is None
         else _per_output(loss_weights, name, "loss_weights", weight),
-        # Keras writes None for an output without metrics; engram's compile takes []
-        "metrics": [m or [] for m in metrics] if per_output and metrics else metrics or None,
+        "metrics": _compile_metrics(config.get("metrics"), name),
     }

@@ -10,10 +10,10 @@ model's node index is one higher (Keras counts the node that built the nested mo
 Reading checks the whole wiring before anything is built, and refuses with `ModelFileError`
 naming the entry: a layer name that is not a unique string, a reference to a layer the file
 does not have, a node or tensor index out of range, call arguments other than tensors, an
-`InputLayer` that is called or is not a model input, a layer never called, a nested model
-called twice, and wiring with a cycle. Every layer entry goes through the allowlist (the
-``read_layer`` given by keras_format) before anything is created; nested models are read by
-the same rules, at most `MAX_DEPTH` deep.
+`InputLayer` that is called or is not a model input, a layer never called, and wiring with a
+cycle. A layer or nested model called at several nodes is one object (shared weights). Every
+layer entry goes through the allowlist (the ``read_layer`` given by keras_format) before
+anything is created; nested models are read by the same rules, at most `MAX_DEPTH` deep.
 """
 
 from __future__ import annotations
@@ -223,11 +223,6 @@ def _layer_spec(entry, name, where, read_layer, read_model, depth) -> LayerSpec:
     spec.calls = [_call(n, name, f"{where}.inbound_nodes[{k}]") for k, n in enumerate(nodes)]
     if not spec.calls:
         raise allowlist.refuse(name, f"{where} is never called (no inbound nodes)")
-    if spec.kind == "model" and len(spec.calls) > 1:
-        raise allowlist.refuse(
-            name, f"{where} is a nested model called {len(spec.calls)} times; engram does not "
-            "share a model between calls yet"
-        )  # fmt: skip
     return spec
 
 

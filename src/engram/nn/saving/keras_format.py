@@ -117,23 +117,31 @@ def _weight_datasets(model: Any) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ optimizer slots
-def _slot_table(optimizer: Any) -> list[tuple[str, float]]:
-    """(engram slot, factor) per Keras optimizer variable of one weight: keras = factor * engram."""
+def _slot_table(
+    optimizer: Any,
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Keras's optimizer variables of one weight as (engram slot, factor), keras = factor *
+    engram: those Keras interleaves weight by weight, and those it keeps in a block after all
+    of them (AMSGrad's ``velocity_hat``, built by a second ``add_optimizer_variables``)."""
     name = optimizer.name
-    if getattr(optimizer, "amsgrad", False):
-        raise ValueError(
-            "engram does not write AMSGrad's velocity_hat state to .keras files yet: save in "
-            "engram's format (.engram), or use amsgrad=False."
-        )
     if name in ("adam", "adamw"):
-        return [("m_sum", 1 - optimizer.beta_1), ("v_sum", 1 - optimizer.beta_2)]
+        b2 = 1 - optimizer.beta_2
+        after = [("v_hat_sum", b2)] if optimizer.amsgrad else []
+        return [("m_sum", 1 - optimizer.beta_1), ("v_sum", b2)], after
+    if name == "nadam":
+        return [("m", 1.0), ("v", 1.0)], []
     if name == "sgd":
-        return [("velocity", 1.0)] if optimizer.momentum else []
+        return ([("velocity", 1.0)] if optimizer.momentum else []), []
     if name == "rmsprop":
-        return [("v", 1.0)]
+        return [("v", 1.0)], []
     if name == "adagrad":
-        return [("accumulator", 1.0)]
+        return [("accumulator", 1.0)], []
     raise ValueError(f"The {name} optimizer has no Keras counterpart engram can write.")
+
+
+def _scalar_state(optimizer: Any) -> int:
+    """How many scalars Keras keeps after the per-weight variables: Nadam's ``u_product``."""
+    return 1 if optimizer.name == "nadam" else 0
 
 
 def _leaf_layers(model: Any) -> list[Any]:
@@ -170,12 +178,10 @@ def _first_slot(optimizer: Any) -> int:
 
 def _optimizer_datasets(model: Any) -> list[tuple[str, np.ndarray, float]]:
     """(engram slot key/slot, weight, factor) for optimizer/vars/2, 3, ... in Keras's order."""
-    table = _slot_table(model.optimizer)
-    return [
-        (f"{key}|{slot}", weight, factor)
-        for key, weight in _trainable(model)
-        for slot, factor in table
-    ]
+    interleaved, after = _slot_table(model.optimizer)
+    trainable = _trainable(model)
+    out = [(f"{key}|{slot}", w, factor) for key, w in trainable for slot, factor in interleaved]
+    return out + [(f"{key}|{slot}", w, factor) for slot, factor in after for key, w in trainable]
 
 
 def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
@@ -202,6 +208,10 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
                 state = opt.slots.get(slot_key) or opt.init_slots(weight)
                 value = (state[slot] * factor).astype(weight.dtype)
                 group.create_dataset(str(i), data=value)
+            if _scalar_state(opt):  # Nadam's u_product: U_t of the updates made so far
+                end = first + len(_optimizer_datasets(model))
+                u_product = np.float32(opt.momentum_product(opt.iterations))
+                group.create_dataset(str(end), data=u_product)
         f.create_group("vars").attrs["name"] = model.name
     return buffer.getvalue()
 
@@ -372,25 +382,36 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
             owner.set_weights([values[f"{path}/{i}"] for i in range(len(arrays))])
 
 
-def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
-    opt_paths = [p for p in datasets if p.startswith("optimizer/vars/")]
-    if not opt_paths:
-        return
-    slots = _optimizer_datasets(model)
-    first = _first_slot(model.optimizer)
-    expected = {f"optimizer/vars/{i}" for i in range(first + len(slots))}
-    if set(opt_paths) != expected:
-        raise ModelFileError(
-            f"{name}: the optimizer state has {len(opt_paths)} variables; the "
-            f"{model.optimizer.name} "
-            f"optimizer over this architecture has {len(expected)}. Refused."
-        )
+def _iterations(datasets: dict[str, Any], name: str) -> int:
     it = datasets["optimizer/vars/0"]
     if it.shape != () or it.dtype not in (np.dtype("int32"), np.dtype("int64")):
         raise ModelFileError(f"{name}: optimizer iteration count must be an integer scalar.")
     iterations = int(it[()])
     if iterations < 0:
         raise ModelFileError(f"{name}: optimizer iteration count {iterations} is negative.")
+    return iterations
+
+
+def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
+    opt_paths = [p for p in datasets if p.startswith("optimizer/vars/")]
+    if not opt_paths:
+        return
+    slots = _optimizer_datasets(model)
+    first = _first_slot(model.optimizer)
+    end = first + len(slots)
+    expected = {f"optimizer/vars/{i}" for i in range(end + _scalar_state(model.optimizer))}
+    unbuilt = {f"optimizer/vars/{i}" for i in range(first)}  # Keras's, compiled, never fit
+    if set(opt_paths) == unbuilt and unbuilt != expected:
+        if _iterations(datasets, name) != 0:
+            raise ModelFileError(f"{name}: the optimizer has made updates but kept no state.")
+        return
+    if set(opt_paths) != expected:
+        raise ModelFileError(
+            f"{name}: the optimizer state has {len(opt_paths)} variables; the "
+            f"{model.optimizer.name} "
+            f"optimizer over this architecture has {len(expected)}. Refused."
+        )
+    iterations = _iterations(datasets, name)
     if first == 2:
         _read_dataset(datasets["optimizer/vars/1"], (), np.float32, name, "optimizer/vars/1")
     opt = model.optimizer
@@ -400,6 +421,12 @@ def _restore_optimizer(model: Any, datasets: dict[str, Any], name: str) -> None:
         value = _read_dataset(datasets[path], weight.shape, weight.dtype, name, path)
         slot_key, slot = key.split("|")
         opt.slots.setdefault(slot_key, {})[slot] = (value / factor).astype(weight.dtype)
+    if _scalar_state(opt):  # Nadam continues from Keras's float32 product, as Keras does
+        path = f"optimizer/vars/{end}"
+        u_product = float(_read_dataset(datasets[path], (), np.float32, name, path))
+        if not 0.0 < u_product <= 1.0:
+            raise ModelFileError(f"{name}: {path} (Nadam's u_product) is {u_product}. Refused.")
+        opt._cache = (iterations, u_product)
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002
