@@ -333,6 +333,8 @@ def trains(layer: Any) -> bool:
         return False
     if hasattr(layer, "graph_layers"):
         return any(trains(inner) for inner in layer.graph_layers())
+    if getattr(layer, "runs_call", False):  # a custom layer: its weights and its inner layers'
+        return any(leaf.trainable and bool(leaf.params) for leaf in layer._leaves())
     return bool(layer.params)
 
 
@@ -377,6 +379,9 @@ class Graph:
         self.shared = {i for i, n in enumerate(self.nodes) if calls[id(n.layer)] > 1}
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
         self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
+        #: custom layers (``call`` made of ops): what their ``add_loss`` received in a forward
+        #: pass is part of the loss (`activity_penalty`), reset at each pass
+        self._custom = [layer for layer in self.layers if getattr(layer, "runs_call", False)]
         self._plain = [layer for layer in self.layers if not hasattr(layer, "graph_layers")]
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._plans: dict[tuple, tuple] = {}
@@ -452,6 +457,8 @@ class Graph:
             self._activity_outputs = {}
         if self._call_penalties:
             self._call_penalties = {}
+        for layer in self._custom:
+            layer._pass_losses = []
         if chain is not None and not self._regularized(chain):
             x = xs[0]
             if logits:
@@ -614,6 +621,8 @@ class Graph:
         for model in self._nested:
             if id(model) not in shared_models:
                 total += model.graph.activity_penalty()
+        for layer in self._custom:  # add_loss in a custom layer's call
+            total += sum(layer._pass_losses)
         return total
 
     def _chain_backward(self, grad, order, input_grad, from_logits):

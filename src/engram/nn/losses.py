@@ -46,7 +46,18 @@ class Loss:
     #: whether predictions may be logits (cross-entropies); regression losses refuse the flag
     takes_logits = True
 
-    def __init__(self, from_logits: bool = False) -> None:
+    def __init__(
+        self,
+        from_logits: bool = False,
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError(f"name must be a string. Got {type(name).__name__} instead.")
+            self.name = name
+        self.reduction = check_reduction(reduction)
         if from_logits and not self.takes_logits:
             raise TypeError(
                 f"{type(self).__name__} takes no from_logits: it compares values, not class "
@@ -76,7 +87,14 @@ class Loss:
         return y
 
     def forward(self, y_pred: np.ndarray, y_true: np.ndarray) -> tuple[float, np.ndarray]:
-        raise NotImplementedError
+        """(loss, dL/dy_pred). A subclass written as Keras's, with ``call(y_true, y_pred)``
+        made of ops, is differentiated through its tape (`CallLoss`)."""
+        if callable(getattr(self, "call", None)):
+            return CallLoss.of(self).forward(y_pred, y_true)
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(self, y_true, y_pred) made of "
+            "engram.nn.ops, as Keras's Loss subclasses do."
+        )
 
     def forward_logits(self, z: np.ndarray, y_true: np.ndarray) -> tuple[float, np.ndarray]:
         raise NotImplementedError(f"{self.name} has no fused logits path.")
@@ -521,24 +539,143 @@ FUNCTIONS = {
 kld = kl_divergence
 
 
+#: the reductions a loss written with ops may ask for (Keras's names)
+REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+
+
+def check_reduction(reduction: Any) -> str:
+    """Keras's reduction argument: the per-sample values' sum, divided by their number
+    (``sum_over_batch_size``, ``mean``), by the sum of the sample weights
+    (``mean_with_sample_weight``), or not (``sum``).
+
+    Raises:
+        NotImplementedError: ``"none"``/None (unreduced losses: compile needs a number).
+        ValueError: any other name.
+    """
+    if reduction is None or reduction == "none":
+        raise NotImplementedError(
+            "reduction='none' (one loss per sample) is not supported: compile and fit need one "
+            "number per batch. Use 'sum_over_batch_size' (Keras's default) or 'sum'."
+        )
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {', '.join(REDUCTIONS)}. Received: reduction={reduction!r}."
+        )
+    return str(reduction)
+
+
+def _same_rank(a: Any, b: Any) -> tuple[Any, Any]:
+    """Keras's squeeze_or_expand_to_same_rank on arrays or traced tensors: ranks that differ by
+    one through a last axis of size 1 are made equal (a rank-1 side gains the axis)."""
+    from engram.nn import ops
+
+    ra, rb = len(ops.shape(a)), len(ops.shape(b))
+    if ra == rb + 1 and ops.shape(a)[-1] == 1:
+        return (a, ops.expand_dims(b, -1)) if rb == 1 else (ops.squeeze(a, -1), b)
+    if rb == ra + 1 and ops.shape(b)[-1] == 1:
+        return (ops.expand_dims(a, -1), b) if ra == 1 else (a, ops.squeeze(b, -1))
+    return a, b
+
+
+class CallLoss(Loss):
+    """A loss written with ops: a function ``fn(y_true, y_pred)`` (``compile(loss=fn)``), or
+    the ``call`` of a `Loss` subclass. Its gradient is the tape's.
+
+    Math (Keras's ``reduce_weighted_values``), v = fn(y_true, y_pred), weights w:
+        L = sum(v * w) / size(v)       sum_over_batch_size, mean (w = 1 without weights)
+        L = sum(v * w)                 sum
+        L = sum(v * w) / sum(w)        mean_with_sample_weight
+        dL/dy_pred: the tape of fn, replayed from dL/dL = 1
+
+    Args:
+        fn: the function, ``fn(y_true, y_pred)`` -> values per sample (or a scalar).
+        name: the loss's name (the function's name, or the subclass's ``name``).
+        reduction: one of `REDUCTIONS`.
+        same_rank: whether y_true and y_pred are first brought to the same rank (Keras does so
+            for functions, not for a subclass's ``call``).
+    """
+
+    takes_logits = False
+
+    def __init__(self, fn: Any, name: str, reduction: str = "sum_over_batch_size", same_rank=True):
+        super().__init__(name=name, reduction=reduction)
+        self.fn = fn
+        self.same_rank = same_rank
+
+    @classmethod
+    def of(cls, loss: Loss) -> CallLoss:
+        """The CallLoss of a `Loss` subclass instance that writes ``call``."""
+        return cls(loss.call, loss.name, getattr(loss, "reduction", "sum_over_batch_size"), False)
+
+    def prepare_targets(self, y: Any, output_shape: tuple[int, ...], name: str = "y") -> np.ndarray:
+        """Targets as float32 arrays of any shape (the function decides what they mean)."""
+        return check_array(y, name, dtype=np.float32)
+
+    def forward(self, y_pred, y_true):
+        return self.forward_weighted(y_pred, y_true, None)
+
+    def forward_weighted(self, y_pred, y_true, weights):
+        from engram.nn import ops
+        from engram.nn.tape import Tape, Tensor
+
+        with Tape() as tape:
+            pred = tape.watch(y_pred)
+            truth, p = _same_rank(y_true, pred) if self.same_rank else (y_true, pred)
+            values = self.fn(truth, p)
+            if not isinstance(values, Tensor):
+                values = ops.convert_to_tensor(values)  # does not depend on y_pred
+            if weights is not None:
+                values, w = _same_rank(values, np.asarray(weights, y_pred.dtype))
+                values = values * w
+            total = ops.sum(values)
+            if self.reduction in ("sum_over_batch_size", "mean"):
+                total = total / max(int(np.prod(ops.shape(values))), 1)
+            elif self.reduction == "mean_with_sample_weight":
+                total = total / (float(np.sum(weights)) if weights is not None else values.size)
+        if not isinstance(total, Tensor):
+            return float(total), np.zeros_like(y_pred)
+        grad = tape.backward([(total, np.ones((), total.dtype))])[pred.index]
+        return float(total.value), np.zeros_like(y_pred) if grad is None else grad
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+
 def get(identifier: Any) -> Loss:
-    """A `Loss` from a name, a ``{"name", "config"}`` dict or an instance."""
+    """A `Loss` from a name, a ``{"name", "config"}`` dict or an instance; a function
+    ``fn(y_true, y_pred)`` or a `Loss` subclass that writes ``call`` becomes a `CallLoss`."""
     if isinstance(identifier, Loss):
+        if callable(getattr(identifier, "call", None)) and not isinstance(identifier, CallLoss):
+            return CallLoss.of(identifier)
         return identifier
     if isinstance(identifier, dict):
         return losses.get(identifier["name"])(**identifier.get("config", {}))
     if isinstance(identifier, str):
         return losses.get(identifier)()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
+        return get(identifier())
     if callable(identifier) and identifier in FUNCTIONS:
         return FUNCTIONS[identifier]()
+    if callable(identifier) and not isinstance(identifier, type):
+        return CallLoss(identifier, getattr(identifier, "__name__", "loss"))
     raise TypeError(
-        f"loss must be a name such as 'mse' or a Loss instance. Got "
-        f"{type(identifier).__name__} instead."
+        f"loss must be a name such as 'mse', a Loss instance or a function "
+        f"fn(y_true, y_pred) written with engram.nn.ops. Got {type(identifier).__name__} instead."
     )
 
 
 def to_json(loss: Loss) -> Any:
+    """A loss as a model file stores it: a name, or ``{"name", "config"}``.
+
+    Raises:
+        NotImplementedError: a loss written in Python (`CallLoss`): files hold data, never
+            code.
+    """
+    if isinstance(loss, CallLoss):
+        raise NotImplementedError(
+            f"The model is compiled with the loss {loss.name!r}, written in Python (a function "
+            "or a Loss subclass): engram's files hold data only, never code, so it cannot be "
+            "saved with the model. Use save_weights(), or compile with a built-in loss first."
+        )
     config = loss.get_config()
     return loss.name if not config else {"name": loss.name, "config": config}

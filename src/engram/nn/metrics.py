@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.tape import Variable
 from engram.registry import Registry
 
 metrics: Registry[type[Metric]] = Registry("metric")
@@ -134,21 +135,83 @@ class Metric:
         dtype: kept for Keras's signature and config (engram accumulates in float64).
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("result")
+        if own is not None and not getattr(own, "_as_number", False):
+
+            def result(self: Any) -> Any:
+                return _as_number(own(self))
+
+            result._as_number = True  # type: ignore[attr-defined]
+            result.__doc__ = own.__doc__
+            cls.result = result  # type: ignore[attr-defined]
+
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string. Got {type(name).__name__} instead.")
         self.name = name or _auto_name(type(self))
         self.dtype = "float32" if dtype is None else np.dtype(dtype).name
-        self.reset_state()
+        #: the state a metric of your own creates with `add_variable` (Keras's way)
+        self._variables: list[Variable] = []
+        self._variable_values: dict[str, np.ndarray] = {}
+
+    def add_variable(
+        self,
+        shape: Any = (),
+        initializer: Any = "zeros",
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> Variable:
+        """A state variable, as Keras's ``Metric.add_variable``: update it with ``assign`` /
+        ``assign_add`` in ``update_state``; `reset_state` sets it to zeros (unless the metric
+        writes its own), and `state` saves it (a training backup).
+
+        Args:
+            shape: its shape (a scalar by default).
+            initializer: a name or `engram.nn.initializers` object ("zeros").
+            dtype: the metric's dtype when omitted.
+            aggregation: kept for Keras's signature (engram runs on one device).
+            name: its name (``variable``, ``variable_1`` ... when omitted).
+        """
+        from engram.nn import initializers
+
+        dtype = np.dtype(dtype or self.dtype)
+        init = initializers.get(initializer)
+        key, k = name or "variable", 0
+        while key in self._variable_values:
+            k += 1
+            key = f"{name or 'variable'}_{k}"
+        shape = tuple(int(n) for n in np.atleast_1d(shape)) if np.ndim(shape) else ()
+        self._variable_values[key] = np.asarray(init(shape, np.random.default_rng(0), dtype), dtype)
+        variable = Variable(self._variable_values, key, key, trainable=False)
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(
+        self, shape: Any = (), initializer: Any = "zeros", dtype: Any = None, name: Any = None
+    ) -> Variable:
+        """Keras's other name for `add_variable`."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> list[Variable]:
+        return list(self._variables)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define update_state(self, y_true, y_pred, "
+            "sample_weight=None), as Keras's metrics do."
+        )
 
     def result(self) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define result(self).")
 
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Keras's default: every variable from `add_variable` back to zeros."""
+        for variable in self._variables:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         """Keras's ``metric(y_true, y_pred)``: update the state with this batch, then return
@@ -167,7 +230,10 @@ class Metric:
         """The accumulated state as JSON-able data (its numbers and arrays that are not
         settings), e.g. for a training backup; `set_state` puts it back."""
         config = self.get_config()
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {
+            f"variable:{key}": {"array": value.tolist(), "dtype": value.dtype.name}
+            for key, value in self._variable_values.items()
+        }
         for key, value in vars(self).items():
             if key in config or isinstance(value, bool):
                 continue
@@ -180,6 +246,9 @@ class Metric:
     def set_state(self, state: dict[str, Any]) -> None:
         """Put back a `state` (the same metric's, with the same settings)."""
         for key, item in state.items():
+            if key.startswith("variable:") and key[9:] in self._variable_values:
+                self._variable_values[key[9:]] = np.asarray(item["array"], dtype=item["dtype"])
+                continue
             if key not in vars(self):
                 raise ValueError(f"{self.name}: the saved state names {key!r}, which it lacks.")
             if "array" in item:
@@ -189,6 +258,14 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _as_number(value: Any) -> Any:
+    """A result as a number: a variable or 0-d array becomes a float (arrays stay arrays)."""
+    if isinstance(value, Variable):
+        value = value.value
+    array = np.asarray(value)
+    return float(array) if array.ndim == 0 else array
 
 
 def _samplewise(values: Any, sample_weight: Any):
@@ -228,6 +305,10 @@ class Mean(Metric):
         count += sum_i w_i  (n without weights; 1 for a single number)
         result = total / count  (0 before any count, as Keras's divide_no_nan)
     """
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self) -> None:
         self.total = 0.0
@@ -504,6 +585,7 @@ class _ConfusionMetric(Metric):
         self.thresholds = parsed if parsed is not None else [default]
         self._evenly = _evenly_spaced(np.asarray(self.thresholds))
         super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self) -> None:
         n = len(self.thresholds)
@@ -637,6 +719,7 @@ class AUC(Metric):
             self._evenly = True
         self._thresholds = np.array([0.0 - EPSILON, *inner, 1.0 + EPSILON])
         super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     @property
     def thresholds(self) -> list[float]:

@@ -196,7 +196,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             return cached[1]
         out: list[Layer] = []
         for layer in self.graph_layers():
-            out += layer._leaves() if isinstance(layer, Model) else [layer]
+            out += layer._leaves()  # a nested model's layers, a custom layer's inner layers
         # the optimizer skips layers whose trainable flag is off (a frozen model's layers are)
         self._leaf_cache = (self.graph, out)
         return out
@@ -341,8 +341,9 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         for layer in self.layers:
             if isinstance(layer, Model):
                 total += layer._trainable_count() if layer.trainable else 0
-            elif layer.trainable:
-                total += sum(p.size for p in layer.params.values())
+            else:  # a custom layer counts the layers it holds too
+                leaves = [leaf for leaf in layer._leaves() if leaf.trainable]
+                total += sum(p.size for leaf in leaves for p in leaf.params.values())
         return total
 
     def _summary_rows(self) -> list[tuple[str, ...]]:
@@ -405,11 +406,23 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             print_fn(text)
 
     # ------------------------------------------------------------------ files
+    def _refuse_custom_layers(self, what: str) -> None:
+        """Files hold data, never code: a model with a custom layer is refused by name."""
+        custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
+        if custom:
+            raise NotImplementedError(
+                f"{what} of a model with the custom layer {custom[0]} is not supported: a "
+                "custom layer is Python code, and engram never imports or runs code from a file "
+                "(its weights files do not hold such layers yet either). Keep the weights with "
+                "model.get_weights() and set_weights() in Python."
+            )
+
     def save(self, filepath: str) -> None:
         """Save architecture, weights and compile settings to one data-only file, atomically:
         Keras 3's format for ``*.keras``, engram's own (safetensors) otherwise."""
         from engram.nn.saving import save_model
 
+        self._refuse_custom_layers("save()")
         if _subclassed(self):
             raise NotImplementedError(
                 f"save() of a subclassed model ({type(self).__name__}: its architecture is "
@@ -421,11 +434,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def save_weights(self, filepath: str) -> None:
         from engram.nn.saving import save_weights
 
+        self._refuse_custom_layers("save_weights()")
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from engram.nn.saving import load_weights
 
+        self._refuse_custom_layers("load_weights()")
         load_weights(self, filepath)
 
 

@@ -212,7 +212,8 @@ def summary_rows(model: Any, type_name: Any) -> list[tuple[str, str, str]]:
     rows = []
     for layer in tracked_layers(model):
         node = first.get(id(layer))
-        shape = "?" if node is None else shape_str(node.outputs[0].shape)
+        known = node is not None and layer.declares_output_shape  # Keras: "?" when unknown
+        shape = shape_str(node.outputs[0].shape) if known else "?"
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
         rows.append((f"{layer.name} ({type_name(layer)})", shape, params))
     return rows

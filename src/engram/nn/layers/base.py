@@ -27,6 +27,8 @@ import numpy as np
 from engram.nn import constraints as constraints_module
 from engram.nn import regularizers as regularizers_module
 from engram.nn.graph import call_layer, is_symbolic, shape_str
+from engram.nn.layers import custom
+from engram.nn.tape import Tensor, active_tape
 from engram.registry import Registry
 from engram.validation import check_positive, check_sample_shape
 
@@ -74,6 +76,12 @@ def _real_array(value: Any, label: str) -> np.ndarray:
             "array (np.real(w) for complex values whose imaginary part is 0)."
         )
     return array
+
+
+def _traced(x: Any) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(isinstance(v, Tensor) for v in x)
+    return isinstance(x, Tensor)
 
 
 def weight_list(weights: Any, what: str) -> list[Any]:
@@ -130,6 +138,22 @@ class Layer:
     supports_masking: bool = False
     #: whether ``forward`` takes ``mask=`` (the recurrent layers: masked steps keep the state)
     uses_mask: bool = False
+    #: whether the layer is written as Keras writes custom layers: a ``call`` made of
+    #: `engram.nn.ops` and no ``forward`` of its own; forward and backward then run ``call`` on a
+    #: tape (`engram.nn.layers.custom`). Set for each class when it is defined.
+    runs_call: bool = False
+    declares_output_shape: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.runs_call = callable(getattr(cls, "call", None)) and cls.forward is Layer.forward
+        #: False for a custom layer that writes no compute_output_shape: a subclassed model's
+        #: summary then shows "?" for its output, as Keras's does
+        cls.declares_output_shape = not cls.runs_call or any(
+            "compute_output_shape" in k.__dict__ for k in cls.__mro__[: cls.__mro__.index(Layer)]
+        )
+        if cls.runs_call:
+            custom.adapt_class(cls)
 
     def __init__(
         self,
@@ -164,6 +188,8 @@ class Layer:
         self.built = False
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
+        #: the scalars ``add_loss`` received in this forward pass (reset by each model pass)
+        self._pass_losses: list[float] = []
 
     def _set_weight_options(self, options: dict[str, Any]) -> None:
         """Keras's ``<weight>_regularizer`` / ``<weight>_constraint`` arguments, by params key
@@ -225,15 +251,80 @@ class Layer:
                 self.grads[key] += reg.gradient(self.params[key])
 
     # ----------------------------------------------------------------- building
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None) -> None:
         """Create the weights for inputs of ``input_shape`` (no batch axis)."""
+        if self.runs_call:  # a custom layer that writes no build of its own
+            custom.build(self, input_shape, rng, None)
+            return
         self.input_shape = tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of one output sample for one input sample of ``input_shape``."""
+        """Shape of one output sample for one input sample of ``input_shape`` (a custom layer:
+        that of its ``call`` on zeros, see `engram.nn.layers.custom`)."""
+        if self.runs_call:
+            return custom.probe_output_shape(self, input_shape)
         return tuple(input_shape)
+
+    # ---------------------------------------------- Keras's custom-layer methods
+    def add_weight(
+        self,
+        shape: Any = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+        autocast: bool = True,
+        aggregation: str = "none",
+    ) -> Any:
+        """Create a weight, as Keras's ``add_weight``: a `engram.nn.tape.Variable` that ops
+        read (its gradient comes from the tape of ``call``). Trainable weights live in
+        ``params[key]``, non-trainable ones in the saved state (`state_arrays`); ``key`` is
+        ``name`` (``variable`` when omitted; ``_1``, ``_2`` ... when taken).
+
+        Args:
+            shape: the weight's shape (``()`` when omitted).
+            initializer: a name or `engram.nn.initializers` object (``glorot_uniform`` for
+                float weights when omitted, as in Keras).
+            dtype: the layer's dtype when omitted.
+            trainable: whether optimizers update it (a non-trainable weight changes only by
+                ``assign``/``assign_add``).
+            regularizer: a penalty on it, added to the loss (`engram.nn.regularizers`).
+            constraint: applied after each update (`engram.nn.constraints`).
+            name: the weight's name.
+            autocast, aggregation: Keras's mixed-precision and multi-device settings, which
+                change nothing here (engram computes in the weights' dtype on one device).
+        """
+        return custom.add_weight(
+            self, shape, initializer, dtype, trainable, regularizer, constraint, name
+        )
+
+    def add_loss(self, loss: Any) -> None:
+        """Inside ``call``: add ``loss`` (a scalar made with ops) to the training loss, as
+        Keras adds it; its gradient flows back through the call's tape."""
+        custom.add_loss(self, loss)
+
+    @property
+    def losses(self) -> list[float]:
+        """The values given to ``add_loss`` in the last forward pass."""
+        return list(self.__dict__.get("_pass_losses", []))
+
+    def _sublayers(self) -> list[Layer]:
+        """The layers a custom layer holds as attributes (none for built-in layers)."""
+        return custom.sublayers(self) if self.runs_call else []
+
+    def _leaves(self) -> list[Layer]:
+        """This layer and the layers it holds, depth first (Keras's weight order): the layers
+        whose ``params`` an optimizer updates."""
+        if not self.runs_call:
+            return [self]
+        out: list[Layer] = [self]
+        for sub in self._sublayers():
+            out += [leaf for leaf in sub._leaves() if all(leaf is not o for o in out)]
+        return out
 
     def check_input(self, shape: tuple[int, ...]) -> None:
         """Raise a clear error if a batch of ``shape`` does not fit this built layer."""
@@ -246,24 +337,40 @@ class Layer:
 
     # ------------------------------------------------------- forward / backward
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        raise NotImplementedError
+        """The output for input ``x``: a custom layer runs its ``call`` on a tape."""
+        if self.runs_call:
+            return custom.forward(self, x, training)
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(self, inputs) made of engram.nn.ops, as "
+            "Keras's custom layers do (or forward and backward, as engram's own layers do)."
+        )
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """dL/d(input) from dL/d(output); fills ``grads``. A custom layer replays its tape."""
+        if self.runs_call:
+            return custom.backward(self, grad_y)
+        raise NotImplementedError(f"{type(self).__name__} defines no backward.")
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def __call__(self, x: Any, training: Any = None) -> Any:
         """On a symbolic tensor (from `Input`): record the call in the graph and return the
-        output tensor. On arrays: build on first use, then run `forward`."""
+        output tensor. Inside a custom layer's ``call`` (on traced tensors): record it on that
+        call's tape. On arrays: build on first use, then run `forward`."""
         if is_symbolic(x):
             return call_layer(self, x)
+        if active_tape() is not None or _traced(x):
+            return custom.call_inside(self, x, training)
+        training = bool(training)
+        if self.runs_call:
+            self._pass_losses = []
         if isinstance(x, (list, tuple)):
             x = [np.asarray(v) for v in x]
             shape: Any = [tuple(v.shape[1:]) for v in x]
         else:
             x = np.asarray(x)
             shape = tuple(x.shape[1:])
-        if not self.built:
-            self.build(shape, np.random.default_rng(0))
+        if not self.built:  # a custom layer draws from its own generator (`custom.weight_rng`)
+            rng = custom.weight_rng(self) if self.runs_call else np.random.default_rng(0)
+            self.build(shape, rng)
         return self.forward(x, training=training)
 
     def grad_array(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -301,7 +408,13 @@ class Layer:
     # ---------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
         """The weights as a list of arrays, in Keras's order and shapes (copies): the trainable
-        ``params`` and the saved non-trainable `state_arrays`, as ``weight_names`` orders them."""
+        ``params`` and the saved non-trainable `state_arrays`, as ``weight_names`` orders them
+        (then, for a custom layer, those of the layers it holds)."""
+        if self.runs_call:
+            return [w for leaf in self._leaves() for w in leaf._own_weights()]
+        return self._own_weights()
+
+    def _own_weights(self) -> list[np.ndarray]:
         arrays = {**self.params, **self.state_arrays()}
         return [arrays[k].copy() for k in self.weight_names if k in arrays]
 
@@ -317,8 +430,14 @@ class Layer:
         self.assign_weights(self.checked_weights(weights))
 
     def checked_weights(self, weights: Any) -> list[tuple[str, np.ndarray]]:
-        """(name, array) pairs for `set_weights`, every one checked, none assigned yet."""
+        """(name, array) pairs for `set_weights`, every one checked, none assigned yet (a
+        custom layer: (layer, its pairs) for it and each layer it holds)."""
         weights = weight_list(weights, f"Layer {self.name!r}: set_weights")
+        if self.runs_call:
+            return custom.checked_weights(self, weights)
+        return self._checked_own(weights)
+
+    def _checked_own(self, weights: list[Any]) -> list[tuple[str, np.ndarray]]:
         arrays = {**self.params, **self.state_arrays()}
         names = [k for k in self.weight_names if k in arrays]
         if len(weights) != len(names):
@@ -348,31 +467,50 @@ class Layer:
             checked.append((key, value))
         return checked
 
-    def assign_weights(self, checked: list[tuple[str, np.ndarray]]) -> None:
+    def assign_weights(self, checked: list[tuple[Any, Any]]) -> None:
         """Set weights that `checked_weights` returned."""
+        if self.runs_call:
+            for leaf, pairs in checked:
+                leaf._assign_own(pairs)
+            return
+        self._assign_own(checked)
+
+    def _assign_own(self, checked: list[tuple[str, np.ndarray]]) -> None:
         for key, value in checked:
             if key in self.params:
                 self.params[key] = value
             else:
-                setattr(self, key, value)  # a state array is an attribute of that name
+                self._set_state_array(key, value)
+
+    def _set_state_array(self, key: str, value: np.ndarray) -> None:
+        store = self.__dict__.get("_state_store")
+        if store is not None and key in store:
+            store[key] = value  # a non-trainable weight from add_weight
+        else:
+            setattr(self, key, value)  # a state array is an attribute of that name
 
     def count_params(self) -> int:
         """Weights and saved state arrays, as Keras counts trainable and non-trainable ones."""
-        arrays = [*self.params.values(), *self.state_arrays().values()]
-        return int(sum(a.size for a in arrays))
+        total = 0
+        for leaf in self._leaves():
+            arrays = [*leaf.params.values(), *leaf.state_arrays().values()]
+            total += int(sum(a.size for a in arrays))
+        return total
 
     def astype(self, dtype: Any) -> Layer:
         """Cast the weights (and future weights) to ``dtype`` in place; returns the layer."""
-        self.dtype = np.dtype(dtype).name
-        for key, value in self.params.items():
-            self.params[key] = value.astype(dtype)
-        for key, value in self.state_arrays().items():
-            setattr(self, key, value.astype(dtype))
+        for leaf in self._leaves():
+            leaf.dtype = np.dtype(dtype).name
+            for key, value in leaf.params.items():
+                leaf.params[key] = value.astype(dtype)
+            for key, value in leaf.state_arrays().items():
+                leaf._set_state_array(key, value.astype(dtype))
         return self
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Non-trainable arrays saved with the model (e.g. BatchNormalization's moving mean)."""
-        return {}
+        """Non-trainable arrays saved with the model (e.g. BatchNormalization's moving mean;
+        a custom layer's non-trainable weights from ``add_weight``)."""
+        return self.__dict__.get("_state_store", {})
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:

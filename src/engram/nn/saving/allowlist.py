@@ -427,7 +427,13 @@ def loss_config(value: Any, name: str) -> Any:
     module, class_name, config = check_entry(value, name, "compile_config.loss")
     if module != "keras.losses" or class_name not in LOSSES:
         raise refuse(name, f"compile_config.loss is {module}.{class_name}, not a loss engram has")
-    takes = _constructor_args(losses.losses.get(LOSSES[class_name])) - {"from_logits"}
+    # the base Loss's name/reduction/dtype are Keras's bookkeeping, checked below
+    takes = _constructor_args(losses.losses.get(LOSSES[class_name])) - {
+        "from_logits",
+        "name",
+        "reduction",
+        "dtype",
+    }
     options = {k: v for k, v in config.items() if k in takes}  # Huber's delta, an axis
     extra = {
         k: v
