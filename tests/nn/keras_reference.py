@@ -67,6 +67,8 @@ def engram_summary_rows(model: Any) -> list[tuple[str, ...]]:
 
 
 def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, dict):  # a model with a dict of outputs: its values by sorted key
+        return [value[key] for key in sorted(value)]
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -99,8 +101,12 @@ def check_against_keras(
     assert ours == theirs, f"summary rows differ:\nengram {ours}\nkeras  {theirs}"
 
     # 2. predict
-    ours = _as_list(model.predict(x, batch_size=batch_size))
-    theirs = _as_list(kmodel.predict(x, batch_size=batch_size, verbose=0))
+    ours = model.predict(x, batch_size=batch_size)
+    theirs = kmodel.predict(x, batch_size=batch_size, verbose=0)
+    assert type(ours) is type(theirs)
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs)
+    ours, theirs = _as_list(ours), _as_list(theirs)
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)

@@ -230,18 +230,27 @@ def ticket_program(keras: Any, n: int = 64) -> dict[str, Any]:
     return {"model": model, "summary_total": total, "history": history}
 
 
-def test_functional_api_multi_input_multi_output_dict_outputs_are_refused(keras):
-    """The guide's ticket model names its outputs in a dict; engram takes only lists of tensors.
-
-    Keras builds and trains it (the count below is Keras's); engram refuses at ``keras.Model``
-    with an error naming the dict, which is what this records.
-    """
-    keras.utils.set_random_seed(0)
-    k = ticket_program(keras)
-    assert k["model"].count_params() == 1_392_097
+def test_functional_api_multi_input_multi_output_dict_outputs(keras):
+    """The guide's ticket model names its outputs in a dict: both libraries build it, train it
+    with dicts of data, targets, losses and loss weights, log per-output losses under the dict's
+    keys, and (Keras's weights copied in) predict the same dict."""
+    k, e = both(keras, ticket_program)
+    assert_same_structure(k, e, 1_392_097)
+    assert set(e["history"].history) == set(k["history"].history)
     assert set(k["history"].history) == {"loss", "department_loss", "priority_loss"}
-    with pytest.raises(TypeError, match=r"Model\(inputs, outputs\) takes tensors .* dict"):
-        ticket_program(engram.nn)
+    assert all(np.isfinite(v).all() for v in e["history"].history.values())
+    model, kmodel = e["model"], k["model"]
+    model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+    rng = np.random.default_rng(0)
+    x = {
+        "title": rng.integers(0, 10000, (6, 10)),
+        "body": rng.integers(0, 10000, (6, 20)),
+        "tags": rng.integers(0, 2, (6, 12)).astype("float32"),
+    }
+    ours, theirs = model.predict(x), kmodel.predict(x, verbose=0)
+    assert isinstance(ours, dict) and sorted(ours) == sorted(theirs) == ["department", "priority"]
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], np.asarray(theirs[key]), atol=1e-5)
 
 
 # --- keras.io/examples/vision/mnist_convnet ---------------------------------------------------

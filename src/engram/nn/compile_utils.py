@@ -79,7 +79,7 @@ class Compiled:
         """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'.")
-        names = self.output_names if self.built else ["output"]
+        names = self._output_keys if self.built else ["output"]
         losses = _per_output(loss, names, "loss")
         if any(entry is None for entry in losses):
             missing = [n for n, entry in zip(names, losses, strict=True) if entry is None]
@@ -135,7 +135,7 @@ class Compiled:
                 shape = self.graph.outputs[k].shape
                 for m in spec:
                     key, fn = metrics_module.resolve(m, self._losses[k].name, shape)
-                    key = f"{self.output_names[k]}_{key}" if prefix else key
+                    key = f"{self._output_keys[k]}_{key}" if prefix else key
                     seen[key] = seen.get(key, 0) + 1
                     key = key if seen[key] == 1 else f"{key}_{seen[key] - 1}"
                     self._metrics.append((k, key, fn))
@@ -256,7 +256,7 @@ class Compiled:
         entry[0] += loss * n
         entry[1] += n
         if len(per) > 1:
-            for name, value in zip(self.output_names, per, strict=True):
+            for name, value in zip(self._output_keys, per, strict=True):
                 entry = totals[f"{name}_loss"]
                 entry[0] += value * n
                 entry[1] += n
@@ -273,7 +273,7 @@ class Compiled:
     def _log_keys(self) -> list[str]:
         keys = ["loss"]
         if len(self._losses) > 1:
-            keys += [f"{name}_loss" for name in self.output_names]
+            keys += [f"{name}_loss" for name in self._output_keys]
         return keys + [key for _, key, _ in self._resolved_metrics()]
 
     def _scored_outputs(self, outs: list[np.ndarray]) -> list[np.ndarray]:

@@ -130,9 +130,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         self._fused_cache: tuple[int, ...] | None = None
         self.stop_training = False
         self.history: History | None = None
+        self._input_dict: list[str] | None = None  # the keys of a dict of inputs (sorted)
+        self._output_dict: list[str] | None = None  # the keys of a dict of outputs (sorted)
 
     # ---------------------------------------------------------------- structure
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
+        inputs, self._input_dict = _flatten_dict(inputs, "inputs")
+        outputs, self._output_dict = _flatten_dict(outputs, "outputs")
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         inputs = list(inputs) if self._multi_input else [inputs]
@@ -163,6 +167,23 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         self.input_names = [t.node.layer.name for t in inputs]
         self.built = True
         self._fused_cache = None
+
+    @property
+    def _output_keys(self) -> list[str]:
+        """The names that per-output arguments (``loss={...}``), targets, History keys and
+        `predict`'s dict use: the keys of a dict of outputs, as Keras, else `output_names`."""
+        return self.__dict__.get("_output_dict") or self.output_names
+
+    @property
+    def _input_keys(self) -> list[str]:
+        """The keys of ``x`` as a dict: those of a dict of inputs, else the Inputs' names."""
+        return self.__dict__.get("_input_dict") or self.input_names
+
+    def _structured(self, outs: list[Any]) -> Any:
+        """Outputs as the model declared them: a dict (sorted keys), a list, or one array."""
+        if self.__dict__.get("_output_dict"):
+            return dict(zip(self._output_dict, outs, strict=True))
+        return outs if self._multi_output else outs[0]
 
     @property
     def trainable(self) -> bool:
@@ -285,11 +306,17 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def __call__(self, x: Any, training: bool = False) -> Any:
         """On symbolic tensors: record the model as one layer of a bigger graph. On arrays:
         the outputs (``training=True`` runs dropout and batch statistics)."""
-        if is_symbolic(x):
+        if is_symbolic(x) or isinstance(x, dict) and any(map(is_symbolic, x.values())):
+            if self._input_dict or self._output_dict:
+                raise NotImplementedError(
+                    f"Calling model {self.name!r}, which takes or returns a dict, inside another "
+                    "model is not supported yet; build it with lists of inputs and outputs."
+                )
             if not self.built and _subclassed(self):
                 trace_for_shape(self, _symbolic_shapes(x))
             return call_layer(self, x)
-        return self.forward(self._prepare_x(x), training)
+        xs = self._check_x(x)
+        return self._structured(self.graph.forward(xs, training))
 
     def astype(self, dtype: Any) -> Model:
         for layer in self._leaves():
@@ -408,6 +435,11 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def _check_saveable(self, what: str, filepath: Any = None) -> None:
         from engram.nn.saving import is_keras_file
 
+        if self._input_dict or self._output_dict:
+            raise NotImplementedError(
+                f"{what} of a model whose inputs or outputs are a dict is not supported yet; "
+                "build it with lists of inputs and outputs to save it."
+            )
         if filepath is not None and is_keras_file(filepath):
             return  # Keras's format holds nested models and functional graphs
         if any(isinstance(layer, Model) for layer in self.layers):
@@ -451,6 +483,17 @@ class Model(Trainer, Compiled, InputChecks, Layer):
 def _subclassed(model: Model) -> bool:
     """Whether ``model`` is a subclass that writes its own ``call`` (Keras's subclassing)."""
     return type(model).call is not Model.call
+
+
+def _flatten_dict(tensors: Any, what: str) -> tuple[Any, list[str] | None]:
+    """A dict of tensors as Keras flattens it: a list in sorted key order, and the keys."""
+    if not isinstance(tensors, dict):
+        return tensors, None
+    keys = sorted(tensors)
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"Model({what}=dict): the keys must be strings. Received: {bad!r}.")
+    return [tensors[k] for k in keys], keys
 
 
 def _symbolic_shapes(x: Any) -> Any:

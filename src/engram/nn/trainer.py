@@ -109,7 +109,7 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch (inference mode); a list for several outputs."""
         outs = [out.copy() for out in self.graph.forward(self._check_x(x), False)]
-        return outs if self._multi_output else outs[0]
+        return self._structured(outs)
 
     def fit(
         self,
@@ -387,9 +387,7 @@ class Trainer:
             outs = forward(xs, False)
             batches.append(outs)
             if callback_list.callbacks:
-                callback_list.on_predict_batch_end(
-                    step, {"outputs": outs if self._multi_output else outs[0]}
-                )
+                callback_list.on_predict_batch_end(step, {"outputs": self._structured(outs)})
             if self.stop_predicting:
                 break
         callback_list.on_predict_end()
@@ -399,7 +397,7 @@ class Trainer:
             outs = [out.copy() for out in batches[0]]
         else:
             outs = [np.concatenate([b[k] for b in batches], axis=0) for k in range(len(batches[0]))]
-        return outs if self._multi_output else outs[0]
+        return self._structured(outs)
 
     def _source(
         self, x, y, sample_weight, class_weight, batch_size, shuffle, steps, prefix="", need_y=True
@@ -408,7 +406,7 @@ class Trainer:
         targets, ``need_y=False``)."""
         what = prefix + "x"
         class_weight = check_class_weight(class_weight)
-        if class_weight is not None and len(self.output_names) > 1:
+        if class_weight is not None and len(self._output_keys) > 1:
             raise ValueError("class_weight is only supported for models with a single output.")
         if isinstance(x, (Sequence, types.GeneratorType)):
             kind = "Sequence" if isinstance(x, Sequence) else "generator"
