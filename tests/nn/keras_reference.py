@@ -66,6 +66,13 @@ def engram_summary_rows(model: Any) -> list[tuple[str, ...]]:
     return [tuple(" ".join(cell.split()) for cell in row) for row in rows]
 
 
+def summary_footer(model: Any) -> list[str]:
+    """The lines under the summary's table (" Total params: 21 (84.00 B)", ...), as printed."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **kwargs: lines.extend(str(text).splitlines()))
+    return [line.rstrip() for line in lines if re.match(r" \S+ params: ", line)]
+
+
 def _as_list(value: Any) -> list[Any]:
     if isinstance(value, dict):  # a model with a dict of outputs: its values by sorted key
         return [value[key] for key in sorted(value)]

@@ -79,6 +79,7 @@ class Optimizer:
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    extra_variables = 0  # scalars Keras's optimizer keeps besides its step and learning rate
 
     def __init__(
         self,
@@ -189,6 +190,19 @@ class Optimizer:
                 group.param *= 1.0 - self.weight_decay * self._lr
             self.update(group.param, grad, group.slots)
         constraints.apply(layers)  # kernel_constraint & co., after the update, as Keras does
+
+    def variable_size(self) -> tuple[int, int] | None:
+        """(numbers, bytes) that Keras's ``optimizer.variables`` hold once it is built (at its
+        first update): every trained weight's slots, the step count (int32), the learning rate
+        (float32; a schedule is no variable) and ``extra_variables``. Keras's summary prints
+        them as "Optimizer params". None before the first update (Keras's optimizer is not
+        built yet)."""
+        if not self.iterations and not self.slots:
+            return None
+        arrays = [array for state in self.slots.values() for array in state.values()]
+        scalars = 1 + self.extra_variables
+        scalars += not isinstance(self._learning_rate, schedules.LearningRateSchedule)
+        return sum(a.size for a in arrays) + scalars, sum(a.nbytes for a in arrays) + 4 * scalars
 
     def _still_packed(self, weights: list[tuple[str, Any, str]]) -> bool:
         """Whether the packed buffers still hold exactly these weights and their state."""
@@ -522,6 +536,7 @@ class Nadam(Optimizer):
 
     name = "nadam"
     slot_names = ("m", "v")
+    extra_variables = 1  # Keras stores U_t, the momentum product
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)

@@ -94,7 +94,8 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, per, outs = self._train_step(xs, ys, sws, True)
         totals = {key: [0.0, 0] for key in self._log_keys()}
-        return _returned(self._batch_logs(loss, per, outs, ys, totals, len(xs[0])), return_dict)
+        logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
+        return _returned(logs, return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
@@ -291,7 +292,7 @@ class Trainer:
                 begin(step)
             xs, ys, sws = batch if checked else self._batch_arrays(batch, iterator, True, "x")
             loss, per, outs = self._train_step(xs, ys, sws, need_output)
-            logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
+            logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
             self._fit_position = (epoch, step + 1, totals)  # what a backup saves
             if end is not None:
                 end(step, logs)
@@ -305,7 +306,7 @@ class Trainer:
         # fused outputs: the loss from the logits their layers cached (stable on huge ones)
         scored = self._scored_outputs(outs) if fused else outs
         loss, per, _ = self._losses_of(scored, ys, fused, sws, False)
-        return self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
+        return self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
 
     def _test_loop(self, iterator, callback_list, what: str = "val_x") -> dict[str, float]:
         """The on_test_* hooks around one pass; returns the logs (running means)."""
