@@ -432,3 +432,61 @@ def test_from_config_refuses_what_it_cannot_build_safely():
         Sub().get_config()
     with pytest.raises(NotImplementedError, match="input_tensors"):
         engram.nn.models.clone_model(two_branch(engram.nn), input_tensors=[])
+
+
+# --- optimizer.exclude_from_weight_decay ------------------------------------------------------
+
+
+def decayed_net(lib: Any) -> Any:
+    return lib.Sequential(
+        [
+            lib.Input((4, 3), name="steps"),
+            lib.layers.LSTM(5, return_sequences=True, name="lstm"),
+            lib.layers.LayerNormalization(name="norm"),
+            lib.layers.Flatten(name="flat"),
+            lib.layers.Dense(2, name="out"),
+        ],
+        name="decayed",
+    )
+
+
+@pytest.mark.parametrize("var_names", [["bias"], ["gamma", "beta", "recurrent"], None])
+def test_exclude_from_weight_decay_matches_keras(keras, var_names):
+    """AdamW with weight decay, Keras's weights copied in, one epoch without shuffling: every
+    weight equals Keras's, the excluded ones having seen no decay."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    keras.utils.set_random_seed(0)
+    kmodel, model = decayed_net(keras), decayed_net(engram.nn)
+    model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+    start = model.get_weights()
+    for m, lib in ((kmodel, keras), (model, engram.nn)):
+        optimizer = lib.optimizers.AdamW(learning_rate=0.05, weight_decay=0.5)
+        if var_names is not None:
+            optimizer.exclude_from_weight_decay(var_names=var_names)
+        m.compile(optimizer, "mse")
+        m.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    for ours, theirs in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-5)
+    assert not np.allclose(model.get_weights()[0], start[0])
+
+
+def test_exclude_from_weight_decay_by_array_and_only_before_the_first_update():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    runs = []
+    for exclude in (False, True):
+        model = engram.nn.Sequential([engram.nn.Input((3,)), engram.nn.layers.Dense(1)], seed=0)
+        optimizer = engram.nn.optimizers.AdamW(learning_rate=0.1, weight_decay=0.9)
+        if exclude:
+            optimizer.exclude_from_weight_decay(var_list=[model.layers[-1].params["bias"]])
+        model.compile(optimizer, "mse")
+        model.fit(x, y, batch_size=2, epochs=1, verbose=0)  # the bias starts at 0: 4 steps
+        runs.append(model.get_weights())
+    # the bias decays only without the exclusion (the kernel's path then differs too)
+    assert runs[1][1] != pytest.approx(runs[0][1], abs=1e-6)
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    with pytest.raises((TypeError, ValueError), match="exclude_from_weight_decay"):
+        engram.nn.optimizers.AdamW(exclude_from_weight_decay=["bias"])  # Keras refuses it too
