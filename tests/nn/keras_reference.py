@@ -66,7 +66,16 @@ def engram_summary_rows(model: Any) -> list[tuple[str, ...]]:
     return [tuple(" ".join(cell.split()) for cell in row) for row in rows]
 
 
+def summary_footer(model: Any) -> list[str]:
+    """The lines under the summary's table (" Total params: 21 (84.00 B)", ...), as printed."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **kwargs: lines.extend(str(text).splitlines()))
+    return [line.rstrip() for line in lines if re.match(r" \S+ params: ", line)]
+
+
 def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, dict):  # a model with a dict of outputs: its values by sorted key
+        return [value[key] for key in sorted(value)]
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -99,8 +108,12 @@ def check_against_keras(
     assert ours == theirs, f"summary rows differ:\nengram {ours}\nkeras  {theirs}"
 
     # 2. predict
-    ours = _as_list(model.predict(x, batch_size=batch_size))
-    theirs = _as_list(kmodel.predict(x, batch_size=batch_size, verbose=0))
+    ours = model.predict(x, batch_size=batch_size)
+    theirs = kmodel.predict(x, batch_size=batch_size, verbose=0)
+    assert type(ours) is type(theirs)
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs)
+    ours, theirs = _as_list(ours), _as_list(theirs)
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)

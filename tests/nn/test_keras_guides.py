@@ -291,18 +291,27 @@ def ticket_program(keras: Any, n: int = 64) -> dict[str, Any]:
     return {"model": model, "summary_total": total, "history": history}
 
 
-def test_functional_api_multi_input_multi_output_dict_outputs_are_refused(keras):
-    """The guide's ticket model names its outputs in a dict; engram takes only lists of tensors.
-
-    Keras builds and trains it (the count below is Keras's); engram refuses at ``keras.Model``
-    with an error naming the dict, which is what this records.
-    """
-    keras.utils.set_random_seed(0)
-    k = ticket_program(keras)
-    assert k["model"].count_params() == 1_392_097
+def test_functional_api_multi_input_multi_output_dict_outputs(keras):
+    """The guide's ticket model names its outputs in a dict: both libraries build it, train it
+    with dicts of data, targets, losses and loss weights, log per-output losses under the dict's
+    keys, and (Keras's weights copied in) predict the same dict."""
+    k, e = both(keras, ticket_program)
+    assert_same_structure(k, e, 1_392_097)
+    assert set(e["history"].history) == set(k["history"].history)
     assert set(k["history"].history) == {"loss", "department_loss", "priority_loss"}
-    with pytest.raises(TypeError, match=r"Model\(inputs, outputs\) takes tensors .* dict"):
-        ticket_program(engram.nn)
+    assert all(np.isfinite(v).all() for v in e["history"].history.values())
+    model, kmodel = e["model"], k["model"]
+    model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+    rng = np.random.default_rng(0)
+    x = {
+        "title": rng.integers(0, 10000, (6, 10)),
+        "body": rng.integers(0, 10000, (6, 20)),
+        "tags": rng.integers(0, 2, (6, 12)).astype("float32"),
+    }
+    ours, theirs = model.predict(x), kmodel.predict(x, verbose=0)
+    assert isinstance(ours, dict) and sorted(ours) == sorted(theirs) == ["department", "priority"]
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], np.asarray(theirs[key]), atol=1e-5)
 
 
 # --- keras.io/examples/vision/mnist_convnet ---------------------------------------------------
@@ -782,7 +791,7 @@ def regression_program(tf_keras: Any, data: Any) -> dict[str, Any]:
         return model
 
     dnn_model = build_and_compile_model(normalizer)
-    # The tutorial calls dnn_model.summary() here: engram refuses it (see the test below).
+    summary_total(dnn_model)  # dnn_model.summary(), before fitting: the Dense layers unbuilt
     dnn_history = dnn_model.fit(
         train_features, train_labels, validation_split=0.2, verbose=0, epochs=30
     )
@@ -854,10 +863,12 @@ def test_tensorflow_regression_horsepower_model_runs(keras):
     assert np.isfinite(e["history"].history["val_loss"][-1])
 
 
-def test_tensorflow_regression_dnn_summary_before_fit_is_refused(keras):
+def test_tensorflow_regression_dnn_summary_before_fit(keras):
     """The tutorial builds ``Sequential([normalizer, Dense(64), ...])`` around an adapted
-    Normalization and calls ``summary()`` before fitting. Keras prints it, the Dense layers unbuilt
-    (total 19: the mean, variance and count of 9 features); engram refuses the summary."""
+    Normalization and calls ``summary()`` before fitting: both print the Dense layers unbuilt
+    and the same lines under the table (total 19: the mean, variance and count of 9 features)."""
+    from tests.nn.keras_reference import summary_footer
+
     features, _ = auto_mpg_like()
 
     def program(keras):
@@ -867,23 +878,28 @@ def test_tensorflow_regression_dnn_summary_before_fit_is_refused(keras):
         model = keras.Sequential(
             [
                 normalizer,
-                layers.Dense(64, activation="relu"),
-                layers.Dense(64, activation="relu"),
-                layers.Dense(1),
+                layers.Dense(64, activation="relu", name="dense"),
+                layers.Dense(64, activation="relu", name="dense_1"),
+                layers.Dense(1, name="dense_2"),
             ]
         )
         model.compile(loss="mean_absolute_error", optimizer=keras.optimizers.Adam(0.001))
-        return summary_total(model)  # dnn_model.summary()
+        return model  # dnn_model.summary()
 
-    assert program(keras) == 19  # Keras prints the Dense layers as unbuilt
-    with pytest.raises(ValueError, match=r"summary\(\) needs a built model"):
-        program(engram.nn)
+    from tests.nn.keras_reference import engram_summary_rows, keras_summary_rows
+
+    k, e = both(keras, program)
+    assert summary_total(k) == summary_total(e) == 19
+    assert summary_footer(e) == summary_footer(k)
+    # the unbuilt Dense rows; the adapted Normalization's output shape is (None, 9) in engram
+    # and (batch of the adapted data, 9) in Keras (see Model.summary)
+    assert engram_summary_rows(e)[1:] == keras_summary_rows(k)[1:]
+    assert keras_summary_rows(k)[1] == ("dense (Dense)", "?", "0 (unbuilt)")
 
 
 # --- keras.io/guides/understanding_masking_and_padding ----------------------------------------
 
-# What the guide's `keras.utils.pad_sequences(raw_inputs, padding="post")` returns (engram has
-# no pad_sequences: see test_masking_guide_pad_sequences_is_missing).
+# What the guide's `keras.utils.pad_sequences(raw_inputs, padding="post")` returns.
 RAW_INPUTS = [[711, 632, 71], [73, 8, 3215, 55, 927], [83, 91, 1, 645, 1253, 927]]
 PADDED_INPUTS = np.array(
     [[711, 632, 71, 0, 0, 0], [73, 8, 3215, 55, 927, 0], [83, 91, 1, 645, 1253, 927]],
@@ -891,12 +907,11 @@ PADDED_INPUTS = np.array(
 )
 
 
-def test_masking_guide_pad_sequences_is_missing(keras):
-    np.testing.assert_array_equal(
-        keras.utils.pad_sequences(RAW_INPUTS, padding="post"), PADDED_INPUTS
-    )
-    with pytest.raises(AttributeError, match="pad_sequences"):
-        engram.nn.utils.pad_sequences(RAW_INPUTS, padding="post")
+def test_masking_guide_pad_sequences(keras):
+    for module in (keras, engram.nn):
+        padded = module.utils.pad_sequences(RAW_INPUTS, padding="post")
+        np.testing.assert_array_equal(padded, PADDED_INPUTS)
+        assert padded.dtype == np.int32
 
 
 def masking_models(keras: Any) -> dict[str, Any]:
@@ -933,8 +948,7 @@ def test_masking_guide_mask_zero_lstm(keras):
 
 def test_masking_guide_compute_mask(keras):
     """The masks the guide prints: ``Embedding(mask_zero=True)`` and ``Masking()`` on its padded
-    batch. engram's masks equal Keras's when ``mask`` is passed; Keras's ``compute_mask(inputs,
-    mask=None)`` defaults ``mask``, engram's requires it (a gap, asserted last)."""
+    batch, with ``compute_mask(inputs)`` as the guide calls it and with the mask passed."""
     as_array = lambda m: np.asarray(m.cpu() if hasattr(m, "cpu") else m)  # noqa: E731
     x = np.tile(PADDED_INPUTS[..., None], (1, 1, 10)).astype("float32")
     cases = [
@@ -950,8 +964,7 @@ def test_masking_guide_compute_mask(keras):
         np.testing.assert_array_equal(
             np.asarray(make(engram.nn).compute_mask(inputs, None)), expected
         )
-        with pytest.raises(TypeError, match="missing 1 required positional argument: 'mask'"):
-            make(engram.nn).compute_mask(inputs)
+        np.testing.assert_array_equal(np.asarray(make(engram.nn).compute_mask(inputs)), expected)
 
 
 # --- keras.io/examples/nlp/bidirectional_lstm_imdb --------------------------------------------

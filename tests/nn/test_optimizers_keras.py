@@ -328,8 +328,3 @@ def test_keras_file_keeps_weight_decay_of_every_optimizer(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")
     assert loaded.optimizer.weight_decay == pytest.approx(0.1)
-
-
-def test_exclude_from_weight_decay_is_refused_not_ignored():
-    with pytest.raises(NotImplementedError, match="exclude_from_weight_decay is not implemented"):
-        optimizers.AdamW().exclude_from_weight_decay(var_names=["bias"])

@@ -547,7 +547,7 @@ class BackupAndRestore(Callback):
         from engram.nn.backup import load_backup
         from engram.nn.io import ModelFileError
 
-        self.model._refuse_custom_layers("BackupAndRestore")
+        self.model._refuse_unsaveable("BackupAndRestore")
         if any(hasattr(layer, "graph_layers") for layer in self.model.layers):
             raise NotImplementedError(
                 "BackupAndRestore of a model that contains another model is not supported yet "

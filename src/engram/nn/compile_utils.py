@@ -67,11 +67,15 @@ class Compiled:
         loss: Any = None,
         loss_weights: Any = None,
         metrics: Any = None,
+        weighted_metrics: Any = None,
     ) -> None:
         """Choose the optimizer, the loss(es) and the metrics (names, functions or objects).
 
         With several outputs, ``loss``, ``loss_weights`` and ``metrics`` are one value for all
         outputs, a list in output order, or a dict keyed by output name (Keras's forms).
+        ``metrics`` ignore sample and class weights; ``weighted_metrics`` (the same forms) are
+        weighted by them, as Keras weights them, and logged under their own names, or
+        ``weighted_<name>`` where that name is taken by a metric of ``metrics`` (Keras's rule).
 
         Raises:
             ValueError: an unknown name (with close matches), a missing loss, or per-output
@@ -79,7 +83,7 @@ class Compiled:
         """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'.")
-        names = self.output_names if self.built else ["output"]
+        names = self._output_keys if self.built else ["output"]
         losses = _per_output(loss, names, "loss")
         if any(entry is None for entry in losses):
             missing = [n for n, entry in zip(names, losses, strict=True) if entry is None]
@@ -100,23 +104,13 @@ class Compiled:
         self.loss = self._losses[0] if len(self._losses) == 1 else self._losses
         if isinstance(metrics, str):
             metrics = [metrics]
-        if len(names) > 1 and isinstance(metrics, (list, tuple)):
-            if metrics and not all(isinstance(m, (list, tuple)) for m in metrics):
-                raise ValueError(
-                    "With several outputs, metrics must be a list of lists (one per output) or "
-                    f"a dict keyed by output name ({names}). Received: {metrics!r}."
-                )
-        specs = _per_output(metrics, names, "metrics") if len(names) > 1 else [metrics]
-        self._metric_specs = [
-            [entry] if isinstance(entry, str) else list(entry or []) for entry in specs
-        ]
+        self._metric_specs = _metric_specs(metrics, names, "metrics")
+        self._weighted_specs = _metric_specs(weighted_metrics, names, "weighted_metrics")
         self.metric_names = list(metrics or []) if len(names) == 1 else metrics
-        for spec in self._metric_specs:
-            for name in spec:
-                metrics_module.check(name)
         self._metrics = None
         self._fused_cache = None
-        self._compile_args = (loss, loss_weights, metrics)  # resolved again once traced
+        # resolved again once traced
+        self._compile_args = (loss, loss_weights, metrics, weighted_metrics)
 
     def _require_compiled(self, method: str) -> None:
         if not self._losses or self.optimizer is None:
@@ -126,19 +120,27 @@ class Compiled:
             )
 
     def _resolved_metrics(self) -> list[tuple[int, str, metrics_module.Metric]]:
-        """(output index, history key, metric object) for every metric."""
+        """(output index, history key, metric object) for every metric: those of ``metrics``,
+        then those of ``weighted_metrics`` (their keys in ``_weighted_keys``)."""
         if self._metrics is None:
             prefix = len(self._losses) > 1
-            self._metrics = []
+            self._metrics, self._weighted_keys = [], set()
             seen: dict[str, int] = {}  # a repeated key gets _1, _2, ... as Keras names it
-            for k, spec in enumerate(self._metric_specs):
-                shape = self.graph.outputs[k].shape
-                for m in spec:
-                    key, fn = metrics_module.resolve(m, self._losses[k].name, shape)
-                    key = f"{self.output_names[k]}_{key}" if prefix else key
-                    seen[key] = seen.get(key, 0) + 1
-                    key = key if seen[key] == 1 else f"{key}_{seen[key] - 1}"
-                    self._metrics.append((k, key, fn))
+            weighted = self.__dict__.get("_weighted_specs") or [[]] * len(self._metric_specs)
+            for specs, is_weighted in ((self._metric_specs, False), (weighted, True)):
+                for k, spec in enumerate(specs):
+                    shape = self.graph.outputs[k].shape
+                    head = f"{self._output_keys[k]}_" if prefix else ""
+                    for m in spec:
+                        name, fn = metrics_module.resolve(m, self._losses[k].name, shape)
+                        key = head + name
+                        if is_weighted and key in seen:  # Keras: weighted_<name>, then _1, ...
+                            key = f"{head}weighted_{name}"
+                        seen[key] = seen.get(key, 0) + 1
+                        key = key if seen[key] == 1 else f"{key}_{seen[key] - 1}"
+                        self._metrics.append((k, key, fn))
+                        if is_weighted:
+                            self._weighted_keys.add(key)
         return self._metrics
 
     def _fused_outputs(self) -> tuple[int, ...]:
@@ -172,12 +174,14 @@ class Compiled:
 
     def _losses_of(self, outs, ys, fused, sample_weight, grads: bool):
         """Total and per-output losses, and the weighted output gradients."""
-        self.graph.refuse_masked_outputs()
+        masks = self.graph.output_masks if self.graph.masked_outputs else None
         total, per, out_grads = 0.0, [], []
         for k, (loss, weight) in enumerate(zip(self._losses, self._loss_weights, strict=True)):
             fn = loss.forward_logits if k in fused else loss.forward
             w = sample_weight[k] if isinstance(sample_weight, list) else sample_weight
-            if w is not None and hasattr(loss, "forward_weighted"):
+            if masks is not None and masks[k] is not None:
+                value, grad = _masked(fn, outs[k], ys[k], masks[k], w)
+            elif w is not None and hasattr(loss, "forward_weighted"):
                 # a loss that defines its own weighting (per time step or entry: a mask)
                 value, grad = loss.forward_weighted(outs[k], ys[k], w)
             else:
@@ -251,29 +255,39 @@ class Compiled:
         self.optimizer.step(self._leaves())
         return loss, per, outs
 
-    def _batch_logs(self, loss, per, outs, ys, totals, n) -> dict[str, float]:
+    def _batch_logs(self, loss, per, outs, ys, totals, n, sample_weight=None) -> dict[str, float]:
         entry = totals["loss"]
         entry[0] += loss * n
         entry[1] += n
         if len(per) > 1:
-            for name, value in zip(self.output_names, per, strict=True):
+            for name, value in zip(self._output_keys, per, strict=True):
                 entry = totals[f"{name}_loss"]
                 entry[0] += value * n
                 entry[1] += n
+        masks = self.graph.output_masks if self.graph.masked_outputs else None
+        weighted = self._weighted_keys
         for k, key, metric in self._metrics:  # resolved when the totals were made (_log_keys)
             # a metric object keeps its own state: a fresh entry (count 0) starts it again
             # (each epoch, each evaluate, as Keras resets them); the entry holds its result
             entry = totals[key]
             if not entry[1]:
                 metric.reset_state()
-            metric.update_state(ys[k], outs[k])
+            w = sample_weight[k] if sample_weight is not None and key in weighted else None
+            mask = masks[k] if masks is not None else None
+            if mask is not None and isinstance(metric, metrics_module.MeanMetricWrapper):
+                # Keras's mean metrics weigh each step by its mask (times the sample weight)
+                w = mask.astype(np.float32) * (1.0 if w is None else _expand(w, mask.ndim))
+            if w is not None:
+                metric.update_state(ys[k], outs[k], w)
+            else:
+                metric.update_state(ys[k], outs[k])
             entry[0], entry[1] = metric.result(), 1
         return {key: total / count for key, (total, count) in totals.items()}
 
     def _log_keys(self) -> list[str]:
         keys = ["loss"]
         if len(self._losses) > 1:
-            keys += [f"{name}_loss" for name in self.output_names]
+            keys += [f"{name}_loss" for name in self._output_keys]
         return keys + [key for _, key, _ in self._resolved_metrics()]
 
     def _scored_outputs(self, outs: list[np.ndarray]) -> list[np.ndarray]:
@@ -284,6 +298,54 @@ class Compiled:
         for k in fused:
             outs[k] = self.graph.outputs[k].node.layer.z
         return outs
+
+
+def _metric_specs(metrics: Any, names: list[str], what: str) -> list[list[Any]]:
+    """``metrics`` or ``weighted_metrics`` as one list of metrics per output, each checked."""
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if len(names) > 1 and isinstance(metrics, (list, tuple)):
+        if metrics and not all(isinstance(m, (list, tuple)) for m in metrics):
+            raise ValueError(
+                f"With several outputs, {what} must be a list of lists (one per output) or "
+                f"a dict keyed by output name ({names}). Received: {metrics!r}."
+            )
+    specs = _per_output(metrics, names, what) if len(names) > 1 else [metrics]
+    specs = [[entry] if isinstance(entry, str) else list(entry or []) for entry in specs]
+    for spec in specs:
+        for name in spec:
+            metrics_module.check(name)
+    return specs
+
+
+def _masked(fn, out, y, mask, sample_weight):
+    """Keras's loss on an output that carries a (batch, time) mask: masked steps are left out.
+
+    Math (L_bt: the loss of sample b at step t, m_bt in {0, 1}, w_b the sample weight or 1):
+        L = sum_bt w_b m_bt L_bt / sum_bt m_bt          (0 when every step is masked)
+        dL/dy_bt = w_b m_bt dL_bt/dy_bt / sum_bt m_bt
+
+    Every loss here is a mean over the rows of a (rows, features) batch, so L is the loss of
+    the valid steps taken as one batch of rows (weighted as `_weighted` weighs samples).
+    """
+    valid = mask.reshape(-1).astype(bool)
+    rows = valid.size
+    flat_out = out.reshape(rows, *out.shape[mask.ndim :])
+    flat_y = y.reshape(rows, *y.shape[mask.ndim :])
+    grad = np.zeros_like(flat_out)
+    if not valid.any():
+        return 0.0, grad.reshape(out.shape)
+    value, grad_valid = fn(flat_out[valid], flat_y[valid])
+    if sample_weight is not None:
+        w = np.broadcast_to(_expand(sample_weight, mask.ndim), mask.shape).reshape(-1)
+        value, grad_valid = _weighted(fn, flat_out[valid], flat_y[valid], grad_valid, w[valid])
+    grad[valid] = grad_valid
+    return value, grad.reshape(out.shape)
+
+
+def _expand(weights: np.ndarray, ndim: int) -> np.ndarray:
+    """Sample weights (n,) given trailing axes of length 1 up to ``ndim`` axes."""
+    return weights.reshape(weights.shape + (1,) * (ndim - weights.ndim))
 
 
 def _weighted(fn, out, y, grad, sample_weight):

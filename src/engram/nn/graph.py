@@ -417,21 +417,13 @@ class Graph:
                         "other than None)."
                     )
                 masked.add(outs[0])
-        #: outputs that carry a mask: predict works, a loss on them is refused
+        #: outputs that carry a mask: the loss and metrics leave their masked steps out
+        #: (`output_masks` holds the last forward pass's masks, one per output or None)
         self.masked_outputs = [
             t.name for t, s in zip(self.outputs, self.output_slots, strict=True) if s in masked
         ]
+        self.output_masks: list[Any] | None = None
         return masked
-
-    def refuse_masked_outputs(self) -> None:
-        """Raise if a mask reaches an output (called where a loss is computed)."""
-        if self.masked_outputs:
-            raise ValueError(
-                f"The model output {self.masked_outputs[0]!r} carries a mask (from "
-                "Embedding(mask_zero=True) or Masking): Keras would leave the masked steps out "
-                "of the loss and metrics, which engram does not implement. End the masked part "
-                "with a recurrent layer with return_sequences=False, or leave the mask out."
-            )
 
     def _as_chain(self) -> list[Any] | None:
         if len(self.inputs) != 1 or len(self.outputs) != 1 or self.shared:
@@ -497,6 +489,8 @@ class Graph:
                 self._snapshots[i] = _snapshot(layer)
                 if hasattr(layer, "graph_layers"):
                     self._call_penalties[i] = layer.graph.activity_penalty()
+        if self.masked_outputs:
+            self.output_masks = [masks.get(s) for s in self.output_slots]
         return [values[s] for s in self.output_slots]
 
     @staticmethod

@@ -19,10 +19,6 @@ from engram.validation import check_array, check_same_length, shape_fits
 class InputChecks:
     """Checks of the arrays given to a model (mixed into `Model`)."""
 
-    def _prepare_x(self, x: Any, name: str = "x") -> list[np.ndarray] | np.ndarray:
-        xs = self._check_x(x, name)
-        return xs if self._multi_input else xs[0]
-
     def _check_x(self, x: Any, name: str = "x") -> list[np.ndarray]:
         """The input arrays, one per model input, checked and cast."""
         if x is None:
@@ -31,15 +27,20 @@ class InputChecks:
             trace_for_data(self, x, name)
         inputs = self.graph.inputs
         if isinstance(x, dict):
-            missing = [n for n in self.input_names if n not in x]
+            missing = [n for n in self._input_keys if n not in x]
             if missing:
                 raise ValueError(f"{name} has no arrays for the inputs {missing}.")
-            x = [x[n] for n in self.input_names]
+            x = [x[n] for n in self._input_keys]
+        elif self.__dict__.get("_input_dict"):
+            raise ValueError(
+                f"{name} must be a dict keyed by the model's input names {self._input_keys} "
+                "(its inputs were given as a dict), as in Keras."
+            )
         if len(inputs) > 1:
             if not isinstance(x, (list, tuple)) or len(x) != len(inputs):
                 raise ValueError(
                     f"{name} must be a list of {len(inputs)} arrays, one per input "
-                    f"({self.input_names}), or a dict keyed by input name."
+                    f"({self._input_keys}), or a dict keyed by input name."
                 )
         else:
             x = [x[0]] if isinstance(x, (list, tuple)) and len(x) == 1 else [x]
@@ -66,16 +67,16 @@ class InputChecks:
         if y is None:
             raise ValueError(f"{name} is required: pass the targets for {prefix}x.")
         if isinstance(y, dict):
-            missing = [k for k in self.output_names if k not in y]
+            missing = [k for k in self._output_keys if k not in y]
             if missing:
                 raise ValueError(f"{name} has no targets for the outputs {missing}.")
-            y = [y[k] for k in self.output_names]
+            y = [y[k] for k in self._output_keys]
         outputs = self.graph.outputs
         if len(outputs) > 1:
             if not isinstance(y, (list, tuple)) or len(y) != len(outputs):
                 raise ValueError(
                     f"{name} must be a list of {len(outputs)} arrays, one per output "
-                    f"({self.output_names}), or a dict keyed by output name."
+                    f"({self._output_keys}), or a dict keyed by output name."
                 )
         else:
             y = [y]
@@ -122,7 +123,7 @@ class InputChecks:
         targets ``ys``, a loss that weighs entries itself may take weights per entry."""
         if sample_weight is None:
             return None
-        names = self.output_names
+        names = self._output_keys
         if len(names) > 1 and isinstance(sample_weight, dict):
             missing = [k for k in names if k not in sample_weight]
             if missing:

@@ -130,9 +130,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         self._fused_cache: tuple[int, ...] | None = None
         self.stop_training = False
         self.history: History | None = None
+        self._input_dict: list[str] | None = None  # the keys of a dict of inputs (sorted)
+        self._output_dict: list[str] | None = None  # the keys of a dict of outputs (sorted)
 
     # ---------------------------------------------------------------- structure
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
+        inputs, self._input_dict = _flatten_dict(inputs, "inputs")
+        outputs, self._output_dict = _flatten_dict(outputs, "outputs")
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         inputs = list(inputs) if self._multi_input else [inputs]
@@ -163,6 +167,23 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         self.input_names = [t.node.layer.name for t in inputs]
         self.built = True
         self._fused_cache = None
+
+    @property
+    def _output_keys(self) -> list[str]:
+        """The names that per-output arguments (``loss={...}``), targets, History keys and
+        `predict`'s dict use: the keys of a dict of outputs, as Keras, else `output_names`."""
+        return self.__dict__.get("_output_dict") or self.output_names
+
+    @property
+    def _input_keys(self) -> list[str]:
+        """The keys of ``x`` as a dict: those of a dict of inputs, else the Inputs' names."""
+        return self.__dict__.get("_input_dict") or self.input_names
+
+    def _structured(self, outs: list[Any]) -> Any:
+        """Outputs as the model declared them: a dict (sorted keys), a list, or one array."""
+        if self.__dict__.get("_output_dict"):
+            return dict(zip(self._output_dict, outs, strict=True))
+        return outs if self._multi_output else outs[0]
 
     @property
     def trainable(self) -> bool:
@@ -285,11 +306,17 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def __call__(self, x: Any, training: bool = False) -> Any:
         """On symbolic tensors: record the model as one layer of a bigger graph. On arrays:
         the outputs (``training=True`` runs dropout and batch statistics)."""
-        if is_symbolic(x):
+        if is_symbolic(x) or isinstance(x, dict) and any(map(is_symbolic, x.values())):
+            if self._input_dict or self._output_dict:
+                raise NotImplementedError(
+                    f"Calling model {self.name!r}, which takes or returns a dict, inside another "
+                    "model is not supported yet; build it with lists of inputs and outputs."
+                )
             if not self.built and _subclassed(self):
                 trace_for_shape(self, _symbolic_shapes(x))
             return call_layer(self, x)
-        return self.forward(self._prepare_x(x), training)
+        xs = self._check_x(x)
+        return self._structured(self.graph.forward(xs, training))
 
     def astype(self, dtype: Any) -> Model:
         for layer in self._leaves():
@@ -335,16 +362,16 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             raise ValueError("count_params() needs a built model: pass input_shape or call build.")
         return sum(layer.count_params() for layer in self.layers)
 
-    def _trainable_count(self) -> int:
+    def _trainable_arrays(self) -> list[np.ndarray]:
         # only `params` are trained; state arrays (BatchNormalization's moving statistics) are not
-        total = 0
+        arrays: list[np.ndarray] = []
         for layer in self.layers:
             if isinstance(layer, Model):
-                total += layer._trainable_count() if layer.trainable else 0
-            else:  # a custom layer counts the layers it holds too
+                arrays += layer._trainable_arrays() if layer.trainable else []
+            elif layer.built:  # a custom layer holds layers too: each counts if trainable
                 leaves = [leaf for leaf in layer._leaves() if leaf.trainable]
-                total += sum(p.size for leaf in leaves for p in leaf.params.values())
-        return total
+                arrays += [p for leaf in leaves for p in leaf.params.values()]
+        return arrays
 
     def _summary_rows(self) -> list[tuple[str, ...]]:
         """(layer (type), output shape, params, connected to) for every layer, as Keras lists
@@ -379,17 +406,40 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         return rows
 
     def summary(self, print_fn: Callable[[str], None] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts, as Keras does."""
-        if not self.built:
-            raise ValueError("summary() needs a built model: pass input_shape or call build.")
+        """Print a table of layers, output shapes and parameter counts, as Keras does.
+
+        The table is plain text (Keras draws its borders with box characters); its rows hold
+        Keras's cells, and the lines under it are Keras's word for word: total, trainable and
+        non-trainable parameters with their bytes, and, once the optimizer has made its first
+        update (when Keras builds its optimizer), "Optimizer params" (its slots, step count and
+        learning rate), which the total includes as in Keras. A Sequential model that is not
+        built yet lists its layers with output shape ``?`` and ``0 (unbuilt)`` parameters where
+        a layer has no weights yet (a layer built on its own, such as an adapted Normalization,
+        shows its weights and its output shape with batch axis None, where Keras shows the
+        batch of the adapted data).
+        """
+        if not self.built and _subclassed(self):
+            raise ValueError("summary() needs a built model: call build(input_shape) or fit.")
         rows = self._summary_rows()
-        headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")[: len(rows[0])]
+        headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+        headers = headers[: len(rows[0]) if rows else 3]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         line = "-" * (sum(widths) + 3 * (len(widths) - 1))
         aligns = ["<", "<", ">", "<"][: len(widths)]
         fmt = "   ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths, strict=True))
-        total = self.count_params()
-        trainable = self._trainable_count()
+        weights = [w for layer in self.layers if layer.built for w in layer.get_weights()]
+        trainable = self._trainable_arrays()
+        counts = {
+            "Trainable": (sum(w.size for w in trainable), sum(w.nbytes for w in trainable)),
+            "Non-trainable": (
+                sum(w.size for w in weights) - sum(w.size for w in trainable),
+                sum(w.nbytes for w in weights) - sum(w.nbytes for w in trainable),
+            ),
+        }
+        optimizer = self.optimizer.variable_size() if self.optimizer is not None else None
+        if optimizer is not None:
+            counts["Optimizer"] = optimizer
+        total = (sum(n for n, _ in counts.values()), sum(b for _, b in counts.values()))
         out = [
             f'Model: "{self.name}"',
             line,
@@ -397,17 +447,52 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             "=" * len(line),
             *(fmt.format(*r).rstrip() for r in rows),
             "=" * len(line),
-            f"Total params: {total:,}",
-            f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}",
-            line,
+            *(
+                f" {label} params: {n:,} ({readable_size(nbytes)})"
+                for label, (n, nbytes) in {"Total": total, **counts}.items()
+            ),
         ]
         for text in out:
             print_fn(text)
 
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """Keras's ``get_config()`` of a functional model: its layers and wiring as Keras's
+        ``config.json`` holds them (data only); `from_config` builds the model again, and Keras's
+        ``Model.from_config`` reads it too."""
+        if _subclassed(self):
+            raise NotImplementedError(
+                f"get_config() of a subclassed model ({type(self).__name__}: its architecture "
+                "is Python code) is not supported; build it as a functional model to get one."
+            )
+        if self._input_dict or self._output_dict:
+            raise NotImplementedError(
+                "get_config() of a model whose inputs or outputs are a dict is not supported "
+                "yet; build it with lists of inputs and outputs."
+            )
+        from engram.nn.saving.architecture import model_config
+
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Model:
+        """A new functional model (fresh weights) from `get_config()`'s or Keras's config,
+        through the .keras reader's checks: only allowlisted layers, every reference checked
+        before anything is built; nothing in it names code that is run."""
+        from engram.nn.saving.architecture import model_from_config
+
+        _refuse_custom_objects(custom_objects)
+        return model_from_config(config, "Functional")
+
     # ------------------------------------------------------------------ files
-    def _refuse_custom_layers(self, what: str) -> None:
-        """Files hold data, never code: a model with a custom layer is refused by name."""
+    def _refuse_unsaveable(self, what: str) -> None:
+        """Files hold data, never code: a model with a custom layer is refused by name, and
+        one with dict inputs or outputs (no file format here keeps the keys yet)."""
+        if self._input_dict or self._output_dict:
+            raise NotImplementedError(
+                f"{what} of a model whose inputs or outputs are a dict is not supported yet; "
+                "build it with lists of inputs and outputs to save it."
+            )
         custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
         if custom:
             raise NotImplementedError(
@@ -422,7 +507,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         Keras 3's format for ``*.keras``, engram's own (safetensors) otherwise."""
         from engram.nn.saving import save_model
 
-        self._refuse_custom_layers("save()")
+        self._refuse_unsaveable("save()")
         if _subclassed(self):
             raise NotImplementedError(
                 f"save() of a subclassed model ({type(self).__name__}: its architecture is "
@@ -434,13 +519,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def save_weights(self, filepath: str) -> None:
         from engram.nn.saving import save_weights
 
-        self._refuse_custom_layers("save_weights()")
+        self._refuse_unsaveable("save_weights()")
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from engram.nn.saving import load_weights
 
-        self._refuse_custom_layers("load_weights()")
+        self._refuse_unsaveable("load_weights()")
         load_weights(self, filepath)
 
 
@@ -449,8 +534,37 @@ def _subclassed(model: Model) -> bool:
     return type(model).call is not Model.call
 
 
+def _refuse_custom_objects(custom_objects: Any) -> None:
+    if custom_objects:
+        raise NotImplementedError(
+            "from_config(custom_objects=...) is not supported: engram builds only the layers it "
+            "has, and a config never names code to import. Received: "
+            f"{sorted(map(str, custom_objects))}."
+        )
+
+
+def _flatten_dict(tensors: Any, what: str) -> tuple[Any, list[str] | None]:
+    """A dict of tensors as Keras flattens it: a list in sorted key order, and the keys."""
+    if not isinstance(tensors, dict):
+        return tensors, None
+    keys = sorted(tensors)
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"Model({what}=dict): the keys must be strings. Received: {bad!r}.")
+    return [tensors[k] for k in keys], keys
+
+
 def _symbolic_shapes(x: Any) -> Any:
     return [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
+
+
+def readable_size(nbytes: float) -> str:
+    """Bytes as Keras's summary writes them: "84.00 B", "1.50 KB", ... (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes / 1024 < 1:
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} PB"
 
 
 def type_name(layer: Layer) -> str:

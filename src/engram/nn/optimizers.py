@@ -12,6 +12,7 @@ Every constant is a Python float, so float32 weights stay float32 (NumPy 2 promo
 from __future__ import annotations
 
 import math
+import re
 import sys
 import weakref
 from typing import Any
@@ -79,6 +80,7 @@ class Optimizer:
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    extra_variables = 0  # scalars Keras's optimizer keeps besides its step and learning rate
 
     def __init__(
         self,
@@ -112,6 +114,8 @@ class Optimizer:
         self._groups: list[_Packed] = []
         self._entries: list[_Entry] = []
         self._owner: weakref.ref | None = None
+        self._no_decay: tuple[set[int], re.Pattern | None] | None = None  # exclude_from_...
+        self._no_decay_keys: set[str] = set()  # "layer/key" of the weights left out
 
     @property
     def learning_rate(self) -> float:
@@ -136,14 +140,6 @@ class Optimizer:
         """The learning-rate schedule, or None for a constant rate."""
         lr = self._learning_rate
         return None if isinstance(lr, float) else lr
-
-    def exclude_from_weight_decay(self, var_list: Any = None, var_names: Any = None) -> None:
-        """Keras's per-weight opt-out of weight decay: not in engram yet, refused."""
-        raise NotImplementedError(
-            "exclude_from_weight_decay is not implemented in engram: weight_decay applies to "
-            "every trainable weight, biases included (Keras's default). Set weight_decay=None "
-            "and add the decay yourself, or keep the default."
-        )
 
     def bind(self, model: Any) -> None:
         """Tie this optimizer to ``model`` (at compile); refuse it while another living model
@@ -178,6 +174,8 @@ class Optimizer:
             if key in layer.grads
         ]
         if not self._still_packed(weights):
+            if self._no_decay is not None:
+                self._no_decay_keys |= _excluded(weights, *self._no_decay)
             self._pack(weights)
         grads = [group.collect_grads() for group in self._groups]
         scale = self._global_scale(grads)
@@ -185,10 +183,52 @@ class Optimizer:
         for group, grad in zip(self._groups, grads, strict=True):
             if clipping:
                 grad = self._clip_group(group, grad, scale)
-            if self.weight_decay:  # the gaps between weights are zeros and stay zeros
+            if self.weight_decay and not self._no_decay_keys:  # the gaps stay zeros
                 group.param *= 1.0 - self.weight_decay * self._lr
+            elif self.weight_decay:
+                for entry in group.entries:
+                    if f"{entry.layer.name}/{entry.key}" not in self._no_decay_keys:
+                        entry.param *= 1.0 - self.weight_decay * self._lr
             self.update(group.param, grad, group.slots)
         constraints.apply(layers)  # kernel_constraint & co., after the update, as Keras does
+
+    def exclude_from_weight_decay(
+        self, var_list: Any = None, var_names: list[str] | None = None
+    ) -> None:
+        """Keras's: leave weights out of ``weight_decay``: the arrays in ``var_list`` (a layer's
+        ``params`` values, compared by identity) and every weight whose Keras variable name
+        (``kernel``, ``recurrent_kernel``, ``bias``, ``gamma``, ``beta``, ``embeddings``, ...)
+        contains a match of one of ``var_names`` (regular expressions, searched as Keras does).
+        Call it before the first update, as Keras requires; it replaces an earlier call.
+
+        Raises:
+            ValueError: the optimizer has already made an update.
+        """
+        if self.iterations or self._entries:
+            raise ValueError(
+                "exclude_from_weight_decay() can only be configured before the optimizer is "
+                "built (its first update), as in Keras. Call it before fit."
+            )
+        names = list(dict.fromkeys(var_names or []))
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"var_names must be strings. Got {describe(name)} instead.")
+        pattern = re.compile("|".join(names)) if names else None
+        self._no_decay = ({id(v) for v in var_list or []}, pattern)
+        self._no_decay_keys = set()
+
+    def variable_size(self) -> tuple[int, int] | None:
+        """(numbers, bytes) that Keras's ``optimizer.variables`` hold once it is built (at its
+        first update): every trained weight's slots, the step count (int32), the learning rate
+        (float32; a schedule is no variable) and ``extra_variables``. Keras's summary prints
+        them as "Optimizer params". None before the first update (Keras's optimizer is not
+        built yet)."""
+        if not self.iterations and not self.slots:
+            return None
+        arrays = [array for state in self.slots.values() for array in state.values()]
+        scalars = 1 + self.extra_variables
+        scalars += not isinstance(self._learning_rate, schedules.LearningRateSchedule)
+        return sum(a.size for a in arrays) + scalars, sum(a.nbytes for a in arrays) + 4 * scalars
 
     def _still_packed(self, weights: list[tuple[str, Any, str]]) -> bool:
         """Whether the packed buffers still hold exactly these weights and their state."""
@@ -268,6 +308,24 @@ class Optimizer:
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
         return config
+
+
+def keras_variable_name(layer: Any, key: str) -> str:
+    """The name Keras gives the variable of ``layer.params[key]`` (Dense's "weights" is
+    Keras's "kernel", a recurrent layer's "recurrent_weights" its "recurrent_kernel")."""
+    prefix = {engram: keras for keras, engram in getattr(layer, "keras_weights", {}).items()}
+    name = prefix.get(key, key)
+    return "recurrent_kernel" if name == "recurrent" else name
+
+
+def _excluded(weights: list[tuple[str, Any, str]], ids: set[int], pattern: Any) -> set[str]:
+    """The "layer/key" of the weights that `exclude_from_weight_decay` leaves out."""
+    return {
+        slot_key
+        for slot_key, layer, key in weights
+        if id(layer.params[key]) in ids
+        or (pattern is not None and pattern.search(keras_variable_name(layer, key)))
+    }
 
 
 class _Entry:
@@ -522,6 +580,7 @@ class Nadam(Optimizer):
 
     name = "nadam"
     slot_names = ("m", "v")
+    extra_variables = 1  # Keras stores U_t, the momentum product
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)

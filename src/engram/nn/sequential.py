@@ -171,11 +171,13 @@ class Sequential(Model):
 
     # ---------------------------------------------------------------- summary
     def _summary_rows(self) -> list[tuple[str, ...]]:
+        """(layer (type), output shape, params); before the model is built, ``?`` and
+        ``0 (unbuilt)`` for a layer without weights yet, as Keras prints them."""
         return [
             (
                 f"{layer.name} ({type_name(layer)})",
-                shape_str((None, *_sample_shape(layer))),
-                f"{layer.count_params():,}",
+                shape_str((None, *_sample_shape(layer))) if layer.built else "?",
+                f"{layer.count_params():,}" if layer.built else "0 (unbuilt)",
             )
             for layer in self._layers
             if not isinstance(layer, InputLayer)  # Keras lists no input layer
@@ -194,7 +196,18 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Sequential:
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Sequential:
+        """A new model (fresh weights) from `get_config()`'s config, or from Keras's
+        ``Sequential.get_config()`` (read by the .keras reader's data-only checks)."""
+        from engram.nn.model import _refuse_custom_objects
+
+        _refuse_custom_objects(custom_objects)
+        if "build_input_shape" in config or any(
+            isinstance(entry, dict) and "module" in entry for entry in config.get("layers", ())
+        ):
+            from engram.nn.saving.architecture import model_from_config
+
+            return model_from_config(config, "Sequential")
         model = cls(name=config.get("name", "sequential"), seed=config.get("seed"))
         for entry in config["layers"]:
             model.add(layers.get(entry["class_name"]).from_config(entry["config"]))

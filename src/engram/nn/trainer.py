@@ -94,7 +94,8 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, per, outs = self._train_step(xs, ys, sws, True)
         totals = {key: [0.0, 0] for key in self._log_keys()}
-        return _returned(self._batch_logs(loss, per, outs, ys, totals, len(xs[0])), return_dict)
+        logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
+        return _returned(logs, return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
@@ -109,7 +110,7 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch (inference mode); a list for several outputs."""
         outs = [out.copy() for out in self.graph.forward(self._check_x(x), False)]
-        return outs if self._multi_output else outs[0]
+        return self._structured(outs)
 
     def fit(
         self,
@@ -291,7 +292,7 @@ class Trainer:
                 begin(step)
             xs, ys, sws = batch if checked else self._batch_arrays(batch, iterator, True, "x")
             loss, per, outs = self._train_step(xs, ys, sws, need_output)
-            logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
+            logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
             self._fit_position = (epoch, step + 1, totals)  # what a backup saves
             if end is not None:
                 end(step, logs)
@@ -305,7 +306,7 @@ class Trainer:
         # fused outputs: the loss from the logits their layers cached (stable on huge ones)
         scored = self._scored_outputs(outs) if fused else outs
         loss, per, _ = self._losses_of(scored, ys, fused, sws, False)
-        return self._batch_logs(loss, per, outs, ys, totals, len(xs[0]))
+        return self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
 
     def _test_loop(self, iterator, callback_list, what: str = "val_x") -> dict[str, float]:
         """The on_test_* hooks around one pass; returns the logs (running means)."""
@@ -387,9 +388,7 @@ class Trainer:
             outs = forward(xs, False)
             batches.append(outs)
             if callback_list.callbacks:
-                callback_list.on_predict_batch_end(
-                    step, {"outputs": outs if self._multi_output else outs[0]}
-                )
+                callback_list.on_predict_batch_end(step, {"outputs": self._structured(outs)})
             if self.stop_predicting:
                 break
         callback_list.on_predict_end()
@@ -399,7 +398,7 @@ class Trainer:
             outs = [out.copy() for out in batches[0]]
         else:
             outs = [np.concatenate([b[k] for b in batches], axis=0) for k in range(len(batches[0]))]
-        return outs if self._multi_output else outs[0]
+        return self._structured(outs)
 
     def _source(
         self, x, y, sample_weight, class_weight, batch_size, shuffle, steps, prefix="", need_y=True
@@ -408,7 +407,7 @@ class Trainer:
         targets, ``need_y=False``)."""
         what = prefix + "x"
         class_weight = check_class_weight(class_weight)
-        if class_weight is not None and len(self.output_names) > 1:
+        if class_weight is not None and len(self._output_keys) > 1:
             raise ValueError("class_weight is only supported for models with a single output.")
         if isinstance(x, (Sequence, types.GeneratorType)):
             kind = "Sequence" if isinstance(x, Sequence) else "generator"

@@ -176,7 +176,7 @@ def test_regression_model_with_normalization_matches_keras():
     check_against_keras(model, kmodel, x, y, loss="mse", metrics=["mae"], learning_rate=0.01)
     lines = []
     model.summary(print_fn=lines.append)
-    assert "Non-trainable params: 19" in lines
+    assert " Non-trainable params: 19 (76.00 B)" in lines
 
 
 def test_layer_normalization_in_a_model_matches_keras():

@@ -124,15 +124,14 @@ def test_masking_layer_through_stacked_and_bidirectional_layers_matches_keras():
     check_against_keras(*models, x, y, loss="mse")
 
 
-def test_a_mask_reaching_the_loss_or_an_unaware_layer_is_refused():
+def test_a_mask_reaching_an_unaware_layer_is_refused():
     model = Sequential(
         [Input((STEPS,)), L.Embedding(9, 2, mask_zero=True), L.GRU(2, return_sequences=True)]
     )
     x = np.ones((2, STEPS), np.float32)
-    assert model.predict(x).shape == (2, STEPS, 2)  # predicting needs no loss
-    model.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="carries a mask.*loss"):
-        model.fit(x, np.zeros((2, STEPS, 2), np.float32), verbose=0)
+    assert model.predict(x).shape == (2, STEPS, 2)
+    model.compile("sgd", "mse")  # the loss leaves masked steps out (tests/nn/test_model_surface)
+    assert np.isfinite(model.fit(x, np.zeros((2, STEPS, 2)), verbose=0).history["loss"][0])
     with pytest.raises(ValueError, match="Flatten layer 'flat' receives a mask"):
         Sequential([Input((STEPS,)), L.Embedding(9, 2, mask_zero=True), L.Flatten(name="flat")])
     inp = Input((STEPS, FEATURES))

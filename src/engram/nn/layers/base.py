@@ -401,7 +401,7 @@ class Layer:
             )
         return input_masked
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         """The output's (batch, time) mask for the input ``x`` and its mask (passed on)."""
         return mask
 

@@ -162,7 +162,7 @@ class Bidirectional(Layer):
     def mask_flow(self, input_masked: bool) -> bool:
         return input_masked and self.return_sequences
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         return mask if self.return_sequences else None
 
     # ----------------------------------------------------------------- building

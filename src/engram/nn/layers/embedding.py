@@ -101,7 +101,7 @@ class Embedding(Layer):
     def mask_flow(self, input_masked: bool) -> bool:
         return self.mask_zero
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         """``x != 0`` with ``mask_zero`` (index 0 is padding), else None."""
         return np.not_equal(x, 0) if self.mask_zero else None
 

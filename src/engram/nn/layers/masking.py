@@ -36,7 +36,7 @@ class Masking(Layer):
     def mask_flow(self, input_masked: bool) -> bool:
         return True
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         return np.any(np.not_equal(x, self.mask_value), axis=-1)
 
     def forward(self, x, training=False):

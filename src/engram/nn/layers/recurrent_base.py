@@ -363,7 +363,7 @@ class Recurrent(Layer):
     def mask_flow(self, input_masked: bool) -> bool:
         return input_masked and self.return_sequences
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         """The output's mask: the input's when returning sequences (not reversed by
         ``go_backwards``, as in Keras), else None."""
         return mask if self.return_sequences else None

@@ -10,6 +10,7 @@ arrays the weights file holds. A new layer is one allowlist entry: both directio
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -345,7 +346,6 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
     """
     from engram.nn import initializers
     from engram.nn.layers import Bidirectional, TimeDistributed, layers
-    from engram.nn.sequential import Sequential
 
     budget = {"largest": max(sizes, default=0), "left": sum(sizes)}
 
@@ -389,6 +389,22 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
         originals.extend(zip(owners, kept, strict=True))
         return layer
 
+    try:
+        model = assemble(spec, make_layer)
+    except _WeightTooLarge as exc:
+        raise ModelFileError(str(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
+        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
+    for layer, keys in originals:
+        for key, value in keys.items():
+            setattr(layer, key, value)
+    return model
+
+
+def assemble(spec: tuple[str, Any], make_layer: Any) -> Any:
+    """The model a checked spec (`read_config`) describes, its layers made by ``make_layer``."""
+    from engram.nn.sequential import Sequential
+
     def make_model(model_spec: tuple[str, Any]) -> Any:
         kind, config = model_spec
         if kind == "functional":
@@ -401,16 +417,37 @@ def build_within(spec: tuple[str, Any], sizes: list[int], name: str) -> Any:
             model.trainable = False
         return model
 
+    return make_model(spec)
+
+
+def model_config(model: Any) -> dict[str, Any]:
+    """Keras's ``model.get_config()``: the architecture, as ``config.json`` holds it."""
+    require_graph_model(model, "get_config()")
+    return _model_entry(model)["config"]
+
+
+def model_from_config(config: Any, class_name: str) -> Any:
+    """A new model (fresh weights) from Keras's ``get_config()`` of a ``class_name`` model
+    ("Functional" or "Sequential"): the .keras reader's data-only path, every name checked
+    against the allowlist and every reference in the wiring before anything is built."""
+    from engram.nn.layers import layers
+
+    where = f"{class_name}.from_config"
+    try:  # as config.json holds it: tuples become lists, anything but data is refused
+        config = json.loads(json.dumps(config))
+    except (TypeError, ValueError) as exc:
+        message = f"{where}: the config holds something other than data: {exc}"
+        raise ModelFileError(message) from None
+    spec = read_config({"module": "keras", "class_name": class_name, "config": config}, where)
+
+    def make_layer(layer_cfg: dict) -> Any:
+        return layers.get(layer_cfg["class_name"]).from_config(layer_cfg["config"])
+
     try:
-        model = make_model(spec)
-    except _WeightTooLarge as exc:
-        raise ModelFileError(str(exc)) from None
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:
-        raise ModelFileError(f"{name}: the architecture cannot be built in engram: {exc}") from None
-    for layer, keys in originals:
-        for key, value in keys.items():
-            setattr(layer, key, value)
-    return model
+        return assemble(spec, make_layer)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        message = f"{where}: the architecture cannot be built in engram: {exc}"
+        raise ModelFileError(message) from None
 
 
 def _metric_list(value: Any, name: str, where: str) -> list[Any]:
