@@ -170,6 +170,77 @@ def col2im(
     return out
 
 
+def im2col_t(x: np.ndarray, kernel_size: Pair, strides: Pair, out: np.ndarray | None = None):
+    """`im2col` transposed: every receptive field as one column, ``(kh * kw * c, batch * oh * ow)``.
+
+    Math:
+        cols_t[(i, j, ch), (b, r, c)] = x[b, r * sh + i, c * sw + j, ch] = im2col(x).T
+
+    The layout for images with few channels: `im2col` copies runs of only kw * channels
+    numbers per row (3 for a 3x3 kernel on grey images), this one copies whole image rows,
+    one strided copy per kernel offset and channel.
+
+    Args:
+        x: ``(batch, h, w, channels)``, already padded.
+        out: optional buffer of the result's shape; its rows may be strided (a column block
+            of a larger matrix), each row's entries must be contiguous.
+    """
+    kh, kw = kernel_size
+    sh, sw = strides
+    n, h, w, c = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if out is None:
+        out = np.empty((kh * kw * c, n * oh * ow), dtype=x.dtype)
+    blocks = out.reshape(kh, kw, c, n, oh, ow)
+    for i, j in itertools.product(range(kh), range(kw)):
+        window = x[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :]
+        np.copyto(blocks[i, j], window.transpose(3, 0, 1, 2))
+    return out
+
+
+def col2im_offsets(
+    patches: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    strides: Pair,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """`col2im` for gradients laid out by kernel offset: ``(kh * kw, batch * oh * ow, channels)``.
+
+    Math:
+        x[b, r * sh + i, c * sw + j, ch] += patches[i * kw + j, (b, r, c), ch]
+        The same sum as `col2im`, but each offset's block is contiguous, so each of the kh * kw
+        adds reads one contiguous array (`col2im` reads every row at a stride of kh * kw * c).
+        ``grad_z @ kernel[i, j].T`` for all offsets at once is one stacked `np.matmul`.
+
+    Args:
+        patches: ``(kh * kw, batch * oh * ow, channels)``.
+        x_shape: the (padded) image shape ``(batch, h, w, channels)``.
+        out: optional buffer of ``x_shape``; it is zeroed first.
+    """
+    kh, kw = kernel_size
+    sh, sw = strides
+    n, h, w, c = x_shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if out is None:
+        out = np.zeros(x_shape, dtype=patches.dtype)
+    else:
+        out.fill(0)
+    blocks = patches.reshape(kh, kw, n, oh, ow, c)
+    for i, j in itertools.product(range(kh), range(kw)):
+        out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += blocks[i, j]
+    return out
+
+
+def batch_blocks(n: int, bytes_per_sample: int, block_bytes: int) -> list[slice]:
+    """Split ``n`` samples into consecutive blocks of about ``block_bytes`` each (at least one
+    sample a block), so that a block's working arrays stay in the cache while it is processed."""
+    size = max(1, min(n, block_bytes // max(bytes_per_sample, 1)))
+    count = -(-n // size)
+    size = -(-n // count)  # even blocks: no small remainder block
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
 # --------------------------------------------------------------------------- convolution
 
 
