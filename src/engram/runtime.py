@@ -30,8 +30,9 @@ _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
 
-def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """(get_num_threads, set_num_threads) of the OpenBLAS that NumPy loaded, or None."""
+def _openblas() -> tuple[Callable[[], int], Callable[[int], None], Any] | None:
+    """(get_num_threads, set_num_threads, get_corename or None) of the OpenBLAS that NumPy
+    loaded, or None."""
     if "blas" not in _STATE:
         _STATE["blas"] = None
         import ctypes
@@ -55,11 +56,21 @@ def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
                 if get is not None and put is not None:
                     put.argtypes = [ctypes.c_int]
                     put.restype = None
-                    _STATE["blas"] = (get, put)
+                    core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                    if core is not None:
+                        core.restype = ctypes.c_char_p
+                    _STATE["blas"] = (get, put, core)
                     break
             if _STATE["blas"] is not None:
                 break
     return _STATE["blas"]
+
+
+def blas_corename() -> str:
+    """The kernels OpenBLAS picked for this CPU (e.g. "Haswell", "SkylakeX"), or "unknown"."""
+    blas = _openblas()
+    name = blas[2] if blas is not None else None
+    return name().decode() if name is not None else "unknown"
 
 
 def blas_threads() -> int:

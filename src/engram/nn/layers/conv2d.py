@@ -115,7 +115,7 @@ def check_channels_last(data_format: Any) -> None:
 #: processes at a time: small enough that a block stays in a core's L2 cache (2 MB here) from
 #: its im2col through its matrix products, instead of each pass streaming the batch's arrays
 #: through memory (at batch 256 the second convolution's im2col matrix alone is 36 MB)
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 2 << 20
 
 
 @register_layer
@@ -139,9 +139,20 @@ class Conv2D(Layer):
         kernel gradient's product also yields the bias gradient. `im2col` and `col2im` loop
         only over the kh * kw kernel offsets; `engram.nn.conv_functional.conv2d_reference` and
         `conv2d_backward_reference` are the same layer as explicit loops.
+
+    How it runs (the math above, arranged for the cache and the cores):
+        * The batch is cut into blocks of samples whose arrays fill about `BLOCK_BYTES`; each
+          block goes im2col -> matrix product -> activation (and backward: activation' ->
+          products -> col2im) while its arrays are still in the cache, and the blocks run on
+          all BLAS threads at once (`engram.runtime.parallel_map`). The im2col matrix is never
+          kept for the whole batch: backward builds each block's again from the input.
+        * For inputs with fewer than 4 channels the im2col matrix is built transposed
+          (`conv_functional.im2col_t`: whole image rows copied, not 3 numbers at a time).
+        * grad_cols is computed per kernel offset, ``grad_z @ kernel[i, j].T`` stacked, so
+          that col2im adds contiguous blocks (`conv_functional.col2im_offsets`).
+        * When nobody reads the input gradient (the model's first layer), it is not computed.
         Buffers are reused between batches of the same shape (see `Workspace`): outputs and
-        input gradients only when nothing else still refers to them. One backward per
-        forward: backward overwrites the im2col matrix with its gradient.
+        input gradients only when nothing else still refers to them. One backward per forward.
 
     Args:
         filters: number of output channels.
@@ -203,8 +214,8 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.workspace = Workspace()
-        self.cols: np.ndarray | None = None
-        self.cols_seen: np.ndarray | None = None
+        self.xp: np.ndarray | None = None
+        self.y: np.ndarray | None = None
 
     def build(self, input_shape, rng):
         check_image_input(self, (None, *input_shape))
@@ -228,19 +239,19 @@ class Conv2D(Layer):
         xp = self._padded(x, pads)
         self.y = self.z = None  # drop the last batch's output so its buffer can be reused
         pixels, filters = oh * ow, self.filters
-        cols = self._cols(n * pixels, x.dtype)
         z = self.workspace.output("z", (n * pixels, filters), x.dtype)
         weights = self._weight_matrix()
         in_place = self.activation.derivative_from_output  # activated in place; z is not kept
 
         def forward_block(block: slice) -> None:  # its arrays stay in the cache throughout
             rows = slice(block.start * pixels, block.stop * pixels)
-            z_block = np.matmul(self._patches(xp[block], cols, rows), weights, out=z[rows])
+            z_block = np.matmul(self._patches(xp[block]), weights, out=z[rows])
             if in_place:
                 self.activation.forward_into(z_block, z_block)
 
         parallel_map(forward_block, self._blocks(xp.shape, pixels, x.dtype))
-        self.cols, self.xp_shape, self.x_shape, self.pads = cols, xp.shape, x.shape, pads
+        # backward builds the patches again, block by block, from the (padded) input
+        self.xp, self.x_shape, self.pads = xp, x.shape, pads
         if in_place:
             self.y = z.reshape(n, oh, ow, filters)
         else:
@@ -259,34 +270,27 @@ class Conv2D(Layer):
         inputs with fewer than 4 channels, whose rows would be copied a few numbers at a time."""
         return self.params["kernel"].shape[2] < 4
 
-    def _cols(self, rows: int, dtype: Any) -> np.ndarray:
-        """The im2col buffer, ``(rows, patch_size [+ 1])`` or transposed. With a bias it has one
-        more column (row) of ones, so that cols @ [kernel; bias] adds the bias inside the
-        matrix product (and the bias gradient comes out of the kernel gradient's product)."""
-        width = self.patch_size + self.use_bias
-        shape = (width, rows) if self.transposed_patches else (rows, width)
-        cols = self.workspace.get("cols", shape, dtype)
-        if self.use_bias and cols is not self.cols_seen:  # a new buffer: write its ones once
-            if self.transposed_patches:
-                cols[-1] = 1
-            else:
-                cols[:, -1] = 1
-        self.cols_seen = cols
-        return cols
-
-    def _patches(self, xp: np.ndarray, cols: np.ndarray, rows: slice) -> np.ndarray:
-        """im2col of the block ``xp`` into ``cols``'s ``rows``; returns them as a matrix
-        ``(rows, patch_size [+ 1])`` (a transposed view in the transposed layout)."""
-        k = self.patch_size
+    def _patches(self, xp: np.ndarray) -> np.ndarray:
+        """im2col of the block ``xp`` as a matrix ``(rows, patch_size [+ 1])``, in this
+        thread's reused buffer (kept transposed for inputs with few channels, see
+        `transposed_patches`). With a bias it has one more column of ones, so that
+        patches @ [kernel; bias] adds the bias inside the matrix product (and the bias
+        gradient comes out of the kernel gradient's product as its last row)."""
+        kh, kw = self.kernel_size
+        n, h, w, _ = xp.shape
+        rows = n * ((h - kh) // self.strides[0] + 1) * ((w - kw) // self.strides[1] + 1)
+        k, width = self.patch_size, self.patch_size + self.use_bias
+        buffer = self._scratch("patches", rows * width, xp.dtype)
         if self.transposed_patches:
-            C.im2col_t(xp, self.kernel_size, self.strides, out=cols[:k, rows])
-            return cols[:, rows].T
-        C.im2col(xp, self.kernel_size, self.strides, out=cols[rows, :k])
-        return cols[rows]
-
-    def _block_rows(self, cols: np.ndarray, rows: slice) -> np.ndarray:
-        """The stored patches of ``rows`` as a matrix ``(rows, patch_size [+ 1])``."""
-        return cols[:, rows].T if self.transposed_patches else cols[rows]
+            cols = buffer.reshape(width, rows)
+            C.im2col_t(xp, self.kernel_size, self.strides, out=cols[:k])
+            cols, ones = cols.T, cols[k:]
+        else:
+            cols = buffer.reshape(rows, width)
+            C.im2col(xp, self.kernel_size, self.strides, out=cols[:, :k])
+            ones = cols[:, k:]
+        ones.fill(1)
+        return cols
 
     def _blocks(self, xp_shape: tuple[int, ...], pixels: int, dtype: Any) -> list[slice]:
         """Blocks of samples whose arrays fill about `BLOCK_BYTES`: per output pixel its patch,
@@ -317,12 +321,13 @@ class Conv2D(Layer):
         return xp
 
     def backward(self, grad_y):
-        if self.cols is None:
+        xp, self.xp = self.xp, None  # dropped: the input's buffer may be reused
+        if xp is None or self.y is None:
             raise RuntimeError(
                 f"Conv2D layer {self.name!r}: backward() needs a forward() first (each forward "
                 "allows one backward)."
             )
-        cols, self.cols = self.cols, None
+        self.xp_shape = xp.shape
         n, oh, ow, filters = self.y.shape
         pixels, dtype = oh * ow, grad_y.dtype
         grad_y = grad_y.reshape(-1, filters)
@@ -340,7 +345,7 @@ class Conv2D(Layer):
             g = self._grad_z(rows, grad_y[rows])
             if grad_xp is not None:
                 self._grad_input(g, by_offset, block, grad_xp)
-            return self._block_rows(cols, rows).T @ g
+            return self._patches(xp[block]).T @ g
 
         partials = parallel_map(backward_block, self._blocks(self.xp_shape, pixels, dtype))
         grad_w = partials[0]
