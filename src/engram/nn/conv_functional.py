@@ -20,6 +20,7 @@ Every function keeps the float dtype of its inputs (float32 stays float32).
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from typing import Any
 
@@ -232,13 +233,19 @@ def col2im_offsets(
     return out
 
 
-def batch_blocks(n: int, bytes_per_sample: int, block_bytes: int) -> list[slice]:
+def batch_blocks(n: int, bytes_per_sample: int, block_bytes: int, parts: int = 1) -> list[slice]:
     """Split ``n`` samples into consecutive blocks of about ``block_bytes`` each (at least one
-    sample a block), so that a block's working arrays stay in the cache while it is processed."""
+    sample a block), so that a block's working arrays stay in the cache while it is processed.
+
+    The blocks differ in size by at most one sample, and their number is a multiple of
+    ``parts`` where ``n`` allows (so that ``parts`` workers get equal shares).
+    """
     size = max(1, min(n, block_bytes // max(bytes_per_sample, 1)))
-    count = -(-n // size)
-    size = -(-n // count)  # even blocks: no small remainder block
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    count = math.ceil(n / size)
+    count = min(n, math.ceil(count / parts) * parts)
+    size, extra = divmod(n, count)
+    stops = np.cumsum([size + (i < extra) for i in range(count)])
+    return [slice(int(stop - size - (i < extra)), int(stop)) for i, stop in enumerate(stops)]
 
 
 # --------------------------------------------------------------------------- convolution

@@ -46,15 +46,17 @@ def test_im2col_t_is_im2col_transposed_and_col2im_offsets_its_adjoint(kernel_siz
     )
 
 
-@pytest.mark.parametrize("n", [1, 7, 32])
-@pytest.mark.parametrize("size", [1, 100, 10_000])
-def test_batch_blocks_cover_the_batch_in_even_blocks(n, size):
-    blocks = C.batch_blocks(n, 1000, size * 1000)
+@pytest.mark.parametrize("n", [1, 7, 32, 33])
+@pytest.mark.parametrize("size", [1, 5, 100, 10_000])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_batch_blocks_cover_the_batch_in_even_blocks(n, size, parts):
+    blocks = C.batch_blocks(n, 1000, size * 1000, parts)
     assert blocks[0].start == 0 and blocks[-1].stop == n
     assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
     lengths = [b.stop - b.start for b in blocks]
     assert max(lengths) - min(lengths) <= 1 and min(lengths) >= 1
-    assert max(lengths) <= max(size, 1) or len(blocks) == 1
+    assert max(lengths) <= size or len(blocks) == n
+    assert len(blocks) % parts == 0 or len(blocks) == n
 
 
 CASES = [  # (input shape, filters, kernel, strides, padding): both im2col layouts, odd sizes

@@ -11,7 +11,7 @@ import numpy as np
 from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer, shape_str
-from engram.runtime import parallel_map
+from engram.runtime import blas_threads, parallel_map
 from engram.validation import check_positive
 
 
@@ -297,7 +297,8 @@ class Conv2D(Layer):
         output, output gradient and patch gradient; per sample its (padded) input."""
         k = self.patch_size
         per_sample = pixels * (2 * k + 1 + 2 * self.filters) + int(np.prod(xp_shape[1:]))
-        return C.batch_blocks(xp_shape[0], per_sample * np.dtype(dtype).itemsize, BLOCK_BYTES)
+        size = per_sample * np.dtype(dtype).itemsize
+        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=blas_threads())
 
     def _weight_matrix(self) -> np.ndarray:
         """kernel as (kh * kw * cin, filters), with the bias appended as a last row."""

@@ -15,7 +15,7 @@ from engram.nn.layers.conv2d import (
     check_image_input,
     check_window_fits,
 )
-from engram.runtime import parallel_map
+from engram.runtime import blas_threads, parallel_map
 
 #: bytes of input per block of samples that MaxPooling2D processes at a time (in parallel,
 #: see `engram.runtime.parallel_map`)
@@ -24,7 +24,7 @@ BLOCK_BYTES = 1 << 20
 
 def blocks(x: np.ndarray) -> list[slice]:
     """``x``'s samples in blocks of about `BLOCK_BYTES`."""
-    return C.batch_blocks(len(x), x[:1].nbytes, BLOCK_BYTES)
+    return C.batch_blocks(len(x), x[:1].nbytes, BLOCK_BYTES, parts=blas_threads())
 
 
 class _Pooling2D(Layer):
