@@ -6,7 +6,9 @@ kernel is ``(kh, kw, in_channels, out_channels)``. Each operation comes twice:
 * a fast path with no Python loop over pixels or samples: `im2col` gathers every receptive field
   into one row of a matrix (a `numpy.lib.stride_tricks.sliding_window_view` copied into a
   contiguous buffer), so a whole convolution is one matrix product; `col2im` scatters rows back
-  with one strided add per kernel offset (kh * kw of them);
+  with one strided add per kernel offset (kh * kw of them); `im2col_t` (the transposed matrix,
+  for images with few channels) and `col2im_offsets` (gradients laid out by kernel offset) are
+  the layouts Conv2D runs on, block by block (`batch_blocks`), each tested against the above;
 * a reference (``*_reference``) written as the textbook loop over samples and output pixels,
   slow and obvious, which the tests compare the fast path against.
 
