@@ -17,8 +17,19 @@ drifts in machine load hit both alike; throughputs are medians of ``--repeats`` 
 warm-up, and each ratio is the median of the paired engram / PyTorch ratios (> 1: engram is
 faster or, for memory, uses more).
 
+Beside the throughputs, the engram worker times each Conv2D layer's forward and backward pass
+alone (median of ``--layer-repeats`` passes on the same batch, after the timed runs) and prints
+the GFLOP/s they achieve (2 * rows * patch * filters per matrix product: one forward, two
+backward, one for the first layer, whose input gradient nobody reads) beside the measured sgemm
+peak: the best of 2048 x 2048 x 2048 float32 products in the same process, same threads.
+
+``--coretypes Haswell default`` runs everything once per OpenBLAS kernel set: the workers get
+``OPENBLAS_CORETYPE=Haswell`` (AVX2) or no such variable (OpenBLAS's own choice, AVX-512 on this
+CPU); each worker reports the kernels OpenBLAS runs.
+
 Usage:
-    python bench/bench_cnn.py                      # batch 32 and 128, 2 threads
+    python bench/bench_cnn.py                      # batch 32, 128 and 256, 2 threads
+    python bench/bench_cnn.py --coretypes Haswell default
     python bench/bench_cnn.py --epoch              # also seconds per Fashion-MNIST epoch
     python bench/bench_cnn.py --profile engram     # cProfile of engram's training steps
 """
@@ -27,15 +38,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 from _workers import ask, rss_mb, thread_env
 
-TARGETS = {("train", 32): 1.0, ("train", 128): 0.8, ("infer", 32): 1.0, ("infer", 128): 1.0}
+# issue 17: training >= 1.5x PyTorch at batch 32 and >= 1.2x at 128 and 256; inference >= 1.5x;
+# engram's samples/s at batch 256 >= 90% of batch 32's; each convolution >= 50% of sgemm's peak
+TARGETS = {
+    **{("train", b): 1.5 if b <= 32 else 1.2 for b in (32, 64, 128, 256)},
+    **{("infer", b): 1.5 for b in (32, 64, 128, 256)},
+}
+SCALING_TARGET = 0.9
+PEAK_FRACTION_TARGET = 0.5
 
 
 def peak_mb() -> float:
@@ -83,6 +103,72 @@ def engram_runner(x, y, batch: int):
         model.predict(x, batch_size=batch)
 
     return train, infer
+
+
+LAYER_REPEATS = 20
+
+
+def sgemm_peak() -> float:
+    """GFLOP/s of the best of five 2048^3 float32 products (NumPy's BLAS, this process's
+    threads)."""
+    import numpy as np
+
+    n = 2048
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        np.matmul(a, a, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def conv_layer_rates(x, y, batch: int) -> dict[str, list[float]]:
+    """Per Conv2D layer of a trained-for-one-batch model: [forward GFLOP/s, backward GFLOP/s]
+    (medians of LAYER_REPEATS passes on one batch), plus the sgemm peak under "peak"."""
+    import numpy as np
+
+    from engram.nn.layers import Conv2D
+
+    model = engram_model()
+    model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)
+    rates: dict[str, list[float]] = {}
+    h = x[:batch]
+    for index, layer in enumerate(model.layers):
+        if not isinstance(layer, Conv2D):
+            h = layer.forward(h, training=True)
+            continue
+        out = layer.forward(h, training=True)
+        rows = int(np.prod(out.shape[:3]))
+        flops = 2 * rows * layer.patch_size * layer.filters
+        grad = np.ones_like(out)
+        layer.needs_input_grad = index > 0  # as in training: the first layer's is not needed
+        forward, backward = [], []
+        for _ in range(LAYER_REPEATS):
+            start = time.perf_counter()
+            layer.forward(h, training=True)
+            forward.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            layer.backward(grad)
+            backward.append(time.perf_counter() - start)
+        layer.needs_input_grad = True
+        products = 2 if index > 0 else 1
+        rates[f"conv{len(rates) + 1}"] = [
+            flops / statistics.median(forward) / 1e9,
+            products * flops / statistics.median(backward) / 1e9,
+        ]
+        h = layer.forward(h, training=True).copy()
+    rates["peak"] = [sgemm_peak(), 0.0]
+    return rates
+
+
+def blas_info() -> dict[str, str]:
+    """Which kernels NumPy's OpenBLAS runs, and with how many threads."""
+    from engram import runtime
+
+    return {"core": runtime.blas_corename(), "threads": str(runtime.blas_threads())}
 
 
 # ------------------------------------------------------------------------------ PyTorch
@@ -166,6 +252,10 @@ def serve(framework: str, batch: int, steps: int, threads: int) -> None:
         command = line.strip()
         if command == "memory":
             answer = peak_mb() - base
+        elif command == "layers":
+            answer = conv_layer_rates(x, y, batch) if framework == "engram" else {}
+        elif command == "blas":
+            answer = blas_info() if framework == "engram" else {}
         elif command in ("train", "infer"):
             start = time.perf_counter()
             (train if command == "train" else infer)()
@@ -208,43 +298,57 @@ def epoch_worker(framework: str, batch: int, threads: int) -> dict[str, float]:
 class Worker:
     """A benchmark subprocess for one framework and batch size, driven line by line."""
 
-    def __init__(self, framework: str, batch: int, steps: int, threads: int) -> None:
+    def __init__(self, framework: str, batch: int, steps: int, threads: int, core: str) -> None:
         args = ["--serve", framework, str(batch), "--steps", str(steps), "--threads", str(threads)]
         self.process = subprocess.Popen(
             [sys.executable, __file__, *args],
-            env=thread_env(threads),
+            env=core_env(thread_env(threads), core),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
 
-    def ask(self, command: str) -> float:
-        return float(json.loads(ask(self.process, command)))
+    def ask(self, command: str) -> Any:
+        return json.loads(ask(self.process, command))
 
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait()
 
 
-def compare(batch: int, steps: int, repeats: int, threads: int) -> dict[str, dict[str, float]]:
-    """Alternate timed runs between the two frameworks; medians and paired ratios."""
-    workers = {name: Worker(name, batch, steps, threads) for name in ("engram", "torch")}
-    results: dict[str, dict[str, float]] = {}
+def core_env(env: dict[str, str], core: str) -> dict[str, str]:
+    """``env`` with OPENBLAS_CORETYPE set to ``core``, or removed for ``"default"``."""
+    env = dict(env)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if core != "default":
+        env["OPENBLAS_CORETYPE"] = core
+    return env
+
+
+def compare(batch: int, steps: int, repeats: int, threads: int, core: str) -> dict[str, Any]:
+    """Alternate timed runs between the two frameworks (engram first, then PyTorch first,
+    ...); medians, paired ratios and their range; then engram's per-layer rates."""
+    workers = {name: Worker(name, batch, steps, threads, core) for name in ("engram", "torch")}
+    results: dict[str, Any] = {}
     try:
+        results["blas"] = workers["engram"].ask("blas")
         for metric in ("train", "infer"):
             runs: dict[str, list[float]] = {"engram": [], "torch": []}
-            for _ in range(repeats):
-                for name, worker in workers.items():
-                    runs[name].append(worker.ask(metric))
+            for r in range(repeats):
+                for name in ("engram", "torch") if r % 2 == 0 else ("torch", "engram"):
+                    runs[name].append(float(workers[name].ask(metric)))
             ratios = [a / b for a, b in zip(runs["engram"], runs["torch"], strict=True)]
             results[metric] = {
                 "engram": statistics.median(runs["engram"]),
                 "torch": statistics.median(runs["torch"]),
                 "ratio": statistics.median(ratios),
+                "spread": (min(ratios), max(ratios)),
+                "runs": runs,
             }
-        memory = {name: worker.ask("memory") for name, worker in workers.items()}
+        memory = {name: float(worker.ask("memory")) for name, worker in workers.items()}
         memory["ratio"] = memory["engram"] / max(memory["torch"], 1e-9)
         results["memory"] = memory
+        results["layers"] = workers["engram"].ask("layers")
     finally:
         for worker in workers.values():
             worker.close()
@@ -280,7 +384,13 @@ def profile_engram(batch: int, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 256])
+    parser.add_argument(
+        "--coretypes",
+        nargs="+",
+        default=["as-set"],
+        help="OPENBLAS_CORETYPE values for the workers ('default': unset; 'as-set': as here)",
+    )
     parser.add_argument("--steps", type=int, default=30, help="batches per timed run")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per framework")
     parser.add_argument("--threads", type=int, default=2)
@@ -304,27 +414,77 @@ def main() -> None:
     print(
         "CNN 28x28x1 Conv32-Pool-Conv64-Pool-Flatten-Dense64-Dense10, Adam, float32, "
         f"{args.threads} threads; {args.steps} batches per run, {args.repeats} runs each, "
-        "alternating frameworks; medians (ratio: median of paired engram/PyTorch ratios)"
+        "alternating frameworks; medians (ratio: median of paired engram/PyTorch ratios, "
+        "[lowest, highest] pair)"
     )
-    header = f"{'batch':>5} {'metric':<16} {'engram':>9} {'pytorch':>9} {'ratio':>7}  target"
-    print(header)
-    print("-" * (len(header) + 8))
+    for core in args.coretypes:
+        if core == "as-set":
+            core = os.environ.get("OPENBLAS_CORETYPE", "default")
+        report(core, args)
+    epochs(args)
+
+
+def report(core: str, args: argparse.Namespace) -> None:
+    """Run and print the comparison at every batch size for one OpenBLAS kernel set."""
+    header = f"{'batch':>5} {'metric':<16} {'engram':>9} {'pytorch':>9} {'ratio':>7} {'pairs':>13}"
+    results = {}
     for batch in args.batch_sizes:
-        results = compare(batch, args.steps, args.repeats, args.threads)
+        results[batch] = compare(batch, args.steps, args.repeats, args.threads, core)
+        if batch == args.batch_sizes[0]:
+            blas = results[batch]["blas"]
+            print(f"\nOPENBLAS_CORETYPE={core}: NumPy's OpenBLAS runs {blas['core']} kernels")
+            print(header + "  target")
+            print("-" * (len(header) + 12))
         for key, label in (("train", "train samples/s"), ("infer", "infer samples/s")):
-            row = results[key]
+            row = results[batch][key]
+            low, high = row["spread"]
             target = TARGETS.get((key, batch))
             mark = "" if target is None else f">={target:.1f} "
             mark += "" if target is None else ("ok" if row["ratio"] >= target else "MISS")
             print(
                 f"{batch:>5} {label:<16} {row['engram']:>9.0f} {row['torch']:>9.0f} "
-                f"{row['ratio']:>6.2f}x  {mark}"
+                f"{row['ratio']:>6.2f}x [{low:.2f}, {high:.2f}]  {mark}"
             )
-        mem = results["memory"]
+        mem = results[batch]["memory"]
         print(
             f"{batch:>5} {'peak memory MB':<16} {mem['engram']:>9.1f} {mem['torch']:>9.1f} "
-            f"{mem['ratio']:>6.2f}x  <=1.0 {'ok' if mem['ratio'] <= 1 else 'MISS'}"
+            f"{mem['ratio']:>6.2f}x {'':>13}  <=1.0 {'ok' if mem['ratio'] <= 1 else 'MISS'}"
         )
+    print_scaling(results)
+    print_layers(results)
+
+
+def print_scaling(results: dict[int, Any]) -> None:
+    """engram's samples/s at the largest batch against the smallest (target >= 90%)."""
+    small, large = min(results), max(results)
+    if small == large:
+        return
+    for key in ("train", "infer"):
+        ratio = results[large][key]["engram"] / results[small][key]["engram"]
+        torch_ratio = results[large][key]["torch"] / results[small][key]["torch"]
+        verdict = "ok" if ratio >= SCALING_TARGET else "MISS"
+        print(
+            f"{key} samples/s at batch {large} / batch {small}: engram {ratio:.2f} "
+            f"(target >= {SCALING_TARGET:.1f} {verdict}), PyTorch {torch_ratio:.2f}"
+        )
+
+
+def print_layers(results: dict[int, Any]) -> None:
+    """Each convolution's achieved GFLOP/s beside the sgemm peak measured in the same worker."""
+    for batch, result in results.items():
+        layers = dict(result["layers"])
+        peak = layers.pop("peak")[0]
+        cells = []
+        for name, (forward, backward) in layers.items():
+            cells.append(
+                f"{name} forward {forward:.0f} ({forward / peak:.0%}), "
+                f"backward {backward:.0f} ({backward / peak:.0%})"
+            )
+        print(f"batch {batch:>3} GFLOP/s (of sgemm peak {peak:.0f}): " + "; ".join(cells))
+    print(f"(target: each convolution >= {PEAK_FRACTION_TARGET:.0%} of the sgemm peak)")
+
+
+def epochs(args: argparse.Namespace) -> None:
     if args.epoch:
         for framework in ("engram", "torch"):
             result = run_worker(["--epoch-worker", framework, "32"], args.threads)

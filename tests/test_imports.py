@@ -17,7 +17,7 @@ from engram import registry
 
 ROOT = Path(engram.__file__).parent
 #: what the engine may import from engram besides itself
-BELOW_NN = {"engram.registry", "engram.validation", "engram.fileio"}
+BELOW_NN = {"engram.registry", "engram.validation", "engram.fileio", "engram.runtime"}
 #: engram.nn.datasets (Keras's load_data) reads the files through engram.data's verified
 #: loaders; engram.data imports nothing of engram.nn (asserted below)
 DATA_FOR_DATASETS = {"engram.data", "engram.data.mnist", "engram.data.cifar10"}

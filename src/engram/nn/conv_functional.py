@@ -6,7 +6,9 @@ kernel is ``(kh, kw, in_channels, out_channels)``. Each operation comes twice:
 * a fast path with no Python loop over pixels or samples: `im2col` gathers every receptive field
   into one row of a matrix (a `numpy.lib.stride_tricks.sliding_window_view` copied into a
   contiguous buffer), so a whole convolution is one matrix product; `col2im` scatters rows back
-  with one strided add per kernel offset (kh * kw of them);
+  with one strided add per kernel offset (kh * kw of them); `im2col_t` (the transposed matrix,
+  for images with few channels) and `col2im_offsets` (gradients laid out by kernel offset) are
+  the layouts Conv2D runs on, block by block (`batch_blocks`), each tested against the above;
 * a reference (``*_reference``) written as the textbook loop over samples and output pixels,
   slow and obvious, which the tests compare the fast path against.
 
@@ -20,6 +22,7 @@ Every function keeps the float dtype of its inputs (float32 stays float32).
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from typing import Any
 
@@ -168,6 +171,83 @@ def col2im(
     for i, j in itertools.product(range(kh), range(kw)):
         out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += patches[:, :, :, i, j, :]
     return out
+
+
+def im2col_t(x: np.ndarray, kernel_size: Pair, strides: Pair, out: np.ndarray | None = None):
+    """`im2col` transposed: every receptive field as one column, ``(kh * kw * c, batch * oh * ow)``.
+
+    Math:
+        cols_t[(i, j, ch), (b, r, c)] = x[b, r * sh + i, c * sw + j, ch] = im2col(x).T
+
+    The layout for images with few channels: `im2col` copies runs of only kw * channels
+    numbers per row (3 for a 3x3 kernel on grey images), this one copies whole image rows,
+    one strided copy per kernel offset and channel.
+
+    Args:
+        x: ``(batch, h, w, channels)``, already padded.
+        out: optional buffer of the result's shape; its rows may be strided (a column block
+            of a larger matrix), each row's entries must be contiguous.
+    """
+    kh, kw = kernel_size
+    sh, sw = strides
+    n, h, w, c = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if out is None:
+        out = np.empty((kh * kw * c, n * oh * ow), dtype=x.dtype)
+    blocks = out.reshape(kh, kw, c, n, oh, ow)
+    for i, j in itertools.product(range(kh), range(kw)):
+        window = x[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :]
+        np.copyto(blocks[i, j], window.transpose(3, 0, 1, 2))
+    return out
+
+
+def col2im_offsets(
+    patches: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    strides: Pair,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """`col2im` for gradients laid out by kernel offset: ``(kh * kw, batch * oh * ow, channels)``.
+
+    Math:
+        x[b, r * sh + i, c * sw + j, ch] += patches[i * kw + j, (b, r, c), ch]
+        The same sum as `col2im`, but each offset's block is contiguous, so each of the kh * kw
+        adds reads one contiguous array (`col2im` reads every row at a stride of kh * kw * c).
+        ``grad_z @ kernel[i, j].T`` for all offsets at once is one stacked `np.matmul`.
+
+    Args:
+        patches: ``(kh * kw, batch * oh * ow, channels)``.
+        x_shape: the (padded) image shape ``(batch, h, w, channels)``.
+        out: optional buffer of ``x_shape``; it is zeroed first.
+    """
+    kh, kw = kernel_size
+    sh, sw = strides
+    n, h, w, c = x_shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if out is None:
+        out = np.zeros(x_shape, dtype=patches.dtype)
+    else:
+        out.fill(0)
+    blocks = patches.reshape(kh, kw, n, oh, ow, c)
+    for i, j in itertools.product(range(kh), range(kw)):
+        out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += blocks[i, j]
+    return out
+
+
+def batch_blocks(n: int, bytes_per_sample: int, block_bytes: int, parts: int = 1) -> list[slice]:
+    """Split ``n`` samples into consecutive blocks of about ``block_bytes`` each (at least one
+    sample a block), so that a block's working arrays stay in the cache while it is processed.
+
+    The blocks differ in size by at most one sample, and their number is a multiple of
+    ``parts`` where ``n`` allows (so that ``parts`` workers get equal shares).
+    """
+    size = max(1, min(n, block_bytes // max(bytes_per_sample, 1)))
+    count = math.ceil(n / size)
+    count = min(n, math.ceil(count / parts) * parts)
+    size, extra = divmod(n, count)
+    stops = np.cumsum([size + (i < extra) for i in range(count)])
+    return [slice(int(stop - size - (i < extra)), int(stop)) for i, stop in enumerate(stops)]
 
 
 # --------------------------------------------------------------------------- convolution

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer, shape_str
+from engram.runtime import blas_threads, parallel_map
 from engram.validation import check_positive
 
 
@@ -109,6 +111,13 @@ def check_channels_last(data_format: Any) -> None:
         )
 
 
+#: bytes of working arrays (patches, outputs, gradients) per block of samples that Conv2D
+#: processes at a time: small enough that a block stays in a core's L2 cache (2 MB here) from
+#: its im2col through its matrix products, instead of each pass streaming the batch's arrays
+#: through memory (at batch 256 the second convolution's im2col matrix alone is 36 MB)
+BLOCK_BYTES = 2 << 20
+
+
 @register_layer
 class Conv2D(Layer):
     """2-D convolution (cross-correlation) over channels-last images, plus an activation.
@@ -130,9 +139,20 @@ class Conv2D(Layer):
         kernel gradient's product also yields the bias gradient. `im2col` and `col2im` loop
         only over the kh * kw kernel offsets; `engram.nn.conv_functional.conv2d_reference` and
         `conv2d_backward_reference` are the same layer as explicit loops.
+
+    How it runs (the math above, arranged for the cache and the cores):
+        * The batch is cut into blocks of samples whose arrays fill about `BLOCK_BYTES`; each
+          block goes im2col -> matrix product -> activation (and backward: activation' ->
+          products -> col2im) while its arrays are still in the cache, and the blocks run on
+          all BLAS threads at once (`engram.runtime.parallel_map`). The im2col matrix is never
+          kept for the whole batch: backward builds each block's again from the input.
+        * For inputs with fewer than 4 channels the im2col matrix is built transposed
+          (`conv_functional.im2col_t`: whole image rows copied, not 3 numbers at a time).
+        * grad_cols is computed per kernel offset, ``grad_z @ kernel[i, j].T`` stacked, so
+          that col2im adds contiguous blocks (`conv_functional.col2im_offsets`).
+        * When nobody reads the input gradient (the model's first layer), it is not computed.
         Buffers are reused between batches of the same shape (see `Workspace`): outputs and
-        input gradients only when nothing else still refers to them. One backward per
-        forward: backward overwrites the im2col matrix with its gradient.
+        input gradients only when nothing else still refers to them. One backward per forward.
 
     Args:
         filters: number of output channels.
@@ -194,8 +214,8 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.workspace = Workspace()
-        self.cols: np.ndarray | None = None
-        self.cols_seen: np.ndarray | None = None
+        self.xp: np.ndarray | None = None
+        self.y: np.ndarray | None = None
 
     def build(self, input_shape, rng):
         check_image_input(self, (None, *input_shape))
@@ -217,16 +237,25 @@ class Conv2D(Layer):
         n = x.shape[0]
         (oh, ow), pads = C.spatial_plan(x.shape[1:], self.kernel_size, self.strides, self.padding)
         xp = self._padded(x, pads)
-        cols = self._cols(n * oh * ow, x.dtype)
-        C.im2col(xp, self.kernel_size, self.strides, out=cols[:, : self.patch_size])
         self.y = self.z = None  # drop the last batch's output so its buffer can be reused
-        z = self.workspace.output("z", (n * oh * ow, self.filters), x.dtype)
-        np.matmul(cols, self._weight_matrix(), out=z)
-        self.cols, self.xp_shape, self.x_shape, self.pads = cols, xp.shape, x.shape, pads
-        if self.activation.derivative_from_output:  # activated in place; z is not kept
-            self.y = self.activation.forward_into(z, z).reshape(n, oh, ow, self.filters)
+        pixels, filters = oh * ow, self.filters
+        z = self.workspace.output("z", (n * pixels, filters), x.dtype)
+        weights = self._weight_matrix()
+        in_place = self.activation.derivative_from_output  # activated in place; z is not kept
+
+        def forward_block(block: slice) -> None:  # its arrays stay in the cache throughout
+            rows = slice(block.start * pixels, block.stop * pixels)
+            z_block = np.matmul(self._patches(xp[block]), weights, out=z[rows])
+            if in_place:
+                self.activation.forward_into(z_block, z_block)
+
+        parallel_map(forward_block, self._blocks(xp.shape, pixels, x.dtype))
+        # backward builds the patches again, block by block, from the (padded) input
+        self.xp, self.x_shape, self.pads = xp, x.shape, pads
+        if in_place:
+            self.y = z.reshape(n, oh, ow, filters)
         else:
-            self.z = z.reshape(n, oh, ow, self.filters)
+            self.z = z.reshape(n, oh, ow, filters)
             self.y = self.activation.forward(self.z)
         return self.y
 
@@ -235,16 +264,41 @@ class Conv2D(Layer):
         """kh * kw * in_channels: the length of one receptive field."""
         return int(np.prod(self.params["kernel"].shape[:3]))
 
-    def _cols(self, rows: int, dtype: Any) -> np.ndarray:
-        """The im2col buffer; with a bias it has one more column of ones, so that
-        cols @ [kernel; bias] adds the bias inside the matrix product (and the bias gradient
-        comes out of the kernel gradient's product as its last row)."""
-        width = self.patch_size + self.use_bias
-        cols = self.workspace.get("cols", (rows, width), dtype)
-        if self.use_bias and cols is not self.cols_seen:  # a new buffer: write its ones once
-            cols[:, -1] = 1
-        self.cols_seen = cols
+    @property
+    def transposed_patches(self) -> bool:
+        """Whether the im2col matrix is kept transposed (`conv_functional.im2col_t`): for
+        inputs with fewer than 4 channels, whose rows would be copied a few numbers at a time."""
+        return self.params["kernel"].shape[2] < 4
+
+    def _patches(self, xp: np.ndarray) -> np.ndarray:
+        """im2col of the block ``xp`` as a matrix ``(rows, patch_size [+ 1])``, in this
+        thread's reused buffer (kept transposed for inputs with few channels, see
+        `transposed_patches`). With a bias it has one more column of ones, so that
+        patches @ [kernel; bias] adds the bias inside the matrix product (and the bias
+        gradient comes out of the kernel gradient's product as its last row)."""
+        kh, kw = self.kernel_size
+        n, h, w, _ = xp.shape
+        rows = n * ((h - kh) // self.strides[0] + 1) * ((w - kw) // self.strides[1] + 1)
+        k, width = self.patch_size, self.patch_size + self.use_bias
+        buffer = self._scratch("patches", rows * width, xp.dtype)
+        if self.transposed_patches:
+            cols = buffer.reshape(width, rows)
+            C.im2col_t(xp, self.kernel_size, self.strides, out=cols[:k])
+            cols, ones = cols.T, cols[k:]
+        else:
+            cols = buffer.reshape(rows, width)
+            C.im2col(xp, self.kernel_size, self.strides, out=cols[:, :k])
+            ones = cols[:, k:]
+        ones.fill(1)
         return cols
+
+    def _blocks(self, xp_shape: tuple[int, ...], pixels: int, dtype: Any) -> list[slice]:
+        """Blocks of samples whose arrays fill about `BLOCK_BYTES`: per output pixel its patch,
+        output, output gradient and patch gradient; per sample its (padded) input."""
+        k = self.patch_size
+        per_sample = pixels * (2 * k + 1 + 2 * self.filters) + int(np.prod(xp_shape[1:]))
+        size = per_sample * np.dtype(dtype).itemsize
+        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=blas_threads())
 
     def _weight_matrix(self) -> np.ndarray:
         """kernel as (kh * kw * cin, filters), with the bias appended as a last row."""
@@ -268,32 +322,78 @@ class Conv2D(Layer):
         return xp
 
     def backward(self, grad_y):
-        if self.cols is None:
+        xp, self.xp = self.xp, None  # dropped: the input's buffer may be reused
+        if xp is None or self.y is None:
             raise RuntimeError(
                 f"Conv2D layer {self.name!r}: backward() needs a forward() first (each forward "
                 "allows one backward)."
             )
-        cols, self.cols = self.cols, None
-        kernel, k = self.params["kernel"], self.patch_size
-        grad_z = self._grad_z(grad_y).reshape(-1, self.filters)
-        grad_weights = cols.T @ grad_z  # (k [+ 1], filters); the last row is the bias's
-        self.grads["kernel"] = grad_weights[:k].reshape(kernel.shape)
+        self.xp_shape = xp.shape
+        n, oh, ow, filters = self.y.shape
+        pixels, dtype = oh * ow, grad_y.dtype
+        grad_y = grad_y.reshape(-1, filters)
+        grad_xp = None
+        if self.needs_input_grad:
+            grad_xp = self.workspace.output("grad_xp", self.xp_shape, dtype)
+            kh, kw, cin, _ = self.params["kernel"].shape
+            # kernel[i, j].T for each offset, contiguous (a strided stack slows the products)
+            by_offset = self.params["kernel"].reshape(kh * kw, cin, filters)
+            by_offset = np.ascontiguousarray(by_offset.transpose(0, 2, 1))
+
+        def backward_block(block: slice) -> np.ndarray:
+            """This block's share of the weight gradient; writes its block of grad_xp."""
+            rows = slice(block.start * pixels, block.stop * pixels)
+            g = self._grad_z(rows, grad_y[rows])
+            if grad_xp is not None:
+                self._grad_input(g, by_offset, block, grad_xp)
+            return self._patches(xp[block]).T @ g
+
+        partials = parallel_map(backward_block, self._blocks(self.xp_shape, pixels, dtype))
+        grad_w = partials[0]
+        for partial in partials[1:]:
+            grad_w += partial
+        k = self.patch_size
+        kernel = self.params["kernel"]
+        grad_kernel = self.grad_array("kernel", kernel.shape, dtype)
+        np.copyto(grad_kernel, grad_w[:k].reshape(kernel.shape))
+        self.grads["kernel"] = grad_kernel
         if self.use_bias:
-            self.grads["bias"] = grad_weights[k].copy()
-        grad_cols = np.matmul(grad_z, kernel.reshape(k, self.filters).T, out=cols[:, :k])
-        grad_xp = self.workspace.output("grad_xp", self.xp_shape, grad_y.dtype)
-        C.col2im(grad_cols, self.xp_shape, self.kernel_size, self.strides, out=grad_xp)
+            grad_bias = self.grad_array("bias", (filters,), dtype)
+            np.copyto(grad_bias, grad_w[k])
+            self.grads["bias"] = grad_bias
+        if grad_xp is None:
+            return None
         (top, _), (left, _) = self.pads
         if grad_xp.shape == self.x_shape:
             return grad_xp
         return grad_xp[:, top : top + self.x_shape[1], left : left + self.x_shape[2], :]
 
-    def _grad_z(self, grad_y: np.ndarray) -> np.ndarray:
-        """activation'(z) * grad_y, written into reused buffers (see `Workspace`)."""
-        act, shape = self.activation, self.y.shape
-        scratch = self.workspace.get("scratch", shape, act.scratch_dtype or self.y.dtype)
-        out = self.workspace.get("grad_z", shape, grad_y.dtype)
-        return act.backward_into(self.z, self.y, grad_y, out, scratch)
+    def _grad_input(
+        self, grad_z: np.ndarray, by_offset: np.ndarray, block: slice, grad_xp: np.ndarray
+    ) -> None:
+        """grad_xp[block] = col2im(grad_z @ kernel.T), one kernel offset's block at a time."""
+        count, cin = grad_z.shape[0], by_offset.shape[2]
+        buffer = self._scratch("patch_grads", len(by_offset) * count * cin, grad_z.dtype)
+        patch_grads = np.matmul(grad_z, by_offset, out=buffer.reshape(-1, count, cin))
+        shape = (block.stop - block.start, *self.xp_shape[1:])
+        C.col2im_offsets(patch_grads, shape, self.kernel_size, self.strides, out=grad_xp[block])
+
+    def _scratch(self, name: str, size: int, dtype: Any) -> np.ndarray:
+        """A flat buffer of ``size`` entries reused by this thread (blocks run on several)."""
+        name = f"{name}-{threading.get_ident()}"
+        buffer = self.workspace.arrays.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self.workspace.get(name, (size,), dtype)
+        return buffer[:size]
+
+    def _grad_z(self, rows: slice, grad_y: np.ndarray) -> np.ndarray:
+        """activation'(z) * grad_y for ``rows``, into this thread's reused buffer."""
+        act, filters = self.activation, self.filters
+        y = self.y.reshape(-1, filters)[rows]
+        z = None if self.z is None else self.z.reshape(-1, filters)[rows]
+        out = self._scratch("grad_z", y.size, grad_y.dtype).reshape(y.shape)
+        scratch = self._scratch("scratch", y.size, act.scratch_dtype or y.dtype)
+        return act.backward_into(z, y, grad_y, out, scratch.reshape(y.shape))
 
     def get_config(self):
         return {

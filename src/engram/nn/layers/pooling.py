@@ -15,6 +15,16 @@ from engram.nn.layers.conv2d import (
     check_image_input,
     check_window_fits,
 )
+from engram.runtime import blas_threads, parallel_map
+
+#: bytes of input per block of samples that MaxPooling2D processes at a time (in parallel,
+#: see `engram.runtime.parallel_map`)
+BLOCK_BYTES = 1 << 20
+
+
+def blocks(x: np.ndarray) -> list[slice]:
+    """``x``'s samples in blocks of about `BLOCK_BYTES`."""
+    return C.batch_blocks(len(x), x[:1].nbytes, BLOCK_BYTES, parts=blas_threads())
 
 
 class _Pooling2D(Layer):
@@ -88,9 +98,20 @@ class MaxPooling2D(_Pooling2D):
         shape = (x.shape[0], oh, ow, x.shape[3])
         index = self.workspace.get("index", shape, C.index_dtype(self.pool_size))
         y = self.workspace.output("y", shape, x.dtype)
-        _, self.index = C.max_pool2d(
-            x, self.pool_size, self.strides, self.padding, y, index, return_index=training
-        )
+
+        def pool_block(block: slice) -> None:
+            C.max_pool2d(
+                x[block],
+                self.pool_size,
+                self.strides,
+                self.padding,
+                y[block],
+                index[block],
+                return_index=training,
+            )
+
+        parallel_map(pool_block, blocks(x))
+        self.index = index if training else None
         self.x_shape = x.shape
         # inference skips the winners' index; a later backward recomputes it from x, held
         # weakly so that the input's buffer can still be reused
@@ -111,10 +132,25 @@ class MaxPooling2D(_Pooling2D):
                     "in training mode (forward(x, training=True)), or its input still alive."
                 )
             _, self.index = C.max_pool2d(x, self.pool_size, self.strides, self.padding)
+        index = self.index
         out = self.workspace.output("grad_x", padded, grad_y.dtype)
-        return C.max_pool2d_backward(
-            grad_y, self.index, self.x_shape, self.pool_size, self.strides, self.padding, out=out
-        )
+
+        def unpool_block(block: slice) -> None:
+            shape = (block.stop - block.start, h, w, c)
+            C.max_pool2d_backward(
+                grad_y[block],
+                index[block],
+                shape,
+                self.pool_size,
+                self.strides,
+                self.padding,
+                out=out[block],
+            )
+
+        parallel_map(unpool_block, blocks(out))
+        if top or bottom or left or right:
+            return out[:, top : top + h, left : left + w, :]
+        return out
 
 
 @register_layer

@@ -1,0 +1,142 @@
+"""BLAS threads and the worker policy, in one place.
+
+NumPy runs element-wise work (copies, additions, ReLU, pooling) on one core and its matrix
+products on OpenBLAS's threads. A layer whose work splits into independent blocks of samples
+(Conv2D: im2col, matrix products and activation per block) can instead run the blocks on
+all the cores at once, each with a single-threaded OpenBLAS: `parallel_map` does that.
+
+Policy:
+    * the number of workers is OpenBLAS's thread count (``OPENBLAS_NUM_THREADS`` /
+      ``OMP_NUM_THREADS``, or what a program set), so a process limited to one thread stays on
+      one thread, and one given two uses two, as PyTorch's ``torch.set_num_threads`` does;
+    * while the workers run, OpenBLAS is set to one thread (each worker's products run in that
+      worker), then back to its count, so that the threads never oversubscribe the cores;
+    * where NumPy's OpenBLAS cannot be found (another BLAS), everything runs in the calling
+      thread, unchanged.
+NumPy releases the GIL inside copies, ufuncs and matrix products of large arrays, so the
+workers run in parallel on threads of this process (no processes, no pickling).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# ctypes and concurrent.futures load on first use: `import engram` stays fast
+
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {}
+
+
+def _openblas() -> tuple[Callable[[], int], Callable[[int], None], Any] | None:
+    """(get_num_threads, set_num_threads, get_corename or None) of the OpenBLAS that NumPy
+    loaded, or None."""
+    if "blas" not in _STATE:
+        _STATE["blas"] = None
+        import ctypes
+        import glob
+
+        import numpy as np
+
+        folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(folder, "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library
+            except OSError:
+                continue
+            for prefix, suffix in (
+                ("scipy_openblas", "64_"),
+                ("openblas", "64_"),
+                ("openblas", ""),
+            ):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    put.argtypes = [ctypes.c_int]
+                    put.restype = None
+                    core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                    if core is not None:
+                        core.restype = ctypes.c_char_p
+                    _STATE["blas"] = (get, put, core)
+                    break
+            if _STATE["blas"] is not None:
+                break
+    return _STATE["blas"]
+
+
+def blas_corename() -> str:
+    """The kernels OpenBLAS picked for this CPU (e.g. "Haswell", "SkylakeX"), or "unknown"."""
+    blas = _openblas()
+    name = blas[2] if blas is not None else None
+    return name().decode() if name is not None else "unknown"
+
+
+def blas_threads() -> int:
+    """OpenBLAS's thread count now (1 when NumPy's BLAS is not OpenBLAS)."""
+    blas = _openblas()
+    return max(1, int(blas[0]())) if blas is not None else 1
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's pool threads (and maybe a held lock): start
+    afresh, or its first `parallel_map` would wait forever on threads that do not exist."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _STATE.pop("pool", None)
+    _STATE.pop("pool_size", None)
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def _pool(workers: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _STATE.get("pool")
+    if pool is None or _STATE.get("pool_size", 0) < workers:
+        if pool is not None:
+            pool.shutdown(wait=False)
+        pool = _STATE["pool"] = ThreadPoolExecutor(workers, thread_name_prefix="engram")
+        _STATE["pool_size"] = workers
+    return pool
+
+
+def parallel_map(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[function(item) for item in items]``, the items spread over `blas_threads` workers.
+
+    Worker w runs items w, w + workers, ...: the calling thread runs worker 0's share
+    itself, the others run on pool threads. OpenBLAS runs single-threaded meanwhile.
+    ``function`` must only write to what its item owns (its block of an output). Results come
+    back in the items' order; an exception in any worker is raised here after all finished.
+    """
+    workers = min(blas_threads(), len(items))
+    if workers <= 1 or not _LOCK.acquire(blocking=False):  # nested or concurrent: inline
+        return [function(item) for item in items]
+    from concurrent.futures import wait
+
+    try:
+        blas = _openblas()
+        threads = blas[0]()
+        blas[1](1)
+        try:
+            shares = [items[w::workers] for w in range(workers)]
+            futures = [_pool(workers - 1).submit(_run, function, s) for s in shares[1:]]
+            try:
+                first = _run(function, shares[0])
+            finally:
+                wait(futures)  # no worker may still run when BLAS's thread count goes back
+            rest = [future.result() for future in futures]
+        finally:
+            blas[1](threads)
+    finally:
+        _LOCK.release()
+    results: list[Any] = [None] * len(items)
+    for w, share in enumerate([first, *rest]):
+        results[w::workers] = share
+    return results
+
+
+def _run(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [function(item) for item in items]

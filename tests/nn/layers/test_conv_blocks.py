@@ -1,0 +1,172 @@
+"""The fast paths of Conv2D and MaxPooling2D against their plain references.
+
+Conv2D and MaxPooling2D split the batch into blocks that stay in the cache and run them on
+several threads (`engram.runtime.parallel_map`); Conv2D keeps the im2col matrix transposed for
+inputs with few channels and scatters the input gradient by kernel offset. Each of these must
+give exactly the math of `conv_functional.conv2d_reference` / `conv2d_backward_reference` /
+`max_pool2d_reference`, for any block size, thread count, shape, stride and padding.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+from engram import runtime
+from engram.nn import conv_functional as C
+from engram.nn.layers import Conv2D, MaxPooling2D
+from engram.nn.layers import conv2d as conv2d_module
+from engram.nn.layers import pooling as pooling_module
+
+
+@pytest.fixture(params=["one block", "tiny blocks"])
+def block_bytes(request, monkeypatch):
+    """Run a test with whole-batch blocks and with blocks of one or two samples."""
+    size = 1 << 30 if request.param == "one block" else 1
+    monkeypatch.setattr(conv2d_module, "BLOCK_BYTES", size)
+    monkeypatch.setattr(pooling_module, "BLOCK_BYTES", size)
+    return size
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "strides", "cin"),
+    [((3, 4), (3, 2), 3), ((3, 3), (1, 1), 1), ((2, 3), (2, 2), 5)],
+)
+def test_im2col_t_is_im2col_transposed_and_col2im_offsets_its_adjoint(kernel_size, strides, cin):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 9, 8, cin))
+    cols = C.im2col(x, kernel_size, strides)
+    np.testing.assert_array_equal(C.im2col_t(x, kernel_size, strides), cols.T)
+    grad_cols = rng.standard_normal(cols.shape)  # (rows, (i, j, ch)) -> ((i, j), rows, ch)
+    by_offset = grad_cols.reshape(len(cols), -1, cin).transpose(1, 0, 2)
+    np.testing.assert_allclose(
+        C.col2im_offsets(by_offset, x.shape, kernel_size, strides),
+        C.col2im(grad_cols, x.shape, kernel_size, strides),
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("n", [1, 7, 32, 33])
+@pytest.mark.parametrize("size", [1, 5, 100, 10_000])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_batch_blocks_cover_the_batch_in_even_blocks(n, size, parts):
+    blocks = C.batch_blocks(n, 1000, size * 1000, parts)
+    assert blocks[0].start == 0 and blocks[-1].stop == n
+    assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
+    lengths = [b.stop - b.start for b in blocks]
+    assert max(lengths) - min(lengths) <= 1 and min(lengths) >= 1
+    assert max(lengths) <= size or len(blocks) == n
+    assert len(blocks) % parts == 0 or len(blocks) == n
+
+
+CASES = [  # (input shape, filters, kernel, strides, padding): both im2col layouts, odd sizes
+    ((5, 9, 8, 1), 4, (3, 3), (1, 1), "valid"),
+    ((3, 7, 6, 2), 3, (2, 3), (2, 1), "same"),
+    ((4, 9, 7, 5), 6, (3, 4), (3, 2), "same"),
+    ((6, 11, 11, 4), 8, (3, 3), (1, 1), "valid"),
+    ((2, 5, 5, 3), 2, (5, 5), (1, 1), "same"),
+]
+
+
+@pytest.mark.parametrize(("shape", "filters", "kernel_size", "strides", "padding"), CASES)
+@pytest.mark.parametrize("activation", ["relu", "elu", None])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_layer_matches_the_reference_loops(
+    block_bytes, shape, filters, kernel_size, strides, padding, activation, use_bias
+):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer = Conv2D(filters, kernel_size, strides, padding, activation=activation, use_bias=use_bias)
+    layer.build(shape[1:], rng)
+    kernel = layer.params["kernel"]
+    bias = layer.params["bias"] if use_bias else None
+    z = C.conv2d_reference(x, kernel, bias, strides, padding)
+    act = layer.activation
+    expected = act.forward(z)
+    grad_y = rng.standard_normal(z.shape).astype(np.float32)
+    grad_z = act.backward(z, expected, grad_y)
+    ref_x, ref_kernel, ref_bias = C.conv2d_backward_reference(x, kernel, grad_z, strides, padding)
+    for _ in range(2):  # the second time on reused buffers
+        np.testing.assert_allclose(layer.forward(x, training=True), expected, atol=1e-5)
+        np.testing.assert_allclose(layer.backward(grad_y), ref_x, atol=1e-4)
+        np.testing.assert_allclose(layer.grads["kernel"], ref_kernel, atol=1e-4)
+        if use_bias:
+            np.testing.assert_allclose(layer.grads["bias"], ref_bias, atol=1e-4)
+    np.testing.assert_allclose(layer.forward(x, training=False), expected, atol=1e-5)
+
+
+def test_conv2d_skips_the_input_gradient_nobody_reads(block_bytes):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 8, 8, 1)).astype(np.float32)
+    layer = Conv2D(3, 3, activation="relu")
+    layer.build(x.shape[1:], rng)
+    grad_y = rng.standard_normal((4, 6, 6, 3)).astype(np.float32)
+    layer.forward(x, training=True)
+    full = layer.backward(grad_y)
+    kernel_grad = layer.grads["kernel"].copy()
+    layer.needs_input_grad = False
+    layer.forward(x, training=True)
+    assert full is not None and layer.backward(grad_y) is None
+    np.testing.assert_array_equal(layer.grads["kernel"], kernel_grad)
+
+
+def test_conv2d_float64_stays_float64(block_bytes):
+    x = np.random.default_rng(3).standard_normal((3, 6, 6, 2))
+    layer = Conv2D(2, 3, activation="relu", dtype="float64")
+    layer.build(x.shape[1:], np.random.default_rng(0))
+    y = layer.forward(x, training=True)
+    assert y.dtype == np.float64
+    assert layer.backward(np.ones_like(y)).dtype == np.float64
+    assert layer.grads["kernel"].dtype == np.float64
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize(
+    ("pool", "strides"), [((2, 2), (2, 2)), ((3, 3), (1, 1)), ((3, 2), (2, 3))]
+)
+def test_max_pooling_layer_matches_the_reference_in_blocks(block_bytes, pool, strides, padding):
+    rng = np.random.default_rng(4)
+    x = np.maximum(rng.standard_normal((7, 9, 11, 3)), 0).astype(np.float32)  # ties at 0
+    layer = MaxPooling2D(pool, strides, padding)
+    layer.build(x.shape[1:], rng)
+    y = layer.forward(x, training=True)
+    np.testing.assert_array_equal(y, C.max_pool2d_reference(x, pool, strides, padding))
+    _, index = C.max_pool2d(x, pool, strides, padding)
+    grad_y = rng.standard_normal(y.shape).astype(np.float32)
+    expected = C.max_pool2d_backward(grad_y, index, x.shape, pool, strides, padding)
+    np.testing.assert_array_equal(layer.backward(grad_y), expected)
+    np.testing.assert_array_equal(layer.forward(x), y)  # inference: no index, same maxima
+
+
+def test_parallel_map_keeps_order_restores_blas_and_raises(monkeypatch):
+    threads = runtime.blas_threads()
+    seen = set()
+
+    def square(v):
+        seen.add(threading.get_ident())
+        assert runtime.blas_threads() == 1 or threads == 1  # single-threaded BLAS inside
+        return v * v
+
+    assert runtime.parallel_map(square, list(range(9))) == [v * v for v in range(9)]
+    assert runtime.blas_threads() == threads
+    assert len(seen) == min(threads, 9)
+
+    def fail(v):
+        if v == 3:
+            raise ValueError("block 3 failed")
+        return v
+
+    with pytest.raises(ValueError, match="block 3 failed"):
+        runtime.parallel_map(fail, list(range(6)))
+    assert runtime.blas_threads() == threads
+
+
+def test_parallel_map_works_in_a_forked_child():
+    """A child forked after the pool started gets a pool of its own (no hang)."""
+    import multiprocessing
+
+    runtime.parallel_map(abs, [-1, -2, -3])  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(runtime.parallel_map, (abs, [-1, -2, -3, -4]))
+        assert result.get(timeout=60) == [1, 2, 3, 4]
