@@ -97,6 +97,42 @@ class GRU(Recurrent):
         run_rows(self._forward_rows, batch, self._work_per_row())
         return self.h[1:], [self.h[steps]]
 
+    def _infer_sequence(self, xs, states):
+        """`_forward_sequence` keeping nothing for backward, gate-major: the input projections
+        of all steps as one (3, time * batch, units) product, then per step
+        [h_{t-1}, 1] @ [recurrent_weights; bias[1]] as (3, batch, units), so every gate is
+        one contiguous block (the reference works on column slices of (batch, 3 units))."""
+        steps, batch, n_in = xs.shape
+        u, dtype = self.units, xs.dtype
+        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2)
+        proj = np.matmul(xs.reshape(steps * batch, n_in), kernel).reshape(3, steps, batch, u)
+        recurrent = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
+        h = np.empty((steps + 1, batch, u + self.use_bias), dtype)  # [h_t, 1]
+        h[0, :, :u] = states[0]
+        if self.use_bias:
+            proj += self.params["bias"][0].reshape(3, 1, 1, u)
+            h[:, :, u] = 1
+            recurrent = np.concatenate([recurrent, self.params["bias"][1].reshape(3, 1, u)], 1)
+        rec = np.empty((3, batch, u), dtype)
+        tmp = np.empty((batch, u), dtype)
+        sigma, act = self.recurrent_activation, self.activation
+        for t in range(steps):
+            np.matmul(h[t], recurrent, out=rec)
+            zr, cand = rec[:2], rec[2]
+            zr += proj[:2, t]
+            sigma.forward_into(zr, zr)
+            cand *= zr[1]  # r_t * (h_{t-1} @ recurrent_weights + bias[1]) of the candidate
+            cand += proj[2, t]
+            act.forward_into(cand, cand)
+            # h_t = hh + z * (h_{t-1} - hh)
+            h_prev, h_t = h[t, :, :u], h[t + 1, :, :u]
+            np.subtract(h_prev, cand, out=tmp)
+            tmp *= zr[0]
+            np.add(cand, tmp, out=h_t)
+            if self.skip is not None:  # masked steps carry the state over
+                np.copyto(h_t, h_prev, where=self.skip[t])
+        return h[1:, :, :u], [h[steps, :, :u].copy()]
+
     def _forward_rows(self, lo: int, hi: int) -> None:
         """The recurrence for the sequences lo:hi of the batch (one thread)."""
         u = self.units
