@@ -25,11 +25,13 @@ their spread (lowest and highest paired ratio), the estimate least moved by load
 during the run. Peak memory: the rise of the worker's peak resident set above its resident set
 after imports, data and layer creation (training steps; the same way in both frameworks).
 
-BLAS core types (``--coretypes``): NumPy's OpenBLAS picks its kernels from the CPU unless
-``OPENBLAS_CORETYPE`` names them. This machine's environment sets ``Haswell`` (AVX2 kernels);
-without it OpenBLAS picks its AVX-512 ("SkylakeX") kernels here. ``env`` runs the workers with
-the variable as this process has it, ``auto`` with it removed, any other word with it set to
-that word. PyTorch's MKL does not read it; its worker gets the same environment all the same.
+BLAS core types (``--coretypes``, default ``Haswell,auto``): NumPy's OpenBLAS picks its
+kernels from the CPU unless ``OPENBLAS_CORETYPE`` names them. The CI environment sets
+``Haswell`` (AVX2 kernels); without it OpenBLAS picks its AVX-512 ("SkylakeX") kernels on this
+machine. ``auto`` runs the workers with the variable removed, ``env`` as this process has it,
+any other word with it set to that word; the table names the kernels the engram worker's
+OpenBLAS reports. PyTorch's MKL does not read the variable; its worker gets the same
+environment all the same.
 
 Ratios: speed engram / PyTorch (> 1: engram faster), memory engram / PyTorch (< 1: engram
 smaller). Targets (issue 17): LSTM and GRU training >= 1.3x and inference >= 1.5x; SimpleRNN
@@ -140,6 +142,14 @@ def pin(threads: int) -> int:
     return threads
 
 
+def blas_kernels() -> str:
+    """The kernels NumPy's BLAS runs in this process (threadpoolctl), e.g. "Haswell"."""
+    from threadpoolctl import threadpool_info
+
+    found = [i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"]
+    return str(found[0]) if found else "unknown"
+
+
 def worker(framework: str, layer_name: str, threads: int) -> None:
     """Serve timed runs: "MODE STEPS" in, the seconds of STEPS steps out; "stop" ends."""
     threads = pin(threads)
@@ -149,7 +159,7 @@ def worker(framework: str, layer_name: str, threads: int) -> None:
         steps["train"]()
         steps["infer"]()
     peak = max(peak_mb() - base, 0.0)
-    print("ready", threads, flush=True)
+    print("ready", threads, blas_kernels(), flush=True)
     for line in sys.stdin:
         words = line.split()
         if len(words) != 2 or words[0] not in steps:
@@ -190,8 +200,9 @@ def summarize(times: dict[str, list[float]], steps: int) -> dict:
 
 def measure(layer_name: str, args: argparse.Namespace, coretype: str) -> dict:
     procs = {f: start_worker(f, layer_name, args.threads, coretype) for f in FRAMEWORKS}
-    used = {f: int(p.stdout.readline().split()[1]) for f, p in procs.items()}
-    result: dict = {"threads": used}
+    ready = {f: p.stdout.readline().split() for f, p in procs.items()}
+    used = {f: int(words[1]) for f, words in ready.items()}
+    result: dict = {"threads": used, "kernels": ready["engram"][2]}
     for mode in args.modes.split(","):
         steps = args.steps if mode == "train" else 2 * args.steps
         times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
@@ -214,7 +225,9 @@ def verdict(ratio: float, target: float | None) -> str:
 
 def report(coretype: str, results: dict, args: argparse.Namespace) -> None:
     shown = {"env": os.environ.get("OPENBLAS_CORETYPE", "unset"), "auto": "unset"}
-    print(f"\nOPENBLAS_CORETYPE={shown.get(coretype, coretype)} ({coretype})")
+    kernels = next(iter(results.values()))["kernels"]
+    name = shown.get(coretype, coretype)
+    print(f"\nOPENBLAS_CORETYPE={name}: NumPy's OpenBLAS runs {kernels} kernels")
     print(
         f"{'layer':<11} {'mode':<6} {'engram seq/s':>12} {'torch seq/s':>12} "
         f"{'paired':>7} {'(low-high)':>12} {'target':>9}"
@@ -229,9 +242,10 @@ def report(coretype: str, results: dict, args: argparse.Namespace) -> None:
                 f"{verdict(m['paired_median'], TARGETS.get((name, mode))):>9}"
             )
         mem = r["peak_mb"]
+        mem_verdict = "ok" if r["memory_ratio"] <= 1.0 else "MISS"
         print(
             f"{name:<11} memory {mem['engram']:>9.1f} MB {mem['torch']:>9.1f} MB "
-            f"{r['memory_ratio']:>6.2f}x {'':>12} {verdict(-r['memory_ratio'], -1.0)[4:]:>9}"
+            f"{r['memory_ratio']:>6.2f}x {'':>12} {'<=1.0 ' + mem_verdict:>9}"
         )
 
 
@@ -242,7 +256,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPUs for each (0: all)")
     parser.add_argument("--layers", default=",".join(LAYERS))
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--coretypes", default="env,auto", help="env, auto or a core type")
+    parser.add_argument("--coretypes", default="Haswell,auto", help="auto, env or a core type")
     parser.add_argument("--pause", type=float, default=0.25, help="seconds before each run")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "LAYER"), help=argparse.SUPPRESS)
