@@ -104,3 +104,50 @@ def test_bidirectional_inference_matches_its_training_forward(cls):
         np.testing.assert_allclose(
             layer.forward(x, False, mask=m), layer.forward(x, True, mask=m), rtol=1e-6, atol=1e-6
         )
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _plain_cell(layer, p, x_t, states):
+    """One step of the plain textbook cell (Keras's gate orders and layouts), float64."""
+    h = states[0]
+    if isinstance(layer, SimpleRNN):
+        return [np.tanh(x_t @ p["weights"] + h @ p["recurrent_weights"] + p["bias"])]
+    if isinstance(layer, LSTM):
+        a = x_t @ p["weights"] + h @ p["recurrent_weights"] + p["bias"]
+        i, f, g, o = np.split(a, 4, axis=-1)
+        c = _sigmoid(f) * states[1] + _sigmoid(i) * np.tanh(g)
+        return [_sigmoid(o) * np.tanh(c), c]
+    xz, xr, xh = np.split(x_t @ p["weights"] + p["bias"][0], 3, axis=-1)
+    rz, rr, rh = np.split(h @ p["recurrent_weights"] + p["bias"][1], 3, axis=-1)
+    z, r = _sigmoid(xz + rz), _sigmoid(xr + rr)
+    return [z * h + (1 - z) * np.tanh(xh + r * rh)]
+
+
+def _plain_forward(layer, x, mask):
+    """The plain per-step loop: a masked step keeps the states (and repeats the output)."""
+    p = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    states = [np.zeros((x.shape[0], layer.units)) for _ in layer.state_names]
+    outputs = []
+    for t in range(x.shape[1]):
+        new = _plain_cell(layer, p, x[:, t].astype(np.float64), states)
+        keep = mask[:, t, None]
+        states = [np.where(keep, n, s) for n, s in zip(new, states, strict=True)]
+        outputs.append(states[0])
+    return np.stack(outputs, axis=1), states
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_both_passes_match_a_plain_per_step_loop(cls, masked, training):
+    x, mask = _data(seed=6)
+    mask = mask if masked else np.ones(mask.shape, bool)
+    layer = _layer(cls, {}, go_backwards=False)
+    outputs, *states = layer(x, training=training, mask=mask)
+    want_outputs, want_states = _plain_forward(layer, x, mask)
+    np.testing.assert_allclose(outputs, want_outputs, rtol=1e-5, atol=1e-6)
+    for got, want in zip(states, want_states, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
