@@ -38,6 +38,13 @@ class GRU(Recurrent):
         and once over all steps: grad_weights = sum x_t.T @ dp_t, grad_recurrent_weights =
         sum h_{t-1}.T @ dq_t, grad_bias = [sum dp_t, sum dq_t], grad_x_t = dp_t @ weights.T.
 
+    Implementation: gate-major, so that every gate of a step is one contiguous (batch,
+    units) block: x @ weights + bias[0] for all steps as one (3, time * batch, units) product,
+    and per step [h_{t-1}, 1] @ [recurrent_weights; bias[1]] as one (3, batch, units) product
+    (`_run`). Training keeps z, r, rh, hh of every step for backward; inference
+    (``training=False``) reuses one step's buffers. After the loop, grad_recurrent_weights
+    and grad_bias[1] are one matmul over the stacked [h_{t-1}, 1] of all steps.
+
     Args:
         units: size of the hidden state.
         activation: act, tanh by default.

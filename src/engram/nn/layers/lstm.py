@@ -59,7 +59,8 @@ class LSTM(Recurrent):
     adjacent; sigmoid(a) = 0.5 * tanh(a / 2) + 0.5 with the 1/2 folded into the sigmoid gates'
     columns, so one tanh pass activates all four gates. da_t is kept batch-major,
     (batch, 4 units), so that [dh_{t-1} - g_{t-1}, grad_x_t] = da_t @ [recurrent_weights.T,
-    weights.T] is one matmul per step.
+    weights.T] is one matmul per step. Inference (``training=False``, `_infer_sequence`) runs
+    the same arithmetic on one reused gate buffer and cell state, keeping nothing for backward.
 
     Args:
         units: size of the hidden and cell states.
