@@ -109,21 +109,27 @@ class GRU(Recurrent):
         """
         n_steps, batch, n_in = xs.shape
         u, dtype = self.units, xs.dtype
-        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2)
+        sigma, act = self.recurrent_activation, self.activation
+        # sigma(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2): k folded into the z and r
+        # columns, so sigma is a tanh pass, a scale and a shift (pre then holds k * a)
+        scale = np.ones((3, 1, 1), dtype)
+        if sigma.tanh_form is not None:
+            scale[:2] = sigma.tanh_form[0]
+        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2) * scale
         proj = np.matmul(xs.reshape(n_steps * batch, n_in), kernel).reshape(3, n_steps, batch, u)
         recurrent = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
         h = np.empty((n_steps + 1, batch, u + self.use_bias), dtype)  # [h_t, 1]
         h[0, :, :u] = states[0]
         if self.use_bias:
-            proj += self.params["bias"][0].reshape(3, 1, 1, u)
+            proj += self.params["bias"][0].reshape(3, 1, 1, u) * scale[:, None]
             h[:, :, u] = 1
             recurrent = np.concatenate([recurrent, self.params["bias"][1].reshape(3, 1, u)], 1)
+        recurrent = recurrent * scale
         steps = np.empty((n_steps if keep else 1, 4, batch, u), dtype)  # z, r, rh, hh
         keep_z = keep and needs_preactivation(self.activation, self.recurrent_activation)
         pre = np.empty((n_steps, 3, batch, u), dtype) if keep_z else None  # z, r, hh
         mask = self.recurrent_mask if keep else None
         tmp = np.empty((batch, u), dtype)
-        sigma, act = self.recurrent_activation, self.activation
         for t in range(n_steps):
             z, r, rh, hh = step = steps[t if keep else 0]
             inputs = h[t]
@@ -135,7 +141,12 @@ class GRU(Recurrent):
             zr += proj[:2, t]
             if pre is not None:
                 pre[t, :2] = zr
-            sigma.forward_into(zr, zr)
+            if sigma.tanh_form is None:
+                sigma.forward_into(zr, zr)
+            else:
+                np.tanh(zr, out=zr)
+                zr *= sigma.tanh_form[1]
+                zr += sigma.tanh_form[2]
             np.multiply(r, rh, out=hh)  # r_t * (h_{t-1} @ recurrent_weights + bias[1])
             hh += proj[2, t]
             if pre is not None:
