@@ -223,30 +223,42 @@ def verdict(ratio: float, target: float | None) -> str:
     return f">={target:.1f} " + ("ok" if ratio >= target else "MISS")
 
 
-def report(coretype: str, results: dict, args: argparse.Namespace) -> None:
+def report_header(coretype: str, kernels: str) -> None:
     shown = {"env": os.environ.get("OPENBLAS_CORETYPE", "unset"), "auto": "unset"}
-    kernels = next(iter(results.values()))["kernels"]
     name = shown.get(coretype, coretype)
     print(f"\nOPENBLAS_CORETYPE={name}: NumPy's OpenBLAS runs {kernels} kernels")
     print(
         f"{'layer':<11} {'mode':<6} {'engram seq/s':>12} {'torch seq/s':>12} "
-        f"{'paired':>7} {'(low-high)':>12} {'target':>9}"
+        f"{'paired':>7} {'(low-high)':>12} {'target':>9}",
+        flush=True,
     )
-    for name, r in results.items():
-        for mode in args.modes.split(","):
-            m = r[mode]
-            seq = m["median_seq_per_s"]
-            print(
-                f"{name:<11} {mode:<6} {seq['engram']:>12.0f} {seq['torch']:>12.0f} "
-                f"{m['paired_median']:>6.2f}x {m['paired_low']:>5.2f}-{m['paired_high']:<5.2f}x "
-                f"{verdict(m['paired_median'], TARGETS.get((name, mode))):>9}"
-            )
-        mem = r["peak_mb"]
-        mem_verdict = "ok" if r["memory_ratio"] <= 1.0 else "MISS"
+
+
+def report(name: str, r: dict, args: argparse.Namespace) -> None:
+    """One layer's rows, printed as soon as it is measured (a run cut short keeps them)."""
+    for mode in args.modes.split(","):
+        m = r[mode]
+        seq = m["median_seq_per_s"]
         print(
-            f"{name:<11} memory {mem['engram']:>9.1f} MB {mem['torch']:>9.1f} MB "
-            f"{r['memory_ratio']:>6.2f}x {'':>12} {'<=1.0 ' + mem_verdict:>9}"
+            f"{name:<11} {mode:<6} {seq['engram']:>12.0f} {seq['torch']:>12.0f} "
+            f"{m['paired_median']:>6.2f}x {m['paired_low']:>5.2f}-{m['paired_high']:<5.2f}x "
+            f"{verdict(m['paired_median'], TARGETS.get((name, mode))):>9}"
         )
+    mem = r["peak_mb"]
+    mem_verdict = "ok" if r["memory_ratio"] <= 1.0 else "MISS"
+    print(
+        f"{name:<11} memory {mem['engram']:>9.1f} MB {mem['torch']:>9.1f} MB "
+        f"{r['memory_ratio']:>6.2f}x {'':>12} {'<=1.0 ' + mem_verdict:>9}",
+        flush=True,
+    )
+
+
+def write_json(path: str, summary: dict) -> None:
+    """Write the results atomically (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(summary, handle, indent=2)
+    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -273,18 +285,18 @@ def main() -> None:
         f"{2 * args.steps} inference passes; medians, ratio = median of paired engram/torch "
         f"ratios (lowest-highest pair)"
     )
-    summary = {}
+    summary: dict = {}
     for coretype in args.coretypes.split(","):
-        results = {name: measure(name, args, coretype) for name in args.layers.split(",")}
-        summary[coretype] = results
-        report(coretype, results, args)
+        results = summary[coretype] = {}
+        for name in args.layers.split(","):
+            results[name] = measure(name, args, coretype)
+            if len(results) == 1:
+                report_header(coretype, results[name]["kernels"])
+            report(name, results[name], args)
+            if args.json:  # after every layer, so a run cut short keeps what it measured
+                write_json(args.json, summary)
         threads = next(iter(results.values()))["threads"]["engram"]
-        print(f"({threads} thread(s) each)")
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(summary, handle, indent=2)
-        os.replace(tmp, args.json)
+        print(f"({threads} thread(s) each)", flush=True)
 
 
 if __name__ == "__main__":
