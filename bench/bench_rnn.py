@@ -1,36 +1,46 @@
-"""Speed and memory of SimpleRNN and LSTM: engram beside PyTorch CPU, measured in one run.
+"""Speed and memory of the recurrent layers: engram beside PyTorch CPU, training and inference.
 
-The workload (issue 4's): one recurrent layer, input 8 features, hidden 128 units, sequences
-of 100 steps, batch 64, float32, ``return_sequences=True``; one training step is the forward
-pass plus backpropagation through time with a fixed random gradient of the output sequence
-(no optimizer).
+The workload (issue 17's): one recurrent layer, input 8 features, hidden 128 units, sequences
+of 100 steps, batch 64, float32, ``return_sequences=True``. Two measurements per layer:
 
-Method. For each layer, engram and PyTorch each run in their own long-lived subprocess, with
-the same threads: ``--threads N`` pins both processes to the first N CPUs before NumPy or
-PyTorch load (so OpenBLAS, engram's own thread pool and ``torch.set_num_threads`` all see N).
-After one warm-up step each, the parent asks the two processes for single timed steps in
-turn -- engram, torch, torch, engram, engram, torch, ... -- so load from other processes on a
-shared machine hits both alike, step by step. Each step starts after a pause (``--pause``,
-0.25 s): without it a step can start while the other process's threads still spin after their
-own step (OpenBLAS's and PyTorch's OpenMP threads busy-wait for a while), and that costs
-whichever framework runs second. Measured with the same engram build (AVX-512 kernels) in one
-hour: engram's LSTM step alone 16.8 ms best, 18.2 ms median; back to back with PyTorch and no
-pause, a 26 ms median. Reported for each (layer, framework):
+* training step: the forward pass in training mode plus backpropagation through time with a
+  fixed random gradient of the output sequence (no optimizer): engram's ``layer.forward(x,
+  training=True)`` + ``layer.backward(grad)``, PyTorch's ``module(x)`` + ``out.backward(grad)``;
+* inference: the forward pass alone, engram's ``layer(x)`` (``training=False``, the path of
+  ``model.predict``), PyTorch's ``module(x)`` under ``torch.inference_mode()``.
 
-* throughput in sequences/s: the best and the median of ``--repeats`` timed steps;
-* the median of the paired ratios (each engram step against the torch step next to it), the
-  estimate least moved by load that drifts during the run;
-* peak memory: the rise of the process's peak resident set (``ru_maxrss``) above its resident
-  set after imports, data and layer creation, i.e. what training steps add (activations kept
-  for the backward pass, gradients, temporaries), measured the same way in both frameworks.
+Layers: ``simple_rnn`` (torch.nn.RNN), ``lstm`` (torch.nn.LSTM), ``gru`` (torch.nn.GRU) and
+``bilstm`` (engram's ``Bidirectional(LSTM)``, concatenated, against
+``torch.nn.LSTM(bidirectional=True)``).
+
+Method. For each BLAS core type, layer and framework, a long-lived worker process is pinned
+to the same ``--threads`` CPUs before NumPy or PyTorch load (so OpenBLAS and
+``torch.set_num_threads`` see the same count). After warm-up steps, the parent asks the two
+workers for timed runs in turn, ABBA order (engram, torch, torch, engram, ...), each run
+``--steps`` back-to-back steps after a pause (``--pause``, 0.25 s: OpenBLAS's and OpenMP's
+threads spin for a while after a call, and a run starting then pays for the other's spinning).
+Reported per (layer, mode): the median sequences/s of each framework over ``--repeats`` runs,
+and the median of the paired ratios (each engram run against the torch run next to it) with
+their spread (lowest and highest paired ratio), the estimate least moved by load that drifts
+during the run. Peak memory: the rise of the worker's peak resident set above its resident set
+after imports, data and layer creation (training steps; the same way in both frameworks).
+
+BLAS core types (``--coretypes``, default ``Haswell,auto``): NumPy's OpenBLAS picks its
+kernels from the CPU unless ``OPENBLAS_CORETYPE`` names them. The CI environment sets
+``Haswell`` (AVX2 kernels); without it OpenBLAS picks its AVX-512 ("SkylakeX") kernels on this
+machine. ``auto`` runs the workers with the variable removed, ``env`` as this process has it,
+any other word with it set to that word; the table names the kernels the engram worker's
+OpenBLAS reports. PyTorch's MKL does not read the variable; its worker gets the same
+environment all the same.
 
 Ratios: speed engram / PyTorch (> 1: engram faster), memory engram / PyTorch (< 1: engram
-smaller). Targets (issue 4): speed >= 1.0x, memory <= 1.0x.
+smaller). Targets (issue 17): LSTM and GRU training >= 1.3x and inference >= 1.5x; SimpleRNN
+(issue 4) >= 1.0x; memory <= 1.0x.
 
 Usage:
-    python bench/bench_rnn.py                        # both layers, all CPUs, 30 steps each
-    python bench/bench_rnn.py --threads 1 --repeats 60
-    python bench/bench_rnn.py --layers lstm --json results.json
+    python bench/bench_rnn.py                                   # all layers, both core types
+    python bench/bench_rnn.py --layers lstm,gru --repeats 9 --json rnn.json
+    python bench/bench_rnn.py --coretypes env --modes infer --threads 1
 """
 
 from __future__ import annotations
@@ -47,55 +57,80 @@ import time
 from _workers import abba, ask, rss_mb, thread_env
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 8, 128
-TARGETS = {"speed": 1.0, "memory": 1.0}
+LAYERS = ("simple_rnn", "lstm", "gru", "bilstm")
+MODES = ("train", "infer")
 FRAMEWORKS = ("engram", "torch")
+#: speed targets per (layer, mode); memory <= 1.0x everywhere
+TARGETS = {
+    ("simple_rnn", "train"): 1.0,
+    ("simple_rnn", "infer"): 1.0,
+    ("lstm", "train"): 1.3,
+    ("lstm", "infer"): 1.5,
+    ("gru", "train"): 1.3,
+    ("gru", "infer"): 1.5,
+}
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def data(seed: int = 0):
+def data(layer_name: str, seed: int = 0):
+    """The input and the output gradient (twice as wide for the bidirectional layer)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((BATCH, STEPS, FEATURES), dtype=np.float32)
-    grad = rng.standard_normal((BATCH, STEPS, UNITS), dtype=np.float32)
+    width = 2 * UNITS if layer_name == "bilstm" else UNITS
+    grad = rng.standard_normal((BATCH, STEPS, width), dtype=np.float32)
     return x, grad
 
 
-def engram_step(layer_name: str, threads: int):
+def engram_steps(layer_name: str, threads: int):
     import numpy as np
 
-    from engram.nn.layers import LSTM, SimpleRNN
+    from engram.nn.layers import GRU, LSTM, Bidirectional, SimpleRNN
 
-    x, grad = data()
-    layer = {"simple_rnn": SimpleRNN, "lstm": LSTM}[layer_name](UNITS, return_sequences=True)
+    x, grad = data(layer_name)
+    if layer_name == "bilstm":
+        layer = Bidirectional(LSTM(UNITS, return_sequences=True))
+    else:
+        cls = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}[layer_name]
+        layer = cls(UNITS, return_sequences=True)
     layer.build((STEPS, FEATURES), np.random.default_rng(0))
 
-    def step() -> None:
+    def train() -> None:
         layer.forward(x, training=True)
         layer.backward(grad)
 
-    return step
+    def infer() -> None:
+        layer(x)
+
+    return {"train": train, "infer": infer}
 
 
-def torch_step(layer_name: str, threads: int):
+def torch_steps(layer_name: str, threads: int):
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x, grad = (torch.from_numpy(a) for a in data())
-    cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM}[layer_name]
-    module = cls(FEATURES, UNITS, batch_first=True)
+    x, grad = (torch.from_numpy(a) for a in data(layer_name))
+    cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    module = cls.get(layer_name, torch.nn.LSTM)(
+        FEATURES, UNITS, batch_first=True, bidirectional=layer_name == "bilstm"
+    )
 
-    def step() -> None:
+    def train() -> None:
         for p in module.parameters():
             p.grad = None
         out, _ = module(x)
         out.backward(grad)
 
-    return step
+    def infer() -> None:
+        with torch.inference_mode():
+            module(x)
+
+    return {"train": train, "infer": infer}
 
 
 def pin(threads: int) -> int:
@@ -107,93 +142,161 @@ def pin(threads: int) -> int:
     return threads
 
 
+def blas_kernels() -> str:
+    """The kernels NumPy's BLAS runs in this process (threadpoolctl), e.g. "Haswell"."""
+    from threadpoolctl import threadpool_info
+
+    found = [i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"]
+    return str(found[0]) if found else "unknown"
+
+
 def worker(framework: str, layer_name: str, threads: int) -> None:
-    """Serve timed steps: one line "step" in, one line with the seconds out; "stop" ends."""
+    """Serve timed runs: "MODE STEPS" in, the seconds of STEPS steps out; "stop" ends."""
     threads = pin(threads)
-    step = (engram_step if framework == "engram" else torch_step)(layer_name, threads)
+    steps = (engram_steps if framework == "engram" else torch_steps)(layer_name, threads)
     base = rss_mb()
-    step()  # warm-up: first-touch allocations, thread pools
-    print("ready", threads, flush=True)
+    for _ in range(2):  # warm-up: first-touch allocations, thread pools
+        steps["train"]()
+        steps["infer"]()
+    peak = max(peak_mb() - base, 0.0)
+    print("ready", threads, blas_kernels(), flush=True)
     for line in sys.stdin:
-        if line.strip() != "step":
+        words = line.split()
+        if len(words) != 2 or words[0] not in steps:
             break
+        run, count = steps[words[0]], int(words[1])
         start = time.perf_counter()
-        step()
+        for _ in range(count):
+            run()
         print(time.perf_counter() - start, flush=True)
-    print(json.dumps({"peak_mb": max(peak_mb() - base, 0.0)}), flush=True)
+    print(json.dumps({"peak_mb": peak}), flush=True)
 
 
-def start_worker(framework: str, layer_name: str, threads: int) -> subprocess.Popen:
+def worker_env(coretype: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    if coretype == "auto":
+        env.pop("OPENBLAS_CORETYPE", None)
+    elif coretype != "env":
+        env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def start_worker(framework: str, layer_name: str, threads: int, coretype: str):
+    env = worker_env(coretype)
     cmd = [sys.executable, __file__, "--worker", framework, layer_name, "--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    return proc
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def measure(layer_name: str, threads: int, repeats: int, pause: float = 0.25) -> dict:
-    procs = {f: start_worker(f, layer_name, threads) for f in FRAMEWORKS}
-    used = {f: int(p.stdout.readline().split()[1]) for f, p in procs.items()}
-    times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-    for f in abba(FRAMEWORKS, repeats, pause):
-        times[f].append(float(ask(procs[f], "step")))
+def summarize(times: dict[str, list[float]], steps: int) -> dict:
+    paired = sorted(t / e for e, t in zip(times["engram"], times["torch"], strict=True))
+    return {
+        "median_seq_per_s": {f: BATCH * steps / statistics.median(t) for f, t in times.items()},
+        "paired_median": statistics.median(paired),
+        "paired_low": paired[0],
+        "paired_high": paired[-1],
+        "run_seconds": times,
+    }
+
+
+def measure(layer_name: str, args: argparse.Namespace, coretype: str) -> dict:
+    procs = {f: start_worker(f, layer_name, args.threads, coretype) for f in FRAMEWORKS}
+    ready = {f: p.stdout.readline().split() for f, p in procs.items()}
+    used = {f: int(words[1]) for f, words in ready.items()}
+    result: dict = {"threads": used, "kernels": ready["engram"][2]}
+    for mode in args.modes.split(","):
+        steps = args.steps if mode == "train" else 2 * args.steps
+        times: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
+        for f in abba(FRAMEWORKS, args.repeats, args.pause):
+            times[f].append(float(ask(procs[f], f"{mode} {steps}")))
+        result[mode] = summarize(times, steps)
     peak = {f: json.loads(ask(p, "stop"))["peak_mb"] for f, p in procs.items()}
     for p in procs.values():
         p.wait()
-    paired = [t / e for e, t in zip(times["engram"], times["torch"], strict=True)]
-    return {
-        "threads": used,
-        "seq_per_s": {f: BATCH / min(t) for f, t in times.items()},
-        "median_seq_per_s": {f: BATCH / statistics.median(t) for f, t in times.items()},
-        "peak_mb": peak,
-        "speed_ratio_best": min(times["torch"]) / min(times["engram"]),
-        "speed_ratio_paired_median": statistics.median(paired),
-        "memory_ratio": peak["engram"] / max(peak["torch"], 1e-9),
-        "step_seconds": times,
-    }
+    result["peak_mb"] = peak
+    result["memory_ratio"] = peak["engram"] / max(peak["torch"], 1e-9)
+    return result
+
+
+def verdict(ratio: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return f">={target:.1f} " + ("ok" if ratio >= target else "MISS")
+
+
+def report_header(coretype: str, kernels: str) -> None:
+    shown = {"env": os.environ.get("OPENBLAS_CORETYPE", "unset"), "auto": "unset"}
+    name = shown.get(coretype, coretype)
+    print(f"\nOPENBLAS_CORETYPE={name}: NumPy's OpenBLAS runs {kernels} kernels")
+    print(
+        f"{'layer':<11} {'mode':<6} {'engram seq/s':>12} {'torch seq/s':>12} "
+        f"{'paired':>7} {'(low-high)':>12} {'target':>9}",
+        flush=True,
+    )
+
+
+def report(name: str, r: dict, args: argparse.Namespace) -> None:
+    """One layer's rows, printed as soon as it is measured (a run cut short keeps them)."""
+    for mode in args.modes.split(","):
+        m = r[mode]
+        seq = m["median_seq_per_s"]
+        print(
+            f"{name:<11} {mode:<6} {seq['engram']:>12.0f} {seq['torch']:>12.0f} "
+            f"{m['paired_median']:>6.2f}x {m['paired_low']:>5.2f}-{m['paired_high']:<5.2f}x "
+            f"{verdict(m['paired_median'], TARGETS.get((name, mode))):>9}"
+        )
+    mem = r["peak_mb"]
+    mem_verdict = "ok" if r["memory_ratio"] <= 1.0 else "MISS"
+    print(
+        f"{name:<11} memory {mem['engram']:>9.1f} MB {mem['torch']:>9.1f} MB "
+        f"{r['memory_ratio']:>6.2f}x {'':>12} {'<=1.0 ' + mem_verdict:>9}",
+        flush=True,
+    )
+
+
+def write_json(path: str, summary: dict) -> None:
+    """Write the results atomically (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(summary, handle, indent=2)
+    os.replace(tmp, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30, help="timed steps per framework")
-    parser.add_argument("--threads", type=int, default=0, help="CPUs for each (0: all)")
-    parser.add_argument("--layers", default="simple_rnn,lstm")
-    parser.add_argument("--pause", type=float, default=0.25, help="seconds before each step")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per framework")
+    parser.add_argument("--steps", type=int, default=8, help="training steps per run (2x infer)")
+    parser.add_argument("--threads", type=int, default=2, help="CPUs for each (0: all)")
+    parser.add_argument("--layers", default=",".join(LAYERS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--coretypes", default="Haswell,auto", help="auto, env or a core type")
+    parser.add_argument("--pause", type=float, default=0.25, help="seconds before each run")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "LAYER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, args.threads)
         return
-
-    layers = args.layers.split(",")
-    summary = {name: measure(name, args.threads, args.repeats, args.pause) for name in layers}
-    threads = next(iter(summary.values()))["threads"]["engram"]
+    for name in args.layers.split(","):
+        if name not in LAYERS:
+            parser.error(f"unknown layer {name!r}; choose from {', '.join(LAYERS)}")
     print(
-        f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}, forward + backward, "
-        f"{threads} thread(s) each, {args.repeats} alternating steps each"
+        f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}, return_sequences; "
+        f"{args.repeats} alternating runs per framework of {args.steps} training steps or "
+        f"{2 * args.steps} inference passes; medians, ratio = median of paired engram/torch "
+        f"ratios (lowest-highest pair)"
     )
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"(OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: NumPy's BLAS kernels)")
-    print(
-        f"{'layer':<11} {'engram seq/s':>13} {'(median)':>8} {'torch seq/s':>12} "
-        f"{'(median)':>8} {'best':>6} {'paired':>7} {'engram MB':>10} {'torch MB':>9} "
-        f"{'memory':>7}"
-    )
-    for name, r in summary.items():
-        seq, med, mem = r["seq_per_s"], r["median_seq_per_s"], r["peak_mb"]
-        print(
-            f"{name:<11} {seq['engram']:>13.0f} {med['engram']:>8.0f} {seq['torch']:>12.0f} "
-            f"{med['torch']:>8.0f} {r['speed_ratio_best']:>5.2f}x "
-            f"{r['speed_ratio_paired_median']:>6.2f}x {mem['engram']:>10.1f} "
-            f"{mem['torch']:>9.1f} {r['memory_ratio']:>6.2f}x"
-        )
-    print(
-        f"speed: best step against best step, and the median of paired steps; targets: speed "
-        f">= {TARGETS['speed']:.1f}x, memory <= {TARGETS['memory']:.1f}x"
-    )
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(summary, handle, indent=2)
+    summary: dict = {}
+    for coretype in args.coretypes.split(","):
+        results = summary[coretype] = {}
+        for name in args.layers.split(","):
+            results[name] = measure(name, args, coretype)
+            if len(results) == 1:
+                report_header(coretype, results[name]["kernels"])
+            report(name, results[name], args)
+            if args.json:  # after every layer, so a run cut short keeps what it measured
+                write_json(args.json, summary)
+        threads = next(iter(results.values()))["threads"]["engram"]
+        print(f"({threads} thread(s) each)", flush=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,13 @@ class GRU(Recurrent):
         and once over all steps: grad_weights = sum x_t.T @ dp_t, grad_recurrent_weights =
         sum h_{t-1}.T @ dq_t, grad_bias = [sum dp_t, sum dq_t], grad_x_t = dp_t @ weights.T.
 
+    Implementation: gate-major, so that every gate of a step is one contiguous (batch,
+    units) block: x @ weights + bias[0] for all steps as one (3, time * batch, units) product,
+    and per step [h_{t-1}, 1] @ [recurrent_weights; bias[1]] as one (3, batch, units) product
+    (`_run`). Training keeps z, r, rh, hh of every step for backward; inference
+    (``training=False``) reuses one step's buffers. After the loop, grad_recurrent_weights
+    and grad_bias[1] are one matmul over the stacked [h_{t-1}, 1] of all steps.
+
     Args:
         units: size of the hidden state.
         activation: act, tanh by default.
@@ -81,120 +88,149 @@ class GRU(Recurrent):
             self.params["bias"] = self.bias_initializer((2, 3 * u), rng, self.dtype)
 
     def _forward_sequence(self, xs, states):
-        steps, batch, n_in = xs.shape
-        u = self.units
-        gates = np.empty((steps, batch, 3 * u), dtype=xs.dtype)
-        flat = gates.reshape(steps * batch, 3 * u)
-        np.matmul(xs.reshape(steps * batch, n_in), self.params["weights"], out=flat)
-        if self.use_bias:
-            gates += self.params["bias"][0]
-        keep_z = needs_preactivation(self.activation, self.recurrent_activation)
-        self.pre = np.empty_like(gates) if keep_z else None
-        self.h = np.empty((steps + 1, batch, u), dtype=xs.dtype)
-        self.rh = np.empty((steps, batch, u), dtype=xs.dtype)
-        self.h[0] = states[0]
-        self.gates = gates
-        run_rows(self._forward_rows, batch, self._work_per_row())
-        return self.h[1:], [self.h[steps]]
+        self._run(xs, states, keep=True)
+        h = self.h[:, :, : self.units]
+        return h[1:], [h[-1].copy()]
 
-    def _forward_rows(self, lo: int, hi: int) -> None:
-        """The recurrence for the sequences lo:hi of the batch (one thread)."""
-        u = self.units
-        gates, h, rh = self.gates[:, lo:hi], self.h[:, lo:hi], self.rh[:, lo:hi]
-        pre = None if self.pre is None else self.pre[:, lo:hi]
-        recurrent, bias = self.params["recurrent_weights"], self.params.get("bias")
-        rec = np.empty((hi - lo, 3 * u), dtype=gates.dtype)
-        tmp = np.empty((hi - lo, u), dtype=gates.dtype)
-        mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
+    def _infer_sequence(self, xs, states):
+        """The same loop keeping one step's values (reused at every step) and no inputs."""
+        h = self._run(xs, states, keep=False)[:, :, : self.units]
+        return h[1:], [h[-1].copy()]
+
+    def _run(self, xs: np.ndarray, states: list[np.ndarray], keep: bool) -> np.ndarray:
+        """The recurrence, gate-major: every gate of a step is one contiguous (batch, units)
+        block. Returns [h_t, 1] for t = 0..T, (time + 1, batch, units + use_bias).
+
+        The input projections of all steps are one (3, time * batch, units) product
+        (x @ weights + bias[0]); per step, [h_{t-1}, 1] @ [recurrent_weights; bias[1]] is one
+        (3, batch, units) product written into ``steps[t, :3]``. ``steps[t]`` then holds
+        z_t, r_t, rh_t (the candidate's recurrent part) and hh_t, what backward reads; with
+        ``keep`` False (inference) it has one step, reused, and nothing else is kept.
+        """
+        n_steps, batch, n_in = xs.shape
+        u, dtype = self.units, xs.dtype
         sigma, act = self.recurrent_activation, self.activation
-        skip = None if self.skip is None else self.skip[:, lo:hi]
-        for t in range(gates.shape[0]):
-            np.matmul(h[t] if mask is None else h[t] * mask, recurrent, out=rec)
-            if bias is not None:
-                rec += bias[1]
-            g = gates[t]
-            zr, cand = g[:, : 2 * u], g[:, 2 * u :]
-            zr += rec[:, : 2 * u]
+        # sigma(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2): k folded into the z and r
+        # columns, so sigma is a tanh pass, a scale and a shift (pre then holds k * a)
+        scale = np.ones((3, 1, 1), dtype)
+        if sigma.tanh_form is not None:
+            scale[:2] = sigma.tanh_form[0]
+        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2) * scale
+        proj = np.matmul(xs.reshape(n_steps * batch, n_in), kernel).reshape(3, n_steps, batch, u)
+        recurrent = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
+        h = np.empty((n_steps + 1, batch, u + self.use_bias), dtype)  # [h_t, 1]
+        h[0, :, :u] = states[0]
+        if self.use_bias:
+            proj += self.params["bias"][0].reshape(3, 1, 1, u) * scale[:, None]
+            h[:, :, u] = 1
+            recurrent = np.concatenate([recurrent, self.params["bias"][1].reshape(3, 1, u)], 1)
+        recurrent = recurrent * scale
+        steps = np.empty((n_steps if keep else 1, 4, batch, u), dtype)  # z, r, rh, hh
+        keep_z = keep and needs_preactivation(self.activation, self.recurrent_activation)
+        pre = np.empty((n_steps, 3, batch, u), dtype) if keep_z else None  # z, r, hh
+        mask = self.recurrent_mask if keep else None
+        tmp = np.empty((batch, u), dtype)
+        for t in range(n_steps):
+            z, r, rh, hh = step = steps[t if keep else 0]
+            inputs = h[t]
+            if mask is not None:
+                inputs = inputs.copy()
+                inputs[:, :u] *= mask
+            np.matmul(inputs, recurrent, out=step[:3])
+            zr = step[:2]
+            zr += proj[:2, t]
             if pre is not None:
-                pre[t, :, : 2 * u] = zr
-            sigma.forward_into(zr, zr)
-            rh[t] = rec[:, 2 * u :]
-            np.multiply(g[:, u : 2 * u], rh[t], out=tmp)
-            cand += tmp
+                pre[t, :2] = zr
+            if sigma.tanh_form is None:
+                sigma.forward_into(zr, zr)
+            else:
+                np.tanh(zr, out=zr)
+                zr *= sigma.tanh_form[1]
+                zr += sigma.tanh_form[2]
+            np.multiply(r, rh, out=hh)  # r_t * (h_{t-1} @ recurrent_weights + bias[1])
+            hh += proj[2, t]
             if pre is not None:
-                pre[t, :, 2 * u :] = cand
-            act.forward_into(cand, cand)
+                pre[t, 2] = hh
+            act.forward_into(hh, hh)
             # h_t = hh + z * (h_{t-1} - hh)
-            np.subtract(h[t], cand, out=tmp)
-            tmp *= g[:, :u]
-            np.add(cand, tmp, out=h[t + 1])
-            if skip is not None:  # masked steps carry the state over
-                np.copyto(h[t + 1], h[t], where=skip[t])
+            h_prev, h_t = h[t, :, :u], h[t + 1, :, :u]
+            np.subtract(h_prev, hh, out=tmp)
+            tmp *= z
+            np.add(hh, tmp, out=h_t)
+            if self.skip is not None:  # masked steps carry the state over
+                np.copyto(h_t, h_prev, where=self.skip[t])
+        if keep:
+            self.h, self.steps, self.pre = h, steps, pre
+        return h
 
     def _backward_sequence(self, grad_seq, grad_last):
-        steps, batch, width = self.gates.shape
-        u = self.units
-        self.dq = np.empty_like(self.gates)  # gradient of h_{t-1} @ recurrent_weights + bias[1]
-        self.dhh = np.empty_like(self.rh)  # gradient of the candidate's pre-activation
+        n_steps, _, batch, u = self.steps.shape
+        self.dq = np.empty((n_steps, batch, 3 * u), self.steps.dtype)  # d(h_{t-1} @ R + b[1])
+        self.dhh = np.empty((n_steps, batch, u), self.steps.dtype)  # d(candidate pre-act.)
         self.dh, self.grad_seq = grad_last[0].copy(), grad_seq
         run_rows(self._backward_rows, batch, self._work_per_row())
-        mask = self.recurrent_mask
-        flat_q = self.dq.reshape(steps * batch, width)
-        flat_x = self.xs.reshape(steps * batch, -1)
-        flat_hh = self.dhh.reshape(steps * batch, u)
-        h_prev = self.h[:-1] if mask is None else self.h[:-1] * mask
+        flat_q = self.dq.reshape(n_steps * batch, 3 * u)
+        flat_x = self.xs.reshape(n_steps * batch, -1)
+        flat_hh = self.dhh.reshape(n_steps * batch, u)
+        h_prev = self.h[:-1]  # [h_{t-1}, 1]: the recurrent weights' and bias[1]'s gradients
+        if self.recurrent_mask is not None:
+            h_prev = h_prev.copy()
+            h_prev[..., :u] *= self.recurrent_mask
+        h_prev = h_prev.reshape(n_steps * batch, -1)
         weights = self.params["weights"]
         grad_w = np.empty_like(weights)
         grad_w[:, : 2 * u] = flat_x.T @ flat_q[:, : 2 * u]
         grad_w[:, 2 * u :] = flat_x.T @ flat_hh
         self.grads["weights"] = grad_w
-        grad_r = self.grads["recurrent_weights"] = np.empty((u, width), flat_q.dtype)
-        split_matmul(h_prev.reshape(steps * batch, u).T, flat_q, grad_r)
+        grad_r = np.empty((h_prev.shape[1], 3 * u), flat_q.dtype)
+        split_matmul(h_prev.T, flat_q, grad_r)
+        self.grads["recurrent_weights"] = grad_r[:u]
         if self.use_bias:
             grad_b = np.empty_like(self.params["bias"])
-            grad_b[1] = flat_q.sum(axis=0)
+            grad_b[1] = grad_r[u]
             grad_b[0, : 2 * u] = grad_b[1, : 2 * u]
             grad_b[0, 2 * u :] = flat_hh.sum(axis=0)
             self.grads["bias"] = grad_b
         grad_xs = flat_q[:, : 2 * u] @ weights[:, : 2 * u].T
         grad_xs += flat_hh @ weights[:, 2 * u :].T
         dh = self.dh
-        self.gates = self.h = self.rh = self.pre = self.dq = self.dhh = None
+        self.h = self.steps = self.pre = self.dq = self.dhh = None
         self.dh = self.grad_seq = None
-        return grad_xs.reshape(steps, batch, -1), [dh]
+        return grad_xs.reshape(n_steps, batch, -1), [dh]
 
     def _backward_rows(self, lo: int, hi: int) -> None:
         """Backpropagation through time for the sequences lo:hi of the batch (one thread)."""
         u = self.units
-        gates, h, rh = self.gates[:, lo:hi], self.h[:, lo:hi], self.rh[:, lo:hi]
+        steps, h = self.steps[:, :, lo:hi], self.h[:, lo:hi, :u]
         dq, dhh, dh = self.dq[:, lo:hi], self.dhh[:, lo:hi], self.dh[lo:hi]
-        pre = None if self.pre is None else self.pre[:, lo:hi]
+        pre = None if self.pre is None else self.pre[:, :, lo:hi]
         grad_seq = None if self.grad_seq is None else self.grad_seq[:, lo:hi]
         recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)
         sigma, act = self.recurrent_activation, self.activation
-        tmp = np.empty((hi - lo, u), dtype=gates.dtype)
-        rec = np.empty((hi - lo, u), dtype=gates.dtype)
+        tmp = np.empty((hi - lo, u), dtype=steps.dtype)
+        rec = np.empty((hi - lo, u), dtype=steps.dtype)
+        scratch = np.empty((2, hi - lo, u), dtype=steps.dtype)
         mask = None if self.recurrent_mask is None else self.recurrent_mask[lo:hi]
         skip = None if self.skip is None else self.skip[:, lo:hi]
-        for t in range(gates.shape[0] - 1, -1, -1):
+        for t in range(steps.shape[0] - 1, -1, -1):
             if grad_seq is not None:
                 dh += grad_seq[t]
             if skip is not None:  # a masked step passes dh on to h_{t-1} unchanged
                 carried = np.where(skip[t], dh, 0)
                 np.copyto(dh, 0, where=skip[t])
-            g, dqt = gates[t], dq[t]
-            z, r, cand = g[:, :u], g[:, u : 2 * u], g[:, 2 * u :]
-            np.subtract(h[t], cand, out=dqt[:, :u])
-            dqt[:, :u] *= dh  # dz before sigma'
+            z, r, rh, cand = steps[t]
+            dqt = dq[t].reshape(hi - lo, 3, u).transpose(1, 0, 2)  # dz, dr, drh: views
+            np.subtract(h[t], cand, out=dqt[0])
+            dqt[0] *= dh  # dz before sigma'
             np.subtract(1, z, out=tmp)
             tmp *= dh
-            act.backward_into(None if pre is None else pre[t, :, 2 * u :], cand, tmp, dhh[t])
-            np.multiply(dhh[t], rh[t], out=dqt[:, u : 2 * u])  # dr before sigma'
-            np.multiply(dhh[t], r, out=dqt[:, 2 * u :])
-            zr_pre = None if pre is None else pre[t, :, : 2 * u]
-            sigma.backward_into(zr_pre, g[:, : 2 * u], dqt[:, : 2 * u], dqt[:, : 2 * u])
+            act.backward_into(None if pre is None else pre[t, 2], cand, tmp, dhh[t])
+            np.multiply(dhh[t], rh, out=dqt[1])  # dr before sigma'
+            np.multiply(dhh[t], r, out=dqt[2])
+            zr_pre = None if pre is None else pre[t, :2]
+            sigma.backward_into(zr_pre, steps[t, :2], dqt[:2], dqt[:2], scratch)
             dh *= z
-            np.matmul(dqt, recurrent_t, out=rec)
+            np.matmul(dq[t], recurrent_t, out=rec)
             if mask is not None:
                 rec *= mask
             dh += rec

@@ -59,7 +59,8 @@ class LSTM(Recurrent):
     adjacent; sigmoid(a) = 0.5 * tanh(a / 2) + 0.5 with the 1/2 folded into the sigmoid gates'
     columns, so one tanh pass activates all four gates. da_t is kept batch-major,
     (batch, 4 units), so that [dh_{t-1} - g_{t-1}, grad_x_t] = da_t @ [recurrent_weights.T,
-    weights.T] is one matmul per step.
+    weights.T] is one matmul per step. Inference (``training=False``, `_infer_sequence`) runs
+    the same arithmetic on one reused gate buffer and cell state, keeping nothing for backward.
 
     Args:
         units: size of the hidden and cell states.
@@ -109,17 +110,19 @@ class LSTM(Recurrent):
             else:
                 self.params["bias"] = self.bias_initializer((4 * u,), rng, self.dtype)
 
-    def _forward_sequence(self, xs, states):
+    def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
+        step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
+        Also sets ``self.stacked`` = [recurrent_weights; weights; bias] gate-major (4, width,
+        units), so that a_t = hx[t] @ stacked is one matmul per step: no separate pass for the
+        input projection, the bias or the sum."""
         steps, batch, n_in = xs.shape
         u, dtype = self.units, xs.dtype
-        # One matmul per step computes a_t = [h_{t-1}, x_t, 1] @ [recurrent_weights; weights;
-        # bias]: no separate pass for the input projection, the bias or the sum. Step t reads
-        # hx[t - 1] = [h_{t-1}, x_t, 1] (h_0 = the initial state) and writes h_t into hx[t].
         width = u + n_in + self.use_bias
-        self.hx = np.empty((steps + 1, batch, width), dtype)
-        self.hx[0, :, :u] = states[0]
-        self.hx[:-1, :, u : u + n_in] = xs
-        self.hx[:, :, u + n_in :] = 1
+        hx = np.empty((steps + 1, batch, width), dtype)
+        hx[0, :, :u] = h0
+        hx[:-1, :, u : u + n_in] = xs
+        hx[:, :, u + n_in :] = 1
         self.recurrent = _to_gates(self.params["recurrent_weights"], u)  # (4, units, units)
         self.kernel = _to_gates(self.params["weights"], u)  # (4, features, units)
         stacked = [self.recurrent, self.kernel]
@@ -130,6 +133,12 @@ class LSTM(Recurrent):
         forms = [self.recurrent_activation.tanh_form] * 3 + [self.activation.tanh_form]
         scale = np.array([1 if form is None else form[0] for form in forms], dtype)
         self.stacked = np.concatenate(stacked, axis=1) * scale[:, None, None]  # (4, width, u)
+        return hx
+
+    def _forward_sequence(self, xs, states):
+        steps, batch, n_in = xs.shape
+        u, dtype = self.units, xs.dtype
+        self.hx = self._stack_inputs(xs, states[0])
         # the gates of all steps, gate-major: gates[k, t] is gate k of step t, (batch, units)
         self.gates = np.empty((4, steps, batch, u), dtype)
         keep_z = needs_preactivation(self.activation, self.recurrent_activation)
@@ -142,6 +151,34 @@ class LSTM(Recurrent):
         run_rows(self._forward_rows, batch, self._work_per_row())
         h = self.hx[:, :, :u]
         return h[1:], [h[steps].copy(), self.c[steps].copy()]
+
+    def _infer_sequence(self, xs, states):
+        """`_forward_sequence` keeping nothing for backward: one gate buffer (4, batch,
+        units) and one cell state, reused at every step; the same arithmetic in the same
+        order, so the outputs and states are the same."""
+        steps, batch, _ = xs.shape
+        u = self.units
+        hx = self._stack_inputs(xs, states[0])
+        a = np.empty((4, batch, u), xs.dtype)
+        c, tmp = states[1].copy(), np.empty((batch, u), xs.dtype)
+        c_prev = None if self.skip is None else np.empty_like(c)
+        for t in range(steps):
+            np.matmul(hx[t], self.stacked, out=a)
+            self._activate_gates(a)
+            i, f, o, g = a
+            if c_prev is not None:
+                np.copyto(c_prev, c)
+            c *= f
+            np.multiply(i, g, out=tmp)
+            c += tmp
+            h_t = hx[t + 1, :, :u]
+            self.activation.forward_into(c, tmp)
+            np.multiply(o, tmp, out=h_t)
+            if c_prev is not None:  # masked steps carry both states over
+                np.copyto(h_t, hx[t, :, :u], where=self.skip[t])
+                np.copyto(c, c_prev, where=self.skip[t])
+        self.kernel = self.recurrent = self.stacked = None
+        return hx[1:, :, :u], [hx[steps, :, :u].copy(), c]
 
     def _forward_rows(self, lo: int, hi: int) -> None:
         """The recurrence for the sequences lo:hi of the batch (one thread)."""

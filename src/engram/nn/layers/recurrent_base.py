@@ -12,7 +12,11 @@ cell step per time step. The base class does everything that is not the cell:
   `_backward_sequence`, the input gradient back to (batch, time, features) order.
 
 Subclasses implement `_build_weights`, `_forward_sequence(xs, states)` and
-`_backward_sequence(grad_seq, grad_last)` with backpropagation through time written out.
+`_backward_sequence(grad_seq, grad_last)` with backpropagation through time written out, and
+`_infer_sequence(xs, states)`: the same forward pass for inference (``training=False``, the
+path of ``predict``), which keeps no per-step values for backward and reuses a few per-step
+buffers instead. A ``backward`` after an inference forward first runs `_forward_sequence` on
+the same inputs (dropout is off in inference, so it computes the same outputs).
 
 Masks: with a (batch, time) ``mask`` (from ``Embedding(mask_zero=True)`` or ``Masking``, or
 ``layer(x, mask=...)``), a masked step leaves the states as they were (h_t = h_{t-1}, and for the
@@ -251,6 +255,7 @@ class Recurrent(Layer):
         self.rng = as_rng(seed) if seed is not None else None
         self.grad_initial_state: list[np.ndarray] = []
         self.states: list[np.ndarray] = []
+        self.replay_states: list[np.ndarray] | None = None
 
     # ----------------------------------------------------------------- building
     def build(self, input_shape, rng):
@@ -421,8 +426,12 @@ class Recurrent(Layer):
             self.recurrent_mask = keep.astype(dtype) * dtype.type(1 / (1 - self.recurrent_dropout))
         self.xs = np.ascontiguousarray(xs, dtype=dtype)
         self._step_masks(mask, x.shape, initial_state is not None)
+        # inference keeps none of the per-step values backward reads; a backward after it
+        # (a gradient check, compute_gradients(training=False)) first runs the caching forward
+        self.replay_states = None if training else states
         with blas_scope():
-            outputs, self.states = self._forward_sequence(self.xs, states)
+            run = self._forward_sequence if training else self._infer_sequence
+            outputs, self.states = run(self.xs, states)
         if self.return_sequences:
             if self.output_keep is not None:
                 outputs = outputs * self.output_keep
@@ -445,6 +454,9 @@ class Recurrent(Layer):
             for acc, g in zip(grad_last, grad_states, strict=True):
                 acc += g
         with blas_scope():
+            if self.replay_states is not None:  # the forward ran as inference: cache now
+                self._forward_sequence(self.xs, self.replay_states)
+                self.replay_states = None
             grad_xs, self.grad_initial_state = self._backward_sequence(grad_seq, grad_last)
         if self.input_mask is not None:
             grad_xs *= self.input_mask
@@ -452,6 +464,14 @@ class Recurrent(Layer):
         return grad_x[:, ::-1] if self.go_backwards else grad_x
 
     def _forward_sequence(self, xs, states):
+        """(time, batch, features) inputs and the initial states -> (time, batch, units)
+        outputs (may be a view of a cache) and the final states, keeping what
+        `_backward_sequence` reads: the reference forward pass."""
+        raise NotImplementedError
+
+    def _infer_sequence(self, xs, states):
+        """The same outputs and final states as `_forward_sequence`, keeping nothing for
+        backward (inference: `predict`, ``training=False``); tests check that they agree."""
         raise NotImplementedError
 
     def _backward_sequence(self, grad_seq, grad_last):

@@ -75,6 +75,29 @@ class SimpleRNN(Recurrent):
         run_rows(self._forward_rows, batch, self._work_per_row())
         return h[1:], [h[steps]]
 
+    def _infer_sequence(self, xs, states):
+        """`_forward_sequence` keeping nothing for backward: one matmul and one activation
+        pass per step, z_t = [h_{t-1}, x_t, 1] @ [recurrent_weights; weights; bias] (the
+        input projection inside the step's product), written straight into h_t."""
+        steps, batch, n_in = xs.shape
+        u = self.units
+        hx = np.empty((steps + 1, batch, u + n_in + self.use_bias), xs.dtype)
+        hx[0, :, :u] = states[0]
+        hx[:-1, :, u : u + n_in] = xs
+        stacked = [self.params["recurrent_weights"], self.params["weights"]]
+        if self.use_bias:
+            hx[:, :, u + n_in :] = 1
+            stacked.append(self.params["bias"][None])
+        stacked = np.concatenate(stacked)
+        z = np.empty((batch, u), xs.dtype)
+        for t in range(steps):
+            np.matmul(hx[t], stacked, out=z)
+            h_t = hx[t + 1, :, :u]
+            self.activation.forward_into(z, h_t)
+            if self.skip is not None:  # masked steps carry the state over
+                np.copyto(h_t, hx[t, :, :u], where=self.skip[t])
+        return hx[1:, :, :u], [hx[steps, :, :u].copy()]
+
     def _forward_rows(self, lo: int, hi: int) -> None:
         """The recurrence for the sequences lo:hi of the batch (one thread)."""
         z, h = self.z[:, lo:hi], self.h[:, lo:hi]

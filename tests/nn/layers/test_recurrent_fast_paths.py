@@ -1,0 +1,153 @@
+"""The recurrent layers' fast paths agree with their reference implementations.
+
+Each layer has a reference forward pass (`_forward_sequence`, which keeps what backward reads)
+and an inference pass (`_infer_sequence`, ``training=False``, keeping nothing): same outputs
+and final states, masked and unmasked, in both time directions, from given or zero states; a
+backward after an inference forward gives the gradients of the reference.
+"""
+
+import numpy as np
+import pytest
+
+from engram.nn.layers import GRU, LSTM, Bidirectional, SimpleRNN
+
+CASES = [
+    (SimpleRNN, {}),
+    (SimpleRNN, {"activation": "relu", "use_bias": False}),
+    (LSTM, {}),
+    (LSTM, {"activation": "relu", "recurrent_activation": "tanh"}),
+    (LSTM, {"use_bias": False, "unit_forget_bias": False}),
+    (GRU, {}),
+    (GRU, {"activation": "relu", "use_bias": False}),
+]
+IDS = [
+    f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}"
+    for cls, kw in CASES
+]
+
+
+def _data(seed=0, batch=6, steps=9, features=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, steps, features)).astype(np.float32)
+    mask = rng.random((batch, steps)) > 0.35
+    mask[0] = False  # a sequence with every step masked
+    mask[1, :4] = False  # one that starts masked
+    return x, mask
+
+
+def _layer(cls, kwargs, go_backwards, units=5):
+    layer = cls(
+        units,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+        bias_initializer="random_normal",
+        **kwargs,
+    )
+    layer.build((9, 3), np.random.default_rng(1))
+    return layer
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CASES, ids=IDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("given_states", [False, True])
+def test_inference_pass_matches_the_reference_forward(
+    cls, kwargs, go_backwards, masked, given_states
+):
+    x, mask = _data()
+    layer = _layer(cls, kwargs, go_backwards)
+    rng = np.random.default_rng(2)
+    initial = None
+    if given_states:
+        initial = [rng.standard_normal((6, 5)).astype(np.float32) for _ in layer.state_names]
+    mask = mask if masked else None
+    reference, *ref_states = layer(x, training=True, initial_state=initial, mask=mask)
+    fast, *states = layer(x, training=False, initial_state=initial, mask=mask)
+    assert fast.dtype == np.float32 and all(s.dtype == np.float32 for s in states)
+    np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-6)
+    for got, want in zip(states, ref_states, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CASES, ids=IDS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_backward_after_an_inference_forward_gives_the_reference_gradients(cls, kwargs, masked):
+    x, mask = _data(seed=3)
+    mask = mask if masked else None
+    layer = _layer(cls, kwargs, go_backwards=False)
+    grad_y = np.random.default_rng(4).standard_normal((6, 9, 5)).astype(np.float32)
+    grad_states = [np.full((6, 5), 0.5, np.float32) for _ in layer.state_names]
+    results = []
+    for training in (True, False):
+        layer(x, training=training, mask=mask)
+        grad_x = layer.backward(grad_y, grad_states)
+        grads = {k: v.copy() for k, v in layer.grads.items()}
+        results.append((grad_x, grads, [g.copy() for g in layer.grad_initial_state]))
+    (gx_ref, grads_ref, h0_ref), (gx, grads, h0) = results
+    assert gx.dtype == np.float32
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == grads_ref.keys()
+    for key in grads:
+        assert grads[key].dtype == np.float32
+        np.testing.assert_allclose(grads[key], grads_ref[key], rtol=1e-5, atol=1e-6)
+    for got, want in zip(h0, h0_ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+def test_bidirectional_inference_matches_its_training_forward(cls):
+    x, mask = _data(seed=5)
+    layer = Bidirectional(cls(4, return_sequences=True))
+    layer.build((9, 3), np.random.default_rng(0))
+    for m in (None, mask):
+        np.testing.assert_allclose(
+            layer.forward(x, False, mask=m), layer.forward(x, True, mask=m), rtol=1e-6, atol=1e-6
+        )
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _plain_cell(layer, p, x_t, states):
+    """One step of the plain textbook cell (Keras's gate orders and layouts), float64."""
+    h = states[0]
+    if isinstance(layer, SimpleRNN):
+        return [np.tanh(x_t @ p["weights"] + h @ p["recurrent_weights"] + p["bias"])]
+    if isinstance(layer, LSTM):
+        a = x_t @ p["weights"] + h @ p["recurrent_weights"] + p["bias"]
+        i, f, g, o = np.split(a, 4, axis=-1)
+        c = _sigmoid(f) * states[1] + _sigmoid(i) * np.tanh(g)
+        return [_sigmoid(o) * np.tanh(c), c]
+    xz, xr, xh = np.split(x_t @ p["weights"] + p["bias"][0], 3, axis=-1)
+    rz, rr, rh = np.split(h @ p["recurrent_weights"] + p["bias"][1], 3, axis=-1)
+    z, r = _sigmoid(xz + rz), _sigmoid(xr + rr)
+    return [z * h + (1 - z) * np.tanh(xh + r * rh)]
+
+
+def _plain_forward(layer, x, mask):
+    """The plain per-step loop: a masked step keeps the states (and repeats the output)."""
+    p = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    states = [np.zeros((x.shape[0], layer.units)) for _ in layer.state_names]
+    outputs = []
+    for t in range(x.shape[1]):
+        new = _plain_cell(layer, p, x[:, t].astype(np.float64), states)
+        keep = mask[:, t, None]
+        states = [np.where(keep, n, s) for n, s in zip(new, states, strict=True)]
+        outputs.append(states[0])
+    return np.stack(outputs, axis=1), states
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_both_passes_match_a_plain_per_step_loop(cls, masked, training):
+    x, mask = _data(seed=6)
+    mask = mask if masked else np.ones(mask.shape, bool)
+    layer = _layer(cls, {}, go_backwards=False)
+    outputs, *states = layer(x, training=training, mask=mask)
+    want_outputs, want_states = _plain_forward(layer, x, mask)
+    np.testing.assert_allclose(outputs, want_outputs, rtol=1e-5, atol=1e-6)
+    for got, want in zip(states, want_states, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
