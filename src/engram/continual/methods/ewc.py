@@ -11,7 +11,10 @@ Math:
                 gradient = lambda sum_k F_k (theta - theta*_k)
                 kept as S = sum_k F_k, b = sum_k F_k theta*_k, c = sum_k F_k theta*_k^2:
                 penalty = (lambda/2) sum_w (S theta^2 - 2 b theta + c)
-                gradient = lambda (S theta - b)
+                gradient = lambda (S theta - b) = lambda S (theta - b / S)   (0 where S = 0,
+                           as b is then 0 too), computed in the weights' dtype (float32) from
+                           lambda S and the Fisher-weighted anchor b / S, kept until the next
+                           consolidation
     online EWC: F~ <- gamma F~ + F_k,  theta* <- theta*_k   (one running penalty)
                 penalty = (lambda/2) sum_w F~_w (theta_w - theta*_w)^2
 
@@ -74,6 +77,7 @@ class EWC(Method):
         self.s: np.ndarray | None = None  # sum_k F_k
         self.b: np.ndarray | None = None  # sum_k F_k theta*_k
         self.c = 0.0  # sum_k sum_w F_k theta*_k^2
+        self._step_terms: tuple[np.ndarray, np.ndarray] | None = None  # lambda S, b / S
 
     def consolidate(self, fisher: np.ndarray, anchor: np.ndarray) -> None:
         """Add one context's Fisher and end weights to the penalty."""
@@ -83,6 +87,7 @@ class EWC(Method):
         self.s += f64
         self.b += f64 * a64
         self.c += float(np.sum(f64 * a64 * a64))
+        self._step_terms = None
 
     def penalty(self, theta: np.ndarray) -> float:
         if self.s is None:
@@ -93,7 +98,14 @@ class EWC(Method):
     def penalty_gradient(self, theta):
         if self.s is None or self.strength == 0:
             return None
-        return (self.strength * (self.s * theta - self.b)).astype(np.float32)
+        if self._step_terms is None:
+            mean = np.divide(self.b, self.s, out=np.zeros_like(self.b), where=self.s > 0)
+            scale = (self.strength * self.s).astype(theta.dtype)
+            self._step_terms = (scale, mean.astype(theta.dtype))
+        scale, mean = self._step_terms
+        out = theta - mean
+        out *= scale
+        return out
 
     def end_context(self, learner, k):
         fisher = fisher_diagonal(learner, k, self.fisher_samples, self.fisher_labels)
@@ -115,10 +127,12 @@ class OnlineEWC(EWC):
         self.gamma = check_fraction(gamma, "gamma", inclusive_high=True)
         self.fisher: np.ndarray | None = None
         self.anchor: np.ndarray | None = None
+        self._scale: np.ndarray | None = None  # lambda F~
 
     def consolidate(self, fisher, anchor):
         self.fisher = fisher.copy() if self.fisher is None else self.gamma * self.fisher + fisher
         self.anchor = anchor.copy()
+        self._scale = None
 
     def penalty(self, theta):
         if self.fisher is None:
@@ -129,7 +143,11 @@ class OnlineEWC(EWC):
     def penalty_gradient(self, theta):
         if self.fisher is None or self.strength == 0:
             return None
-        return (self.strength * self.fisher * (theta - self.anchor)).astype(np.float32)
+        if self._scale is None:  # lambda F~, until the next consolidation
+            self._scale = self.strength * self.fisher
+        out = (theta - self.anchor).astype(theta.dtype, copy=False)
+        out *= self._scale
+        return out
 
     def info(self):
         return {**super().info(), "gamma": self.gamma}
