@@ -148,6 +148,23 @@ def test_fisher_of_a_linear_softmax_by_hand():
     )
 
 
+@pytest.mark.parametrize("scenario", ["task", "class"])
+def test_batched_fisher_of_a_dense_chain_equals_the_per_sample_fisher(scenario):
+    from engram.continual.methods.ewc import _fisher_dense_chain, fisher_per_sample
+
+    stream = tiny_stream()
+    learner = Learner(stream, scenario, hidden=(7, 5), seed=1)
+    x = stream.contexts[1].x_train
+    rng = np.random.default_rng(0)
+    units = learner.scenario.active(stream, 1, 1)
+    chosen = units[rng.integers(0, len(units), len(x))]
+    mask = learner.scenario.mask(stream, 1, 1)
+    reference = fisher_per_sample(learner, x, chosen, mask)
+    batched = _fisher_dense_chain(learner, x, chosen, mask, batch=10)  # several batches
+    assert reference.shape == batched.shape and reference.max() > 0
+    np.testing.assert_allclose(batched, reference, rtol=1e-5, atol=1e-9)
+
+
 # ------------------------------------------------------------------ SI
 class _Params:
     def __init__(self, theta):
