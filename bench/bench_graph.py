@@ -270,12 +270,13 @@ def bench_callbacks(n: int, epochs: int, batch: int, repeats: int, pause: float)
 
 
 def _print_table(title: str, rows: dict) -> None:
-    print(f"\n{title}")
+    print(f"\n{title} (load average {os.getloadavg()[0]:.2f})")
     print(f"  {'variant':20s} {'samples/s (median)':>19s}   vs sequential: median (min-max)")
     for name, r in rows.items():
         print(
             f"  {name:20s} {r['samples_per_s']:19,.0f}   {r['ratio_median']:.3f}x "
-            f"({r['ratio_min']:.3f}-{r['ratio_max']:.3f})"
+            f"({r['ratio_min']:.3f}-{r['ratio_max']:.3f})",
+            flush=True,
         )
 
 
@@ -293,7 +294,7 @@ def main() -> None:
 
     repeats = 2 if args.quick else args.repeats
     sizes = {"mlp": 2048, "cnn": 256, "callbacks": 1024} if args.quick else {
-        "mlp": 30_000, "cnn": 4096, "callbacks": 15_000}  # fmt: skip
+        "mlp": 20_000, "cnn": 2048, "callbacks": 10_000}  # fmt: skip
     only = args.only.split(",")
     print(
         f"numpy {np.__version__}, {args.threads} threads, OPENBLAS_CORETYPE="
@@ -301,16 +302,14 @@ def main() -> None:
         f"{os.getloadavg()[0]:.2f}"
     )
     results: dict = {}
-    if "mlp" in only:
-        results["mlp"] = bench_graph("mlp", sizes["mlp"], 128, repeats, args.pause)
-    if "cnn" in only:
-        results["cnn"] = bench_graph("cnn", sizes["cnn"], 64, repeats, args.pause)
-    for workload in ("mlp", "cnn"):
-        if workload in results:
-            what = "MLP 784-128-10, batch 128" if workload == "mlp" else "CNN 16-32, batch 64"
-            for phase in ("train", "inference"):
-                _print_table(f"{what}, {phase} ({sizes[workload]:,} samples a run)",
-                             results[workload][phase])  # fmt: skip
+    for workload, batch in (("mlp", 128), ("cnn", 64)):
+        if workload not in only:
+            continue
+        results[workload] = bench_graph(workload, sizes[workload], batch, repeats, args.pause)
+        what = "MLP 784-128-10, batch 128" if workload == "mlp" else "CNN 16-32, batch 64"
+        for phase in ("train", "inference"):
+            _print_table(f"{what}, {phase} ({sizes[workload]:,} samples a run)",
+                         results[workload][phase])  # fmt: skip
     if "callbacks" in only:
         results["callbacks"] = bench_callbacks(sizes["callbacks"], 2, 128, repeats, args.pause)
         _print_table(
