@@ -119,6 +119,16 @@ def test_ewc_penalty_and_gradient_by_hand():
     np.testing.assert_allclose(online.penalty_gradient(theta), 3.0 * fisher * (theta - a2))
 
 
+def test_ewc_gradient_is_zero_where_no_fisher_was_seen():
+    ewc = EWC(strength=2.0)
+    ewc.consolidate(np.array([0.0, 1.0], np.float32), np.array([5.0, 1.0], np.float32))
+    grad = ewc.penalty_gradient(np.array([3.0, 4.0], np.float32))
+    assert grad.dtype == np.float32
+    np.testing.assert_array_equal(grad, [0.0, 6.0])  # no pull on the weight with F = 0
+    ewc.consolidate(np.array([2.0, 0.0], np.float32), np.array([1.0, 0.0], np.float32))
+    np.testing.assert_allclose(ewc.penalty_gradient(np.zeros(2, np.float32)), [-4.0, -2.0])
+
+
 def test_fisher_of_a_linear_softmax_by_hand():
     stream = tiny_stream()
     learner = Learner(stream, "task", hidden=(), seed=0)
@@ -136,6 +146,23 @@ def test_fisher_of_a_linear_softmax_by_hand():
     np.testing.assert_allclose(
         fisher, np.concatenate([expected_w.ravel(), expected_b]), rtol=1e-4, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("scenario", ["task", "class"])
+def test_batched_fisher_of_a_dense_chain_equals_the_per_sample_fisher(scenario):
+    from engram.continual.methods.ewc import _fisher_dense_chain, fisher_per_sample
+
+    stream = tiny_stream()
+    learner = Learner(stream, scenario, hidden=(7, 5), seed=1)
+    x = stream.contexts[1].x_train
+    rng = np.random.default_rng(0)
+    units = learner.scenario.active(stream, 1, 1)
+    chosen = units[rng.integers(0, len(units), len(x))]
+    mask = learner.scenario.mask(stream, 1, 1)
+    reference = fisher_per_sample(learner, x, chosen, mask)
+    batched = _fisher_dense_chain(learner, x, chosen, mask, batch=10)  # several batches
+    assert reference.shape == batched.shape and reference.max() > 0
+    np.testing.assert_allclose(batched, reference, rtol=1e-5, atol=1e-9)
 
 
 # ------------------------------------------------------------------ SI
@@ -170,6 +197,37 @@ def test_si_path_integral_on_a_quadratic_is_exact():
     np.testing.assert_allclose(
         si.penalty_gradient(theta), 2 * si.importance * (theta - holder.theta), rtol=1e-6
     )
+
+
+class _FlatPath(make("none").__class__):
+    """Fine-tuning through the learner's flat-vector path (an after_step that does nothing)."""
+
+    def after_step(self, learner, grad, theta_before):
+        pass
+
+
+def test_a_plain_step_equals_the_flat_vector_step():
+    """The step that leaves the gradient in the layers (no penalty, one term) is the same step
+    as the general one through flat copies, bit for bit; weighted terms sum as before."""
+    from engram.continual.learner import Term
+
+    stream = tiny_stream()
+    ctx = stream.contexts[0]
+    a, b = (Learner(stream, "class", hidden=(5,), seed=3) for _ in range(2))
+    plain, flat = make("none"), _FlatPath()
+    assert not plain.acts_in_step() and flat.acts_in_step()
+    targets = a.targets(0, ctx.y_train[:8], 0)
+    for _ in range(3):
+        a.step([Term(ctx.x_train[:8], targets)], plain)
+        b.step([Term(ctx.x_train[:8], targets)], flat)
+    np.testing.assert_array_equal(a.parameters(), b.parameters())
+    # two weighted terms: the sum of the weighted gradients, as the flat path computes it
+    terms = [Term(ctx.x_train[:8], targets, 0.25), Term(ctx.x_train[8:16], targets, 0.75)]
+    expected = 0.25 * a.gradient(terms[0].x, targets) + 0.75 * a.gradient(terms[1].x, targets)
+    before = a.parameters()
+    a.step(terms, flat)
+    assert not np.array_equal(a.parameters(), before)
+    np.testing.assert_allclose(a._read_grads(), expected, rtol=1e-6, atol=1e-7)
 
 
 # ------------------------------------------------------------------ replay

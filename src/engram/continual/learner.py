@@ -129,12 +129,29 @@ class Learner:
 
     def step(self, terms: list[Term], method: Any) -> None:
         """One optimizer step on the weighted sum of the terms' gradients plus the method's
-        penalty gradient; then the method sees the gradient and the old weights (SI)."""
-        grad = sum(t.weight * self.gradient(t.x, t.targets, t.temperature) for t in terms)
+        penalty gradient; then the method sees the gradient and the old weights (SI).
+
+        A step of one unweighted term, for a method with no penalty and nothing to do after
+        the step (none, joint, replay and LwF before anything is stored), leaves the gradient
+        where `compute_gradients` puts it, in the layers' ``grads``: the same step without
+        the flat copies, which cost a tenth of a 784-400-400 step."""
+        if len(terms) == 1 and terms[0].weight == 1.0 and not method.acts_in_step():
+            self.loss.temperature = terms[0].temperature
+            self.model.compute_gradients(terms[0].x, terms[0].targets)
+            self.model.optimizer.step(self.layers)
+            return
+        grad = self.gradient(terms[0].x, terms[0].targets, terms[0].temperature)
+        if terms[0].weight != 1.0:
+            grad *= np.float32(terms[0].weight)
+        for t in terms[1:]:  # the weighted sum, in place (the flat gradient is a fresh array)
+            g = self.gradient(t.x, t.targets, t.temperature)
+            if t.weight != 1.0:
+                g *= np.float32(t.weight)
+            grad += g
         theta = self.parameters()
         penalty = method.penalty_gradient(theta)
         if penalty is not None:
-            grad = grad + penalty
+            grad += penalty
         self._write_grads(grad)
         self.model.optimizer.step(self.layers)
         method.after_step(self, grad, theta)

@@ -50,6 +50,15 @@ class Method:
     def end_context(self, learner: Learner, k: int) -> None:
         """Called once context ``k`` is learned."""
 
+    def acts_in_step(self) -> bool:
+        """Whether this method overrides ``penalty_gradient`` or ``after_step`` (the learner
+        then hands them the flat gradient and weights)."""
+        cls = type(self)
+        return (
+            cls.penalty_gradient is not Method.penalty_gradient
+            or cls.after_step is not Method.after_step
+        )
+
     def info(self) -> dict[str, Any]:
         """The method's settings, for the report."""
         return {}

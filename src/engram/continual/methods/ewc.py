@@ -11,7 +11,10 @@ Math:
                 gradient = lambda sum_k F_k (theta - theta*_k)
                 kept as S = sum_k F_k, b = sum_k F_k theta*_k, c = sum_k F_k theta*_k^2:
                 penalty = (lambda/2) sum_w (S theta^2 - 2 b theta + c)
-                gradient = lambda (S theta - b)
+                gradient = lambda (S theta - b) = lambda S (theta - b / S)   (0 where S = 0,
+                           as b is then 0 too), computed in the weights' dtype (float32) from
+                           lambda S and the Fisher-weighted anchor b / S, kept until the next
+                           consolidation
     online EWC: F~ <- gamma F~ + F_k,  theta* <- theta*_k   (one running penalty)
                 penalty = (lambda/2) sum_w F~_w (theta_w - theta*_w)^2
 
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from engram.continual.methods.base import Method
+from engram.nn.layers import Dense
 from engram.validation import check_choice, check_fraction, check_positive
 
 
@@ -53,6 +57,15 @@ def fisher_diagonal(learner, k: int, n_samples: int, labels: str = "pred") -> np
         cum = np.cumsum(probs, axis=1)
         draw = learner.rng.random((n, 1))
         chosen = units[np.minimum((cum < draw).sum(axis=1), len(units) - 1)]
+    if all(isinstance(layer, Dense) for layer in learner.layers):
+        return _fisher_dense_chain(learner, x, chosen, mask)
+    return fisher_per_sample(learner, x, chosen, mask)
+
+
+def fisher_per_sample(learner, x: np.ndarray, chosen: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The Fisher of `fisher_diagonal` by its definition: one gradient per sample (any
+    network; the reference for `_fisher_dense_chain`)."""
+    n = len(x)
     fisher = np.zeros(learner.parameters().size, np.float64)
     onehot = np.zeros((1, 2, learner.n_units), np.float32)
     onehot[0, 1] = mask
@@ -62,6 +75,33 @@ def fisher_diagonal(learner, k: int, n_samples: int, labels: str = "pred") -> np
         g = learner.gradient(x[i : i + 1], onehot)
         fisher += np.square(g, dtype=np.float64)
     return (fisher / n).astype(np.float32)
+
+
+def _fisher_dense_chain(learner, x, chosen, mask, batch: int = 256) -> np.ndarray:
+    """The same Fisher for a chain of Dense layers, a batch at a time: a sample's gradient of
+    a Dense layer's weights is the outer product a_i delta_i (a: its input, delta: the loss
+    gradient at its pre-activation, row i of a batched backward pass of the summed loss), so
+        sum_i (a_i delta_i^T)^2 = (a^2)^T (delta^2),   bias: sum_i delta_i^2
+    (squares elementwise; the products in float64), with no sample-by-sample passes."""
+    sums = {(id(layer), key): 0.0 for layer, key in learner._keys}
+    active = mask > 0
+    for lo in range(0, len(x), batch):
+        z = learner.model.forward(x[lo : lo + batch]).astype(np.float64)  # layers cache a, z
+        s = np.where(active, z, -np.inf)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(p)), chosen[lo : lo + batch]] -= 1.0  # dL_i/dz: p - onehot (T = 1)
+        grad = p.astype(np.float32)
+        for depth, layer in enumerate(reversed(learner.layers)):
+            delta = layer.activation.backward(layer.z, layer.y, grad)
+            d2 = np.square(delta, dtype=np.float64)
+            sums[id(layer), "weights"] += np.square(layer.x, dtype=np.float64).T @ d2
+            if layer.use_bias:
+                sums[id(layer), "bias"] += d2.sum(axis=0)
+            if depth < len(learner.layers) - 1:  # the first layer's input needs no gradient
+                grad = delta @ layer.params["weights"].T
+    flat = np.concatenate([np.ravel(sums[id(layer), key]) for layer, key in learner._keys])
+    return (flat / len(x)).astype(np.float32)
 
 
 class EWC(Method):
@@ -74,6 +114,7 @@ class EWC(Method):
         self.s: np.ndarray | None = None  # sum_k F_k
         self.b: np.ndarray | None = None  # sum_k F_k theta*_k
         self.c = 0.0  # sum_k sum_w F_k theta*_k^2
+        self._step_terms: tuple[np.ndarray, np.ndarray] | None = None  # lambda S, b / S
 
     def consolidate(self, fisher: np.ndarray, anchor: np.ndarray) -> None:
         """Add one context's Fisher and end weights to the penalty."""
@@ -83,6 +124,7 @@ class EWC(Method):
         self.s += f64
         self.b += f64 * a64
         self.c += float(np.sum(f64 * a64 * a64))
+        self._step_terms = None
 
     def penalty(self, theta: np.ndarray) -> float:
         if self.s is None:
@@ -93,7 +135,14 @@ class EWC(Method):
     def penalty_gradient(self, theta):
         if self.s is None or self.strength == 0:
             return None
-        return (self.strength * (self.s * theta - self.b)).astype(np.float32)
+        if self._step_terms is None:
+            mean = np.divide(self.b, self.s, out=np.zeros_like(self.b), where=self.s > 0)
+            scale = (self.strength * self.s).astype(theta.dtype)
+            self._step_terms = (scale, mean.astype(theta.dtype))
+        scale, mean = self._step_terms
+        out = theta - mean
+        out *= scale
+        return out
 
     def end_context(self, learner, k):
         fisher = fisher_diagonal(learner, k, self.fisher_samples, self.fisher_labels)
@@ -115,10 +164,12 @@ class OnlineEWC(EWC):
         self.gamma = check_fraction(gamma, "gamma", inclusive_high=True)
         self.fisher: np.ndarray | None = None
         self.anchor: np.ndarray | None = None
+        self._scale: np.ndarray | None = None  # lambda F~
 
     def consolidate(self, fisher, anchor):
         self.fisher = fisher.copy() if self.fisher is None else self.gamma * self.fisher + fisher
         self.anchor = anchor.copy()
+        self._scale = None
 
     def penalty(self, theta):
         if self.fisher is None:
@@ -129,7 +180,11 @@ class OnlineEWC(EWC):
     def penalty_gradient(self, theta):
         if self.fisher is None or self.strength == 0:
             return None
-        return (self.strength * self.fisher * (theta - self.anchor)).astype(np.float32)
+        if self._scale is None:  # lambda F~, until the next consolidation
+            self._scale = self.strength * self.fisher
+        out = (theta - self.anchor).astype(theta.dtype, copy=False)
+        out *= self._scale
+        return out
 
     def info(self):
         return {**super().info(), "gamma": self.gamma}

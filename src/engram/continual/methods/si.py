@@ -38,6 +38,8 @@ class SI(Method):
         self.importance: np.ndarray | None = None  # Omega
         self.anchor: np.ndarray | None = None  # theta*
         self.consolidated = False
+        self._scale: np.ndarray | None = None  # 2 c Omega, in the weights' dtype
+        self._anchor: np.ndarray | None = None  # theta*, in the weights' dtype
 
     def begin(self, learner):
         theta = learner.parameters()
@@ -46,7 +48,12 @@ class SI(Method):
         self.anchor = theta.astype(np.float64)
 
     def after_step(self, learner, grad, theta_before):
-        self.omega -= grad.astype(np.float64) * (learner.parameters() - theta_before)
+        # -g (theta_t+1 - theta_t) in the weights' precision (float32: one pass over each
+        # array, no float64 copies), summed into the float64 omega
+        change = learner.parameters()
+        change -= theta_before
+        change *= grad
+        self.omega -= change
 
     def end_context(self, learner, k):
         theta = learner.parameters().astype(np.float64)
@@ -54,6 +61,11 @@ class SI(Method):
         self.omega[:] = 0.0
         self.anchor = theta
         self.consolidated = True
+        # what each step's penalty gradient reads, in the weights' dtype (float32): 2 c Omega,
+        # and theta* (float32 weights, so exact)
+        native = learner.parameters()
+        self._scale = (2 * self.strength * self.importance).astype(native.dtype)
+        self._anchor = native
 
     def penalty(self, theta: np.ndarray) -> float:
         d = theta.astype(np.float64) - self.anchor
@@ -62,7 +74,9 @@ class SI(Method):
     def penalty_gradient(self, theta):
         if not self.consolidated or self.strength == 0:
             return None
-        return (2 * self.strength * self.importance * (theta - self.anchor)).astype(np.float32)
+        out = theta - self._anchor
+        out *= self._scale
+        return out
 
     def info(self) -> dict[str, Any]:
         return {"strength": self.strength, "damping": self.damping}
