@@ -490,3 +490,32 @@ def test_exclude_from_weight_decay_by_array_and_only_before_the_first_update():
         optimizer.exclude_from_weight_decay(var_names=["bias"])
     with pytest.raises((TypeError, ValueError), match="exclude_from_weight_decay"):
         engram.nn.optimizers.AdamW(exclude_from_weight_decay=["bias"])  # Keras refuses it too
+
+
+def test_sequential_layers_leave_out_the_input_layer_as_keras_does(keras):
+    """``Sequential([Input(...), ...]).layers`` starts at the first computing layer in Keras, so
+    the transfer-learning line ``model.layers[0].trainable = False`` freezes that layer (engram
+    listed the InputLayer first, and the line froze nothing)."""
+
+    def build(lib):
+        model = lib.Sequential(
+            [
+                lib.Input(shape=(4,), name="frozen_first_in"),
+                lib.layers.Dense(3, name="frozen_first_a"),
+                lib.layers.Dense(2, name="frozen_first_b"),
+            ]
+        )
+        model.layers[0].trainable = False
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ours, theirs = build(engram.nn), build(keras)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    assert ours.get_layer("frozen_first_a").trainable is False
+    before = ours.get_weights()
+    ours.set_weights(before)
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    ours.fit(x, np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+    after = ours.get_weights()
+    np.testing.assert_array_equal(after[0], before[0])  # the frozen first Dense
+    assert not np.array_equal(after[2], before[2])  # the second one learned

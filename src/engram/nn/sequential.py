@@ -72,8 +72,13 @@ class Sequential(Model):
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers, in the order they were added."""
-        return self._layers
+        """The layers, in the order they were added, without an ``Input(...)`` given first:
+        Keras's ``Sequential.layers`` leaves its InputLayer out, so ``model.layers[0]`` is the
+        first layer that computes something (the transfer-learning line
+        ``model.layers[0].trainable = False`` freezes it, as in Keras)."""
+        if self._layers and isinstance(self._layers[0], InputLayer):
+            return self._layers[1:]
+        return list(self._layers)
 
     def graph_layers(self) -> list[Layer]:
         return self._layers

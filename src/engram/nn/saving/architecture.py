@@ -203,7 +203,7 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "registered_name": "Functional",
             "build_config": {"input_shape": None},
         }
-    first = model.layers[0]
+    first = model._layers[0]  # an Input(...) given first holds the input's dtype
     sample_shape = tuple(model.input_shape)[1:]  # a nested model's input_shape has the batch
     batch_shape = [None, *sample_shape]
     dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
