@@ -9,6 +9,7 @@ of each tree and the median of the paired after / before ratios (< 1: the change
 
 Workloads (one step each):
     cnn         the article's CNN (bench_cnn.py's model), one ``train_on_batch`` of 32 images
+                (``cnn128``, ``cnn256``: of that many images)
     lstm        bench_rnn.py's LSTM: input 8, hidden 128, 100 steps, batch 64, forward +
                 backward with a fixed output gradient
     simple_rnn  the same with SimpleRNN;  gru  the same with GRU
@@ -45,11 +46,12 @@ def make_step(workload: str, package: str = "engram"):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    if workload == "cnn":
+    if workload.startswith("cnn"):  # "cnn" is batch 32; "cnn128", "cnn256": that batch
+        batch = int(workload[3:] or 32)
         build_cnn = importlib.import_module(f"{package}.experiments._vision").build_cnn
         model = build_cnn(0, 1e-3)
-        x = rng.random((32, 28, 28, 1), dtype=np.float32)
-        y = rng.integers(0, 10, 32)
+        x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+        y = rng.integers(0, 10, batch)
         return lambda: model.train_on_batch(x, y)
     layers = importlib.import_module(f"{package}.nn.layers")
 
