@@ -10,6 +10,7 @@ of each tree and the median of the paired after / before ratios (< 1: the change
 Workloads (one step each):
     cnn         the article's CNN (bench_cnn.py's model), one ``train_on_batch`` of 32 images
                 (``cnn128``, ``cnn256``: of that many images)
+    mlp         bench_mlp.py's 784-128-10 (Adam): one ``fit`` epoch of 6,400 samples, batch 128
     lstm        bench_rnn.py's LSTM: input 8, hidden 128, 100 steps, batch 64, forward +
                 backward with a fixed output gradient
     simple_rnn  the same with SimpleRNN;  gru  the same with GRU
@@ -53,6 +54,17 @@ def make_step(workload: str, package: str = "engram"):
         x = rng.random((batch, 28, 28, 1), dtype=np.float32)
         y = rng.integers(0, 10, batch)
         return lambda: model.train_on_batch(x, y)
+    if workload == "mlp":  # bench_mlp.py's 784-128-10: one fit epoch of 6,400 samples, batch 128
+        nn = importlib.import_module(f"{package}.nn")
+        model = nn.Sequential(
+            [nn.layers.Dense(128, activation="relu", input_shape=(784,)), nn.layers.Dense(10)],
+            seed=0,
+        )
+        model.layers[-1].activation = nn.activations.get("softmax")
+        model.compile(optimizer=nn.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        x = rng.random((6400, 784), dtype=np.float32)
+        y = rng.integers(0, 10, 6400)
+        return lambda: model.fit(x, y, batch_size=128, epochs=1, verbose=0)
     layers = importlib.import_module(f"{package}.nn.layers")
 
     cls = {"lstm": layers.LSTM, "simple_rnn": layers.SimpleRNN, "gru": layers.GRU}[workload]
