@@ -5,6 +5,7 @@ rows, parameter counts, predict 1e-5, evaluate, one epoch 1e-4) and against two 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import engram.nn as en
 from engram.nn import Input, Model, Sequential, gradcheck
@@ -107,3 +108,30 @@ def test_a_shared_sequential_with_dropout_and_a_recurrent_layer_trains():
     before = model.get_weights()
     model.fit([xa, xb], np.zeros((4, 2)), epochs=1, verbose=0)
     assert any(not np.array_equal(p, q) for p, q in zip(before, model.get_weights(), strict=True))
+
+
+def _one_layer_model(layer, name):
+    inputs = Input(shape=(3,), name=f"{name}_in")
+    return Model(inputs, layer(inputs), name=name)
+
+
+@pytest.mark.parametrize("wiring", ["direct_and_nested", "two_nested_models"])
+def test_a_layer_inside_a_nested_model_and_elsewhere_sums_its_gradients(wiring):
+    """One Dense run at two steps of a graph, once through a nested model: its gradient is the
+    sum over both (it was the last step's only: relative error 1/3 against finite
+    differences)."""
+    nn = en
+    shared = nn.layers.Dense(3, activation="tanh", name=f"shared_{wiring}")
+    x_in = nn.Input(shape=(3,), name=f"outer_{wiring}")
+    first = _one_layer_model(shared, f"inner_a_{wiring}")(x_in)
+    if wiring == "direct_and_nested":
+        second = shared(x_in)
+    else:
+        second = _one_layer_model(shared, f"inner_b_{wiring}")(x_in)
+    out = nn.layers.Dense(2, name=f"head_{wiring}")(nn.layers.add([first, second]))
+    model = nn.Model(x_in, out, seed=0)
+    model.compile(optimizer="sgd", loss="mse")
+    model = model.astype("float64")
+    rng = np.random.default_rng(0)
+    report = gradcheck(model, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+    assert report.passed, str(report)

@@ -373,10 +373,16 @@ class Graph:
         ]
         calls: dict[int, int] = {}
         for n in self.nodes:
-            calls[id(n.layer)] = calls.get(id(n.layer), 0) + 1
-        #: indices of the steps whose layer is called more than once (shared layers and
-        #: shared models: a model's per-call state is every layer's inside it, see `_snapshot`)
-        self.shared = {i for i, n in enumerate(self.nodes) if calls[id(n.layer)] > 1}
+            for layer_id in {id(n.layer), *map(id, _leaves(n.layer))}:
+                calls[layer_id] = calls.get(layer_id, 0) + 1
+        #: indices of the steps whose layer, or a layer inside it, runs at more than one step
+        #: (shared layers and shared models, and a layer called both on its own and inside a
+        #: nested model: a model's per-call state is every layer's inside it, see `_snapshot`)
+        self.shared = {
+            i
+            for i, n in enumerate(self.nodes)
+            if any(calls[layer_id] > 1 for layer_id in {id(n.layer), *map(id, _leaves(n.layer))})
+        }
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
         self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
         #: custom layers (``call`` made of ops): what their ``add_loss`` received in a forward
