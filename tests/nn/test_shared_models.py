@@ -135,3 +135,34 @@ def test_a_layer_inside_a_nested_model_and_elsewhere_sums_its_gradients(wiring):
     rng = np.random.default_rng(0)
     report = gradcheck(model, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
     assert report.passed, str(report)
+
+
+def test_a_layer_on_its_own_and_inside_a_nested_model_in_files_and_exports(tmp_path):
+    """The wiring above keeps its outputs through .keras and .engram files, in Keras itself,
+    and in the torch and ONNX exports."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    keras = import_keras()
+    from engram.nn.export import to_onnx, to_torch
+
+    shared = L.Dense(3, activation="tanh", name="wired_shared")
+    inner_in = Input(shape=(3,), name="wired_inner_in")
+    inner = Model(inner_in, shared(inner_in), name="wired_inner")
+    x_in = Input(shape=(3,), name="wired_in")
+    out = L.Dense(2, name="wired_head")(L.add([shared(x_in), inner(x_in)]))
+    model = Model(x_in, out, seed=0)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype("float32")
+    expected = model.predict(x)
+    for name in ("wired.keras", "wired.engram"):
+        model.save(tmp_path / name)
+        loaded = en.models.load_model(tmp_path / name)
+        np.testing.assert_array_equal(loaded.predict(x), expected)
+    theirs = keras.models.load_model(tmp_path / "wired.keras")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), expected, atol=1e-5)
+    module = to_torch(model)
+    np.testing.assert_allclose(module(torch.tensor(x)).detach().numpy(), expected, atol=1e-5)
+    to_onnx(model, tmp_path / "wired.onnx")
+    session = ort.InferenceSession(str(tmp_path / "wired.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
