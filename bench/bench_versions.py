@@ -57,10 +57,12 @@ def make_step(workload: str, package: str = "engram"):
     if workload == "mlp":  # bench_mlp.py's 784-128-10: one fit epoch of 6,400 samples, batch 128
         nn = importlib.import_module(f"{package}.nn")
         model = nn.Sequential(
-            [nn.layers.Dense(128, activation="relu", input_shape=(784,)), nn.layers.Dense(10)],
+            [
+                nn.layers.Dense(128, activation="relu", input_shape=(784,)),
+                nn.layers.Dense(10, activation="softmax"),
+            ],
             seed=0,
         )
-        model.layers[-1].activation = nn.activations.get("softmax")
         model.compile(optimizer=nn.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
         x = rng.random((6400, 784), dtype=np.float32)
         y = rng.integers(0, 10, 6400)

@@ -371,17 +371,16 @@ class Graph:
             )
             for n in self.nodes
         ]
+        runs = [{id(n.layer), *map(id, _leaves(n.layer))} for n in self.nodes]
         calls: dict[int, int] = {}
-        for n in self.nodes:
-            for layer_id in {id(n.layer), *map(id, _leaves(n.layer))}:
+        for layer_ids in runs:
+            for layer_id in layer_ids:
                 calls[layer_id] = calls.get(layer_id, 0) + 1
         #: indices of the steps whose layer, or a layer inside it, runs at more than one step
         #: (shared layers and shared models, and a layer called both on its own and inside a
         #: nested model: a model's per-call state is every layer's inside it, see `_snapshot`)
         self.shared = {
-            i
-            for i, n in enumerate(self.nodes)
-            if any(calls[layer_id] > 1 for layer_id in {id(n.layer), *map(id, _leaves(n.layer))})
+            i for i, layer_ids in enumerate(runs) if any(calls[k] > 1 for k in layer_ids)
         }
         self.layers = list(dict.fromkeys(n.layer for n in self.nodes))
         self._nested = [layer for layer in self.layers if hasattr(layer, "graph_layers")]
