@@ -18,6 +18,7 @@ Reference:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -98,24 +99,24 @@ def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
     ``early_stop`` a cue that reaches a fixed point is written back and dropped, so later steps
     multiply only the cues still moving, all of them together.
     """
+    from engram.runtime import blas_threads, parallel_map
+
     batch, units = states.shape
     cur, nxt = states.copy(), np.empty_like(states)
-    ties = np.empty((min(chunk_size, batch), units), bool)
     rows = np.arange(batch)  # the cues still active, in the order they sit in cur
     steps = np.zeros(batch, np.int64)
     moving = np.ones(batch, bool)
     for t in range(max_steps):
         m = len(rows)
         changed = np.empty(m, bool)
-        for lo in range(0, m, chunk_size):
-            hi = min(lo + chunk_size, m)
-            s, h = cur[lo:hi], nxt[lo:hi]
-            np.matmul(s, w, out=h)  # local fields h = s W
-            if trace is not None:
-                trace[t, rows[lo:hi]] = -0.5 * np.einsum("bi,bi->b", s, h)
-            _sign_keep_ties(h, s, ties[: hi - lo])
-            # rows are +/-1, so s . s_new == N exactly when nothing changed
-            changed[lo:hi] = np.einsum("bi,bi->b", s, h) != units
+        # one contiguous share of the active cues per BLAS thread, all at once (the sign and
+        # the comparisons, which NumPy runs on one core, then run on every core); each share
+        # writes only its rows
+        workers = min(blas_threads(), -(-m // chunk_size))
+        bounds = np.linspace(0, m, workers + 1).astype(int)
+        shares = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+        step = functools.partial(_sync_share, w, cur, nxt, rows, changed, trace, t, chunk_size)
+        parallel_map(step, shares)
         steps[rows] += changed
         cur, nxt = nxt, cur
         if early_stop and not changed.all():
@@ -132,6 +133,23 @@ def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
     if not early_stop and max_steps:
         moving = changed
     return moving, steps
+
+
+def _sync_share(w, cur, nxt, rows, changed, trace, t, chunk_size, share) -> None:
+    """One synchronous update of the active cues lo:hi of ``cur`` into ``nxt``, chunk by
+    chunk, writing their ``changed`` flags (and energies into ``trace``)."""
+    lo, hi = share
+    units = cur.shape[1]
+    ties = np.empty((min(chunk_size, hi - lo), units), bool)
+    for start in range(lo, hi, chunk_size):
+        stop = min(start + chunk_size, hi)
+        s, h = cur[start:stop], nxt[start:stop]
+        np.matmul(s, w, out=h)  # local fields h = s W
+        if trace is not None:
+            trace[t, rows[start:stop]] = -0.5 * np.einsum("bi,bi->b", s, h)
+        _sign_keep_ties(h, s, ties[: stop - start])
+        # rows are +/-1, so s . s_new == N exactly when nothing changed
+        changed[start:stop] = np.einsum("bi,bi->b", s, h) != units
 
 
 def _async_chunk(w, s, rng, max_steps, energy_rows):

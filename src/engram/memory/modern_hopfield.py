@@ -89,6 +89,41 @@ def _softmax_read(q_scaled, x, scores, out):
     return best, 1.0 / total
 
 
+def _empty_result(states: np.ndarray) -> ModernRecallResult:
+    batch = len(states)
+    return ModernRecallResult(
+        states,
+        np.zeros(batch, bool),
+        np.zeros(batch, np.int64),
+        np.zeros(batch, np.int64),
+        np.zeros(batch, np.float32),
+    )
+
+
+def _recall_share(x, beta, result, share, max_steps, tol, chunk_size) -> None:
+    """Recall queries lo:hi of `result.states` in place, chunk by chunk, with buffers of
+    this share's own (each share writes only its rows of `result`)."""
+    lo, hi = share
+    size = min(chunk_size, hi - lo)
+    scores = np.empty((size, len(x)), np.float32)
+    q = np.empty((size, x.shape[1]), np.float32)
+    out = np.empty_like(q)
+    for start in range(lo, hi, chunk_size):
+        stop = min(start + chunk_size, hi)
+        s = result.states[start:stop]
+        n = stop - start
+        for _ in range(max_steps):
+            np.multiply(s, beta, out=q[:n])
+            b, w = _softmax_read(q[:n], x, scores[:n], out[:n])
+            moved = np.abs(out[:n] - s).max(axis=1) >= tol
+            result.steps[start:stop] += moved
+            s[...] = out[:n]
+            result.best_match[start:stop], result.max_attention[start:stop] = b, w
+            if not moved.any():
+                break
+        result.converged[start:stop] = ~moved
+
+
 def modern_energy(patterns: np.ndarray, states: np.ndarray, beta: float) -> np.ndarray:
     """Energy of the continuous modern Hopfield network, per state.
 
@@ -199,35 +234,42 @@ class ModernHopfield:
 
         Per chunk of queries and step: one (chunk, d) x (d, P) product for the scores, a
         softmax in place, one (chunk, P) x (P, d) product for the read-out. The scores take
-        chunk_size * P * 4 bytes: lower chunk_size for very many stored patterns.
+        chunk_size * P * 4 bytes per worker: lower chunk_size for very many stored patterns.
+        The queries are split into one contiguous share per BLAS thread and the shares run at
+        once (`engram.runtime.parallel_map`), so the softmax, which NumPy runs on one core,
+        runs on all of them; `recall_serial` is the same computation in one loop.
         """
+        from engram.runtime import blas_threads, parallel_map
+
         check_positive(max_steps, "max_steps", integer=True)
+        check_positive(chunk_size, "chunk_size", integer=True)
         states = self._queries(queries)
-        x = self.patterns
-        batch, p = len(states), len(x)
-        steps = np.zeros(batch, np.int64)
-        converged = np.zeros(batch, bool)
-        best = np.zeros(batch, np.int64)
-        weight = np.zeros(batch, np.float32)
+        result = _empty_result(states)
+        workers = min(blas_threads(), -(-len(states) // chunk_size))
+        bounds = np.linspace(0, len(states), workers + 1).astype(int)
+        shares = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
         beta = np.float32(self.beta)
-        scores = np.empty((min(chunk_size, batch), p), np.float32)
-        q = np.empty((min(chunk_size, batch), x.shape[1]), np.float32)
-        out = np.empty_like(q)
-        for lo in range(0, batch, chunk_size):
-            hi = min(lo + chunk_size, batch)
-            s = states[lo:hi]
-            n = hi - lo
-            for _ in range(max_steps):
-                np.multiply(s, beta, out=q[:n])
-                b, w = _softmax_read(q[:n], x, scores[:n], out[:n])
-                moved = np.abs(out[:n] - s).max(axis=1) >= tol
-                steps[lo:hi] += moved
-                s[...] = out[:n]
-                best[lo:hi], weight[lo:hi] = b, w
-                if not moved.any():
-                    break
-            converged[lo:hi] = ~moved
-        return ModernRecallResult(states, converged, steps, best, weight)
+        parallel_map(
+            lambda share: _recall_share(
+                self.patterns, beta, result, share, max_steps, tol, chunk_size
+            ),
+            shares,
+        )
+        return result
+
+    def recall_serial(
+        self, queries: Any, max_steps: int = 1, tol: float = 1e-4, chunk_size: int = 1024
+    ) -> ModernRecallResult:
+        """`recall` in one loop on the calling thread: the reference the parallel path is
+        tested against."""
+        check_positive(max_steps, "max_steps", integer=True)
+        check_positive(chunk_size, "chunk_size", integer=True)
+        states = self._queries(queries)
+        result = _empty_result(states)
+        share = (0, len(states))
+        _recall_share(self.patterns, np.float32(self.beta), result, share, max_steps, tol,
+                      chunk_size)  # fmt: skip
+        return result
 
     def attention_weights(self, queries: Any) -> np.ndarray:
         """(batch, P) softmax(beta X xi) for each query: how much each memory is read."""
