@@ -411,3 +411,96 @@ def test_from_config_refuses_keys_that_are_not_data():
     bad["input_layers"]["a_key"] = ["nowhere", 0, 0]
     with pytest.raises(ModelFileError, match=r"the config.input_layers\['a_key'\] reads the layer"):
         engram.nn.Model.from_config(bad)
+
+
+def test_dict_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
+    """Random values put anywhere in the good nested dict file's config (dict keys and the
+    nested call's dict included): each file loads or raises ModelFileError, never another
+    exception."""
+    config, weights = good_dict_file(tmp_path)
+    places = []
+
+    def walk(obj, prefix=()):
+        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
+            places.append((*prefix, key))
+            if isinstance(value, (dict, list)):
+                walk(value, (*prefix, key))
+
+    walk(config)
+    values = [None, 0, "x", [], {}, {"a": 1}, {"k": ["o1", 0, 0]}, ["o1", 0, 0], 10**12]
+    rng = np.random.default_rng(3)
+    refused = 0
+    for _ in range(120):
+        changed = copy.deepcopy(config)
+        place = places[int(rng.integers(len(places)))]
+        target = changed
+        for key in place[:-1]:
+            target = target[key]
+        target[place[-1]] = values[int(rng.integers(len(values)))]
+        path = write_keras(tmp_path / "changed.keras", changed, weights)
+        try:
+            load_model(path)
+        except ModelFileError:
+            refused += 1
+    assert refused > 40
+
+
+def test_two_keys_reading_one_input_are_refused(tmp_path):
+    config, weights = good_dict_file(tmp_path)
+    inner = inner_layer(config, "dicts")["config"]
+    inner["input_layers"]["b_key"] = inner["input_layers"]["a_key"]
+    with pytest.raises(ModelFileError, match="the InputLayer 'in_b' is not among input_layers"):
+        load_model(write_keras(tmp_path / "bad.keras", config, weights))
+
+
+def test_backup_and_restore_resumes_a_dict_model(tmp_path):
+    """A fit of a dict model stopped by an error mid-epoch resumes from its backup and ends
+    with the weights of a fit never stopped."""
+    from engram.nn.callbacks import BackupAndRestore, Callback
+
+    class Stop(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1 and not self.params.get("stopped"):
+                self.params["stopped"] = True
+                raise KeyboardInterrupt
+
+    x, y = dict_data()
+
+    def fresh(scale=0.1):
+        model = dict_model(engram.nn)
+        model.seed, model.rng = 5, np.random.default_rng(5)
+        model.set_weights([np.full_like(w, scale * i) for i, w in enumerate(model.get_weights())])
+        model.compile(engram.nn.optimizers.Adam(0.01), **COMPILE)
+        return model
+
+    straight = fresh()
+    straight.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    backup = BackupAndRestore(str(tmp_path / "backup"), save_freq=1)
+    stopped = fresh()
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[backup, Stop()])
+    resumed = fresh(scale=0.3)  # other weights: only the backup can bring it to the same end
+    resumed.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[backup])
+    for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cli_exports_a_dict_model_file(tmp_path):
+    """``engram export`` of a saved dict model: to .keras (the keys kept) and to ONNX (named by
+    them)."""
+    ort = pytest.importorskip("onnxruntime")
+    from click.testing import CliRunner
+
+    from engram.cli import cli
+
+    model = dict_model(engram.nn)
+    model.save(tmp_path / "m.engram")
+    x, _ = dict_data(4)
+    for to, out in (("keras", "m.keras"), ("onnx", "m.onnx")):
+        args = ["export", str(tmp_path / "m.engram"), "--to", to, "--out", str(tmp_path / out)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    assert_equal(load_model(tmp_path / "m.keras").predict(x), model.predict(x))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    assert_close(dict(zip(names, session.run(None, x), strict=True)), model.predict(x), 1e-5)
