@@ -471,7 +471,8 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         """Keras's ``get_config()`` of a functional model: its layers and wiring as Keras's
-        ``config.json`` holds them (data only); `from_config` builds the model again, and Keras's
+        ``config.json`` holds them (data only; a dict of inputs or outputs as ``{key: [layer,
+        node, tensor]}``, keys sorted); `from_config` builds the model again, and Keras's
         ``Model.from_config`` reads it too."""
         if _subclassed(self):
             raise NotImplementedError(

@@ -504,3 +504,22 @@ def test_cli_exports_a_dict_model_file(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     assert_close(dict(zip(names, session.run(None, x), strict=True)), model.predict(x), 1e-5)
+
+
+def test_hostile_dict_wiring_in_an_engram_file_is_refused_naming_its_header(tmp_path, trap):  # noqa: F811
+    from tests.nn.saving.test_engram_graph import with_graph
+
+    source = tmp_path / "src" / "good.engram"
+    source.parent.mkdir()
+    nested_dict_model(engram.nn).save(source)
+
+    def edit(graph):
+        call = next(e for e in graph["config"]["layers"] if e["name"] == "dicts")
+        call["inbound_nodes"][0]["args"][0]["a_key"] = evil_tensor()
+
+    path = with_graph(source, tmp_path / "src" / "bad.engram", edit)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(ModelFileError, match=r"the header's keras_architecture.*'a_key'\] is .*"):
+        load_model(path)
+    assert not trap.exists() and PAYLOAD not in sys.modules
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -686,8 +686,10 @@ def from_torch(module: Any, input_shape: Any) -> Any:
     """An engram model from a torch module whose parts map one to one: an ``nn.Sequential``
     of Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
     Identity, Dropout and Flatten (start_dim 1) becomes a `Sequential`; the ``Graph`` module
-    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py).
-    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs).
+    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py),
+    with its dict of inputs or outputs where it has one (``input_keys``/``output_keys``).
+    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs, in
+    sorted key order for a dict).
 
     Raises:
         ValueError: any other module (named), e.g. Conv2d (channels-first, not one to one).
