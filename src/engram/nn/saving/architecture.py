@@ -137,7 +137,8 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     opt_config = {"name": opt.name, **opt.get_config()}
     loss = model.loss
     loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
-    weights = list(model._loss_weights)
+    weights: Any = list(model._loss_weights)
+    all_ones = all(w == 1.0 for w in weights)
     keys = model.__dict__.get("_output_dict")
     if keys:  # per output of a dict, by its key (as Keras records them)
         weights = dict(zip(keys, weights, strict=True))
@@ -150,17 +151,13 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
             "registered_name": None,
         },
         "loss": loss,
-        "loss_weights": None if all(w == 1.0 for w in _values(weights)) else weights,
+        "loss_weights": None if all_ones else weights,
         "metrics": _keras_metrics(model.metric_names),
         "weighted_metrics": None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
     }
-
-
-def _values(value: Any) -> list[Any]:
-    return list(value.values()) if isinstance(value, dict) else list(value)
 
 
 def require_graph_model(model: Any, what: str) -> None:

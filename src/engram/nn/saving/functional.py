@@ -156,7 +156,10 @@ def _call(node: Any, name: str, where: str) -> Call:
 
 
 def _is_tensor_entry(value: dict) -> bool:
-    return "class_name" in value and "config" in value
+    """Whether a call's argument dict is one tensor rather than a dict of tensors keyed by
+    input name, as Keras tells them apart (anything else is then read as a dict whose values
+    must each be a tensor)."""
+    return value.get("class_name") == "__keras_tensor__"
 
 
 def _dict_keys(value: dict, name: str, where: str) -> list[str]:
