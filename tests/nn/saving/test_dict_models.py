@@ -523,3 +523,19 @@ def test_hostile_dict_wiring_in_an_engram_file_is_refused_naming_its_header(tmp_
         load_model(path)
     assert not trap.exists() and PAYLOAD not in sys.modules
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_a_nested_call_keyed_like_a_serialized_object_reads_back(tmp_path):
+    """Input keys 'class_name' and 'config' make the nested call's dict look like a serialized
+    object; the reader tells it from a tensor as Keras does (by ``__keras_tensor__``). (Keras
+    3.15.1 itself cannot load such a file, its own included: it reads the dict as an object.)"""
+    a, b = engram.nn.Input((2,), name="a"), engram.nn.Input((3,), name="b")
+    joined = engram.nn.layers.concatenate([a, b])
+    inner = engram.nn.Model({"class_name": a, "config": b}, engram.nn.layers.Dense(2)(joined))
+    x, y = engram.nn.Input((2,), name="x"), engram.nn.Input((3,), name="y")
+    model = engram.nn.Model([x, y], inner({"class_name": x, "config": y}))
+    model.save(tmp_path / "m.keras")
+    data = [np.ones((2, 2), "float32"), np.ones((2, 3), "float32")]
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "m.keras").predict(data), model.predict(data)
+    )
