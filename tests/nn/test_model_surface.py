@@ -83,18 +83,14 @@ def test_dict_inputs_and_outputs_match_keras(keras):
     assert isinstance(out, dict) and sorted(out) == ["department", "priority"]
 
 
-def test_dict_inputs_refuse_a_list_and_dict_models_refuse_nesting_and_saving(tmp_path):
+def test_dict_inputs_refuse_a_list_and_keys_that_are_not_strings():
+    """(Dict models nested, in files and configs: tests/nn/saving/test_dict_models.py.)"""
     model = dict_model(engram.nn)
     x, _ = dict_data(4)
     with pytest.raises(ValueError, match=r"x must be a dict keyed by .*\['a_key', 'b_key'\]"):
         model.predict([x["a_key"], x["b_key"]])
     with pytest.raises(ValueError, match=r"x has no arrays for the inputs \['b_key'\]"):
         model.predict({"a_key": x["a_key"]})
-    inner = engram.nn.Input((3,), name="a")
-    with pytest.raises(NotImplementedError, match="takes or returns a dict, inside another"):
-        model({"a_key": inner, "b_key": engram.nn.Input((2,), name="b")})
-    with pytest.raises(NotImplementedError, match="inputs or outputs are a dict"):
-        model.save(str(tmp_path / "m.keras"))
     with pytest.raises(TypeError, match="keys must be strings"):
         engram.nn.Model(inputs={1: engram.nn.Input((2,))}, outputs=engram.nn.Input((2,)))
 

@@ -307,16 +307,29 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         """On symbolic tensors: record the model as one layer of a bigger graph. On arrays:
         the outputs (``training=True`` runs dropout and batch statistics)."""
         if is_symbolic(x) or isinstance(x, dict) and any(map(is_symbolic, x.values())):
-            if self._input_dict or self._output_dict:
-                raise NotImplementedError(
-                    f"Calling model {self.name!r}, which takes or returns a dict, inside another "
-                    "model is not supported yet; build it with lists of inputs and outputs."
-                )
             if not self.built and _subclassed(self):
                 trace_for_shape(self, _symbolic_shapes(x))
-            return call_layer(self, x)
+            if self._input_dict or isinstance(x, dict):
+                x = self._symbolic_dict(x)
+            out = call_layer(self, x)
+            return dict(zip(self._output_dict, out, strict=True)) if self._output_dict else out
         xs = self._check_x(x)
         return self._structured(self.graph.forward(xs, training))
+
+    def _symbolic_dict(self, x: Any) -> list[SymbolicTensor]:
+        """A dict of symbolic inputs as the list this model's graph takes (sorted keys)."""
+        keys = self._input_dict
+        if not keys or not isinstance(x, dict):
+            takes = f"a dict keyed by {keys}" if keys else "a tensor or a list of tensors"
+            raise TypeError(
+                f"Model {self.name!r} takes {takes}; it was called on a {type(x).__name__}."
+            )
+        if sorted(x) != keys:
+            raise ValueError(
+                f"Model {self.name!r} takes a dict keyed by {keys}; it was called on one keyed "
+                f"by {sorted(map(str, x))}."
+            )
+        return [x[k] for k in keys]
 
     def astype(self, dtype: Any) -> Model:
         for layer in self._leaves():
@@ -458,17 +471,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         """Keras's ``get_config()`` of a functional model: its layers and wiring as Keras's
-        ``config.json`` holds them (data only); `from_config` builds the model again, and Keras's
+        ``config.json`` holds them (data only; a dict of inputs or outputs as ``{key: [layer,
+        node, tensor]}``, keys sorted); `from_config` builds the model again, and Keras's
         ``Model.from_config`` reads it too."""
         if _subclassed(self):
             raise NotImplementedError(
                 f"get_config() of a subclassed model ({type(self).__name__}: its architecture "
                 "is Python code) is not supported; build it as a functional model to get one."
-            )
-        if self._input_dict or self._output_dict:
-            raise NotImplementedError(
-                "get_config() of a model whose inputs or outputs are a dict is not supported "
-                "yet; build it with lists of inputs and outputs."
             )
         from engram.nn.saving.architecture import model_config
 
@@ -486,13 +495,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
 
     # ------------------------------------------------------------------ files
     def _refuse_unsaveable(self, what: str) -> None:
-        """Files hold data, never code: a model with a custom layer is refused by name, and
-        one with dict inputs or outputs (no file format here keeps the keys yet)."""
-        if self._input_dict or self._output_dict:
-            raise NotImplementedError(
-                f"{what} of a model whose inputs or outputs are a dict is not supported yet; "
-                "build it with lists of inputs and outputs to save it."
-            )
+        """Files hold data, never code: a model with a custom layer is refused by name."""
         custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
         if custom:
             raise NotImplementedError(

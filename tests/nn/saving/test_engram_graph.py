@@ -154,7 +154,7 @@ def huge_units(graph):
         (lambda_in_the_encoder, r"keras\.layers\.Lambda.*Python code"),
         (node_out_of_range, r"reads node 2 of 'encoder', which has 2 node"),
         (huge_units, r"larger than the arrays left in the weights file"),
-        (lambda g: g["config"].update(layers="run"), r"has no list of layers"),
+        (lambda g: g["config"].update(layers="run"), r"keras_architecture has no list of layers"),
         (lambda g: g.update(config=[1, 2]), r"config \[1, 2\] \(a function, not a class\)"),
         (lambda g: g.update(module=PAYLOAD), rf"{PAYLOAD}\.Functional, not a Sequential"),
     ],
@@ -167,8 +167,9 @@ def test_hostile_graph_data_in_an_engram_file_is_refused(tmp_path, trap, edit, m
     two_outputs().save(source)
     path = with_graph(source, tmp_path / "src" / "bad.engram", edit)
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    with pytest.raises(ModelFileError, match=match):
+    with pytest.raises(ModelFileError, match=match) as refused:
         load_model(path)
+    assert "config.json" not in str(refused.value)  # an .engram file has none: name its part
     assert not trap.exists() and PAYLOAD not in sys.modules
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 

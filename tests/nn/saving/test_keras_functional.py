@@ -351,3 +351,17 @@ def test_a_sequential_holding_a_model_both_ways(tmp_path):
     ours.save(tmp_path / "e.keras")
     back = keras.saving.load_model(tmp_path / "e.keras")
     np.testing.assert_allclose(as_list(back(x, training=False))[0], expected, atol=1e-5, rtol=0)
+
+
+def test_a_keras_file_with_a_nested_model_of_two_inputs_loads(tmp_path):
+    """Keras records the call of a nested model with a list of inputs with ``mask: [null,
+    null]`` (one per input); such a file loads with the same outputs (it was refused)."""
+    K = keras.layers
+    a, b = keras.Input((3,), name="ia"), keras.Input((2,), name="ib")
+    inner = keras.Model([a, b], K.Dense(2, name="dd")(K.concatenate([a, b])), name="inner")
+    x1, x2 = keras.Input((3,), name="x1"), keras.Input((2,), name="x2")
+    kmodel = keras.Model([x1, x2], inner([x1, x2]), name="outer")
+    kmodel.save(tmp_path / "k.keras")
+    x = data(kmodel.inputs)
+    expected = np.asarray(kmodel.predict(x, verbose=0))
+    np.testing.assert_allclose(load_model(tmp_path / "k.keras").predict(x), expected, atol=1e-5)

@@ -53,16 +53,19 @@ _RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
 class _Graph:
     """Nodes and initializers under construction, with unique names."""
 
-    def __init__(self) -> None:
+    def __init__(self, reserved: Any = ()) -> None:
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.count = 0
+        self.reserved = set(reserved)  # the graph's input and output names
 
     def name(self, hint: str) -> str:
         self.count += 1
+        while f"{hint}_{self.count}" in self.reserved:
+            self.count += 1
         return f"{hint}_{self.count}"
 
     def const(self, array: np.ndarray, hint: str) -> str:
@@ -646,8 +649,28 @@ def _integer_inputs(model: Any) -> list[bool]:
     ]
 
 
-def _io_names(names: list[str], single: str) -> list[str]:
+def _io_names(names: list[str], single: str, keys: list[str] | None) -> list[str]:
+    """The ONNX names of the inputs (or outputs): a dict's keys, else ``single`` for one and
+    ``single_<layer name>`` for several."""
+    if keys:
+        return list(keys)
     return [single] if len(names) == 1 else [f"{single}_{name}" for name in names]
+
+
+def _check_io_names(in_names: list[str], out_names: list[str]) -> None:
+    """ONNX names each value once and reads an empty name as "absent": refuse dict keys that
+    would break either rule, naming them."""
+    if "" in in_names or "" in out_names:
+        raise ValueError(
+            "to_onnx names a dict's inputs and outputs by their keys, and ONNX cannot name a "
+            "value with the empty key ''. Rename that key."
+        )
+    both = sorted(set(in_names) & set(out_names))
+    if both:
+        raise ValueError(
+            f"to_onnx names a dict's inputs and outputs by their keys, and ONNX names each "
+            f"value once: {both[0]!r} is both an input and an output key. Rename one of them."
+        )
 
 
 def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
@@ -668,10 +691,11 @@ def to_onnx_bytes(model: Any, opset: int | None = None) -> bytes:
     require_graph_model(model, "to_onnx")
     if not model.built:
         raise ValueError("Only a built model can be exported: fit it, or pass input_shape.")
-    g = _Graph()
     real = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
-    in_names = _io_names(list(model.input_names), "input")
-    out_names = _io_names(list(model.output_names), "output")
+    in_names = _io_names(list(model.input_names), "input", model.__dict__.get("_input_dict"))
+    out_names = _io_names(list(model.output_names), "output", model.__dict__.get("_output_dict"))
+    _check_io_names(in_names, out_names)
+    g = _Graph(reserved=[*in_names, *out_names])
     outs = _emit_model(g, model, in_names)
     for out, name in zip(outs, out_names, strict=True):
         g.nodes.append(helper.make_node("Identity", [out], [name], name=name))
@@ -703,7 +727,9 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
     """Write ``model`` as an ONNX file (atomically) with IR version `IR_VERSION` and ``opset``
     (default `OPSET`); onnxruntime's CPU provider runs it with outputs within 1e-5 of
     ``model.predict``. The input is named ``input`` (int64 for an Embedding model), the output
-    ``output``; the batch axis is dynamic.
+    ``output``; several are ``input_<layer name>`` / ``output_<layer name>``; a dict of inputs
+    or outputs is named by its keys (a key that is empty or both an input's and an output's is
+    refused). The batch axis is dynamic.
 
     Raises:
         ValueError: a layer or activation with no ONNX counterpart (named), or a bad opset.

@@ -257,18 +257,30 @@ def _modules() -> dict[str, Any]:
         """A functional model: one module per layer (a shared layer's module runs at each of
         its calls), run over the graph's nodes in order. ``steps`` holds, per node, the module's
         index, the value slots it reads and writes, and whether it takes a list; no code is
-        generated."""
+        generated. A model with a dict of inputs (``input_keys``, sorted) takes a dict (or
+        keyword arguments, or the arrays in sorted key order); one with a dict of outputs
+        (``output_keys``) returns a dict."""
 
         def __init__(
-            self, layers: list[Any], steps: list[tuple], n_inputs: int, outputs: list, masks=None
+            self,
+            layers: list[Any],
+            steps: list[tuple],
+            n_inputs: int,
+            outputs: list,
+            masks=None,
+            input_keys: list[str] | None = None,
+            output_keys: list[str] | None = None,
         ):
             super().__init__()
             self.layers = nn.ModuleList(layers)
             self.steps, self.n_inputs, self.outputs = steps, n_inputs, outputs
             #: per step: None, or (reads the input's mask, how the output's mask is made)
             self.masks = masks or [None] * len(steps)
+            self.input_keys, self.output_keys = input_keys, output_keys
 
-        def forward(self, *xs):
+        def forward(self, *xs, **named):
+            if named or len(xs) == 1 and isinstance(xs[0], dict):
+                xs = self._by_key(named if named else xs[0], len(xs) - (not named))
             if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
                 xs = tuple(xs[0])
             if len(xs) != self.n_inputs:
@@ -282,6 +294,8 @@ def _modules() -> dict[str, Any]:
                     y = self.layers[index](args[0], mask)
                 else:
                     y = self.layers[index](args if multi else args[0])
+                if isinstance(y, dict):  # a nested model's dict of outputs (sorted keys)
+                    y = tuple(y.values())
                 ys = y if len(outs) > 1 else (y,)
                 values.extend(ys)
                 made = None if masking is None else masking[1]
@@ -291,7 +305,21 @@ def _modules() -> dict[str, Any]:
                     mask = (args[0] != made[1]).any(dim=-1)
                 masks.extend([mask if made is not None else None] * len(ys))
             result = tuple(values[i] for i in self.outputs)
+            if self.output_keys:
+                return dict(zip(self.output_keys, result, strict=True))
             return result if len(result) > 1 else result[0]
+
+        def _by_key(self, named: dict, extra: int) -> tuple:
+            """The arrays of a dict of inputs in the graph's order (sorted keys)."""
+            if not self.input_keys or extra:
+                takes = f"a dict keyed by {self.input_keys}" if self.input_keys else "no dict"
+                raise TypeError(f"This module takes {takes} (and nothing beside it).")
+            if sorted(named) != self.input_keys:
+                raise ValueError(
+                    f"This module takes a dict keyed by {self.input_keys}; got the keys "
+                    f"{sorted(map(str, named))}."
+                )
+            return tuple(named[k] for k in self.input_keys)
 
     return {k: v for k, v in locals().items() if isinstance(v, type)}
 
@@ -628,7 +656,8 @@ def _module(model: Any, m: dict[str, Any]) -> Any:
         steps.append((index[id(layer)], ins, tuple(outs), node.multi))
     outputs = [slot[id(t)] for t in graph.outputs]
     masks = [plan.get(id(node)) for node in graph.nodes]
-    return m["Graph"](layers, steps, len(graph.inputs), outputs, masks)
+    keys = model.__dict__.get("_input_dict"), model.__dict__.get("_output_dict")
+    return m["Graph"](layers, steps, len(graph.inputs), outputs, masks, *keys)
 
 
 def to_torch(model: Any) -> Any:
@@ -637,6 +666,8 @@ def to_torch(model: Any) -> Any:
     a functional one a module that runs one submodule per layer over the graph's nodes in order
     (shared layers share their module and weights; nested models become nested modules),
     called as ``module(x1, x2, ...)`` and returning a tuple when the model has several outputs.
+    A model with a dict of inputs is called with that dict (``module({"a": xa, "b": xb})`` or
+    ``module(a=xa, b=xb)``), and one with a dict of outputs returns a dict, as ``predict``.
 
     Raises:
         ValueError: a layer or activation with no PyTorch counterpart, named.
@@ -655,8 +686,10 @@ def from_torch(module: Any, input_shape: Any) -> Any:
     """An engram model from a torch module whose parts map one to one: an ``nn.Sequential``
     of Linear, Embedding, ReLU, Tanh, Sigmoid, ELU (alpha 1), LeakyReLU, Softmax(dim=-1),
     Identity, Dropout and Flatten (start_dim 1) becomes a `Sequential`; the ``Graph`` module
-    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py).
-    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs).
+    `to_torch` makes of a functional model becomes a functional `Model` (torch_graph.py),
+    with its dict of inputs or outputs where it has one (``input_keys``/``output_keys``).
+    ``input_shape`` is one sample's shape (a list of them for a graph with several inputs, in
+    sorted key order for a dict).
 
     Raises:
         ValueError: any other module (named), e.g. Conv2d (channels-first, not one to one).

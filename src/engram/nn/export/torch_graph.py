@@ -77,7 +77,8 @@ def graph_from_torch(module: Any, input_shape: Any, m: dict[str, Any], read_laye
             if index not in made:
                 shape = [t.shape[1:] for t in args] if multi else args[0].shape[1:]
                 made[index] = graph_from_torch(child, shape, m, read_layer)
-            y = made[index](x)
+            y = made[index](_structure(args, child.input_keys) if child.input_keys else x)
+            y = list(y.values()) if isinstance(y, dict) else y  # a dict's values, sorted keys
         elif isinstance(child, sequential) and not multi:  # one layer's modules
             if index not in made:
                 pairs = [read_layer(sub, i, args[0].shape[1:]) for i, sub in enumerate(child)]
@@ -94,10 +95,15 @@ def graph_from_torch(module: Any, input_shape: Any, m: dict[str, Any], read_laye
             )
         values.extend(y if isinstance(y, list) else [y])
     outputs = [values[i] for i in module.outputs]
-    model = Model(
-        inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0]
-    )
+    model = Model(_structure(inputs, module.input_keys), _structure(outputs, module.output_keys))
     for layer, arrays in weights:
         if arrays:
             layer.set_weights(arrays)
     return model
+
+
+def _structure(tensors: list[Any], keys: list[str] | None) -> Any:
+    """Tensors as a model takes or gives them: a dict by ``keys``, a list, or one tensor."""
+    if keys:
+        return dict(zip(keys, tensors, strict=True))
+    return tensors if len(tensors) > 1 else tensors[0]

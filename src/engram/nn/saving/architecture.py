@@ -137,7 +137,12 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     opt_config = {"name": opt.name, **opt.get_config()}
     loss = model.loss
     loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
-    weights = list(model._loss_weights)
+    weights: Any = list(model._loss_weights)
+    all_ones = all(w == 1.0 for w in weights)
+    keys = model.__dict__.get("_output_dict")
+    if keys:  # per output of a dict, by its key (as Keras records them)
+        weights = dict(zip(keys, weights, strict=True))
+        loss = dict(zip(keys, loss, strict=True)) if isinstance(loss, list) else loss
     return {
         "optimizer": {
             "module": "keras.optimizers",
@@ -146,7 +151,7 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
             "registered_name": None,
         },
         "loss": loss,
-        "loss_weights": None if all(w == 1.0 for w in weights) else weights,
+        "loss_weights": None if all_ones else weights,
         "metrics": _keras_metrics(model.metric_names),
         "weighted_metrics": None,
         "run_eagerly": False,
@@ -262,7 +267,7 @@ def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> di
     layers = []
     input_shape = None
     for i, entry in enumerate(entries):
-        at = f"layer {i}" if where == "config.json" else f"{where}.layers[{i}]"
+        at = f"layer {i}" if depth == 0 else f"{where}.layers[{i}]"
         nested = _read_model(entry, name, at, depth + 1)
         if nested is not None:
             layers.append({"model": nested})
@@ -308,24 +313,26 @@ def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str,
     def read_layer(layer_entry: Any, at: str) -> dict:
         return _engram_layer(layer_entry, name, at)
 
-    def read_nested(layer_entry: Any, at: str, level: int) -> tuple[Any, int, bool] | None:
+    def read_nested(layer_entry: Any, at: str, level: int) -> tuple | None:
         spec = _read_model(layer_entry, name, at, level)
         if spec is None:
             return None
-        n_outputs = len(spec[1].outputs) if spec[0] == "functional" else 1
-        return spec, n_outputs, spec[0] == "functional"
+        if spec[0] != "functional":
+            return spec, 1, False, None
+        return spec, len(spec[1].outputs), True, spec[1].input_keys
 
     graph = functional.read_graph(inner, name, where, read_layer, read_nested, depth)
     return "functional", graph
 
 
-def read_config(config: Any, name: str) -> tuple[str, Any]:
-    """A Keras ``config.json``'s model, checked (`_read_model`); refuses any other class."""
-    spec = _read_model(config, name, "config.json")
+def read_config(config: Any, name: str, where: str = "config.json") -> tuple[str, Any]:
+    """A Keras ``config.json``'s model, checked (`_read_model`); refuses any other class.
+    ``where`` names the part of the file (or the call) the config came from in errors."""
+    spec = _read_model(config, name, where)
     if spec is None:
-        module, class_name, _ = allowlist.check_entry(config, name, "config.json")
+        module, class_name, _ = allowlist.check_entry(config, name, where)
         raise allowlist.refuse(
-            name, f"config.json is the class {module}.{class_name}, not a Sequential or "
+            name, f"{where} is the class {module}.{class_name}, not a Sequential or "
             "functional model"
         )  # fmt: skip
     return spec
@@ -438,7 +445,9 @@ def model_from_config(config: Any, class_name: str) -> Any:
     except (TypeError, ValueError) as exc:
         message = f"{where}: the config holds something other than data: {exc}"
         raise ModelFileError(message) from None
-    spec = read_config({"module": "keras", "class_name": class_name, "config": config}, where)
+    spec = read_config(
+        {"module": "keras", "class_name": class_name, "config": config}, where, "the config"
+    )
 
     def make_layer(layer_cfg: dict) -> Any:
         return layers.get(layer_cfg["class_name"]).from_config(layer_cfg["config"])

@@ -21,6 +21,8 @@ from engram.nn.saving import architecture
 
 #: the metadata key of the graph (absent from Sequential models' files)
 KEY = "keras_architecture"
+#: how errors name that part of the file (an .engram file has no config.json)
+WHERE = f"the header's {KEY}"
 
 
 def needs_graph(model: Any) -> bool:
@@ -54,7 +56,7 @@ def read(metadata: dict, shapes: dict[str, tuple[int, ...]], name: str) -> Any:
 
     config = _json_field(metadata, KEY, name)
     try:  # a value of the wrong type anywhere in the config is a malformed file
-        spec = architecture.read_config(config, name)
+        spec = architecture.read_config(config, name, WHERE)
     except ModelFileError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:

@@ -7,13 +7,19 @@ calls in the file; an `InputLayer` has the one node 0). ``input_layers`` and ``o
 name the model's inputs and outputs the same way, except that there a nested ``Functional``
 model's node index is one higher (Keras counts the node that built the nested model).
 
+A model whose inputs or outputs are a dict keeps it there: ``input_layers`` / ``output_layers``
+are then ``{key: reference}``, and the model's arrays are in sorted key order (Keras flattens a
+dict so); a call of such a nested model passes ``args = [{key: tensor}]`` (Keras adds
+``kwargs = {"mask": {key: null}}``).
+
 Reading checks the whole wiring before anything is built, and refuses with `ModelFileError`
 naming the entry: a layer name that is not a unique string, a reference to a layer the file
 does not have, a node or tensor index out of range, call arguments other than tensors, an
-`InputLayer` that is called or is not a model input, a layer never called, and wiring with a
-cycle. A layer or nested model called at several nodes is one object (shared weights). Every
-layer entry goes through the allowlist (the ``read_layer`` given by keras_format) before
-anything is created; nested models are read by the same rules, at most `MAX_DEPTH` deep.
+`InputLayer` that is called or is not a model input, a layer never called, wiring with a
+cycle, and dict keys that are not names or do not match the keys of the model called. A layer
+or nested model called at several nodes is one object (shared weights). Every layer entry goes
+through the allowlist (the ``read_layer`` given by keras_format) before anything is created;
+nested models are read by the same rules, at most `MAX_DEPTH` deep.
 """
 
 from __future__ import annotations
@@ -48,16 +54,20 @@ MAX_DEPTH = 16
 #: keyword arguments a node may record, with the values that change nothing (Keras records
 #: ``training=False`` for Dropout when the graph is built; fit and predict override it)
 CALL_KWARGS = {"mask": (None,), "training": (None, False)}
+#: at most this many keys in a dict of inputs or outputs
+MAX_KEYS = 10_000
 
 Ref = tuple[str, int, int]
 
 
 @dataclass
 class Call:
-    """One call of a layer: the tensors it reads, and whether it was called on a list."""
+    """One call of a layer: the tensors it reads, and whether it was called on a list (or on
+    a dict: ``keys`` then holds its keys, sorted, in the order of ``refs``)."""
 
     refs: list[Ref]
     multi: bool
+    keys: list[str] | None = None
 
 
 @dataclass
@@ -74,6 +84,7 @@ class LayerSpec:
     calls: list[Call] = field(default_factory=list)
     n_outputs: int = 1
     functional: bool = False
+    input_keys: list[str] | None = None  # a nested model's dict of inputs (sorted keys)
 
 
 @dataclass
@@ -88,6 +99,8 @@ class GraphSpec:
     multi_output: bool
     order: list[tuple[str, int]]
     trainable: bool = True
+    input_keys: list[str] | None = None  # the keys of a dict of inputs (sorted), else None
+    output_keys: list[str] | None = None  # the keys of a dict of outputs (sorted), else None
 
 
 def _tensor_ref(value: Any, name: str, where: str) -> Ref:
@@ -122,10 +135,18 @@ def _call(node: Any, name: str, where: str) -> Call:
     if not isinstance(kwargs, dict):
         raise allowlist.refuse(name, f"{where}.kwargs is not an object")
     for key, value in kwargs.items():
+        if key == "mask" and isinstance(value, (dict, list)):  # one None per input
+            values = value.values() if isinstance(value, dict) else value
+            if all(v is None for v in values):
+                continue
         if key not in CALL_KWARGS or value not in CALL_KWARGS[key]:
             raise allowlist.refuse(
                 name, f"{where} passes {key}={value!r:.80}, which engram does not implement"
             )
+    if isinstance(args[0], dict) and not _is_tensor_entry(args[0]):
+        keys = _dict_keys(args[0], name, f"{where}.args[0]")
+        refs = [_tensor_ref(args[0][k], name, f"{where}.args[0][{k!r}]") for k in keys]
+        return Call(refs, True, keys)
     multi = isinstance(args[0], list)
     tensors = args[0] if multi else [args[0]]
     if not tensors:
@@ -134,13 +155,38 @@ def _call(node: Any, name: str, where: str) -> Call:
     return Call(refs, multi)
 
 
-def _io_refs(value: Any, name: str, where: str) -> tuple[list[Ref], bool]:
-    """``input_layers``/``output_layers``: one reference, or a list of them."""
+def _is_tensor_entry(value: dict) -> bool:
+    """Whether a call's argument dict is one tensor rather than a dict of tensors keyed by
+    input name, as Keras tells them apart (anything else is then read as a dict whose values
+    must each be a tensor)."""
+    return value.get("class_name") == "__keras_tensor__"
+
+
+def _dict_keys(value: dict, name: str, where: str) -> list[str]:
+    """The keys of a dict of tensors or references, sorted (the order Keras flattens it in)."""
+    if not value:
+        raise allowlist.refuse(name, f"{where} is an empty dict")
+    if len(value) > MAX_KEYS:
+        raise allowlist.refuse(name, f"{where} has more than {MAX_KEYS} keys")
+    bad = [k for k in value if not isinstance(k, str) or not k]
+    if bad:
+        raise allowlist.refuse(name, f"{where} has a key that is not a name: {bad[0]!r:.40}")
+    return sorted(value)
+
+
+def _io_refs(value: Any, name: str, where: str) -> tuple[list[Ref], bool, list[str] | None]:
+    """``input_layers``/``output_layers``: one reference, a list of them, or a dict of them
+    (the references in sorted key order, and the keys)."""
+    if isinstance(value, dict):
+        keys = _dict_keys(value, name, where)
+        return [_ref(value[k], name, f"{where}[{k!r}]") for k in keys], True, keys
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-        return [_ref(value, name, where)], False
+        return [_ref(value, name, where)], False, None
     if not isinstance(value, list) or not value:
-        raise allowlist.refuse(name, f"{where} is not a reference or a list of references")
-    return [_ref(v, name, f"{where}[{i}]") for i, v in enumerate(value)], True
+        raise allowlist.refuse(
+            name, f"{where} is not a reference, a list of references or a dict of them"
+        )
+    return [_ref(v, name, f"{where}[{i}]") for i, v in enumerate(value)], True, None
 
 
 def read_graph(
@@ -148,15 +194,15 @@ def read_graph(
     name: str,
     where: str,
     read_layer: Callable[[Any, str], dict],
-    read_model: Callable[[Any, str, int], tuple[Any, int, bool]],
+    read_model: Callable[[Any, str, int], tuple[Any, int, bool, list[str] | None] | None],
     depth: int = 0,
 ) -> GraphSpec:
     """A functional config's ``config`` as a checked `GraphSpec` (nothing built).
 
     ``read_layer(entry, where)`` checks a layer entry against the allowlist and returns its
     engram config; ``read_model(entry, where, depth)`` reads a nested model entry and returns
-    (its spec, its number of outputs, whether it is functional), or None when the entry is not
-    a model.
+    (its spec, its number of outputs, whether it is functional, the keys of its dict of inputs
+    or None), or None when the entry is not a model.
     """
     if depth > MAX_DEPTH:
         raise allowlist.refuse(name, f"{where} nests models more than {MAX_DEPTH} deep")
@@ -172,8 +218,10 @@ def read_graph(
         if spec.name in specs:
             raise allowlist.refuse(name, f"{where} has two layers named {spec.name!r}")
         specs[spec.name] = spec
-    inputs, multi_in = _io_refs(inner.get("input_layers"), name, f"{where}.input_layers")
-    outputs, multi_out = _io_refs(inner.get("output_layers"), name, f"{where}.output_layers")
+    inputs, multi_in, in_keys = _io_refs(inner.get("input_layers"), name, f"{where}.input_layers")
+    outputs, multi_out, out_keys = _io_refs(
+        inner.get("output_layers"), name, f"{where}.output_layers"
+    )
     # a nested Functional model's node index in input/output_layers counts its building node
     outputs = [_shift(r, specs) for r in outputs]
     trainable = inner.get("trainable", True)
@@ -181,6 +229,7 @@ def read_graph(
         raise allowlist.refuse(name, f"{where}.trainable is {trainable!r:.40}, not true or false")
     graph = GraphSpec(model_name, list(specs.values()), inputs, outputs, multi_in, multi_out, [])
     graph.trainable = trainable
+    graph.input_keys, graph.output_keys = in_keys, out_keys
     _check_wiring(graph, specs, name, where)
     graph.order = _order(graph, specs, name, where)
     return graph
@@ -205,8 +254,9 @@ def _layer_spec(entry, name, where, read_layer, read_model, depth) -> LayerSpec:
         raise allowlist.refuse(name, f"{where}.inbound_nodes is not a list")
     model = read_model(entry, where, depth + 1)
     if model is not None:
-        config, n_outputs, functional = model
-        spec = LayerSpec(layer_name, "model", config, n_outputs=n_outputs, functional=functional)
+        config, n_outputs, functional, keys = model
+        spec = LayerSpec(layer_name, "model", config, n_outputs=n_outputs)
+        spec.functional, spec.input_keys = functional, keys
     else:
         body = {k: v for k, v in entry.items() if k not in ("name", "inbound_nodes")}
         config = read_layer(body, where)
@@ -250,18 +300,30 @@ def _check_wiring(graph: GraphSpec, specs: dict[str, LayerSpec], name: str, wher
         for k, call in enumerate(spec.calls):
             for i, ref in enumerate(call.refs):
                 _check_ref(ref, specs, name, f"{where}: {spec.name!r} node {k} argument {i}")
+            if call.keys != spec.input_keys:
+                takes = f"a dict keyed by {spec.input_keys}" if spec.input_keys else "no dict"
+                got = f"a dict keyed by {call.keys}" if call.keys else "no dict"
+                raise allowlist.refuse(
+                    name, f"{where}: {spec.name!r} node {k} is called with {got}; it takes {takes}"
+                )
     for i, ref in enumerate(graph.inputs):
-        _check_ref(ref, specs, name, f"{where}.input_layers[{i}]")
+        at = f"{where}.input_layers[{_label(graph.input_keys, i)}]"
+        _check_ref(ref, specs, name, at)
         if specs[ref[0]].kind != "input":
-            raise allowlist.refuse(name, f"{where}.input_layers[{i}] is not an InputLayer")
+            raise allowlist.refuse(name, f"{at} is not an InputLayer")
     for i, ref in enumerate(graph.outputs):
-        _check_ref(ref, specs, name, f"{where}.output_layers[{i}]")
+        _check_ref(ref, specs, name, f"{where}.output_layers[{_label(graph.output_keys, i)}]")
     declared = {ref[0] for ref in graph.inputs}
     for spec in graph.layers:
         if spec.kind == "input" and spec.name not in declared:
             raise allowlist.refuse(
                 name, f"{where}: the InputLayer {spec.name!r} is not among input_layers"
             )
+
+
+def _label(keys: list[str] | None, i: int) -> str:
+    """How errors name entry ``i`` of input_layers / output_layers: its key, or its index."""
+    return repr(keys[i]) if keys else str(i)
 
 
 def _order(
@@ -330,14 +392,21 @@ def build(
     inputs = [tensors[(r[0], r[1])][r[2]] for r in graph.inputs]
     outputs = [tensors[(r[0], r[1])][r[2]] for r in graph.outputs]
     model = Model(
-        inputs if graph.multi_input else inputs[0],
-        outputs if graph.multi_output else outputs[0],
+        _structure(inputs, graph.multi_input, graph.input_keys),
+        _structure(outputs, graph.multi_output, graph.output_keys),
         name=graph.name,
         seed=seed,
     )
     if not graph.trainable:  # a frozen model (Keras sets every layer's flag, as engram does)
         model.trainable = False
     return model
+
+
+def _structure(tensors: list[Any], multi: bool, keys: list[str] | None) -> Any:
+    """Tensors as the model takes or gives them: a dict, a list, or one tensor."""
+    if keys is not None:
+        return dict(zip(keys, tensors, strict=True))
+    return tensors if multi else tensors[0]
 
 
 # ------------------------------------------------------------------------------- writing
@@ -366,6 +435,13 @@ def write_graph(model: Any, write_layer: Callable[[Any], dict]) -> dict[str, Any
         nested = io and type(node.layer) is Model  # Keras counts a nested model's own node
         return [node.layer.name, index + int(nested), node.outputs.index(t)]
 
+    def args(node: Any) -> Any:
+        tensors = [_tensor(t, history(t)) for t in node.inputs]
+        keys = node.layer.__dict__.get("_input_dict")  # a nested model that takes a dict
+        if keys:
+            return dict(zip(keys, tensors, strict=True))
+        return tensors if node.multi else tensors[0]
+
     listed = list(model.layers)
     unused = [t.node.layer for t in model.inputs if t.node.layer not in listed]  # read by no one
     layers = []
@@ -373,15 +449,7 @@ def write_graph(model: Any, write_layer: Callable[[Any], dict]) -> dict[str, Any
         entry = write_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            {
-                "args": [
-                    [_tensor(t, history(t)) for t in node.inputs]
-                    if node.multi
-                    else _tensor(node.inputs[0], history(node.inputs[0]))
-                ],
-                "kwargs": {},
-            }
-            for node in calls.get(id(layer), [])
+            {"args": [args(node)], "kwargs": {}} for node in calls.get(id(layer), [])
         ]
         layers.append(entry)
     inputs = [history(t, io=True) for t in model.inputs]
@@ -390,6 +458,6 @@ def write_graph(model: Any, write_layer: Callable[[Any], dict]) -> dict[str, Any
         "name": model.name,
         "trainable": bool(model.trainable),
         "layers": layers,
-        "input_layers": inputs if model._multi_input else inputs[0],
-        "output_layers": outputs if model._multi_output else outputs[0],
+        "input_layers": _structure(inputs, model._multi_input, model._input_dict),
+        "output_layers": _structure(outputs, model._multi_output, model._output_dict),
     }
