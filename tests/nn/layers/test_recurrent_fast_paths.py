@@ -151,3 +151,53 @@ def test_both_passes_match_a_plain_per_step_loop(cls, masked, training):
     np.testing.assert_allclose(outputs, want_outputs, rtol=1e-5, atol=1e-6)
     for got, want in zip(states, want_states, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+class _Float32Numpy:
+    """NumPy as the recurrent modules see it, recording every array argument of the
+    arithmetic calls that is neither float32 nor bool (a float64 matmul runs at half speed,
+    and with ``out=`` float32 NumPy casts its result back silently)."""
+
+    checked = ("matmul", "multiply", "add", "subtract", "tanh", "exp", "copyto", "where")
+
+    def __init__(self):
+        self.upcasts = []
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        if name not in self.checked:
+            return value
+
+        def call(*args, **kwargs):
+            for arg in (*args, *kwargs.values()):
+                if isinstance(arg, np.ndarray) and arg.dtype not in (np.float32, np.bool_):
+                    self.upcasts.append((name, arg.dtype, arg.shape))
+            return value(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CASES, ids=IDS)
+def test_every_product_and_kept_array_is_float32_even_from_float64_inputs(cls, kwargs, monkeypatch):
+    """No silent float64 upcast: the arguments of every matmul and elementwise call of the
+    recurrent modules, what the training forward keeps for backward, the outputs, the input
+    gradient and the weight gradients are float32."""
+    from engram.nn import activations
+    from engram.nn.layers import gru, lstm, recurrent_base, simple_rnn
+
+    numpy = _Float32Numpy()
+    for module in (gru, lstm, recurrent_base, simple_rnn, activations):
+        monkeypatch.setattr(module, "np", numpy)
+    x, mask = _data(seed=7)
+    layer = _layer(cls, {**kwargs, "dropout": 0.2, "recurrent_dropout": 0.2}, go_backwards=False)
+    outputs, *states = layer(x.astype(np.float64), training=True, mask=mask)
+    kept = {k: v for k, v in vars(layer).items() if isinstance(v, np.ndarray) and v.size > 1}
+    assert kept, "the training forward keeps its per-step values on the layer"
+    for name, value in {**kept, "outputs": outputs, "state": states[0]}.items():
+        assert value.dtype in (np.float32, np.bool_), (name, value.dtype)
+    grad_x = layer.backward(np.ones((6, 9, 5), np.float64))
+    assert grad_x.dtype == np.float32
+    for name, grad in layer.grads.items():
+        assert grad.dtype == np.float32, (name, grad.dtype)
+    layer(x, training=False, mask=mask)  # the inference pass
+    assert numpy.upcasts == []

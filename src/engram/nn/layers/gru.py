@@ -11,6 +11,7 @@ from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
     needs_preactivation,
+    project_inputs,
     run_rows,
     split_matmul,
 )
@@ -39,11 +40,14 @@ class GRU(Recurrent):
         sum h_{t-1}.T @ dq_t, grad_bias = [sum dp_t, sum dq_t], grad_x_t = dp_t @ weights.T.
 
     Implementation: gate-major, so that every gate of a step is one contiguous (batch,
-    units) block: x @ weights + bias[0] for all steps as one (3, time * batch, units) product,
-    and per step [h_{t-1}, 1] @ [recurrent_weights; bias[1]] as one (3, batch, units) product
-    (`_run`). Training keeps z, r, rh, hh of every step for backward; inference
-    (``training=False``) reuses one step's buffers. After the loop, grad_recurrent_weights
-    and grad_bias[1] are one matmul over the stacked [h_{t-1}, 1] of all steps.
+    units) block. Per step, [h_{t-1}, x_t, 1] @ stacked is one (3, batch, units) product
+    giving the z and r pre-activations whole (input projection and both biases folded into
+    the matmul, as the LSTM does) and rh_t; the candidate's input part x_t @ weights +
+    bias[0] (not multiplied by r_t) is one (time * batch, units) product for all steps
+    (`_stack_inputs`, `_run`). Training keeps z, r, rh, hh of every step for backward;
+    inference (``training=False``) reuses one step's buffers. After the loop,
+    grad_recurrent_weights, the z and r columns of grad_weights and grad_bias[1] are one
+    matmul over the stacked [h_{t-1}, x_t, 1] of all steps.
 
     Args:
         units: size of the hidden state.
@@ -88,8 +92,7 @@ class GRU(Recurrent):
             self.params["bias"] = self.bias_initializer((2, 3 * u), rng, self.dtype)
 
     def _forward_sequence(self, xs, states):
-        self._run(xs, states, keep=True)
-        h = self.h[:, :, : self.units]
+        h = self._run(xs, states, keep=True)[:, :, : self.units]
         return h[1:], [h[-1].copy()]
 
     def _infer_sequence(self, xs, states):
@@ -97,34 +100,59 @@ class GRU(Recurrent):
         h = self._run(xs, states, keep=False)[:, :, : self.units]
         return h[1:], [h[-1].copy()]
 
-    def _run(self, xs: np.ndarray, states: list[np.ndarray], keep: bool) -> np.ndarray:
-        """The recurrence, gate-major: every gate of a step is one contiguous (batch, units)
-        block. Returns [h_t, 1] for t = 0..T, (time + 1, batch, units + use_bias).
+    def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
+        step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
 
-        The input projections of all steps are one (3, time * batch, units) product
-        (x @ weights + bias[0]); per step, [h_{t-1}, 1] @ [recurrent_weights; bias[1]] is one
-        (3, batch, units) product written into ``steps[t, :3]``. ``steps[t]`` then holds
-        z_t, r_t, rh_t (the candidate's recurrent part) and hh_t, what backward reads; with
-        ``keep`` False (inference) it has one step, reused, and nothing else is kept.
+        Also sets ``self.stacked``, gate-major (3, width, units), so that hx[t] @ stacked is one
+        matmul per step giving [a_z, a_r, rh_t]: the z and r blocks are [recurrent_weights;
+        weights; bias[0] + bias[1]] (the whole pre-activation, no separate pass for the input
+        projection or the biases), the candidate's block is [recurrent_weights; 0; bias[1]]
+        (its input part is not multiplied by r_t). And ``self.cand_in``, x_t @ weights +
+        bias[0] of the candidate for all steps, (time, batch, units), one matmul.
         """
         n_steps, batch, n_in = xs.shape
         u, dtype = self.units, xs.dtype
-        sigma, act = self.recurrent_activation, self.activation
-        # sigma(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2): k folded into the z and r
-        # columns, so sigma is a tanh pass, a scale and a shift (pre then holds k * a)
-        scale = np.ones((3, 1, 1), dtype)
-        if sigma.tanh_form is not None:
-            scale[:2] = sigma.tanh_form[0]
-        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2) * scale
-        proj = np.matmul(xs.reshape(n_steps * batch, n_in), kernel).reshape(3, n_steps, batch, u)
-        recurrent = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
-        h = np.empty((n_steps + 1, batch, u + self.use_bias), dtype)  # [h_t, 1]
-        h[0, :, :u] = states[0]
+        width = u + n_in + self.use_bias
+        hx = np.empty((n_steps + 1, batch, width), dtype)
+        hx[0, :, :u] = h0
+        hx[:-1, :, u : u + n_in] = xs
+        hx[-1, :, u : u + n_in] = 0  # never multiplied: h_T is read, x_{T+1} does not exist
+        hx[:, :, u + n_in :] = 1
+        kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2)
+        stacked = np.zeros((3, width, u), dtype)
+        stacked[:, :u] = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
+        stacked[:2, u : u + n_in] = kernel[:2]
+        bias = None
         if self.use_bias:
-            proj += self.params["bias"][0].reshape(3, 1, 1, u) * scale[:, None]
-            h[:, :, u] = 1
-            recurrent = np.concatenate([recurrent, self.params["bias"][1].reshape(3, 1, u)], 1)
-        recurrent = recurrent * scale
+            bias = self.params["bias"].reshape(2, 3, u)
+            stacked[:2, -1] = bias[0, :2] + bias[1, :2]
+            stacked[2, -1] = bias[1, 2]
+            bias = bias[0, 2]
+        # sigma(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2): k folded into the z and r
+        # blocks, so sigma is a tanh pass, a scale and a shift (pre then holds k * a)
+        if self.recurrent_activation.tanh_form is not None:
+            stacked[:2] *= dtype.type(self.recurrent_activation.tanh_form[0])
+        self.stacked = stacked
+        flat = xs.reshape(n_steps * batch, n_in)
+        cand_in = np.empty((n_steps * batch, u), dtype)
+        self.cand_in = project_inputs(flat, kernel[2], bias, cand_in).reshape(n_steps, batch, u)
+        return hx
+
+    def _run(self, xs: np.ndarray, states: list[np.ndarray], keep: bool) -> np.ndarray:
+        """The recurrence, gate-major: every gate of a step is one contiguous (batch, units)
+        block. Returns [h_t, x_{t+1}, 1] for t = 0..T (`_stack_inputs`).
+
+        Per step, hx[t] @ stacked is one (3, batch, units) product written into
+        ``steps[t, :3]``: the z and r pre-activations and rh_t (the candidate's recurrent
+        part). ``steps[t]`` then holds z_t, r_t, rh_t and hh_t, what backward reads; with
+        ``keep`` False (inference) it has one step, reused, and nothing else is kept.
+        """
+        n_steps, batch, _ = xs.shape
+        u, dtype = self.units, xs.dtype
+        sigma, act = self.recurrent_activation, self.activation
+        hx = self._stack_inputs(xs, states[0])
+        stacked, cand_in = self.stacked, self.cand_in
         steps = np.empty((n_steps if keep else 1, 4, batch, u), dtype)  # z, r, rh, hh
         keep_z = keep and needs_preactivation(self.activation, self.recurrent_activation)
         pre = np.empty((n_steps, 3, batch, u), dtype) if keep_z else None  # z, r, hh
@@ -132,13 +160,12 @@ class GRU(Recurrent):
         tmp = np.empty((batch, u), dtype)
         for t in range(n_steps):
             z, r, rh, hh = step = steps[t if keep else 0]
-            inputs = h[t]
+            inputs = hx[t]
             if mask is not None:
                 inputs = inputs.copy()
                 inputs[:, :u] *= mask
-            np.matmul(inputs, recurrent, out=step[:3])
+            np.matmul(inputs, stacked, out=step[:3])
             zr = step[:2]
-            zr += proj[:2, t]
             if pre is not None:
                 pre[t, :2] = zr
             if sigma.tanh_form is None:
@@ -148,20 +175,21 @@ class GRU(Recurrent):
                 zr *= sigma.tanh_form[1]
                 zr += sigma.tanh_form[2]
             np.multiply(r, rh, out=hh)  # r_t * (h_{t-1} @ recurrent_weights + bias[1])
-            hh += proj[2, t]
+            hh += cand_in[t]
             if pre is not None:
                 pre[t, 2] = hh
             act.forward_into(hh, hh)
             # h_t = hh + z * (h_{t-1} - hh)
-            h_prev, h_t = h[t, :, :u], h[t + 1, :, :u]
+            h_prev, h_t = hx[t, :, :u], hx[t + 1, :, :u]
             np.subtract(h_prev, hh, out=tmp)
             tmp *= z
             np.add(hh, tmp, out=h_t)
             if self.skip is not None:  # masked steps carry the state over
                 np.copyto(h_t, h_prev, where=self.skip[t])
+        self.stacked = self.cand_in = None
         if keep:
-            self.h, self.steps, self.pre = h, steps, pre
-        return h
+            self.hx, self.steps, self.pre = hx, steps, pre
+        return hx
 
     def _backward_sequence(self, grad_seq, grad_last):
         n_steps, _, batch, u = self.steps.shape
@@ -172,36 +200,41 @@ class GRU(Recurrent):
         flat_q = self.dq.reshape(n_steps * batch, 3 * u)
         flat_x = self.xs.reshape(n_steps * batch, -1)
         flat_hh = self.dhh.reshape(n_steps * batch, u)
-        h_prev = self.h[:-1]  # [h_{t-1}, 1]: the recurrent weights' and bias[1]'s gradients
+        n_in = flat_x.shape[1]
+        inputs = self.hx[:-1]  # [h_{t-1}, x_t, 1], what each step's matmul read
         if self.recurrent_mask is not None:
-            h_prev = h_prev.copy()
-            h_prev[..., :u] *= self.recurrent_mask
-        h_prev = h_prev.reshape(n_steps * batch, -1)
+            inputs = inputs.copy()
+            inputs[..., :u] *= self.recurrent_mask
+        inputs = inputs.reshape(n_steps * batch, -1)
+        # one matmul over the stacked inputs of all steps: its rows h give
+        # grad_recurrent_weights, its rows x the z and r columns of grad_weights (dz and dr are
+        # also the gradients of x_t's z and r parts), its row 1 grad_bias[1] (= grad_bias[0] for
+        # z and r); the x rows' candidate columns are not used (x does not reach rh)
+        grads = np.empty((inputs.shape[1], 3 * u), flat_q.dtype)
+        split_matmul(inputs.T, flat_q, grads)
+        self.grads["recurrent_weights"] = grads[:u]
         weights = self.params["weights"]
         grad_w = np.empty_like(weights)
-        grad_w[:, : 2 * u] = flat_x.T @ flat_q[:, : 2 * u]
+        grad_w[:, : 2 * u] = grads[u : u + n_in, : 2 * u]
         grad_w[:, 2 * u :] = flat_x.T @ flat_hh
         self.grads["weights"] = grad_w
-        grad_r = np.empty((h_prev.shape[1], 3 * u), flat_q.dtype)
-        split_matmul(h_prev.T, flat_q, grad_r)
-        self.grads["recurrent_weights"] = grad_r[:u]
         if self.use_bias:
             grad_b = np.empty_like(self.params["bias"])
-            grad_b[1] = grad_r[u]
+            grad_b[1] = grads[u + n_in]
             grad_b[0, : 2 * u] = grad_b[1, : 2 * u]
             grad_b[0, 2 * u :] = flat_hh.sum(axis=0)
             self.grads["bias"] = grad_b
         grad_xs = flat_q[:, : 2 * u] @ weights[:, : 2 * u].T
         grad_xs += flat_hh @ weights[:, 2 * u :].T
         dh = self.dh
-        self.h = self.steps = self.pre = self.dq = self.dhh = None
+        self.hx = self.steps = self.pre = self.dq = self.dhh = None
         self.dh = self.grad_seq = None
         return grad_xs.reshape(n_steps, batch, -1), [dh]
 
     def _backward_rows(self, lo: int, hi: int) -> None:
         """Backpropagation through time for the sequences lo:hi of the batch (one thread)."""
         u = self.units
-        steps, h = self.steps[:, :, lo:hi], self.h[:, lo:hi, :u]
+        steps, h = self.steps[:, :, lo:hi], self.hx[:, lo:hi, :u]
         dq, dhh, dh = self.dq[:, lo:hi], self.dhh[:, lo:hi], self.dh[lo:hi]
         pre = None if self.pre is None else self.pre[:, :, lo:hi]
         grad_seq = None if self.grad_seq is None else self.grad_seq[:, lo:hi]
