@@ -504,6 +504,14 @@ def metric_config(value: Any, name: str, where: str) -> Any:
     for key, option in config.items():
         if key not in accepted:
             raise refuse(name, f"{where} ({class_name}) has option {key!r}, unknown to engram")
+        if (  # Keras writes AUC's label_weights as a tensor: its values as a list
+            key == "label_weights"
+            and isinstance(option, dict)
+            and option.get("class_name") == "__tensor__"
+            and isinstance(option.get("config"), dict)
+            and option["config"].get("dtype") in DTYPES
+        ):
+            option = option["config"].get("value")
         if isinstance(option, dict) or (
             isinstance(option, list) and not all(isinstance(v, (int, float)) for v in option)
         ):
