@@ -307,10 +307,18 @@ class Conv1DTranspose(Layer):
         if isinstance(output_padding, (list, tuple)) and len(output_padding) == 1:
             output_padding = output_padding[0]
         if output_padding is not None and (
-            not isinstance(output_padding, int) or isinstance(output_padding, bool)
+            not isinstance(output_padding, int)
+            or isinstance(output_padding, bool)
+            or output_padding < 0
         ):
             raise ValueError(
                 f"output_padding must be None or a non-negative int. Got {output_padding!r}."
+            )
+        if output_padding is not None and output_padding >= self.strides:
+            raise ValueError(  # checked here: the inner Conv2DTranspose would name 2-D pairs
+                "output_padding must be strictly less than strides. Received: "
+                f"output_padding={output_padding}, strides={self.strides}. Lower "
+                "output_padding or raise strides."
             )
         self.output_padding = output_padding
         # the computation: a Conv2DTranspose over (batch, 1, steps, channels); its weights are
