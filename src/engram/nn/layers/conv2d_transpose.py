@@ -10,6 +10,7 @@ from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer
 from engram.nn.layers.conv2d import check_channels_last, check_image_input
+from engram.nn.layers.conv2d_dilated import dilated_kernel
 from engram.validation import check_positive
 
 
@@ -36,16 +37,6 @@ def transpose_pads(
         total = k + k % 2 - 2 + output_padding
     before = min(total // 2 + total % 2, k - 1)
     return before, total - before
-
-
-def dilated_kernel(kernel: np.ndarray, dilation: C.Pair) -> np.ndarray:
-    """``kernel`` (kh, kw, ...) with dilation - 1 zeros between its taps (identity at 1, 1)."""
-    if dilation == (1, 1):
-        return kernel
-    kh, kw = kernel.shape[:2]
-    out = np.zeros(((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1, *kernel.shape[2:]))
-    out[:: dilation[0], :: dilation[1]] = kernel
-    return out.astype(kernel.dtype)
 
 
 def crop_or_pad(image: np.ndarray, starts: C.Pair, size: C.Pair) -> np.ndarray:

@@ -102,7 +102,6 @@ IGNORED = frozenset(
 CLASS_OFF_VALUES: dict[str, dict[str, tuple[Any, ...]]] = {
     "ReLU": {"negative_slope": (0, 0.0)},
     "BatchNormalization": {"axis": (-1,)},
-    "Conv2D": {"dilation_rate": ([1, 1], 1, (1, 1))},
     "GlobalAveragePooling2D": {"keepdims": (False,)},
 }
 
