@@ -234,6 +234,10 @@ def test_bad_metric_arguments_are_refused_by_name():
         metrics.AUC(num_labels=3)
     with pytest.raises(ValueError, match="label_weights must be a list of non-negative"):
         metrics.AUC(label_weights=[1.0, -2.0])
+    with pytest.raises(ValueError, match="label_weights must be a list of non-negative"):
+        metrics.AUC(label_weights="heavy")
+    with pytest.raises(ValueError, match="2 label_weights, but y_pred has 3 labels"):
+        metrics.AUC(label_weights=[1.0, 2.0]).update_state(np.ones((2, 3)), np.ones((2, 3)))
     with pytest.raises(ValueError, match="curve must be 'ROC', 'PR' or 'PRGAIN'"):
         metrics.AUC(curve="DET")
     with pytest.raises(ValueError, match=r"Threshold values must be numbers in \[0, 1\]"):

@@ -727,8 +727,11 @@ class AUC(Metric):
         self.multi_label, self.num_labels = multi_label, num_labels
         self.label_weights = None
         if label_weights is not None:
-            weights = np.asarray(label_weights, dtype=np.float32)
-            if weights.ndim != 1 or weights.dtype.kind != "f" or np.any(~(weights >= 0)):
+            try:
+                weights = np.asarray(label_weights, dtype=np.float32)
+            except (TypeError, ValueError):
+                weights = np.zeros((0, 0), np.float32)
+            if weights.ndim != 1 or np.any(~(weights >= 0)):
                 raise ValueError(
                     "label_weights must be a list of non-negative numbers, one per label. "
                     f"Received: {label_weights!r}."
@@ -780,6 +783,12 @@ class AUC(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if self.from_logits:
             y_pred = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(y_pred, dtype=np.float32)))
+        labels = np.shape(y_pred)[-1] if np.ndim(y_pred) else 1
+        if self.label_weights is not None and len(self.label_weights) != labels:
+            raise ValueError(
+                f"AUC has {len(self.label_weights)} label_weights, but y_pred has {labels} labels "
+                f"(its last axis, shape {np.shape(y_pred)}). Give one weight per label."
+            )
         tp, fp, tn, fn = confusion_counts(
             y_true,
             y_pred,

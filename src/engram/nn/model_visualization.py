@@ -227,7 +227,9 @@ def _draw(plot: PlotGraph, fmt: str, rankdir: str, dpi: int) -> bytes:
     xs = [x for x, _ in place.values()]
     ys = [y for _, y in place.values()]
     span = (max(xs) - min(xs) + width + 1.0, max(ys) - min(ys) + height + 1.0)
-    figure = Figure(figsize=span, dpi=min(int(dpi), 200))
+    # at most 200 dots per inch, and fewer for a model so long that its picture would pass
+    # 16,000 pixels on a side (a deep model still draws, smaller)
+    figure = Figure(figsize=span, dpi=max(1, min(int(dpi), 200, int(16_000 / max(span)))))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_xlim(min(xs) - width / 2 - 0.5, max(xs) + width / 2 + 0.5)
     axes.set_ylim(min(ys) - height / 2 - 0.5, max(ys) + height / 2 + 0.5)
@@ -295,7 +297,8 @@ def plot_model(
             what each box shows beside the layer's type (Keras's options).
         rankdir: ``"TB"`` (top to bottom), ``"LR"``, ``"BT"`` or ``"RL"``.
         expand_nested: draw a nested model's layers inside a frame instead of one box.
-        dpi: the image's resolution (the matplotlib drawing caps it at 200).
+        dpi: the image's resolution (the matplotlib drawing caps it at 200, and lower where
+            the picture would pass 16,000 pixels on a side).
         splines: Graphviz's edge style (``"ortho"``, ``"line"``, ``"curved"``, ...).
         engine: ``"auto"`` (Graphviz's ``dot`` when installed, else matplotlib),
             ``"graphviz"`` or ``"matplotlib"`` (engram's addition).
