@@ -20,7 +20,13 @@ ROOT = Path(engram.__file__).parent
 BELOW_NN = {"engram.registry", "engram.validation", "engram.fileio", "engram.runtime"}
 #: engram.nn.datasets (Keras's load_data) reads the files through engram.data's verified
 #: loaders; engram.data imports nothing of engram.nn (asserted below)
-DATA_FOR_DATASETS = {"engram.data", "engram.data.mnist", "engram.data.cifar10"}
+DATA_FOR_DATASETS = {
+    "engram.data",
+    "engram.data.mnist",
+    "engram.data.cifar10",
+    "engram.data.cifar100",
+    "engram.data.housing",
+}
 #: cycles that exist only through imports inside functions, with why they are left for now
 KNOWN_LAZY_CYCLES = [
     # Model.save/save_weights/load_weights hand the model to engram.nn.saving, whose loaders

@@ -72,29 +72,45 @@ def parse_batch(data: bytes, where: str) -> Pair:
     return np.ascontiguousarray(images), labels
 
 
-def _from_archive(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
-    """The named batches from the archive, read in memory after its MD5 is checked."""
-    if path.stat().st_size > ARCHIVE_MAX_BYTES:
-        raise ChecksumError(f"{path} is larger than the CIFAR-10 binary archive; not read.")
+def read_archive(
+    path: Path, sizes: dict[str, int], *, md5: str, folder: str, max_bytes: int, url: str
+) -> dict[str, bytes]:
+    """The named regular files of a ``.tar.gz`` (under ``folder/``, each of exactly its size in
+    ``sizes``), read in memory after the archive's MD5 is checked; nothing is extracted.
+
+    Raises:
+        ChecksumError: the archive is larger than ``max_bytes`` or its MD5 is not ``md5``.
+        ValueError: a named file is missing or of another size.
+    """
+    if path.stat().st_size > max_bytes:
+        raise ChecksumError(f"{path} is larger than the archive it is named after; not read.")
     data = path.read_bytes()
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    if digest != ARCHIVE_MD5:
+    if digest != md5:
         raise ChecksumError(
-            f"{path} has MD5 {digest}, not the published {ARCHIVE_MD5} of {ARCHIVE}; it was not "
-            f"read. Download it again from {URL} (the binary version)."
+            f"{path} has MD5 {digest}, not the published {md5} of {path.name}; it was not "
+            f"read. Download it again from {url} (the binary version)."
         )
     found: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive:
-            stem = member.name.removeprefix(f"{FOLDER}/")
-            if stem in names and member.isreg() and member.size == RECORDS * RECORD_BYTES:
+            stem = member.name.removeprefix(f"{folder}/")
+            if stem in sizes and member.isreg() and member.size == sizes[stem]:
                 handle = archive.extractfile(member)
                 if handle is not None:
                     found[stem] = handle.read()
-    missing = [n for n in names if n not in found]
+    missing = [f"{n} of size {sizes[n]}" for n in sizes if n not in found]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)} of size {RECORDS * RECORD_BYTES}.")
+        raise ValueError(f"{path} lacks {', '.join(missing)}.")
     return found
+
+
+def _from_archive(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """The named batches from the archive, read in memory after its MD5 is checked."""
+    sizes = dict.fromkeys(names, RECORDS * RECORD_BYTES)
+    return read_archive(
+        path, sizes, md5=ARCHIVE_MD5, folder=FOLDER, max_bytes=ARCHIVE_MAX_BYTES, url=URL
+    )
 
 
 def _read(directory: Path, names: tuple[str, ...]) -> dict[str, bytes] | None:

@@ -510,6 +510,8 @@ def confusion_counts(
     top_k: int | None = None,
     class_id: int | None = None,
     evenly: bool = False,
+    multi_label: bool = False,
+    label_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weighted true/false positives/negatives at each threshold, as Keras counts them.
 
@@ -521,9 +523,11 @@ def confusion_counts(
         evenly spaced thresholds t_i = i / (T - 1) (AUC's): p_j is clipped to [0, 1] and
         counted in bucket ceil(p_j (T - 1)) - 1 (float32), then summed from the top bucket
         down, as Keras's fast path does (same result up to rounding at the thresholds).
+        label_weights v (one per output column): w_j is multiplied by v of j's column.
+        multi_label: y_pred of shape (samples, labels), each column counted on its own.
 
     Returns:
-        (tp, fp, tn, fn), each of shape (T,), float64.
+        (tp, fp, tn, fn), each of shape (T,) (multi_label: (T, labels)), float64.
     """
     y_true = np.asarray(y_true, dtype=np.float32)
     y_pred = np.asarray(y_pred, dtype=np.float32)
@@ -538,6 +542,9 @@ def confusion_counts(
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float32)[..., None]
         _, w = _same_rank(y_true, w, expand_rank_1=False)
+        # one weight per sample of a (batch, time, ...) output weighs all its entries (Keras
+        # takes (batch, 1) and (batch, time) weights here, and fails on (batch,))
+        w = w.reshape(w.shape + (1,) * (y_pred.ndim - w.ndim))
     if top_k is not None:
         y_pred = _top_k_only(y_pred, top_k)
     if class_id is not None:
@@ -546,11 +553,18 @@ def confusion_counts(
                 f"class_id needs y_pred of shape (samples, classes). Received shape {y_pred.shape}."
             )
         y_true, y_pred = y_true[..., class_id, None], y_pred[..., class_id, None]
-    weights = (
-        np.ones(y_pred.size) if w is None else np.broadcast_to(w, y_pred.shape).reshape(-1)
-    ).astype(np.float64)
-    positive = y_true.reshape(-1) != 0
-    scores = y_pred.reshape(-1)
+    if multi_label and y_pred.ndim != 2:
+        raise ValueError(
+            "AUC(multi_label=True) needs y_pred of shape (samples, labels). Received shape "
+            f"{y_pred.shape}. Flatten the other axes into the samples first."
+        )
+    weights = np.ones(y_pred.shape) if w is None else np.broadcast_to(w, y_pred.shape)
+    if label_weights is not None:
+        weights = weights * np.broadcast_to(label_weights, y_pred.shape)
+    columns = y_pred.shape[-1] if multi_label else 1
+    weights = weights.astype(np.float64).reshape(-1, columns)
+    positive = y_true.reshape(-1, columns) != 0
+    scores = y_pred.reshape(-1, columns)
     true_w, false_w = weights * positive, weights * ~positive
     n_thresholds = len(thresholds)
     if evenly:
@@ -559,13 +573,18 @@ def confusion_counts(
         if thresholds[0] < 0.0 or thresholds[-1] > 1.0:  # AUC's end thresholds: -eps, 1+eps
             bucket = np.maximum(bucket, 0)
         counted = bucket >= 0
-        tp = np.bincount(bucket[counted], true_w[counted], minlength=n_thresholds)
-        fp = np.bincount(bucket[counted], false_w[counted], minlength=n_thresholds)
-        tp, fp = np.cumsum(tp[::-1])[::-1], np.cumsum(fp[::-1])[::-1]
+        cell = (bucket * columns + np.arange(columns))[counted]  # (threshold, column) as one
+        size = n_thresholds * columns
+        tp = np.bincount(cell, true_w[counted], minlength=size).reshape(n_thresholds, columns)
+        fp = np.bincount(cell, false_w[counted], minlength=size).reshape(n_thresholds, columns)
+        tp, fp = np.cumsum(tp[::-1], axis=0)[::-1], np.cumsum(fp[::-1], axis=0)[::-1]
     else:
-        above = scores[None, :] > np.asarray(thresholds, dtype=np.float32)[:, None]
-        tp, fp = above @ true_w, above @ false_w
-    return tp, fp, false_w.sum() - fp, true_w.sum() - tp
+        above = scores[None] > np.asarray(thresholds, dtype=np.float32)[:, None, None]
+        tp, fp = (above * true_w).sum(axis=1), (above * false_w).sum(axis=1)
+    tn, fn = false_w.sum(axis=0) - fp, true_w.sum(axis=0) - tp
+    if not multi_label:
+        tp, fp, tn, fn = tp[:, 0], fp[:, 0], tn[:, 0], fn[:, 0]
+    return tp, fp, tn, fn
 
 
 def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -657,17 +676,27 @@ class AUC(Metric):
               min(y_i, y_{i+1}) (minoring) or max (majoring)
         PR with interpolation: Davis & Goadrich's interpolation between thresholds (Keras's
               interpolate_pr_auc); PR otherwise: x = recall, y = precision as above.
+        PRGAIN: x = recall gain 1 - s fn/tp, y = precision gain 1 - s fp/tp, s = (tp + fn) /
+              (tn + fp) (Flach & Kull; gains 0 and 1 where tp = 0, recall gain floored at 0).
+        multi_label: every quantity per label column; the AUC is the mean of the labels' AUCs
+              (weighted by label_weights when given).
 
     Args:
         num_thresholds: T, > 1 (200).
-        curve: "ROC" or "PR".
+        curve: "ROC", "PR" or "PRGAIN".
         summation_method: "interpolation", "minoring" or "majoring".
         thresholds: the inner thresholds in [0, 1] instead of evenly spaced ones.
+        multi_label: one AUC per column of a (samples, labels) output, averaged (False: every
+            output counts as one more binary decision).
+        num_labels: the number of labels (multi_label only; else taken from the first batch).
+        label_weights: one non-negative weight per label: multi_label, the weights of the
+            labels' AUCs in their mean; otherwise each output's count is weighted by its label's.
         from_logits: apply a sigmoid to y_pred first.
         name: the History key (``auc``, ``auc_1``, ... by default, as Keras).
 
     Reference:
         Davis & Goadrich (2006), The relationship between precision-recall and ROC curves.
+        Flach & Kull (2015), Precision-recall-gain curves: PR analysis done right.
     """
 
     def __init__(
@@ -683,16 +712,31 @@ class AUC(Metric):
         label_weights: Any = None,
         from_logits: bool = False,
     ) -> None:
-        if multi_label or num_labels is not None or label_weights is not None:
-            raise NotImplementedError(
-                "AUC(multi_label=True, num_labels=..., label_weights=...) is not supported by "
-                "engram yet; it computes one AUC over all outputs (multi_label=False)."
-            )
-        curves = {"roc": "ROC", "pr": "PR"}
+        curves = {"roc": "ROC", "pr": "PR", "prgain": "PRGAIN"}
         methods = ("interpolation", "majoring", "minoring")
         if not isinstance(curve, str) or curve.lower() not in curves:
-            hint = " (PRGAIN is not supported by engram)" if str(curve).lower() == "prgain" else ""
-            raise ValueError(f"curve must be 'ROC' or 'PR'{hint}. Received: {curve!r}.")
+            raise ValueError(f"curve must be 'ROC', 'PR' or 'PRGAIN'. Received: {curve!r}.")
+        if not isinstance(multi_label, bool):
+            raise TypeError(f"multi_label must be True or False. Received: {multi_label!r}.")
+        if num_labels is not None and not multi_label:
+            raise ValueError("`num_labels` is needed only when `multi_label` is True.")
+        if num_labels is not None and (
+            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
+        ):
+            raise ValueError(f"num_labels must be a positive integer. Received: {num_labels!r}.")
+        self.multi_label, self.num_labels = multi_label, num_labels
+        self.label_weights = None
+        if label_weights is not None:
+            try:
+                weights = np.asarray(label_weights, dtype=np.float32)
+            except (TypeError, ValueError):
+                weights = np.zeros((0, 0), np.float32)
+            if weights.ndim != 1 or np.any(~(weights >= 0)):
+                raise ValueError(
+                    "label_weights must be a list of non-negative numbers, one per label. "
+                    f"Received: {label_weights!r}."
+                )
+            self.label_weights = weights
         if not isinstance(summation_method, str) or summation_method.lower() not in methods:
             raise ValueError(
                 f"summation_method must be one of {methods}. Received: {summation_method!r}."
@@ -726,22 +770,50 @@ class AUC(Metric):
         return list(self._thresholds)
 
     def reset_state(self) -> None:
-        n = self.num_thresholds
-        self.true_positives, self.false_positives = np.zeros(n), np.zeros(n)
-        self.true_negatives, self.false_negatives = np.zeros(n), np.zeros(n)
+        # multi_label: counts per label, (T, labels), made at the first batch from y_pred's
+        # shape as Keras builds them (also with num_labels, so that a file's num_labels
+        # allocates nothing before data comes); they keep that shape
+        shape: tuple[int, ...] = (self.num_thresholds,)
+        if self.multi_label:
+            built = getattr(self, "true_positives", np.zeros((0, 0)))
+            shape = (self.num_thresholds, built.shape[-1])
+        self.true_positives, self.false_positives = np.zeros(shape), np.zeros(shape)
+        self.true_negatives, self.false_negatives = np.zeros(shape), np.zeros(shape)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if self.from_logits:
             y_pred = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(y_pred, dtype=np.float32)))
+        labels = np.shape(y_pred)[-1] if np.ndim(y_pred) else 1
+        if self.label_weights is not None and len(self.label_weights) != labels:
+            raise ValueError(
+                f"AUC has {len(self.label_weights)} label_weights, but y_pred has {labels} labels "
+                f"(its last axis, shape {np.shape(y_pred)}). Give one weight per label."
+            )
         tp, fp, tn, fn = confusion_counts(
-            y_true, y_pred, self._thresholds, sample_weight, evenly=self._evenly
+            y_true,
+            y_pred,
+            self._thresholds,
+            sample_weight,
+            evenly=self._evenly,
+            multi_label=self.multi_label,
+            label_weights=None if self.multi_label else self.label_weights,
         )
+        if self.true_positives.shape != tp.shape:
+            labels = self.true_positives.shape[1] if self.true_positives.size else self.num_labels
+            if labels is not None and labels != tp.shape[1]:
+                raise ValueError(
+                    f"AUC(multi_label=True) counts {labels} labels, but this batch has "
+                    f"{tp.shape[1]}. Give every batch the same number of labels."
+                )
+            self.true_positives = np.zeros(tp.shape)  # the first batch builds the counts
+            self.reset_state()
         self.true_positives += tp
         self.false_positives += fp
         self.true_negatives += tn
         self.false_negatives += fn
 
-    def _interpolate_pr_auc(self) -> float:
+    def _interpolate_pr_auc(self) -> np.ndarray:
+        """The PR curve's area per pair of thresholds (Davis & Goadrich's interpolation)."""
         tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
         dtp = tp[:-1] - tp[1:]
         p = tp + fp
@@ -753,29 +825,55 @@ class AUC(Metric):
         terms = _divide_no_nan(
             slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0)
         )
-        return float(np.sum(terms))
+        return terms
 
-    def result(self) -> float:
-        if self.curve == "PR" and self.summation_method == "interpolation":
-            return self._interpolate_pr_auc()
+    def _prgain(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flach & Kull's recall and precision gains, Keras's fixes included: 0 recall gain and
+        1 precision gain where tp = 0, recall gain floored at 0."""
         tp, fp, tn, fn = (
             self.true_positives,
             self.false_positives,
             self.true_negatives,
             self.false_negatives,
         )
-        recall = _divide_no_nan(tp, tp + fn)
-        if self.curve == "ROC":
-            x, y = _divide_no_nan(fp, fp + tn), recall
+        scale = _divide_no_nan(tp + fn, tn + fp)
+        recall_gain = np.where(tp == 0, 0.0, 1.0 - scale * _divide_no_nan(fn, tp))
+        precision_gain = np.where(tp == 0, 1.0, 1.0 - scale * _divide_no_nan(fp, tp))
+        return np.maximum(recall_gain, 0.0), precision_gain
+
+    def result(self) -> float:
+        tp, fp, tn, fn = (
+            self.true_positives,
+            self.false_positives,
+            self.true_negatives,
+            self.false_negatives,
+        )
+        if not tp.size:  # multi_label before its first batch
+            return 0.0
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            terms = self._interpolate_pr_auc()
         else:
-            x, y = recall, _divide_no_nan(tp, tp + fp)
-        if self.summation_method == "interpolation":
-            heights = (y[:-1] + y[1:]) / 2.0
-        elif self.summation_method == "minoring":
-            heights = np.minimum(y[:-1], y[1:])
-        else:
-            heights = np.maximum(y[:-1], y[1:])
-        return float(np.sum((x[:-1] - x[1:]) * heights))
+            recall = _divide_no_nan(tp, tp + fn)
+            if self.curve == "ROC":
+                x, y = _divide_no_nan(fp, fp + tn), recall
+            elif self.curve == "PR":
+                x, y = recall, _divide_no_nan(tp, tp + fp)
+            else:
+                x, y = self._prgain()
+            if self.summation_method == "interpolation":
+                heights = (y[:-1] + y[1:]) / 2.0
+            elif self.summation_method == "minoring":
+                heights = np.minimum(y[:-1], y[1:])
+            else:
+                heights = np.maximum(y[:-1], y[1:])
+            terms = (x[:-1] - x[1:]) * heights
+        if not self.multi_label:
+            return float(np.sum(terms))
+        by_label = np.sum(terms, axis=0)  # one AUC per label, then their (weighted) mean
+        if self.label_weights is None:
+            return float(np.mean(by_label))
+        weights = self.label_weights
+        return float(_divide_no_nan(np.sum(by_label * weights), weights.sum()))
 
     def get_config(self) -> dict[str, Any]:
         config = {
@@ -783,9 +881,9 @@ class AUC(Metric):
             "num_thresholds": self.num_thresholds,
             "curve": self.curve,
             "summation_method": self.summation_method,
-            "multi_label": False,
-            "num_labels": None,
-            "label_weights": None,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
             "from_logits": self.from_logits,
         }
         if self._init_thresholds is not None:

@@ -1,5 +1,6 @@
 """Keras's ``utils``: ``to_categorical``, ``pad_sequences``, ``set_random_seed``, ``Sequence``
-(``PyDataset``); ``progress`` for loops."""
+(``PyDataset``), ``plot_model`` and ``model_to_dot`` (without pydot or Graphviz, see
+`engram.nn.model_visualization`); ``progress`` for loops."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import numpy as np
 
 from engram.nn.data_adapters import Sequence
 from engram.nn.model import set_random_seed
+from engram.nn.model_visualization import model_to_dot, plot_model
 from engram.validation import check_array, check_choice, check_labels, check_positive
 
 __all__ = [
     "PyDataset",
     "Sequence",
+    "model_to_dot",
     "pad_sequences",
+    "plot_model",
     "progress",
     "set_random_seed",
     "to_categorical",

@@ -82,8 +82,13 @@ def test_conv1d_transpose_exports(tmp_path):
 
 
 def test_conv1d_transpose_refusals_name_the_problem():
-    with pytest.raises(ValueError, match=r"output_padding must be strictly less than strides"):
+    # 1-D numbers, not the inner Conv2DTranspose's pairs ("(0, 2)", "(1, 2)")
+    with pytest.raises(
+        ValueError, match=r"less than strides. Received: output_padding=2, strides=2\. Lower"
+    ):
         L.Conv1DTranspose(2, 3, strides=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"a non-negative int. Got -1\."):
+        L.Conv1DTranspose(2, 3, strides=2, output_padding=-1)
     with pytest.raises(ValueError, match=r"strides > 1 together with dilation_rate > 1"):
         L.Conv1DTranspose(2, 3, strides=2, dilation_rate=2)
     with pytest.raises(ValueError, match=r"data_format must be 'channels_last'"):

@@ -163,7 +163,8 @@ def test_non_positive_strides(strides):
     [
         ({"padding": "full"}, "padding must be 'valid' or 'same'"),
         ({"data_format": "channels_first"}, "data_format must be 'channels_last'"),
-        ({"dilation_rate": 2}, "dilation_rate must be 1"),
+        ({"dilation_rate": 2, "strides": 2}, "strides > 1 is not supported together with"),
+        ({"dilation_rate": 0}, "dilation_rate must be a positive int"),
         ({"kernel_size": 0}, "kernel_size must be a positive int"),
     ],
 )

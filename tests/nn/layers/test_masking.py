@@ -153,3 +153,39 @@ def test_keras_file_with_mask_zero_loads_with_the_same_outputs(tmp_path):
     x, _ = _padded_tokens()
     expected = keras.ops.convert_to_numpy(kmodel(x))
     np.testing.assert_allclose(model.predict(x.astype(np.float32)), expected, atol=1e-5)
+
+
+def test_the_refusal_lists_the_layers_that_pass_or_read_a_mask_and_each_does():
+    """The refusal's lists come from the layers' own flags: each layer listed as passing a mask
+    on passes it to a GRU (whose output then differs from the unmasked run's), and each listed
+    as reading one is a recurrent layer."""
+    from engram.nn.layers.base import mask_layers
+
+    read, passed = mask_layers()
+    assert read == ["Bidirectional", "GRU", "LSTM", "SimpleRNN"]
+    makers = {
+        "Activation": lambda: L.Activation("tanh"),
+        "ActivityRegularization": lambda: L.ActivityRegularization(l2=0.1),
+        "Dense": lambda: L.Dense(2),
+        "Dropout": lambda: L.Dropout(0.5),
+        "GaussianDropout": lambda: L.GaussianDropout(0.5),
+        "GaussianNoise": lambda: L.GaussianNoise(0.5),
+        "Identity": L.Identity,
+        "LeakyReLU": L.LeakyReLU,
+        "ReLU": L.ReLU,
+        "SpatialDropout1D": lambda: L.SpatialDropout1D(0.5),
+        "UnitNormalization": L.UnitNormalization,
+    }
+    assert set(passed) == {*makers, "SpatialDropout2D"}  # 2-D: images carry no (batch, time) mask
+    x = np.array([[3, 1, 0, 0, 0, 0], [2, 5, 7, 1, 4, 0]], "int32")
+    for name, make in makers.items():
+        outputs = []
+        for mask_zero in (True, False):
+            model = Sequential(
+                [Input((STEPS,)), L.Embedding(9, 2, mask_zero=mask_zero), make(), L.GRU(2)],
+                seed=0,
+            )
+            outputs.append(model.predict(x, verbose=0))
+        assert not np.allclose(outputs[0], outputs[1]), name  # the mask reached the GRU
+    with pytest.raises(ValueError, match=r"passes only into Bidirectional, GRU, LSTM, SimpleRNN"):
+        Sequential([Input((STEPS,)), L.Embedding(9, 2, mask_zero=True), L.Flatten()])

@@ -476,13 +476,35 @@ def test_per_output_metric_objects_from_keras(tmp_path):
     _same_logs(_evaluate(ours, x, [y, y]), _evaluate(theirs, x, [y, y]))
 
 
+def test_multi_label_auc_and_prgain_from_a_keras_file(tmp_path):
+    """AUC(multi_label=True, label_weights=...) and curve="PRGAIN" read from Keras's file:
+    the same settings, and evaluate equals Keras's."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    y = (x[:, :3] + rng.standard_normal((40, 3)) > 0).astype(np.float32)
+    theirs = keras.Sequential([keras.Input((4,)), K.Dense(3, activation="sigmoid")])
+    theirs.set_weights(random_weights(theirs.get_weights(), 4))
+    metrics = [
+        keras.metrics.AUC(multi_label=True, label_weights=[0.5, 1.0, 2.0], name="ml"),
+        keras.metrics.AUC(multi_label=True, num_labels=3, curve="PR", name="ml_pr"),
+        keras.metrics.AUC(curve="PRGAIN", num_thresholds=50, name="gain"),
+    ]
+    theirs.compile("adam", "binary_crossentropy", metrics=metrics)
+    theirs.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    ml, ml_pr, gain = ours.metric_names
+    assert ml.multi_label and ml.label_weights.tolist() == [0.5, 1.0, 2.0]
+    assert ml_pr.num_labels == 3 and ml_pr.curve == "PR" and gain.curve == "PRGAIN"
+    _same_logs(_evaluate(ours, x, y), _evaluate(theirs, x, y))
+
+
 @pytest.mark.parametrize(
     ("metric", "match"),
     [
         (lambda: keras.metrics.F1Score(), r"metrics\[0\] is keras.metrics.F1Score, not a metric"),
         (
-            lambda: keras.metrics.AUC(multi_label=True),
-            r"metrics\[0\] \(AUC\): AUC\(multi_label=True",
+            lambda: keras.metrics.PrecisionAtRecall(0.5),
+            r"metrics\[0\] is keras.metrics.PrecisionAtRecall, not a metric",
         ),
         (
             lambda: keras.metrics.Precision(thresholds=[0.2, 0.5]),

@@ -134,7 +134,8 @@ def _conv2d(g: _Graph, layer: Any, x: str) -> str:
         layer.name,
         kernel_shape=list(layer.kernel_size),
         strides=list(layer.strides),
-        pads=_pads(layer, layer.kernel_size),
+        dilations=list(layer.dilation_rate),
+        pads=_pads(layer, layer.span),
     )
     return _activation(g, _nhwc(g, y, layer.name), layer.activation, layer.name)
 

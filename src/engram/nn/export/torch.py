@@ -394,11 +394,17 @@ def _layer_module(layer: Any, m: dict[str, Any]) -> list[Any]:
         return [linear, _activation(layer.activation)]
     if kind == "Conv2D":
         k = layer.params["kernel"]
-        conv = nn.Conv2d(k.shape[2], k.shape[3], tuple(layer.kernel_size), tuple(layer.strides))
+        conv = nn.Conv2d(
+            k.shape[2],
+            k.shape[3],
+            tuple(layer.kernel_size),
+            tuple(layer.strides),
+            dilation=tuple(layer.dilation_rate),
+        )
         conv.bias = _param(layer.params["bias"]) if layer.use_bias else None
         conv.weight = _param(np.transpose(k, (3, 2, 0, 1)))
         return [
-            m["ChannelsFirst"](conv, _pads(layer, layer.kernel_size)),
+            m["ChannelsFirst"](conv, _pads(layer, layer.span)),
             _activation(layer.activation),
         ]
     if kind == "MaxPooling2D":

@@ -63,6 +63,21 @@ def register_layer(cls: type[Layer]) -> type[Layer]:
     return layers.add(cls.__name__, cls)
 
 
+def mask_layers() -> tuple[list[str], list[str]]:
+    """The registered layers that read a (batch, time) mask (`Layer.uses_mask`) and those that
+    pass one through unchanged (`Layer.supports_masking`, not making a mask of their own as
+    Embedding and Masking do), by name: what the refusal of a mask lists, read from the layers'
+    flags so that it stays true as layers learn masks."""
+    read, passed = [], []
+    for name in layers.names():
+        cls = layers.get(name)
+        if cls.uses_mask:
+            read.append(name)
+        elif cls.supports_masking and cls.compute_mask is Layer.compute_mask:
+            passed.append(name)
+    return read, passed
+
+
 def _real_array(value: Any, label: str) -> np.ndarray:
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{label} is a masked array; pass a plain array (w.filled(value)).")
@@ -392,12 +407,13 @@ class Layer:
         Keras it would read it (Softmax, pooling) or drop it, and engram does neither silently.
         """
         if input_masked and not self.supports_masking:
+            read, passed = mask_layers()
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r} receives a mask (from "
-                "Embedding(mask_zero=True) or Masking), which engram passes only into SimpleRNN, "
-                "LSTM, GRU and Bidirectional and through Dense, Dropout and Activation layers. "
-                "Put the recurrent layer first (with return_sequences=False it consumes the "
-                "mask), or leave the mask out."
+                "Embedding(mask_zero=True) or Masking), which engram passes only into "
+                f"{', '.join(read)} and through {', '.join(passed)} layers. Put the recurrent "
+                "layer first (with return_sequences=False it consumes the mask), or leave the "
+                "mask out."
             )
         return input_masked
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
+from engram.nn.layers import conv2d_dilated
 from engram.nn.layers.base import Layer, register_layer, shape_str
 from engram.runtime import blas_threads, parallel_map
 from engram.validation import check_positive
@@ -160,7 +161,8 @@ class Conv2D(Layer):
         strides: an int or (sh, sw), positive (default 1).
         padding: ``"valid"`` (no padding) or ``"same"`` (output size ceil(size / stride)).
         data_format: ``"channels_last"`` or None; channels-first is not supported.
-        dilation_rate: only 1 is supported.
+        dilation_rate: an int or (dh, dw): taps dh rows and dw columns apart (stride 1 only,
+            as Keras); run by `engram.nn.layers.conv2d_dilated` on the same path.
         activation: name or `Activation` (default linear).
         use_bias: whether to add a bias.
         kernel_initializer: for ``kernel`` (kh, kw, cin, filters) (fan_in = kh * kw * cin).
@@ -168,8 +170,9 @@ class Conv2D(Layer):
 
     Raises:
         ValueError: non-positive filters, kernel_size or strides; unknown padding;
-            channels-first or dilation; inputs without a channel axis (the message says to add
-            it with ``x[..., None]``); a kernel larger than the input with ``padding="valid"``.
+            channels-first; strides and dilation both above 1; inputs without a channel axis
+            (the message says to add it with ``x[..., None]``); a kernel (its dilated span)
+            larger than the input with ``padding="valid"``.
 
     Example:
         >>> layer = Conv2D(8, (3, 3), activation="relu")
@@ -204,10 +207,11 @@ class Conv2D(Layer):
         self.strides = C.normalize_pair(strides, "strides")
         self.padding = C.normalize_padding(padding)
         check_channels_last(data_format)
-        if C.normalize_pair(dilation_rate, "dilation_rate") != (1, 1):
+        self.dilation_rate = C.normalize_pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
-                f"dilation_rate must be 1: dilated convolutions are not supported. Got "
-                f"{dilation_rate!r} instead."
+                "strides > 1 is not supported together with dilation_rate > 1 (as in Keras). "
+                f"Got strides={strides!r} and dilation_rate={dilation_rate!r}; use one of them."
             )
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -219,7 +223,7 @@ class Conv2D(Layer):
 
     def build(self, input_shape, rng):
         check_image_input(self, (None, *input_shape))
-        check_window_fits(self, input_shape, self.kernel_size, self.padding, "kernel_size")
+        check_window_fits(self, input_shape, self.span, self.padding, "kernel_size")
         shape = (*self.kernel_size, input_shape[-1], self.filters)
         self.params["kernel"] = self.kernel_initializer(shape, rng, self.dtype)
         if self.use_bias:
@@ -227,13 +231,21 @@ class Conv2D(Layer):
         super().build(input_shape, rng)
 
     def compute_output_shape(self, input_shape):
-        (oh, ow), _ = C.spatial_plan(input_shape, self.kernel_size, self.strides, self.padding)
+        (oh, ow), _ = C.spatial_plan(input_shape, self.span, self.strides, self.padding)
         return (oh, ow, self.filters)
+
+    @property
+    def span(self) -> C.Pair:
+        """The rows and columns one window covers: the kernel size, dilated."""
+        d = self.dilation_rate
+        return (self.kernel_size[0] - 1) * d[0] + 1, (self.kernel_size[1] - 1) * d[1] + 1
 
     def check_input(self, shape):
         check_image_input(self, tuple(shape), self.input_shape)
 
     def forward(self, x, training=False):
+        if self.dilation_rate != (1, 1):
+            return conv2d_dilated.forward(self, Conv2D.forward, x, training)
         n = x.shape[0]
         (oh, ow), pads = C.spatial_plan(x.shape[1:], self.kernel_size, self.strides, self.padding)
         xp = self._padded(x, pads)
@@ -322,6 +334,8 @@ class Conv2D(Layer):
         return xp
 
     def backward(self, grad_y):
+        if self.dilation_rate != (1, 1):
+            return conv2d_dilated.backward(self, Conv2D.backward, grad_y)
         xp, self.xp = self.xp, None  # dropped: the input's buffer may be reused
         if xp is None or self.y is None:
             raise RuntimeError(
@@ -403,7 +417,7 @@ class Conv2D(Layer):
             "strides": list(self.strides),
             "padding": self.padding,
             "data_format": "channels_last",
-            "dilation_rate": [1, 1],
+            "dilation_rate": list(self.dilation_rate),
             "activation": self.activation.to_json(),
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.to_json(self.kernel_initializer),

@@ -10,6 +10,7 @@ from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer
 from engram.nn.layers.conv2d import check_channels_last, check_image_input
+from engram.nn.layers.conv2d_dilated import dilated_kernel
 from engram.validation import check_positive
 
 
@@ -36,16 +37,6 @@ def transpose_pads(
         total = k + k % 2 - 2 + output_padding
     before = min(total // 2 + total % 2, k - 1)
     return before, total - before
-
-
-def dilated_kernel(kernel: np.ndarray, dilation: C.Pair) -> np.ndarray:
-    """``kernel`` (kh, kw, ...) with dilation - 1 zeros between its taps (identity at 1, 1)."""
-    if dilation == (1, 1):
-        return kernel
-    kh, kw = kernel.shape[:2]
-    out = np.zeros(((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1, *kernel.shape[2:]))
-    out[:: dilation[0], :: dilation[1]] = kernel
-    return out.astype(kernel.dtype)
 
 
 def crop_or_pad(image: np.ndarray, starts: C.Pair, size: C.Pair) -> np.ndarray:
@@ -307,10 +298,18 @@ class Conv1DTranspose(Layer):
         if isinstance(output_padding, (list, tuple)) and len(output_padding) == 1:
             output_padding = output_padding[0]
         if output_padding is not None and (
-            not isinstance(output_padding, int) or isinstance(output_padding, bool)
+            not isinstance(output_padding, int)
+            or isinstance(output_padding, bool)
+            or output_padding < 0
         ):
             raise ValueError(
                 f"output_padding must be None or a non-negative int. Got {output_padding!r}."
+            )
+        if output_padding is not None and output_padding >= self.strides:
+            raise ValueError(  # checked here: the inner Conv2DTranspose would name 2-D pairs
+                "output_padding must be strictly less than strides. Received: "
+                f"output_padding={output_padding}, strides={self.strides}. Lower "
+                "output_padding or raise strides."
             )
         self.output_padding = output_padding
         # the computation: a Conv2DTranspose over (batch, 1, steps, channels); its weights are

@@ -11,7 +11,7 @@ from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer
 from engram.nn.layers.conv2d import check_channels_last, check_image_input, check_window_fits
-from engram.nn.layers.conv2d_transpose import dilated_kernel
+from engram.nn.layers.conv2d_dilated import dilated_kernel
 from engram.validation import check_positive
 
 

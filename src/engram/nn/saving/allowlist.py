@@ -102,7 +102,6 @@ IGNORED = frozenset(
 CLASS_OFF_VALUES: dict[str, dict[str, tuple[Any, ...]]] = {
     "ReLU": {"negative_slope": (0, 0.0)},
     "BatchNormalization": {"axis": (-1,)},
-    "Conv2D": {"dilation_rate": ([1, 1], 1, (1, 1))},
     "GlobalAveragePooling2D": {"keepdims": (False,)},
 }
 
@@ -504,6 +503,14 @@ def metric_config(value: Any, name: str, where: str) -> Any:
     for key, option in config.items():
         if key not in accepted:
             raise refuse(name, f"{where} ({class_name}) has option {key!r}, unknown to engram")
+        if (  # Keras writes AUC's label_weights as a tensor: its values as a list
+            key == "label_weights"
+            and isinstance(option, dict)
+            and option.get("class_name") == "__tensor__"
+            and isinstance(option.get("config"), dict)
+            and option["config"].get("dtype") in DTYPES
+        ):
+            option = option["config"].get("value")
         if isinstance(option, dict) or (
             isinstance(option, list) and not all(isinstance(v, (int, float)) for v in option)
         ):
