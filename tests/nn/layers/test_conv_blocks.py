@@ -170,3 +170,66 @@ def test_parallel_map_works_in_a_forked_child():
     with context.Pool(1) as pool:
         result = pool.apply_async(runtime.parallel_map, (abs, [-1, -2, -3, -4]))
         assert result.get(timeout=60) == [1, 2, 3, 4]
+
+
+@pytest.fixture
+def two_blas_threads():
+    """OpenBLAS on two threads for the test (skipped where NumPy's BLAS is not OpenBLAS)."""
+    blas = runtime._openblas()
+    if blas is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: engram's thread policy does not apply")
+    before = blas[0]()
+    blas[1](2)
+    yield
+    blas[1](before)
+
+
+def test_worker_threads_hold_blas_on_one_thread_and_keep_the_workers(two_blas_threads):
+    seen = set()
+
+    def record(v):
+        seen.add(threading.get_ident())
+        return runtime.blas_threads()
+
+    with runtime.worker_threads():
+        assert runtime.blas_threads() == 1 and runtime.worker_count() == 2
+        with runtime.worker_threads():  # nested: still held, the count unchanged
+            assert runtime.blas_threads() == 1 and runtime.worker_count() == 2
+        assert runtime.blas_threads() == 1
+        assert runtime.parallel_map(record, list(range(6))) == [1] * 6
+        assert len(seen) == 2  # both workers ran, on single-threaded BLAS
+    assert runtime.blas_threads() == 2 and runtime.worker_count() == 2
+    with pytest.raises(ValueError, match="inside"):
+        with runtime.worker_threads():
+            raise ValueError("inside")
+    assert runtime.blas_threads() == 2
+    with runtime.worker_threads(active=False):
+        assert runtime.blas_threads() == 2
+
+
+def test_a_cnn_step_runs_with_blas_held_and_a_dense_model_without(two_blas_threads):
+    from engram.nn import Sequential
+    from engram.nn.layers import Dense, Flatten
+
+    seen = []
+
+    class Probe(Dense):  # records the thread counts its forward pass sees
+        def forward(self, x, training=False):
+            seen.append((runtime.blas_threads(), runtime.worker_count()))
+            return super().forward(x, training)
+
+    x = np.random.default_rng(0).random((8, 6, 6, 1), dtype=np.float32)
+    y = np.arange(8) % 2
+    for layers, expected in (
+        ([Conv2D(2, 3), MaxPooling2D(), Flatten()], (1, 2)),
+        ([Flatten()], (2, 2)),
+    ):
+        model = Sequential([*layers, Probe(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        seen.clear()
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        model.evaluate(x, y, batch_size=4, verbose=0)
+        model.predict(x, batch_size=4)
+        model.predict_on_batch(x)
+        assert seen and set(seen) == {expected}
+        assert runtime.blas_threads() == 2  # restored after each step

@@ -11,7 +11,7 @@ import numpy as np
 from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer, shape_str
-from engram.runtime import blas_threads, parallel_map
+from engram.runtime import parallel_map, worker_count
 from engram.validation import check_positive
 
 
@@ -182,6 +182,9 @@ class Conv2D(Layer):
 
     weight_names = ("kernel", "bias")
     keras_weights = {"kernel": "kernel", "bias": "bias"}
+    #: runs its work in `parallel_map` blocks: a model step holding it keeps OpenBLAS on one
+    #: thread (`engram.runtime.worker_threads`)
+    parallel_blocks = True
 
     def __init__(
         self,
@@ -298,7 +301,7 @@ class Conv2D(Layer):
         k = self.patch_size
         per_sample = pixels * (2 * k + 1 + 2 * self.filters) + int(np.prod(xp_shape[1:]))
         size = per_sample * np.dtype(dtype).itemsize
-        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=blas_threads())
+        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=worker_count())
 
     def _weight_matrix(self) -> np.ndarray:
         """kernel as (kh * kw * cin, filters), with the bias appended as a last row."""
