@@ -124,6 +124,34 @@ def worker_threads(active: bool = True) -> Iterator[None]:
                 blas[1](_HOLD[1])
 
 
+#: multiply-adds below which `matmul` does not split a product (the workers' hand-off costs
+#: tens of microseconds)
+MIN_SPLIT_MACS = 1 << 20
+
+
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` for 2-D arrays; inside `worker_threads`, a product of at least
+    `MIN_SPLIT_MACS` multiply-adds is split by rows of ``a`` over the workers.
+
+    Each row of the result is a product of its own, so the numbers are the same whatever the
+    split, up to the order OpenBLAS's kernels sum in (fixed for a given split: deterministic
+    for a given thread count). Outside `worker_threads` it is plain `numpy.matmul`, on
+    OpenBLAS's own threads.
+    """
+    import numpy as np
+
+    rows, inner = a.shape
+    workers = min(worker_count(), rows) if _HOLD[0] else 1
+    if workers <= 1 or rows * inner * b.shape[1] < MIN_SPLIT_MACS:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
+    bounds = [rows * w // workers for w in range(workers + 1)]
+    blocks = [slice(bounds[w], bounds[w + 1]) for w in range(workers)]
+    parallel_map(lambda block: np.matmul(a[block], b, out=out[block]), blocks)
+    return out
+
+
 def _forget_pool_after_fork() -> None:
     """A forked child has none of the parent's pool threads (and maybe a held lock): start
     afresh, or its first `parallel_map` would wait forever on threads that do not exist."""

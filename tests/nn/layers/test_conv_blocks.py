@@ -233,3 +233,53 @@ def test_a_cnn_step_runs_with_blas_held_and_a_dense_model_without(two_blas_threa
         model.predict_on_batch(x)
         assert seen and set(seen) == {expected}
         assert runtime.blas_threads() == 2  # restored after each step
+
+
+def test_matmul_splits_rows_over_the_workers_only_inside_worker_threads(
+    two_blas_threads, monkeypatch
+):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((37, 50)).astype(np.float32)
+    b = rng.standard_normal((50, 9)).astype(np.float32)
+    calls = []
+    real = runtime.parallel_map
+
+    def recorded(function, items):
+        calls.append(items)
+        return real(function, items)
+
+    monkeypatch.setattr(runtime, "parallel_map", recorded)
+    monkeypatch.setattr(runtime, "MIN_SPLIT_MACS", 0)
+    plain = runtime.matmul(a, b)
+    assert not calls  # not held: NumPy's product on OpenBLAS's threads
+    np.testing.assert_array_equal(plain, a @ b)
+    with runtime.worker_threads():
+        split = runtime.matmul(a, b)
+        out = np.empty((50, 9), np.float32)
+        transposed = runtime.matmul(a.T, a @ b, out=out)  # strided rows, into a given buffer
+        again = runtime.matmul(a, b)
+    assert [len(items) for items in calls] == [2, 2, 2]
+    assert [(s.start, s.stop) for s in calls[0]] == [(0, 18), (18, 37)]
+    np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(split, again)  # deterministic
+    assert transposed is out
+    np.testing.assert_allclose(out, a.T @ (a @ b), rtol=1e-4, atol=1e-4)
+
+
+def test_dense_gives_the_same_numbers_with_its_products_split(two_blas_threads, monkeypatch):
+    from engram.nn.layers import Dense
+
+    monkeypatch.setattr(runtime, "MIN_SPLIT_MACS", 0)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((33, 20)).astype(np.float32)
+    grad = rng.standard_normal((33, 7)).astype(np.float32)
+    layer = Dense(7, activation="tanh")
+    layer.build((20,), rng)
+    results = []
+    for held in (False, True):
+        with runtime.worker_threads(active=held):
+            y = layer.forward(x, training=True).copy()
+            grad_x = layer.backward(grad).copy()
+        results.append((y, grad_x, layer.grads["weights"].copy(), layer.grads["bias"].copy()))
+    for plain, split in zip(*results, strict=True):
+        np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-5)
