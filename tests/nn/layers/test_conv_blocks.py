@@ -266,20 +266,29 @@ def test_matmul_splits_rows_over_the_workers_only_inside_worker_threads(
     np.testing.assert_allclose(out, a.T @ (a @ b), rtol=1e-4, atol=1e-4)
 
 
-def test_dense_gives_the_same_numbers_with_its_products_split(two_blas_threads, monkeypatch):
-    from engram.nn.layers import Dense
+@pytest.mark.parametrize("kind", ["dense", "conv2d_transpose"])
+def test_layers_give_the_same_numbers_with_their_products_split(
+    two_blas_threads, monkeypatch, kind
+):
+    """Dense and Conv2DTranspose inside `worker_threads` (their products split by rows over
+    the workers, `runtime.matmul`) against the same layer outside it (NumPy's products)."""
+    from engram.nn.layers import Conv2DTranspose, Dense
 
     monkeypatch.setattr(runtime, "MIN_SPLIT_MACS", 0)
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((33, 20)).astype(np.float32)
-    grad = rng.standard_normal((33, 7)).astype(np.float32)
-    layer = Dense(7, activation="tanh")
-    layer.build((20,), rng)
+    if kind == "dense":
+        layer, shape, out_shape = Dense(7, activation="tanh"), (33, 20), (33, 7)
+    else:
+        layer = Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu")
+        shape, out_shape = (5, 6, 7, 4), (5, 12, 14, 3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    grad = rng.standard_normal(out_shape).astype(np.float32)
+    layer.build(shape[1:], rng)
     results = []
     for held in (False, True):
         with runtime.worker_threads(active=held):
             y = layer.forward(x, training=True).copy()
             grad_x = layer.backward(grad).copy()
-        results.append((y, grad_x, layer.grads["weights"].copy(), layer.grads["bias"].copy()))
+        results.append([y, grad_x, *(layer.grads[key].copy() for key in sorted(layer.grads))])
     for plain, split in zip(*results, strict=True):
         np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-5)
