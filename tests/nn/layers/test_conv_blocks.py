@@ -46,6 +46,22 @@ def test_im2col_t_is_im2col_transposed_and_col2im_offsets_its_adjoint(kernel_siz
     )
 
 
+@pytest.mark.parametrize(("kernel_size", "strides"), [((3, 3), (1, 1)), ((2, 4), (3, 2))])
+def test_im2col_rows_are_the_receptive_fields_of_any_layout(kernel_size, strides):
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((4, 10, 9, 3)).astype(np.float32)
+    (kh, kw), (sh, sw) = kernel_size, strides
+    oh, ow = (10 - kh) // sh + 1, (9 - kw) // sw + 1
+    for x in (base, base[::-1, :, ::-1], np.asfortranarray(base)):  # strided and reversed views
+        expected = [
+            x[b, r * sh : r * sh + kh, c * sw : c * sw + kw, :].ravel()
+            for b in range(4)
+            for r in range(oh)
+            for c in range(ow)
+        ]
+        np.testing.assert_array_equal(C.im2col(x, kernel_size, strides), np.array(expected))
+
+
 @pytest.mark.parametrize("n", [1, 7, 32, 33])
 @pytest.mark.parametrize("size", [1, 5, 100, 10_000])
 @pytest.mark.parametrize("parts", [1, 2, 3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from typing import Any
@@ -265,7 +266,7 @@ class Conv2D(Layer):
     @property
     def patch_size(self) -> int:
         """kh * kw * in_channels: the length of one receptive field."""
-        return int(np.prod(self.params["kernel"].shape[:3]))
+        return math.prod(self.params["kernel"].shape[:3])  # (not np.prod: 10x the call cost)
 
     @property
     def transposed_patches(self) -> bool:
@@ -299,7 +300,7 @@ class Conv2D(Layer):
         """Blocks of samples whose arrays fill about `BLOCK_BYTES`: per output pixel its patch,
         output, output gradient and patch gradient; per sample its (padded) input."""
         k = self.patch_size
-        per_sample = pixels * (2 * k + 1 + 2 * self.filters) + int(np.prod(xp_shape[1:]))
+        per_sample = pixels * (2 * k + 1 + 2 * self.filters) + math.prod(xp_shape[1:])
         size = per_sample * np.dtype(dtype).itemsize
         return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=worker_count())
 
