@@ -145,7 +145,9 @@ class Conv2D(Layer):
         * The batch is cut into blocks of samples whose arrays fill about `BLOCK_BYTES`; each
           block goes im2col -> matrix product -> activation (and backward: activation' ->
           products -> col2im) while its arrays are still in the cache, and the blocks run on
-          all BLAS threads at once (`engram.runtime.parallel_map`). The im2col matrix is never
+          all workers at once, each with a single-threaded OpenBLAS
+          (`engram.runtime.parallel_map`; in a model step OpenBLAS stays on one thread
+          throughout, `engram.runtime.worker_threads`). The im2col matrix is never
           kept for the whole batch: backward builds each block's again from the input.
         * For inputs with fewer than 4 channels the im2col matrix is built transposed
           (`conv_functional.im2col_t`: whole image rows copied, not 3 numbers at a time).
