@@ -12,22 +12,35 @@ Policy:
     * while the workers run, OpenBLAS is set to one thread (each worker's products run in that
       worker), then back to its count, so that the threads never oversubscribe the cores;
     * where NumPy's OpenBLAS cannot be found (another BLAS), everything runs in the calling
-      thread, unchanged.
+      thread, unchanged;
+    * a model with a layer that runs blocks (``parallel_blocks``: Conv2D, MaxPooling2D) runs
+      each train, test and predict step inside `worker_threads`: OpenBLAS stays on one thread
+      for the whole step, `parallel_map` uses the cores, and large products outside the blocks
+      (Dense's) are split by rows over the same workers (`matmul`). OpenBLAS's own threads
+      busy-wait for about 0.1 s after each multi-threaded product (its THREAD_TIMEOUT, fixed
+      when the library loads), so one Dense product per step kept one of them spinning
+      throughout and took a core from the workers: at 2 threads the seed CNN's batch-256
+      training step used 160 ms of CPU for the 95 ms of work it does on one thread (measured
+      on a loaded 2-core machine).
 NumPy releases the GIL inside copies, ufuncs and matrix products of large arrays, so the
 workers run in parallel on threads of this process (no processes, no pickling).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 # ctypes and concurrent.futures load on first use: `import engram` stays fast
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
+_HOLD_LOCK = threading.Lock()
+#: [how many `worker_threads` scopes are open, OpenBLAS's thread count when the first opened]
+_HOLD = [0, 1]
 
 
 def _openblas() -> tuple[Callable[[], int], Callable[[int], None], Any] | None:
@@ -79,11 +92,74 @@ def blas_threads() -> int:
     return max(1, int(blas[0]())) if blas is not None else 1
 
 
+def worker_count() -> int:
+    """How many workers `parallel_map` uses: OpenBLAS's thread count, or inside
+    `worker_threads` the count it had before the scope set it to one."""
+    return _HOLD[1] if _HOLD[0] else blas_threads()
+
+
+@contextlib.contextmanager
+def worker_threads(active: bool = True) -> Iterator[None]:
+    """Hold NumPy's OpenBLAS on one thread for the body; `parallel_map` keeps the threads.
+
+    For a model step whose heavy work runs in `parallel_map` blocks: matrix products outside
+    the blocks (a Dense layer's) then run on one thread, and OpenBLAS's threads, never woken,
+    do not busy-wait beside the workers. Scopes nest and may be open in several threads at
+    once; the last one to close restores the count. ``active=False`` makes it a no-op.
+    """
+    blas = _openblas() if active else None
+    if blas is None:
+        yield
+        return
+    with _HOLD_LOCK:
+        if _HOLD[0] == 0:
+            _HOLD[1] = max(1, int(blas[0]()))
+            if _HOLD[1] > 1:
+                blas[1](1)
+        _HOLD[0] += 1
+    try:
+        yield
+    finally:
+        with _HOLD_LOCK:
+            _HOLD[0] -= 1
+            if _HOLD[0] == 0 and _HOLD[1] > 1:
+                blas[1](_HOLD[1])
+
+
+#: multiply-adds below which `matmul` does not split a product (the workers' hand-off costs
+#: tens of microseconds)
+MIN_SPLIT_MACS = 1 << 20
+
+
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` for 2-D arrays; inside `worker_threads`, a product of at least
+    `MIN_SPLIT_MACS` multiply-adds is split by rows of ``a`` over the workers.
+
+    Each row of the result is a product of its own, so the numbers are the same whatever the
+    split, up to the order OpenBLAS's kernels sum in (fixed for a given split: deterministic
+    for a given thread count). Outside `worker_threads` it is plain `numpy.matmul`, on
+    OpenBLAS's own threads.
+    """
+    import numpy as np
+
+    rows, inner = a.shape
+    workers = min(worker_count(), rows) if _HOLD[0] else 1
+    if workers <= 1 or rows * inner * b.shape[1] < MIN_SPLIT_MACS:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
+    bounds = [rows * w // workers for w in range(workers + 1)]
+    blocks = [slice(bounds[w], bounds[w + 1]) for w in range(workers)]
+    parallel_map(lambda block: np.matmul(a[block], b, out=out[block]), blocks)
+    return out
+
+
 def _forget_pool_after_fork() -> None:
     """A forked child has none of the parent's pool threads (and maybe a held lock): start
     afresh, or its first `parallel_map` would wait forever on threads that do not exist."""
-    global _LOCK
+    global _LOCK, _HOLD_LOCK
     _LOCK = threading.Lock()
+    _HOLD_LOCK = threading.Lock()
     _STATE.pop("pool", None)
     _STATE.pop("pool_size", None)
 
@@ -104,14 +180,14 @@ def _pool(workers: int) -> Any:
 
 
 def parallel_map(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """``[function(item) for item in items]``, the items spread over `blas_threads` workers.
+    """``[function(item) for item in items]``, the items spread over `worker_count` workers.
 
     Worker w runs items w, w + workers, ...: the calling thread runs worker 0's share
     itself, the others run on pool threads. OpenBLAS runs single-threaded meanwhile.
     ``function`` must only write to what its item owns (its block of an output). Results come
     back in the items' order; an exception in any worker is raised here after all finished.
     """
-    workers = min(blas_threads(), len(items))
+    workers = min(worker_count(), len(items))
     if workers <= 1 or not _LOCK.acquire(blocking=False):  # nested or concurrent: inline
         return [function(item) for item in items]
     from concurrent.futures import wait

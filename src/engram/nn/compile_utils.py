@@ -33,6 +33,7 @@ import numpy as np
 from engram.nn import losses as losses_module
 from engram.nn import metrics as metrics_module
 from engram.nn import optimizers as optimizers_module
+from engram.runtime import worker_threads
 
 
 def _per_output(value: Any, names: list[str], what: str) -> list[Any]:
@@ -251,9 +252,17 @@ class Compiled:
 
     def _train_step(self, xs, ys, sample_weight, need_output: bool):
         """fit's train step: `compute_gradients` on checked arrays, then the update."""
-        loss, per, outs = self._gradients(xs, ys, sample_weight, True, need_output)
-        self.optimizer.step(self._leaves())
+        with self._step_threads():
+            loss, per, outs = self._gradients(xs, ys, sample_weight, True, need_output)
+            self.optimizer.step(self._leaves())
         return loss, per, outs
+
+    def _step_threads(self):
+        """The thread policy of one step (`engram.runtime`): a model with a layer that runs
+        its work in parallel blocks (``parallel_blocks``, e.g. Conv2D) holds OpenBLAS on one
+        thread for the step (`runtime.worker_threads`); other models leave it as it is."""
+        blocks = any(getattr(layer, "parallel_blocks", False) for layer in self._leaves())
+        return worker_threads(blocks)
 
     def _batch_logs(self, loss, per, outs, ys, totals, n, sample_weight=None) -> dict[str, float]:
         entry = totals["loss"]

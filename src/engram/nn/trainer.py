@@ -109,7 +109,9 @@ class Trainer:
 
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch (inference mode); a list for several outputs."""
-        outs = [out.copy() for out in self.graph.forward(self._check_x(x), False)]
+        xs = self._check_x(x)
+        with self._step_threads():
+            outs = [out.copy() for out in self.graph.forward(xs, False)]
         return self._structured(outs)
 
     def fit(
@@ -302,7 +304,8 @@ class Trainer:
 
     def _test_batch(self, xs, ys, sws, totals) -> dict[str, float]:
         fused = self._fused_outputs()
-        outs = self.graph.forward(xs, False)
+        with self._step_threads():
+            outs = self.graph.forward(xs, False)
         # fused outputs: the loss from the logits their layers cached (stable on huge ones)
         scored = self._scored_outputs(outs) if fused else outs
         loss, per, _ = self._losses_of(scored, ys, fused, sws, False)
@@ -385,7 +388,8 @@ class Trainer:
             if begin is not None:
                 begin(step)
             xs = batch[0] if checked else self._batch_arrays(batch, source, False, "x")[0]
-            outs = forward(xs, False)
+            with self._step_threads():
+                outs = forward(xs, False)
             batches.append(outs)
             if callback_list.callbacks:
                 callback_list.on_predict_batch_end(step, {"outputs": self._structured(outs)})

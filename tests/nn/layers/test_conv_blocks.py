@@ -46,6 +46,22 @@ def test_im2col_t_is_im2col_transposed_and_col2im_offsets_its_adjoint(kernel_siz
     )
 
 
+@pytest.mark.parametrize(("kernel_size", "strides"), [((3, 3), (1, 1)), ((2, 4), (3, 2))])
+def test_im2col_rows_are_the_receptive_fields_of_any_layout(kernel_size, strides):
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((4, 10, 9, 3)).astype(np.float32)
+    (kh, kw), (sh, sw) = kernel_size, strides
+    oh, ow = (10 - kh) // sh + 1, (9 - kw) // sw + 1
+    for x in (base, base[::-1, :, ::-1], np.asfortranarray(base)):  # strided and reversed views
+        expected = [
+            x[b, r * sh : r * sh + kh, c * sw : c * sw + kw, :].ravel()
+            for b in range(4)
+            for r in range(oh)
+            for c in range(ow)
+        ]
+        np.testing.assert_array_equal(C.im2col(x, kernel_size, strides), np.array(expected))
+
+
 @pytest.mark.parametrize("n", [1, 7, 32, 33])
 @pytest.mark.parametrize("size", [1, 5, 100, 10_000])
 @pytest.mark.parametrize("parts", [1, 2, 3])
@@ -170,3 +186,125 @@ def test_parallel_map_works_in_a_forked_child():
     with context.Pool(1) as pool:
         result = pool.apply_async(runtime.parallel_map, (abs, [-1, -2, -3, -4]))
         assert result.get(timeout=60) == [1, 2, 3, 4]
+
+
+@pytest.fixture
+def two_blas_threads():
+    """OpenBLAS on two threads for the test (skipped where NumPy's BLAS is not OpenBLAS)."""
+    blas = runtime._openblas()
+    if blas is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: engram's thread policy does not apply")
+    before = blas[0]()
+    blas[1](2)
+    yield
+    blas[1](before)
+
+
+def test_worker_threads_hold_blas_on_one_thread_and_keep_the_workers(two_blas_threads):
+    seen = set()
+
+    def record(v):
+        seen.add(threading.get_ident())
+        return runtime.blas_threads()
+
+    with runtime.worker_threads():
+        assert runtime.blas_threads() == 1 and runtime.worker_count() == 2
+        with runtime.worker_threads():  # nested: still held, the count unchanged
+            assert runtime.blas_threads() == 1 and runtime.worker_count() == 2
+        assert runtime.blas_threads() == 1
+        assert runtime.parallel_map(record, list(range(6))) == [1] * 6
+        assert len(seen) == 2  # both workers ran, on single-threaded BLAS
+    assert runtime.blas_threads() == 2 and runtime.worker_count() == 2
+    with pytest.raises(ValueError, match="inside"):
+        with runtime.worker_threads():
+            raise ValueError("inside")
+    assert runtime.blas_threads() == 2
+    with runtime.worker_threads(active=False):
+        assert runtime.blas_threads() == 2
+
+
+def test_a_cnn_step_runs_with_blas_held_and_a_dense_model_without(two_blas_threads):
+    from engram.nn import Sequential
+    from engram.nn.layers import Dense, Flatten
+
+    seen = []
+
+    class Probe(Dense):  # records the thread counts its forward pass sees
+        def forward(self, x, training=False):
+            seen.append((runtime.blas_threads(), runtime.worker_count()))
+            return super().forward(x, training)
+
+    x = np.random.default_rng(0).random((8, 6, 6, 1), dtype=np.float32)
+    y = np.arange(8) % 2
+    for layers, expected in (
+        ([Conv2D(2, 3), MaxPooling2D(), Flatten()], (1, 2)),
+        ([Flatten()], (2, 2)),
+    ):
+        model = Sequential([*layers, Probe(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        seen.clear()
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        model.evaluate(x, y, batch_size=4, verbose=0)
+        model.predict(x, batch_size=4)
+        model.predict_on_batch(x)
+        assert seen and set(seen) == {expected}
+        assert runtime.blas_threads() == 2  # restored after each step
+
+
+def test_matmul_splits_rows_over_the_workers_only_inside_worker_threads(
+    two_blas_threads, monkeypatch
+):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((37, 50)).astype(np.float32)
+    b = rng.standard_normal((50, 9)).astype(np.float32)
+    calls = []
+    real = runtime.parallel_map
+
+    def recorded(function, items):
+        calls.append(items)
+        return real(function, items)
+
+    monkeypatch.setattr(runtime, "parallel_map", recorded)
+    monkeypatch.setattr(runtime, "MIN_SPLIT_MACS", 0)
+    plain = runtime.matmul(a, b)
+    assert not calls  # not held: NumPy's product on OpenBLAS's threads
+    np.testing.assert_array_equal(plain, a @ b)
+    with runtime.worker_threads():
+        split = runtime.matmul(a, b)
+        out = np.empty((50, 9), np.float32)
+        transposed = runtime.matmul(a.T, a @ b, out=out)  # strided rows, into a given buffer
+        again = runtime.matmul(a, b)
+    assert [len(items) for items in calls] == [2, 2, 2]
+    assert [(s.start, s.stop) for s in calls[0]] == [(0, 18), (18, 37)]
+    np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(split, again)  # deterministic
+    assert transposed is out
+    np.testing.assert_allclose(out, a.T @ (a @ b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv2d_transpose"])
+def test_layers_give_the_same_numbers_with_their_products_split(
+    two_blas_threads, monkeypatch, kind
+):
+    """Dense and Conv2DTranspose inside `worker_threads` (their products split by rows over
+    the workers, `runtime.matmul`) against the same layer outside it (NumPy's products)."""
+    from engram.nn.layers import Conv2DTranspose, Dense
+
+    monkeypatch.setattr(runtime, "MIN_SPLIT_MACS", 0)
+    rng = np.random.default_rng(6)
+    if kind == "dense":
+        layer, shape, out_shape = Dense(7, activation="tanh"), (33, 20), (33, 7)
+    else:
+        layer = Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu")
+        shape, out_shape = (5, 6, 7, 4), (5, 12, 14, 3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    grad = rng.standard_normal(out_shape).astype(np.float32)
+    layer.build(shape[1:], rng)
+    results = []
+    for held in (False, True):
+        with runtime.worker_threads(active=held):
+            y = layer.forward(x, training=True).copy()
+            grad_x = layer.backward(grad).copy()
+        results.append([y, grad_x, *(layer.grads[key].copy() for key in sorted(layer.grads))])
+    for plain, split in zip(*results, strict=True):
+        np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-5)

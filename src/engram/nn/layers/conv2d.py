@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from typing import Any
@@ -12,7 +13,7 @@ from engram.nn import activations, initializers
 from engram.nn import conv_functional as C
 from engram.nn.layers import conv2d_dilated
 from engram.nn.layers.base import Layer, register_layer, shape_str
-from engram.runtime import blas_threads, parallel_map
+from engram.runtime import parallel_map, worker_count
 from engram.validation import check_positive
 
 
@@ -145,7 +146,9 @@ class Conv2D(Layer):
         * The batch is cut into blocks of samples whose arrays fill about `BLOCK_BYTES`; each
           block goes im2col -> matrix product -> activation (and backward: activation' ->
           products -> col2im) while its arrays are still in the cache, and the blocks run on
-          all BLAS threads at once (`engram.runtime.parallel_map`). The im2col matrix is never
+          all workers at once, each with a single-threaded OpenBLAS
+          (`engram.runtime.parallel_map`; in a model step OpenBLAS stays on one thread
+          throughout, `engram.runtime.worker_threads`). The im2col matrix is never
           kept for the whole batch: backward builds each block's again from the input.
         * For inputs with fewer than 4 channels the im2col matrix is built transposed
           (`conv_functional.im2col_t`: whole image rows copied, not 3 numbers at a time).
@@ -185,6 +188,9 @@ class Conv2D(Layer):
 
     weight_names = ("kernel", "bias")
     keras_weights = {"kernel": "kernel", "bias": "bias"}
+    #: runs its work in `parallel_map` blocks: a model step holding it keeps OpenBLAS on one
+    #: thread (`engram.runtime.worker_threads`)
+    parallel_blocks = True
 
     def __init__(
         self,
@@ -274,7 +280,7 @@ class Conv2D(Layer):
     @property
     def patch_size(self) -> int:
         """kh * kw * in_channels: the length of one receptive field."""
-        return int(np.prod(self.params["kernel"].shape[:3]))
+        return math.prod(self.params["kernel"].shape[:3])  # (not np.prod: 10x the call cost)
 
     @property
     def transposed_patches(self) -> bool:
@@ -308,9 +314,9 @@ class Conv2D(Layer):
         """Blocks of samples whose arrays fill about `BLOCK_BYTES`: per output pixel its patch,
         output, output gradient and patch gradient; per sample its (padded) input."""
         k = self.patch_size
-        per_sample = pixels * (2 * k + 1 + 2 * self.filters) + int(np.prod(xp_shape[1:]))
+        per_sample = pixels * (2 * k + 1 + 2 * self.filters) + math.prod(xp_shape[1:])
         size = per_sample * np.dtype(dtype).itemsize
-        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=blas_threads())
+        return C.batch_blocks(xp_shape[0], size, BLOCK_BYTES, parts=worker_count())
 
     def _weight_matrix(self) -> np.ndarray:
         """kernel as (kh * kw * cin, filters), with the bias appended as a last row."""

@@ -11,6 +11,7 @@ from engram.nn import conv_functional as C
 from engram.nn.layers.base import Layer, register_layer
 from engram.nn.layers.conv2d import check_channels_last, check_image_input
 from engram.nn.layers.conv2d_dilated import dilated_kernel
+from engram.runtime import matmul
 from engram.validation import check_positive
 
 
@@ -204,7 +205,7 @@ class Conv2DTranspose(Layer):
         khd, kwd = (  # the dilated kernel's size
             f - (size - 1) * s for f, size, s in zip(full_size, (h, w), self.strides, strict=True)
         )
-        cols = x.reshape(-1, cin) @ self._kernel_matrix()
+        cols = matmul(x.reshape(-1, cin), self._kernel_matrix())
         full = C.col2im(cols, (n, *full_size, self.filters), (khd, kwd), self.strides)
         z = crop_or_pad(full, starts, out_size)
         if self.use_bias:
@@ -222,14 +223,14 @@ class Conv2DTranspose(Layer):
         grad_full = crop_or_pad(grad_z, back, self.full_size)  # type: ignore[arg-type]
         gcols = C.im2col(grad_full, self.window, self.strides)  # (n * h * w, khd * kwd * o)
         matrix = self._kernel_matrix()
-        grad_matrix = self.x.reshape(-1, cin).T @ gcols  # (cin, khd * kwd * filters)
+        grad_matrix = matmul(self.x.reshape(-1, cin).T, gcols)  # (cin, khd * kwd * filters)
         khd, kwd = self.window
         grad_kd = grad_matrix.reshape(cin, khd, kwd, self.filters).transpose(1, 2, 3, 0)
         dh, dw = self.dilation_rate
         self.grads["kernel"] = np.ascontiguousarray(grad_kd[::dh, ::dw])
         if self.use_bias:
             self.grads["bias"] = grad_z.sum(axis=(0, 1, 2))
-        return (gcols @ matrix.T).reshape(n, h, w, cin)
+        return matmul(gcols, matrix.T).reshape(n, h, w, cin)
 
     def get_config(self):
         return {

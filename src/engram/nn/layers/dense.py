@@ -8,6 +8,7 @@ import numpy as np
 
 from engram.nn import activations, initializers
 from engram.nn.layers.base import Layer, register_layer, shape_str
+from engram.runtime import matmul
 from engram.validation import check_positive
 
 
@@ -23,6 +24,9 @@ class Dense(Layer):
                    grad_bias    = grad_z.sum(axis=0)       (units,)
                    grad_x       = grad_z @ weights.T       (batch, in)
         Inputs with more axes, (batch, ..., in), are mapped along the last axis, as in Keras.
+        Inside a model step that holds OpenBLAS on one thread (`engram.runtime.worker_threads`,
+        a CNN's), the three products are split by rows over engram's workers
+        (`engram.runtime.matmul`); otherwise they run on OpenBLAS's threads.
 
     Args:
         units: number of output units.
@@ -91,7 +95,11 @@ class Dense(Layer):
         """The forward pass up to z, without the activation (the fused-loss path: the loss
         applies softmax or sigmoid itself)."""
         self.x = x
-        z = x @ self.params["weights"]
+        weights = self.params["weights"]
+        if x.ndim == 2:
+            z = matmul(x, weights)
+        else:
+            z = x @ weights
         if self.use_bias:
             z += self.params["bias"]
         self.z = z
@@ -109,12 +117,14 @@ class Dense(Layer):
         weights = self.params["weights"]
         dtype = x2.dtype if x2.dtype == g2.dtype else np.result_type(x2, g2)
         grad_w = self.grad_array("weights", weights.shape, dtype)
-        self.grads["weights"] = np.matmul(x2.T, g2, out=grad_w)
+        self.grads["weights"] = matmul(x2.T, g2, out=grad_w)
         if self.use_bias:
             grad_b = self.grad_array("bias", (self.units,), g2.dtype)
             self.grads["bias"] = np.add.reduce(g2, axis=0, out=grad_b)  # sum over the batch
         if not self.needs_input_grad:
             return None
+        if grad_z.ndim == 2:
+            return matmul(grad_z, weights.T)
         return grad_z @ weights.T
 
     def get_config(self):

@@ -15,7 +15,7 @@ from engram.nn.layers.conv2d import (
     check_image_input,
     check_window_fits,
 )
-from engram.runtime import blas_threads, parallel_map
+from engram.runtime import parallel_map, worker_count
 
 #: bytes of input per block of samples that MaxPooling2D processes at a time (in parallel,
 #: see `engram.runtime.parallel_map`)
@@ -24,7 +24,7 @@ BLOCK_BYTES = 1 << 20
 
 def blocks(x: np.ndarray) -> list[slice]:
     """``x``'s samples in blocks of about `BLOCK_BYTES`."""
-    return C.batch_blocks(len(x), x[:1].nbytes, BLOCK_BYTES, parts=blas_threads())
+    return C.batch_blocks(len(x), x[:1].nbytes, BLOCK_BYTES, parts=worker_count())
 
 
 class _Pooling2D(Layer):
@@ -92,6 +92,8 @@ class MaxPooling2D(_Pooling2D):
         >>> MaxPooling2D((2, 2))(np.zeros((1, 26, 26, 8), dtype="float32")).shape
         (1, 13, 13, 8)
     """
+
+    parallel_blocks = True  # see Conv2D.parallel_blocks
 
     def forward(self, x, training=False):
         (oh, ow), _ = C.spatial_plan(x.shape[1:], self.pool_size, self.strides, self.padding)
