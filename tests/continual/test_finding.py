@@ -60,7 +60,7 @@ def test_published_numbers_only_for_mnist_and_matched_by_seed_spread():
 
 
 def test_searched_strengths_are_used_reported_and_their_edge_named():
-    from engram.experiments.continual_learning import search_strengths
+    from engram.experiments.continual_learning import search_jobs
 
     searched = {
         "task/ewc": {"candidates": [1.0, 10.0], "validation_accuracy": [0.9, 0.8], "chosen": 1.0},
@@ -75,7 +75,7 @@ def test_searched_strengths_are_used_reported_and_their_edge_named():
     assert report._edge_sentence(inside) == ""
     (table,) = report.search_tables({"strength_search": searched})
     assert table.rows[0] == ["task / ewc", "1: 90.0%, 10: 80.0%", "1"]
-    assert callable(search_strengths)
+    assert callable(search_jobs)
 
 
 def test_experiment_trains_with_the_strength_its_search_chose(tmp_path):
