@@ -33,7 +33,12 @@ import os
 import time
 
 from engram.continual.jobs import Job, Source, run_jobs
-from engram.experiments.continual_learning import METHOD_NAMES, REGULARISED, method_options
+from engram.experiments.continual_learning import (
+    EXPERIMENT,
+    METHOD_NAMES,
+    REGULARISED,
+    method_options,
+)
 
 RUN_ITERATIONS, CONTEXTS, SCENARIOS = 2000, 5, 3
 
@@ -49,41 +54,26 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2, help="W of the idle wall estimate")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
-    config = {
-        "benchmark": "split",
-        "ewc_strength": 0.0,
-        "si_strength": 0.0,
-        "fisher_samples": 1000,
-        "replay_capacity": 1000,
-    }
+    config = {**EXPERIMENT.defaults, "benchmark": "split"}  # the full run's settings
     source = Source(args.dataset, "split", seed=0)
     methods = args.methods.split(",")
-    jobs = [
-        Job(
-            source,
-            method,
-            "class",
-            {
-                "iterations": n,
-                "batch_size": 128,
-                "hidden": (400, 400),
-                "learning_rate": 1e-3,
-                "seed": 0,
-                **method_options(config, method, "class"),
-            },
-            key=(method, n),
-        )
-        for method in methods
-        for n in (args.iterations, 2 * args.iterations)
-    ]
-    start = time.perf_counter()
-    done = {d.job.key: d.cpu_seconds for d in run_jobs(jobs, args.workers)}
-    wall = time.perf_counter() - start
-    load = os.getloadavg()
+    rows, runs, search, chain, cpu_all = {}, 0.0, 0.0, 0.0, 0.0
     steps = CONTEXTS * args.iterations
-    rows, runs, search, chain = {}, 0.0, 0.0, 0.0
-    for method in methods:
-        t1, t2 = done[method, args.iterations], done[method, 2 * args.iterations]
+    start = time.perf_counter()
+    for method in methods:  # the N and 2N streams of one method side by side, then the next
+        settings = {
+            "batch_size": 128,
+            "hidden": (400, 400),
+            "learning_rate": 1e-3,
+            "seed": 0,
+            **method_options(config, method, "class"),
+        }
+        jobs = [
+            Job(source, method, "class", {**settings, "iterations": n}, key=n)
+            for n in (args.iterations, 2 * args.iterations)
+        ]
+        t1, t2 = (d.cpu_seconds for d in run_jobs(jobs, args.workers))
+        cpu_all += t1 + t2
         step = (t2 - t1) / steps
         fixed = max(0.0, t1 - steps * step)
         stream = fixed + CONTEXTS * RUN_ITERATIONS * step
@@ -96,9 +86,12 @@ def main() -> None:
         rows[method] = {"step_ms": 1e3 * step, "fixed_s": fixed, "stream_s": stream}
         print(
             f"{method:20s} step {1e3 * step:6.2f} ms CPU; fixed {fixed:5.1f} s CPU; stream "
-            f"{stream / 60:5.2f} min CPU; searched stream {searched / 60:5.2f} min CPU",
+            f"{stream / 60:5.2f} min CPU; searched stream {searched / 60:5.2f} min CPU "
+            f"(load {os.getloadavg()[0]:.1f})",
             flush=True,
         )
+    wall = time.perf_counter() - start
+    load = os.getloadavg()
     whole = runs + search
     print(
         f"full split benchmark (3 scenarios x {len(methods)} methods, one seed, search "
@@ -113,7 +106,7 @@ def main() -> None:
     )
     print(
         f"these parts: {wall:.0f} s wall on {args.workers} worker(s), "
-        f"{sum(done.values()):.0f} s CPU; load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{cpu_all:.0f} s CPU; load average {load[0]:.1f} / {load[1]:.1f} / "
         f"{load[2]:.1f} (1 / 5 / 15 min) at the end"
     )
     if args.json:

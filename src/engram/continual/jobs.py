@@ -137,11 +137,20 @@ def _submit(pool: Any, job: Job) -> Any:
     return pool.submit(_train, dataclasses.replace(job, then=None))
 
 
-def _one_blas_thread() -> None:
-    """Worker initializer: BLAS on one thread for the worker's whole life."""
+def _init_worker() -> None:
+    """Worker initializer: BLAS on one thread for the worker's whole life; on Linux, the worker
+    is ended when its parent dies (a killed run leaves no worker finishing its stream)."""
     from threadpoolctl import threadpool_limits
 
     _LIMITS.append(threadpool_limits(limits=1, user_api="blas"))
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
 
 
 _LIMITS: list[Any] = []
@@ -187,7 +196,7 @@ def _parallel(queue: list[Job], workers: int, progress: Any) -> list[Done]:
 
     out: dict[int, Done] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_blas_thread) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
         pending = {_submit(pool, job): i for i, job in enumerate(queue)}
         try:
             _collect(pool, queue, pending, out, progress)
