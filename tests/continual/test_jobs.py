@@ -107,6 +107,7 @@ def test_experiment_in_workers_equals_serial_and_reports_its_shorter_search(tmp_
     assert serial.metrics["search_iterations"] == 3  # a quarter of 12
     assert serial.metrics["strength_search"]["domain/si"]["iterations"] == 3
     assert serial.metrics["streams"] == 2 + 2  # 2 candidates of one search + 2 runs
-    assert "with 3 iterations per context (the runs: 12;" in serial.text
+    assert "each with 3 iterations per context where the runs have 12: a shorter" in serial.text
+    assert f"load average {serial.metrics['load_average']:.1f} on" in serial.text
     assert "4 streams (strength search included)" in serial.text
     assert "on 2 worker processes" in parallel.text

@@ -34,13 +34,14 @@ below fine-tuning), which is why the strengths are searched.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
 import numpy as np
 
 from engram.continual import StrengthSearch
-from engram.continual.jobs import Job, Source, resolve_workers, run_jobs
+from engram.continual.jobs import Job, Source, available_cores, resolve_workers, run_jobs
 from engram.continual.methods import METHODS
 from engram.continual.search import candidate_jobs, collect
 from engram.experiments.base import Experiment, Result, register
@@ -227,6 +228,8 @@ def run(config: dict[str, Any]) -> Result:
         {
             "cpu_seconds": cpu,
             "workers": workers,
+            "cores": available_cores(),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "streams": n_streams,
             "search_iterations": search_iterations(config, run_settings) if searches else None,
         }
