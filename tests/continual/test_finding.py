@@ -60,7 +60,7 @@ def test_published_numbers_only_for_mnist_and_matched_by_seed_spread():
 
 
 def test_searched_strengths_are_used_reported_and_their_edge_named():
-    from engram.experiments.continual_learning import search_strengths
+    from engram.experiments.continual_learning import search_jobs
 
     searched = {
         "task/ewc": {"candidates": [1.0, 10.0], "validation_accuracy": [0.9, 0.8], "chosen": 1.0},
@@ -75,7 +75,7 @@ def test_searched_strengths_are_used_reported_and_their_edge_named():
     assert report._edge_sentence(inside) == ""
     (table,) = report.search_tables({"strength_search": searched})
     assert table.rows[0] == ["task / ewc", "1: 90.0%, 10: 80.0%", "1"]
-    assert callable(search_strengths)
+    assert callable(search_jobs)
 
 
 def test_experiment_trains_with_the_strength_its_search_chose(tmp_path):
@@ -98,3 +98,17 @@ def test_experiment_trains_with_the_strength_its_search_chose(tmp_path):
     assert found["candidates"] == [1e5 * 1e-4, 1e5 * 100]
     assert m["options"]["task"]["ewc"]["strength"] == found["chosen"]
     assert "searches on held-out training images" in out.result.text
+
+
+def test_time_sentence_follows_the_values():
+    m = {"seconds": 100.0, "cpu_seconds": 190.0, "workers": 2, "streams": 63, "cores": 2,
+         "load_average": 2.1}  # fmt: skip
+    sentence = report._time_sentence(m)
+    assert "The 63 streams (strength search included) took 100 s wall on 2 worker processes" in (
+        sentence
+    )
+    assert "190 s CPU in all" in sentence and "load average 2.1 on 2 cores" in sentence
+    assert "waited for the cores" not in sentence
+    m.update(seconds=400.0, load_average=9.5)
+    assert "waited for the cores" in report._time_sentence(m)
+    assert report._time_sentence({"seconds": 5.0}) == "All runs took 5 s."

@@ -69,3 +69,18 @@ def test_generative_replay_refuses_bad_settings():
     with pytest.raises(ValueError, match="latent"):
         train_stream("generative-replay", split_stream(*[(np.zeros((4, 2)), [0, 1, 2, 3])] * 2),
                      "task", iterations=1, latent=0)  # fmt: skip
+
+
+def test_gradients_without_the_loss_value_are_the_same_numbers():
+    rng = np.random.default_rng(3)
+    x = rng.random((16, 12)).astype(np.float32)
+    eps = rng.standard_normal((16, 4))
+    vae = VAE(12, (8,), 4, seed=0)
+    loss = vae.loss_and_gradients(x, eps)
+    grads = [dict(layer.grads) for layer in vae.layers]
+    grads = [{k: v.copy() for k, v in g.items()} for g in grads]
+    assert isinstance(loss, float)
+    assert vae.loss_and_gradients(x, eps, with_loss=False) is None
+    for layer, before in zip(vae.layers, grads, strict=True):
+        for key, value in before.items():
+            np.testing.assert_array_equal(layer.grads[key], value)

@@ -71,12 +71,18 @@ class VAE:
         self.optimizer = Adam(learning_rate)
 
     def loss_and_gradients(
-        self, x: np.ndarray, eps: np.ndarray, weights: np.ndarray | None = None
-    ) -> float:
+        self,
+        x: np.ndarray,
+        eps: np.ndarray,
+        weights: np.ndarray | None = None,
+        with_loss: bool = True,
+    ) -> float | None:
         """The loss for noise ``eps`` (B, L); fills every layer's ``grads`` (no update).
 
         ``weights``: one per sample, summing to 1 (default 1/B each): the loss is
         sum_i w_i loss_i / D, so a replayed part of the batch can count as much as the data.
+        ``with_loss=False`` skips the loss's value (None; the gradients are the same numbers:
+        they do not read it), which saves a pass of logaddexp over the (B, D) logits.
         """
         b, d = x.shape
         w = np.full((b, 1), 1.0 / b) if weights is None else np.asarray(weights, float)[:, None]
@@ -87,20 +93,25 @@ class VAE:
         s = np.exp(0.5 * log_s2)
         z = (mu + s * eps).astype(dtype)
         a = self.decoder.forward(z, training=True).astype(np.float64)
-        recon = np.sum(w * (np.logaddexp(0.0, a) - x * a))
-        kl = 0.5 * np.sum(w * (mu * mu + s * s - 1.0 - log_s2))
         scale = w / d
         x_hat = 0.5 * (1.0 + np.tanh(0.5 * a))  # sigmoid, stable for any a
         grad_z = self.decoder.backward(((x_hat - x) * scale).astype(dtype)).astype(np.float64)
         grad_mu = grad_z + mu * scale
         grad_log_s2 = grad_z * eps * 0.5 * s + 0.5 * (s * s - 1.0) * scale
         self.encoder.backward(np.concatenate([grad_mu, grad_log_s2], axis=1).astype(dtype))
+        if not with_loss:
+            return None
+        recon = np.sum(w * (np.logaddexp(0.0, a) - x * a))
+        kl = 0.5 * np.sum(w * (mu * mu + s * s - 1.0 - log_s2))
         return float((recon + kl) / d)
 
-    def train_step(self, x: np.ndarray, weights: np.ndarray | None = None) -> float:
-        """One Adam step on a batch (samples weighted as in `loss_and_gradients`)."""
+    def train_step(
+        self, x: np.ndarray, weights: np.ndarray | None = None, with_loss: bool = True
+    ) -> float | None:
+        """One Adam step on a batch (samples weighted as in `loss_and_gradients`); the loss
+        before the step (None with ``with_loss=False``)."""
         eps = self.rng.standard_normal((len(x), self.latent))
-        loss = self.loss_and_gradients(np.asarray(x), eps, weights)
+        loss = self.loss_and_gradients(np.asarray(x), eps, weights, with_loss)
         self.optimizer.step(self.layers)
         return loss
 

@@ -4,7 +4,9 @@ The strengths that van de Ven & Tolias found by grid search on MNIST need not su
 dataset, network or number of iterations (users of their code report EWC and SI failing at the
 recommended values). `search_strength` trains the stream once per candidate strength on the
 training images that remain after `streams.hold_out` and keeps the strength with the best
-average accuracy on the held-out images: the test sets are never looked at.
+average accuracy on the held-out images: the test sets are never looked at. The candidates'
+runs are independent `Job`s (`candidate_jobs`): ``workers`` runs them in parallel processes,
+with the same results.
 
 Example:
     >>> from engram.continual import load_stream
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engram.continual.learner import train_stream
+from engram.continual.jobs import Done, Job, Source, run_jobs
 from engram.continual.streams import Stream, hold_out
 from engram.validation import check_positive
 
@@ -34,6 +36,7 @@ class StrengthSearch:
     scenario: str
     candidates: tuple[float, ...]
     validation_accuracy: tuple[float, ...]
+    iterations: int | None = None  # per context, in the searched runs (None: not recorded)
 
     @property
     def best(self) -> float:
@@ -42,33 +45,74 @@ class StrengthSearch:
         return max(pairs, key=lambda p: p[1])[0]
 
 
-def search_strength(
+def candidate_jobs(
     method: str,
-    stream: Stream,
+    source: Stream | Source,
     scenario: str,
     candidates: Sequence[float],
     *,
     fraction: float = 0.2,
     seed: int = 0,
     **train_settings: Any,
+) -> list[Job]:
+    """One `Job` per candidate strength: ``method`` on ``source`` held out (`hold_out`), keyed
+    ``("search", scenario, method, strength)``."""
+    if not candidates:
+        raise ValueError("candidates must hold at least one strength to try.")
+    tried = tuple(float(check_positive(c, "candidates")) for c in candidates)
+    if isinstance(source, Source):
+        validation: Stream | Source = source.held(fraction, seed)
+    else:
+        validation = hold_out(source, fraction, seed)
+    return [
+        Job(
+            validation,
+            method,
+            scenario,
+            {**train_settings, "seed": seed, "strength": c},
+            key=("search", scenario, method, c),
+        )
+        for c in tried
+    ]
+
+
+def collect(done: Sequence[Done]) -> StrengthSearch:
+    """The `StrengthSearch` of one method's finished candidate jobs (in their order)."""
+    _, scenario, method, _ = done[0].job.key
+    return StrengthSearch(
+        method,
+        scenario,
+        tuple(d.job.key[3] for d in done),
+        tuple(d.result.average for d in done),
+        done[0].job.settings.get("iterations"),
+    )
+
+
+def search_strength(
+    method: str,
+    stream: Stream | Source,
+    scenario: str,
+    candidates: Sequence[float],
+    *,
+    fraction: float = 0.2,
+    seed: int = 0,
+    workers: int = 1,
+    **train_settings: Any,
 ) -> StrengthSearch:
     """Train ``method`` on ``stream`` held out (`hold_out`) once per strength in ``candidates``.
 
     Args:
         method: a method taking ``strength`` (``"ewc"``, ``"online-ewc"``, ``"si"``).
+        stream: the stream, or the `Source` worker processes load it from.
         candidates: the strengths to try (each > 0).
         fraction: the share of each context's training images held out.
+        workers: processes to run the candidates on (`run_jobs`; 1: here, serially).
         **train_settings: passed on to `train_stream` (iterations, hidden, options, ...).
 
     Returns:
         `StrengthSearch` with every candidate's held-out average accuracy.
     """
-    if not candidates:
-        raise ValueError("candidates must hold at least one strength to try.")
-    tried = tuple(float(check_positive(c, "candidates")) for c in candidates)
-    validation = hold_out(stream, fraction, seed)
-    scores = tuple(
-        train_stream(method, validation, scenario, seed=seed, strength=c, **train_settings).average
-        for c in tried
+    jobs = candidate_jobs(
+        method, stream, scenario, candidates, fraction=fraction, seed=seed, **train_settings
     )
-    return StrengthSearch(method, scenario, tried, scores)
+    return collect(run_jobs(jobs, workers))

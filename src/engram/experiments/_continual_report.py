@@ -264,6 +264,45 @@ def _paper_sentence(metrics, config) -> str:
     )
 
 
+def _time_sentence(metrics: dict[str, Any]) -> str:
+    """How long the streams took: wall time, and CPU time summed over the worker processes."""
+    if "cpu_seconds" not in metrics:
+        return f"All runs took {metrics['seconds']:.0f} s."
+    workers = metrics["workers"]
+    return (
+        f"The {metrics['streams']} streams (strength search included) took "
+        f"{metrics['seconds']:.0f} s wall on {workers} worker process{'es' * (workers != 1)} "
+        f"and {metrics['cpu_seconds']:.0f} s CPU in all (every process's CPU time, summed)"
+        + _load_clause(metrics)
+        + "."
+    )
+
+
+def _load_clause(metrics: dict[str, Any]) -> str:
+    """The machine's load at the end of the run, and whether the workers waited for cores."""
+    load, cores = metrics.get("load_average"), metrics.get("cores")
+    if load is None or not cores:
+        return ""
+    busy = metrics["seconds"] * min(metrics["workers"], cores) > 1.5 * metrics["cpu_seconds"]
+    return f"; load average {load:.1f} on {cores} cores at the end" + (
+        ": the processes waited for the cores, so the wall time says more about the machine's "
+        "other work than about this run"
+        if busy
+        else ""
+    )
+
+
+def _search_length(metrics: dict[str, Any]) -> str:
+    """The search's iterations per context against the runs', when they differ."""
+    searched, run = metrics.get("search_iterations"), metrics["iterations"]
+    if not searched or searched == run:
+        return f"each with the runs' {run} iterations per context"
+    return (
+        f"each with {searched} iterations per context where the runs have {run}: a shorter "
+        "protocol, so the strength best there need not be the best for the runs"
+    )
+
+
 def text(metrics: dict[str, Any], config: dict[str, Any], stream) -> str:
     opts = metrics["options"]
     intro = (
@@ -271,7 +310,7 @@ def text(metrics: dict[str, Any], config: dict[str, Any], stream) -> str:
         f"{config['benchmark']} {config['dataset']} ({', '.join(metrics['contexts'][:3])}, ...) "
         f"one after another, {metrics['iterations']} Adam steps each (learning rate "
         f"{metrics['learning_rate']:g}, batch {config['batch_size']}), with {metrics['seeds']} "
-        f"seed(s); all runs took {metrics['seconds']:.0f} s."
+        f"seed(s). {_time_sentence(metrics)}"
     )
     strengths = []
     for s, by in opts.items():
@@ -284,7 +323,8 @@ def text(metrics: dict[str, Any], config: dict[str, Any], stream) -> str:
         paragraphs.append(
             f"Regularisation strengths were chosen per scenario from {len(searched)} searches "
             "on held-out training images (the published strength times "
-            f"{', '.join(f'{f:g}' for f in config['strength_search'])}; table below); used: "
+            f"{', '.join(f'{f:g}' for f in config['strength_search'])}; table below), "
+            f"{_search_length(metrics)}; used: "
             f"{', '.join(strengths)}." + _edge_sentence(searched)
         )
     elif strengths:

@@ -14,7 +14,18 @@ strengths of van de Ven & Tolias's code (``param_values.py``, found there by a g
 and permuted MNIST) times each factor of ``strength_search`` (default 1e-4, 0.01, 1, 100) are tried
 on held-out training images (`engram.continual.search_strength`; the test sets are not looked at),
 and the best is used; ``strength_search=1`` uses the published values as they are, and
-``ewc_strength`` / ``si_strength`` fix a strength for every scenario. Development runs on the
+``ewc_strength`` / ``si_strength`` fix a strength for every scenario. The search runs a shorter
+protocol: ``search_iterations`` per context (0: a quarter of the runs' iterations, 500 for the
+paper's 2000; set it to the runs' iterations for a full-length search), which the report and
+metrics.json state. The grid's factors are a hundred apart, so a strength's rank among them is
+expected to change little with the length of training; but the best strength on the shorter
+protocol need not be the best on the full one, and the report says so.
+
+Speed: every stream (each method in each scenario, each search candidate) is an independent job
+(`engram.continual.jobs`), run on ``workers`` single-threaded processes (0: one per core); the
+run of a searched method starts as soon as its search is done. The results are the same, bit for
+bit, for any number of workers. metrics.json records the wall time, the CPU time of all the
+processes together (``cpu_seconds``) and the number of workers. Development runs on the
 embedded digits (quick settings) found the published task-incremental EWC strength (1e5) so strong
 that the shared weights hardly moved after the first context (EWC then equals online EWC, and stays
 below fine-tuning), which is why the strengths are searched.
@@ -22,13 +33,17 @@ below fine-tuning), which is why the strengths are searched.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from typing import Any
 
 import numpy as np
 
-from engram.continual import StrengthSearch, load_stream, search_strength, train_stream
+from engram.continual import StrengthSearch
+from engram.continual.jobs import Job, Source, available_cores, resolve_workers, run_jobs
 from engram.continual.methods import METHODS
+from engram.continual.search import candidate_jobs, collect
 from engram.experiments.base import Experiment, Result, register
 
 SCENARIO_NAMES = ("task", "domain", "class")
@@ -112,14 +127,19 @@ def method_options(
     return {}
 
 
-def search_strengths(config, methods, scenarios, stream, run_settings) -> list[StrengthSearch]:
-    """Per scenario, each regularised method's strength chosen on held-out training data.
+def search_iterations(config: dict[str, Any], run_settings: dict[str, Any]) -> int:
+    """Iterations per context in the strength search: the config's, or (0) a quarter of the
+    run's, rounded up."""
+    return int(config["search_iterations"]) or -(-int(run_settings["iterations"]) // 4)
 
-    The candidates are the published strength (van de Ven & Tolias's code) times each factor
-    of ``strength_search``; a method whose strength the config sets is not searched.
-    """
+
+def search_jobs(config, methods, scenarios, source, run_settings) -> dict[tuple, list[Job]]:
+    """Per (scenario, method) to search, the candidate strengths' jobs (`candidate_jobs`): the
+    published strength (van de Ven & Tolias's code) times each factor of ``strength_search``,
+    on held-out training images, `search_iterations` per context. A method whose strength the
+    config sets is not searched, nor any when the only factor is 1."""
     factors = tuple(float(f) for f in config["strength_search"])
-    found = []
+    found = {}
     for scenario in scenarios:
         for method in methods:
             key = REGULARISED.get(method)
@@ -128,17 +148,15 @@ def search_strengths(config, methods, scenarios, stream, run_settings) -> list[S
             base = STRENGTH[config["benchmark"]][key][SCENARIO_NAMES.index(scenario)]
             options = method_options(config, method, scenario)
             options.pop("strength")
-            found.append(
-                search_strength(
-                    method,
-                    stream,
-                    scenario,
-                    [base * f for f in factors],
-                    seed=config["seed"],
-                    batch_size=config["batch_size"],
-                    **run_settings,
-                    **options,
-                )
+            found[scenario, method] = candidate_jobs(
+                method,
+                source,
+                scenario,
+                [base * f for f in factors],
+                seed=config["seed"],
+                batch_size=config["batch_size"],
+                **{**run_settings, "iterations": search_iterations(config, run_settings)},
+                **options,
             )
     return found
 
@@ -150,7 +168,7 @@ def run(config: dict[str, Any]) -> Result:
         raise ValueError(
             f"scenarios must name some of {SCENARIO_NAMES}. Got {config['scenarios']}."
         )
-    stream = load_stream(
+    source = Source(
         config["dataset"],
         config["benchmark"],
         config["seed"],
@@ -158,39 +176,72 @@ def run(config: dict[str, Any]) -> Result:
         config["n_contexts"],
         config["train_limit"],
     )
+    stream = source.load()
     run_settings = settings(config)
-    searches = search_strengths(config, methods, scenarios, stream, run_settings)
-    chosen = {(f.scenario, f.method): f.best for f in searches}
     seeds = [config["seed"] + i for i in range(max(1, config["seeds"]))]
-    bar = _progress(len(scenarios) * len(methods) * len(seeds) * len(stream), config["verbose"])
-    results: dict[str, dict[str, list]] = {s: {m: [] for m in methods} for s in scenarios}
-    start = time.perf_counter()
-    for scenario in scenarios:
-        for method in methods:
-            for seed in seeds:
-                results[scenario][method].append(
-                    train_stream(
-                        method,
-                        stream,
-                        scenario,
-                        batch_size=config["batch_size"],
-                        seed=seed,
-                        progress=bar,
-                        **run_settings,
-                        **method_options(config, method, scenario, chosen),
-                    )
-                )
-    seconds = time.perf_counter() - start
+    searching = search_jobs(config, methods, scenarios, source, run_settings)
+    chosen: dict[tuple[str, str], float] = {}
+    searches: dict[tuple[str, str], StrengthSearch] = {}
+
+    def runs(scenario: str, method: str) -> list[Job]:
+        options = method_options(config, method, scenario, chosen)
+        return [
+            Job(
+                source,
+                method,
+                scenario,
+                {"batch_size": config["batch_size"], "seed": seed, **run_settings, **options},
+                key=("run", scenario, method, seed),
+            )
+            for seed in seeds
+        ]
+
+    finished: dict[tuple[str, str], list] = {pair: [] for pair in searching}
+
+    def then(done) -> list[Job]:  # a search's last candidate finished: its runs can start
+        _, scenario, method, _ = done.job.key
+        finished[scenario, method].append(done)
+        if len(finished[scenario, method]) < len(searching[scenario, method]):
+            return []
+        order = {job.key: i for i, job in enumerate(searching[scenario, method])}
+        found = collect(sorted(finished[scenario, method], key=lambda d: order[d.job.key]))
+        searches[scenario, method] = found
+        chosen[scenario, method] = found.best
+        return runs(scenario, method)
+
+    jobs = [dataclasses.replace(j, then=then) for group in searching.values() for j in group]
+    jobs += [j for s in scenarios for m in methods if (s, m) not in searching for j in runs(s, m)]
+    n_streams = sum(map(len, searching.values())) + len(scenarios) * len(methods) * len(seeds)
+    bar = _progress(n_streams * len(stream), config["verbose"])
+    workers = resolve_workers(config["workers"], n_streams)
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    done = run_jobs(jobs, workers, bar, {source: stream})
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     if bar is not None:
         bar.close()
+    by_key = {d.job.key: d.result for d in done}
+    results = {
+        s: {m: [by_key["run", s, m, seed] for seed in seeds] for m in methods} for s in scenarios
+    }
     metrics = _metrics(results, stream, run_settings, config, seconds)
+    metrics.update(
+        {
+            "cpu_seconds": cpu,
+            "workers": workers,
+            "cores": available_cores(),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "streams": n_streams,
+            "search_iterations": search_iterations(config, run_settings) if searches else None,
+        }
+    )
     metrics["strength_search"] = {
         f"{f.scenario}/{f.method}": {
             "candidates": list(f.candidates),
             "validation_accuracy": list(f.validation_accuracy),
             "chosen": f.best,
+            "iterations": f.iterations,
         }
-        for f in searches
+        for f in (searches[pair] for pair in searching)
     }
     from engram.experiments import _continual_report as report
 
@@ -201,6 +252,20 @@ def run(config: dict[str, Any]) -> Result:
         text=report.text(metrics, config, stream),
         opening=report.opening(metrics),
         headline=report.headline(metrics),
+    )
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished child processes (the
+    workers, once the pool has joined them)."""
+    import resource
+
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
     )
 
 
@@ -281,6 +346,8 @@ EXPERIMENT = register(
             "strength_search": (1e-4, 0.01, 1.0, 100.0),
             "generator_hidden": (0,),
             "latent": 100,
+            "search_iterations": 0,
+            "workers": 0,
         },
         quick={
             "dataset": "digits",
@@ -313,6 +380,8 @@ EXPERIMENT = register(
             "strength_search": "(0, inf)",
             "generator_hidden": "[0, 100000]",
             "latent": "[1, 100000]",
+            "search_iterations": "[0, 10000000]",
+            "workers": "[0, 1024]",
         },
         cost=cost,
     )

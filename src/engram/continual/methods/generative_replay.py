@@ -56,12 +56,12 @@ class GenerativeReplay(Method):
 
     def terms(self, learner, k, x, targets):
         if k == 0 or self.previous is None:
-            self.generator.train_step(x)
+            self.generator.train_step(x, with_loss=False)
             return [Term(x, targets)]
         w_now, w_old = replay_weights(k)
         made_up = self.previous.sample(len(x))
         weights = np.concatenate([np.full(len(x), w_now), np.full(len(x), w_old)]) / len(x)
-        self.generator.train_step(np.concatenate([x, made_up]), weights)
+        self.generator.train_step(np.concatenate([x, made_up]), weights, with_loss=False)
         old = distillation_term(learner, self.teacher, made_up, k, w_old, self.temperature)
         return [Term(x, targets, w_now), old]
 
