@@ -42,11 +42,15 @@ _default_seed: list[int | None] = [None]
 def set_random_seed(seed: int | None) -> None:
     """Keras's ``utils.set_random_seed``: models created afterwards with ``seed=None`` use it.
 
-    engram never touches NumPy's global random state; this only sets the default seed of new
-    models (each model still owns its own generator).
+    engram never touches NumPy's global random state; this sets the default seed of new
+    models (each model still owns its own generator) and seeds the generator that
+    `engram.nn.random` draws from with ``seed=None``.
     """
+    from engram.nn import random
+
     as_rng(seed)  # validates
     _default_seed[0] = seed
+    random.reset_global(seed)
 
 
 @register_layer
@@ -203,7 +207,10 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         subclassed model, the layers assigned as attributes, in assignment order."""
         if _subclassed(self):
             return tracked_layers(self)
-        return self.graph.keras_layers if self.graph is not None else []
+        if self.graph is None:
+            return []
+        # ops calls are nodes of the graph (and rows of the summary) but no layers, as in Keras
+        return [layer for layer in self.graph.keras_layers if not layer.is_op_call]
 
     def graph_layers(self) -> list[Layer]:
         """The layers the graph runs (each once), without the input layers."""
@@ -384,7 +391,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         for node in nodes.values():
             calls.setdefault(id(node.layer), []).append(node)
         rows = []
-        for layer in self.layers:
+        for layer in self.graph.keras_layers:
             own = calls[id(layer)]
             links = [
                 f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}]"
@@ -472,6 +479,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             )
         from engram.nn.saving.architecture import model_config
 
+        _refuse_op_calls(self, "get_config()")
         return model_config(self)
 
     @classmethod
@@ -493,6 +501,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
                 f"{what} of a model whose inputs or outputs are a dict is not supported yet; "
                 "build it with lists of inputs and outputs to save it."
             )
+        _refuse_op_calls(self, what)
         custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
         if custom:
             raise NotImplementedError(
@@ -532,6 +541,19 @@ class Model(Trainer, Compiled, InputChecks, Layer):
 def _subclassed(model: Model) -> bool:
     """Whether ``model`` is a subclass that writes its own ``call`` (Keras's subclassing)."""
     return type(model).call is not Model.call
+
+
+def _refuse_op_calls(model: Model, what: str) -> None:
+    """A graph with `engram.nn.ops` calls holds Python functions, which no config names."""
+    ops_calls = [layer for layer in model._leaves() if layer.is_op_call]
+    if ops_calls:
+        op = ops_calls[0]
+        raise NotImplementedError(
+            f"{what} of a model whose graph calls engram.nn.ops (here ops.{op.fn.__name__} as "
+            f"{op.name!r}) is not supported: an op in a graph is Python code, and "
+            "a file or config never names code to run. Write that step as a built-in layer "
+            "(layers.Activation, layers.Add, ...), or keep the weights with get_weights()."
+        )
 
 
 def _refuse_custom_objects(custom_objects: Any) -> None:

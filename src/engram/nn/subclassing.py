@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.nn.graph import SymbolicTensor, TracingTraining, shape_str
+from engram.nn.graph import SymbolicTensor, TraceNames, TracingTraining, shape_str
 from engram.nn.layers.base import Layer, _name_counters, _snake
 from engram.nn.layers.reshape import Input
 from engram.validation import check_array
@@ -157,7 +157,8 @@ def _trace(model: Any, specs: list[tuple[tuple, str]], multi: bool) -> None:
     args = inputs if multi else inputs[0]
     kwargs = {"training": TracingTraining()} if _takes_training(model.call) else {}
     try:
-        outputs = model.call(args, **kwargs)
+        with TraceNames():
+            outputs = model.call(args, **kwargs)
         _check_outputs(model, outputs)
         model._set_graph(args, list(outputs) if isinstance(outputs, tuple) else outputs)
         _check_untracked(model)
