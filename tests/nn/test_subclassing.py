@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import engram.nn
 from engram.nn import Input, Model, Sequential, ops
 from engram.nn import layers as L
 from tests.nn.keras_reference import check_against_keras, import_keras
@@ -210,3 +211,36 @@ def test_construction_errors_name_the_fix():
     assert not frozen.inp.trainable
     with pytest.raises(NotImplementedError, match="save\\(\\) of a subclassed model"):
         frozen.save("never.keras")
+
+
+def nested_class(lib):
+    class Outer(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.body = lib.Sequential([lib.layers.Dense(4, name="in_seq")], name="body")
+            self.norm = lib.layers.LayerNormalization(name="norm")
+            self.out = lib.layers.Dense(2, name="out")
+
+        def call(self, inputs):
+            return self.out(self.norm(self.body(inputs)))
+
+    return Outer
+
+
+@pytest.mark.parametrize("make", [nested_class, lambda lib: residual_class(lib.Model, lib.layers)])
+def test_summary_before_and_after_the_first_call_matches_keras(make):
+    """Before its first call a subclassed model lists its attributes' layers as `? | 0
+    (unbuilt)` with zero totals (it raised before); after, the shapes of that call."""
+    from tests.nn.keras_reference import engram_summary_rows, keras_summary_rows, summary_footer
+
+    keras = import_keras()
+    kmodel, model = make(keras)(name="outer"), make(engram.nn)(name="outer")
+    x = np.ones((3, 4), np.float32)
+    for step in ("unbuilt", "called"):
+        if step == "called":
+            kmodel(x)
+            model(x)
+        theirs = [tuple(" ".join(c.split()) for c in row) for row in keras_summary_rows(kmodel)]
+        assert engram_summary_rows(model) == theirs, step
+        assert summary_footer(model) == summary_footer(kmodel), step
+    assert summary_footer(model)[0] != " Total params: 0 (0.00 B)"

@@ -423,10 +423,9 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         built yet lists its layers with output shape ``?`` and ``0 (unbuilt)`` parameters where
         a layer has no weights yet (a layer built on its own, such as an adapted Normalization,
         shows its weights and its output shape with batch axis None, where Keras shows the
-        batch of the adapted data).
+        batch of the adapted data). A subclassed model before its first call lists the layers
+        assigned to it likewise, with zero parameters in total, as Keras prints it.
         """
-        if not self.built and _subclassed(self):
-            raise ValueError("summary() needs a built model: call build(input_shape) or fit.")
         rows = self._summary_rows()
         headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
         headers = headers[: len(rows[0]) if rows else 3]
