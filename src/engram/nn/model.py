@@ -478,8 +478,16 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             )
         from engram.nn.saving.architecture import model_config
 
-        _refuse_op_calls(self, "get_config()")
+        self._refuse_unsaveable("get_config()")  # ops calls and custom layers are code
         return model_config(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Keras's ``to_json()``: the architecture and compile settings as JSON (no weights);
+        `engram.nn.models.model_from_json` and Keras's read it. ``kwargs`` go to json.dumps."""
+        from engram.nn.saving.architecture import model_json
+
+        self.get_config()  # the same refusals (a subclassed model, dict inputs, ops calls)
+        return model_json(self, **kwargs)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Model:

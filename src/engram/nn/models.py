@@ -6,7 +6,7 @@ from engram.nn.model import Model
 from engram.nn.saving import load_model
 from engram.nn.sequential import Sequential
 
-__all__ = ["Model", "Sequential", "clone_model", "load_model"]
+__all__ = ["Model", "Sequential", "clone_model", "load_model", "model_from_json"]
 
 
 def clone_model(model: Any, input_tensors: Any = None, clone_function: Any = None) -> Any:
@@ -18,3 +18,14 @@ def clone_model(model: Any, input_tensors: Any = None, clone_function: Any = Non
             "clone_model(model) builds the same architecture with fresh weights."
         )
     return type(model).from_config(model.get_config())
+
+
+def model_from_json(json_string: str, custom_objects: Any = None) -> Any:
+    """Keras's ``model_from_json``: the model (fresh weights, compiled if the JSON holds
+    compile settings) from ``to_json()``'s string, Keras's or engram's, through the .keras
+    reader's allowlist: nothing named in the JSON is imported or run."""
+    from engram.nn.model import _refuse_custom_objects
+    from engram.nn.saving.architecture import model_from_json as read
+
+    _refuse_custom_objects(custom_objects)
+    return read(json_string)
