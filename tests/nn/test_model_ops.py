@@ -156,13 +156,11 @@ def test_random_dropout_in_a_model_call_draws_at_every_pass():
 
 def test_what_ops_in_a_graph_cannot_do_is_refused_by_name(tmp_path):
     model = functional_ops(engram.nn)
-    for what, action in [
-        ("get_config", model.get_config),
-        ("save", lambda: model.save(str(tmp_path / "m.keras"))),
-    ]:
+    for action in (model.get_config, lambda: model.save(str(tmp_path / "m.keras"))):
         with pytest.raises(NotImplementedError, match=r"calls engram\.nn\.ops \(here ops\.relu"):
             action()
-        assert what
+    with pytest.raises(TypeError, match=r"ops\.sum .* without the batch axis first"):
+        ops.sum(engram.nn.Input((3,)))  # a functional graph has no add_loss to give it to
 
     class ReadsWeight(engram.nn.Model):
         def __init__(self):
@@ -175,3 +173,70 @@ def test_what_ops_in_a_graph_cannot_do_is_refused_by_name(tmp_path):
 
     with pytest.raises(TypeError, match=r"reads the weight 's'.* custom Layer"):
         ReadsWeight()(np.ones((2, 3), np.float32))
+
+
+def kl_class(lib: Any) -> type:
+    """The subclassing guide's VAE without its sampling noise: a KL term made with ops from
+    the call's tensors and given to self.add_loss in the model's call."""
+    layers, kops = lib.layers, lib.ops
+
+    class KLModel(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.proj = layers.Dense(6, activation="relu", name="proj")
+            self.mean = layers.Dense(3, name="mean")
+            self.log_var = layers.Dense(3, name="log_var")
+            self.out = layers.Dense(4, activation="sigmoid", name="out")
+
+        def call(self, inputs):
+            h = self.proj(inputs)
+            z_mean, z_log_var = self.mean(h), self.log_var(h)
+            kl = -0.5 * kops.mean(z_log_var - kops.square(z_mean) - kops.exp(z_log_var) + 1)
+            self.add_loss(kl)
+            return self.out(z_mean)
+
+    return KLModel
+
+
+def test_add_loss_in_a_model_call_matches_keras(keras):
+    """The KL term joins the loss at every pass: evaluate and one SGD epoch equal Keras's."""
+    rng = np.random.default_rng(3)
+    x = rng.random((16, 4)).astype("float32")
+    kmodel, model = kl_class(keras)(name="kl"), kl_class(engram.nn)(name="kl")
+    kmodel(x)
+    model(x)
+    check_against_keras(model, kmodel, x, x, loss="mse", learning_rate=0.05)
+    assert model.losses and model.losses[0] > 0  # the last pass's KL value
+
+
+def test_add_loss_in_a_model_call_has_exact_gradients():
+    rng = np.random.default_rng(4)
+    x = rng.random((5, 4))
+    model = kl_class(engram.nn)()
+    model.compile("sgd", "mse")
+    report = engram.nn.gradcheck(model, x, x)
+    assert report.passed, report
+    assert {"mean/weights", "log_var/weights", "proj/weights"} <= set(report.errors)
+
+
+def test_the_subclassing_guide_s_vae_trains():
+    """The guide's end-to-end VAE (Sampling with keras.random and a SeedGenerator, Encoder and
+    Decoder layers, the KL term added in the model's call): it trains, and seeded runs repeat."""
+    from tests.nn.keras_guide_vae import vae_history
+
+    first, second = vae_history(engram.nn), vae_history(engram.nn)
+    assert first == second and set(first) == {"loss"}
+    assert first["loss"][1] < first["loss"][0]
+
+
+def test_a_batch_reduced_value_elsewhere_than_add_loss_is_refused():
+    class Misused(engram.nn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs) * ops.mean(inputs)  # a batch statistic in the output
+
+    with pytest.raises(TypeError, match=r"reduced over the batch axis.*ops\.multiply.*add_loss"):
+        Misused()(np.ones((3, 4), np.float32))

@@ -213,6 +213,11 @@ class TraceNames:
         _trace_names.pop()
 
 
+def tracing() -> bool:
+    """Whether a subclassed model's ``call`` is being traced now."""
+    return bool(_trace_names)
+
+
 def trace_name(base: str) -> str | None:
     """A name for a node recorded by an operator or op: None (the global counters) outside a
     subclassed model's trace."""

@@ -26,6 +26,9 @@ from engram.nn.graph import Graph, SymbolicTensor, call_layer, is_symbolic
 from engram.nn.input_checks import InputChecks
 from engram.nn.layers.base import Layer, register_layer, shape_str, weight_list
 from engram.nn.subclassing import (
+    add_loss as subclass_add_loss,
+)
+from engram.nn.subclassing import (
     check_model_kwargs,
     subclass_init,
     summary_rows,
@@ -104,6 +107,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             f"{type(self).__name__} must define call(self, inputs, training=None), made of "
             "calls of the layers created in __init__."
         )
+
+    def add_loss(self, loss: Any) -> None:
+        """Keras's ``add_loss``: in a subclassed model's ``call``, a value made with ops from
+        the call's tensors (a KL term) is added to the loss at every pass, its gradient flowing
+        back through the ops (`engram.nn.subclassing.add_loss`)."""
+        if not subclass_add_loss(self, loss):
+            super().add_loss(loss)
 
     def _is_subclassed(self) -> bool:
         return _subclassed(self)

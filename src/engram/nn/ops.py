@@ -616,13 +616,18 @@ IMPLEMENTED = tuple(
 
 
 # ------------------------------------------------------- on symbolic tensors
-def _any_symbolic(args: tuple, kwargs: dict) -> bool:
+def _symbolic_kind(args: tuple, kwargs: dict) -> str | None:
+    """ "scalar" when an argument is a recipe reduced over the batch (`op_call.ScalarTensor`),
+    "graph" when one is a symbolic tensor, else None."""
+    kind = None
     for value in (*args, *kwargs.values()):
-        if isinstance(value, SymbolicTensor):
-            return True
-        if isinstance(value, (list, tuple)) and is_symbolic(value):
-            return True
-    return False
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if getattr(item, "is_scalar_recipe", False):
+                return "scalar"
+            if isinstance(item, SymbolicTensor):
+                kind = "graph"
+    return kind
 
 
 def on_graph(fn: Any) -> Any:
@@ -633,11 +638,14 @@ def on_graph(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:
-        if _any_symbolic(args, kwargs):
-            from engram.nn.layers.op_call import record
+        kind = _symbolic_kind(args, kwargs) if args or kwargs else None
+        if kind is None:
+            return fn(*args, **kwargs)
+        from engram.nn.layers import op_call
 
-            return record(fn, args, kwargs, is_symbolic, fn.__name__)
-        return fn(*args, **kwargs)
+        if kind == "scalar":
+            return op_call.scalar(fn, args, kwargs)
+        return op_call.record(fn, args, kwargs, is_symbolic, fn.__name__)
 
     return op
 

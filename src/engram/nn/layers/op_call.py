@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.nn.graph import trace_name
+from engram.nn.graph import trace_name, tracing
 from engram.nn.layers.base import Layer
 from engram.nn.layers.custom import NoBatchAxis
 from engram.nn.tape import probing
@@ -122,6 +122,8 @@ def record(fn: Any, args: tuple, kwargs: dict, is_symbolic: Any, op_name: str) -
     try:
         return layer(inputs if len(inputs) > 1 else inputs[0])
     except NoBatchAxis as exc:
+        if tracing():  # in a subclassed model's call: a recipe for self.add_loss
+            return scalar(fn, args, kwargs)
         raise TypeError(
             f"ops.{op_name} on the symbolic tensor {inputs[0].name!r} gives an output without "
             "the batch axis first, which a traced model call cannot hold (engram traces call() "
@@ -129,3 +131,135 @@ def record(fn: Any, args: tuple, kwargs: dict, is_symbolic: Any, op_name: str) -
             f"other axes only (e.g. axis=-1), or write that step in a custom Layer's call(). "
             f"({exc})"
         ) from None
+
+
+# ------------------------------------------------- add_loss in a model's call
+class ScalarTensor:
+    """A value reduced over the batch inside a traced model call (``ops.mean(x)`` over every
+    axis, Keras's KL term): not a tensor of the graph, but a recipe that `LossCarrier`
+    computes from the graph's tensors at every pass. It may only reach ``self.add_loss``."""
+
+    is_scalar_recipe = True
+
+    def __init__(self, fn: Any, args: tuple, kwargs: dict, sources: list[Any]) -> None:
+        self.fn, self.args, self.kwargs, self.sources = fn, args, kwargs, sources
+
+    def symbolic_inputs(self) -> list[Any]:
+        """The graph tensors it is computed from (through other scalars too), each once."""
+        found: dict[int, Any] = {}
+        for source in self.sources:
+            for t in source.symbolic_inputs() if isinstance(source, ScalarTensor) else [source]:
+                found.setdefault(id(t), t)
+        return list(found.values())
+
+    def evaluate(self, values: dict[int, Any]) -> Any:
+        """Its value from the values (traced tensors) of its graph tensors, by id."""
+        filled = [
+            s.evaluate(values) if isinstance(s, ScalarTensor) else values[id(s)]
+            for s in self.sources
+        ]
+        args = tuple(_fill(a, filled) for a in self.args)
+        return self.fn(*args, **{k: _fill(v, filled) for k, v in self.kwargs.items()})
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.refusal()
+
+    def refusal(self) -> TypeError:
+        """The error for any use other than ``add_loss``."""
+        return TypeError(
+            "A value reduced over the batch axis inside a model's call() (ops.mean, ops.sum, "
+            f"... over every axis; used here by ops.{self.fn.__name__}) is not a tensor of the "
+            "graph: engram traces call() into a graph whose tensors keep the batch axis, so "
+            "such a value can only be passed to self.add_loss(...). Reduce over the other axes "
+            "(axis=-1) to keep using it, or compute it in a custom Layer's call()."
+        )
+
+    # Python's operators: each one more op of the recipe
+    def _op(self, name: str, *args: Any) -> Any:
+        from engram.nn import ops
+
+        return getattr(ops, name)(*args)
+
+    def __add__(self, other: Any) -> Any:
+        return self._op("add", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return self._op("add", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return self._op("subtract", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._op("subtract", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._op("multiply", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._op("multiply", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._op("divide", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._op("divide", other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return self._op("power", self, other)
+
+    def __neg__(self) -> Any:
+        return self._op("negative", self)
+
+    def __bool__(self) -> bool:
+        raise self.refusal()
+
+    def __repr__(self) -> str:
+        return f"<ScalarTensor ops.{self.fn.__name__}(...)>"
+
+
+def scalar(fn: Any, args: tuple, kwargs: dict) -> ScalarTensor:
+    """An op with a `ScalarTensor` among its arguments: a longer recipe."""
+    from engram.nn.graph import SymbolicTensor
+
+    sources: list[Any] = []
+
+    def slot(value: Any) -> Any:
+        if isinstance(value, (ScalarTensor, SymbolicTensor)):
+            sources.append(value)
+            return _Slot(len(sources) - 1)
+        if isinstance(value, (list, tuple)) and any(
+            isinstance(v, (ScalarTensor, SymbolicTensor)) for v in value
+        ):
+            return type(value)(slot(v) for v in value)
+        return value
+
+    template = tuple(slot(a) for a in args)
+    return ScalarTensor(fn, template, {k: slot(v) for k, v in kwargs.items()}, sources)
+
+
+class LossCarrier(Layer):
+    """Carries the ``add_loss`` values of a subclassed model's call: its output is the model's
+    output unchanged (the identity, gradient included), and its call computes each loss from
+    the graph tensors it reads and adds it with ``add_loss``, so that the tape seeds it with 1
+    and its gradient flows back into those tensors, as in a custom layer."""
+
+    def __init__(self, losses: list[ScalarTensor], name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.loss_recipes = losses
+        self.sources = list({id(t): t for s in losses for t in s.symbolic_inputs()}.values())
+
+    def call(self, inputs: Any) -> Any:
+        output, *values = inputs
+        by_id = {id(t): v for t, v in zip(self.sources, values, strict=True)}
+        with np.errstate(all="ignore") if probing() else _nothing():
+            for recipe in self.loss_recipes:
+                self.add_loss(recipe.evaluate(by_id))
+        return output
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
