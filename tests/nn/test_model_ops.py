@@ -155,8 +155,14 @@ def test_random_dropout_in_a_model_call_draws_at_every_pass():
 
 
 def test_what_ops_in_a_graph_cannot_do_is_refused_by_name(tmp_path):
+    from engram.nn.export import to_onnx
+
     model = functional_ops(engram.nn)
-    for action in (model.get_config, lambda: model.save(str(tmp_path / "m.keras"))):
+    for action in (
+        model.get_config,
+        lambda: model.save(str(tmp_path / "m.keras")),
+        lambda: to_onnx(model, tmp_path / "m.onnx"),
+    ):
         with pytest.raises(NotImplementedError, match=r"calls engram\.nn\.ops \(here ops\.relu"):
             action()
     with pytest.raises(TypeError, match=r"ops\.sum .* without the batch axis first"):

@@ -565,8 +565,9 @@ def _refuse_op_calls(model: Model, what: str) -> None:
     ops_calls = [layer for layer in model._leaves() if layer.is_op_call]
     if ops_calls:
         op = ops_calls[0]
+        call = f"ops.{op.fn.__name__}" if hasattr(op, "fn") else "self.add_loss"
         raise NotImplementedError(
-            f"{what} of a model whose graph calls engram.nn.ops (here ops.{op.fn.__name__} as "
+            f"{what} of a model whose graph calls engram.nn.ops (here {call} as "
             f"{op.name!r}) is not supported: an op in a graph is Python code, and "
             "a file or config never names code to run. Write that step as a built-in layer "
             "(layers.Activation, layers.Add, ...), or keep the weights with get_weights()."

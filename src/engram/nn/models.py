@@ -11,12 +11,14 @@ __all__ = ["Model", "Sequential", "clone_model", "load_model", "model_from_json"
 
 def clone_model(model: Any, input_tensors: Any = None, clone_function: Any = None) -> Any:
     """Keras's ``clone_model``: the same architecture with new layers and fresh weights, built
-    from ``model.get_config()`` (Sequential and functional models)."""
+    from the model's config (Sequential and functional models)."""
     if input_tensors is not None or clone_function is not None:
         raise NotImplementedError(
             "clone_model(input_tensors=..., clone_function=...) is not supported; "
             "clone_model(model) builds the same architecture with fresh weights."
         )
+    if isinstance(model, Sequential):  # engram's own config: any registered layer (Masking)
+        return Sequential.from_config({**model._engram_config(), "seed": None})
     return type(model).from_config(model.get_config())
 
 

@@ -9,9 +9,11 @@ the other arguments (numbers, arrays, a `SeedGenerator`) kept as they were given
     backward:  dL/dx_i from the tape: the op's own vjp (written beside it in `engram.nn.ops`)
 
 so gradients stay the op's hand-written derivative. The output shape is that of the op on zero
-batches of 1 and 2 samples; an op whose output has no batch axis first (``ops.sum(x)`` over
-every axis, ``ops.mean(x, axis=0)``) is refused with what to write instead. A random op draws
-afresh at every forward pass (a `SeedGenerator` advances), as Keras's eager ``call`` does.
+batches of 1 and 2 samples. An op whose output has no batch axis first (``ops.mean(x)`` over
+every axis) gives, in a subclassed model's call, a `ScalarTensor`: a recipe that only
+``self.add_loss`` takes (a `LossCarrier` node computes it at every pass); elsewhere it is
+refused with what to write instead. A random op draws afresh at every forward pass (a
+`SeedGenerator` advances), as Keras's eager ``call`` does.
 
 Keras's summary of a functional model lists such a call as a row (``relu (Relu)``), and
 ``model.layers`` leaves it out; a subclassed model's summary lists only its attributes' layers.
@@ -242,6 +244,8 @@ class LossCarrier(Layer):
     output unchanged (the identity, gradient included), and its call computes each loss from
     the graph tensors it reads and adds it with ``add_loss``, so that the tape seeds it with 1
     and its gradient flows back into those tensors, as in a custom layer."""
+
+    is_op_call = True
 
     def __init__(self, losses: list[ScalarTensor], name: str | None = None) -> None:
         super().__init__(name=name)

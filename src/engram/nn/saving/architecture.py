@@ -158,7 +158,7 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
 def require_graph_model(model: Any, what: str) -> None:
     """The one place that says which models these writers handle: Sequential and functional
     models (a `Model` built from inputs and outputs, nested models included)."""
-    from engram.nn.model import Model
+    from engram.nn.model import Model, _refuse_op_calls
     from engram.nn.sequential import Sequential
 
     if not isinstance(model, Sequential) and not (
@@ -168,6 +168,7 @@ def require_graph_model(model: Any, what: str) -> None:
             f"{what} handles Sequential and functional models only (layers called on Input "
             f"tensors); got {type(model).__name__}."
         )
+    _refuse_op_calls(model, what)  # an ops call in the graph is code: no file or export has it
 
 
 def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:
