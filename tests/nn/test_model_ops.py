@@ -4,6 +4,7 @@ finite differences and against Keras 3.15.1 with its weights copied in."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -129,9 +130,13 @@ def test_ops_in_the_functional_api_match_keras(keras):
     x, _ = data()
     kmodel, model = functional_ops(keras), functional_ops(engram.nn)
     assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
-    assert engram_summary_rows(model) == [
-        tuple(" ".join(c.split()) for c in row) for row in keras_summary_rows(kmodel)
-    ]
+
+    # automatic names count earlier objects of each kind in the process (multiply_3), which
+    # differ between the libraries when other tests ran first: compared without the counters
+    def plain(rows):
+        return [tuple(re.sub(r"_\d+\b", "", " ".join(c.split())) for c in row) for row in rows]
+
+    assert plain(engram_summary_rows(model)) == plain(keras_summary_rows(kmodel))
     model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
     for ours, theirs in zip(model.predict(x), kmodel.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-5)

@@ -190,6 +190,10 @@ def untraceable(tensor: SymbolicTensor, what: str, instead: str) -> Any:
     )
 
 
+#: `engram.nn.layers.op_call`'s (record, scalar), which it registers here when imported: ops on
+#: symbolic tensors record nodes through them (so that engram.nn.ops imports no layer module)
+OP_RECORDERS: list[Any] = []
+
 #: the layer class each Python operator records (``a + b`` is a call of ``Add()``): the merge
 #: layers register themselves here, so this module imports no layer module
 OPERATOR_LAYERS: dict[str, type] = {}

@@ -30,7 +30,7 @@ import numpy as np
 
 from engram.nn import functional as F
 from engram.nn import tape as tape_module
-from engram.nn.graph import SymbolicTensor, is_symbolic
+from engram.nn.graph import OP_RECORDERS, SymbolicTensor, is_symbolic
 from engram.nn.tape import Tensor, Variable, active_tape
 
 _py_abs, _py_max, _py_min, _py_sum = builtins.abs, builtins.max, builtins.min, builtins.sum
@@ -632,7 +632,8 @@ def _symbolic_kind(args: tuple, kwargs: dict) -> str | None:
 
 def on_graph(fn: Any) -> Any:
     """``fn`` as an op that also takes symbolic tensors (a model's traced ``call``, or the
-    functional API): there it records one `engram.nn.layers.op_call.OpCall` node, whose forward
+    functional API): there it records one `engram.nn.layers.op_call.OpCall` node (through
+    `engram.nn.graph.OP_RECORDERS`, which op_call fills when imported), whose forward
     is ``fn`` on a tape and whose backward is ``fn``'s own vjp; on arrays and traced tensors it
     is ``fn``."""
 
@@ -641,11 +642,10 @@ def on_graph(fn: Any) -> Any:
         kind = _symbolic_kind(args, kwargs) if args or kwargs else None
         if kind is None:
             return fn(*args, **kwargs)
-        from engram.nn.layers import op_call
-
+        record, scalar = OP_RECORDERS  # registered by engram.nn.layers.op_call
         if kind == "scalar":
-            return op_call.scalar(fn, args, kwargs)
-        return op_call.record(fn, args, kwargs, is_symbolic, fn.__name__)
+            return scalar(fn, args, kwargs)
+        return record(fn, args, kwargs, is_symbolic, fn.__name__)
 
     return op
 

@@ -22,6 +22,7 @@ kept units. While engram probes a layer's output shape, a `SeedGenerator` does n
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from typing import Any
 
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 _MISSING = ("beta", "binomial", "gamma")
+
+
+_names = itertools.count()
 
 
 class SeedGenerator:
@@ -72,7 +76,10 @@ class SeedGenerator:
             seed = int(_global_rng().integers(1, 10**9))
         as_rng(seed)  # the same checks as every seed in engram
         self.seed = int(seed)
-        self.name = name or "seed_generator"
+        if name is None:  # Keras's automatic names: seed_generator, seed_generator_1, ...
+            count = next(_names)
+            name = "seed_generator" if count == 0 else f"seed_generator_{count}"
+        self.name = name
         self.counter = 0
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.nn.graph import trace_name, tracing
+from engram.nn.graph import OP_RECORDERS, trace_name, tracing
 from engram.nn.layers.base import Layer
 from engram.nn.layers.custom import NoBatchAxis
 from engram.nn.tape import probing
@@ -237,6 +237,9 @@ def scalar(fn: Any, args: tuple, kwargs: dict) -> ScalarTensor:
 
     template = tuple(slot(a) for a in args)
     return ScalarTensor(fn, template, {k: slot(v) for k, v in kwargs.items()}, sources)
+
+
+OP_RECORDERS[:] = [record, scalar]  # engram.nn.ops records its symbolic calls through these
 
 
 class LossCarrier(Layer):
