@@ -136,7 +136,10 @@ def test_ops_in_the_functional_api_match_keras(keras):
     def plain(rows):
         return [tuple(re.sub(r"_\d+\b", "", " ".join(c.split())) for c in row) for row in rows]
 
-    assert plain(engram_summary_rows(model)) == plain(keras_summary_rows(kmodel))
+    ours, theirs = plain(engram_summary_rows(model)), plain(keras_summary_rows(kmodel))
+    assert [row[:3] for row in ours] == [row[:3] for row in theirs]
+    for mine, keras_row in zip(ours, theirs, strict=True):  # Keras cuts long cells with "…"
+        assert mine[3].startswith(keras_row[3].rstrip("…")), (mine, keras_row)
     model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
     for ours, theirs in zip(model.predict(x), kmodel.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-5)
