@@ -1429,11 +1429,12 @@ def test_tensorflow_time_series(keras):
         ), name
 
 
-# --- what the guides use that engram refuses (each with Keras's side shown to work) -----------
+# --- the guides' programs other test files run, and what engram refuses ---------------------
 
 
 def custom_dropout_program(keras: Any) -> Any:
-    """making_new_layers_and_models_via_subclassing: CustomDropout draws with keras.random."""
+    """making_new_layers_and_models_via_subclassing: CustomDropout draws with keras.random
+    (run on both libraries in tests/nn/test_random.py)."""
 
     class CustomDropout(keras.layers.Layer):
         def __init__(self, rate, **kwargs):
@@ -1447,19 +1448,6 @@ def custom_dropout_program(keras: Any) -> Any:
             return inputs
 
     return CustomDropout(0.5)
-
-
-@pytest.mark.parametrize(
-    ("program", "error", "message"),
-    [
-        (custom_dropout_program, AttributeError, "random"),
-    ],
-    ids=["keras.random"],
-)
-def test_guide_features_engram_refuses(keras, program, error, message):
-    program(keras)  # Keras runs it
-    with pytest.raises(error, match=message):
-        program(engram.nn)
 
 
 def test_the_imdb_guide_data_line_is_refused_saying_how_to_get_plain_arrays():

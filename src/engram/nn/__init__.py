@@ -18,6 +18,7 @@ from engram.nn import (
     models,
     ops,
     optimizers,
+    random,
     regularizers,
     utils,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "models",
     "ops",
     "optimizers",
+    "random",
     "regularizers",
     "set_random_seed",
     "utils",

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.nn.random import SeedGenerator
 from engram.validation import as_rng
 
 
@@ -105,10 +106,14 @@ def _check_layer(layer, x, eps, max_checks, rng, training, tolerance):
     # a stochastic layer (Dropout in training) draws the same noise in every forward pass
     generators = [v for v in vars(layer).values() if isinstance(v, np.random.Generator)]
     states = [g.bit_generator.state for g in generators]
+    seeds = [v for v in vars(layer).values() if isinstance(v, SeedGenerator)]  # keras.random
+    counters = [s.counter for s in seeds]
 
     def forward() -> np.ndarray:
         for generator, state in zip(generators, states, strict=True):
             generator.bit_generator.state = state
+        for seed, counter in zip(seeds, counters, strict=True):
+            seed.counter = counter
         return layer.forward(x, training)
 
     out = forward()
@@ -145,6 +150,8 @@ def _check_model(model, x, y, eps, max_checks, rng, tolerance):
         raise ValueError("gradcheck(model, x, y) needs a compiled model: call compile() first.")
     clone = copy.deepcopy(model)  # your model (its weights, its optimizer) stays as it is
     clone.optimizer = None
+    if not clone.built:  # built by the data first (a subclassed model traces call()), so that
+        clone._check_xy(x, y)  # astype reaches weights that would otherwise stay float32
     clone.astype(np.float64)
     clone.compile(optimizer="sgd", loss=model.loss, loss_weights=model._loss_weights)
     xs, ys = clone._check_xy(x, y)

@@ -28,11 +28,15 @@ may be set or changed after the graph is built.
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
+
+from engram.nn.tape import OPS
 
 _trainable = attrgetter("trainable")
 
@@ -90,20 +94,25 @@ class SymbolicTensor:
         return _operator("*", other, self)
 
     def __truediv__(self, other: Any) -> Any:
-        untraceable(self, "a / b", "Divide inside a custom Layer (forward and backward).")
+        return _op("divide", self, other)
 
-    __rtruediv__ = __floordiv__ = __rfloordiv__ = __truediv__
+    def __rtruediv__(self, other: Any) -> Any:
+        return _op("divide", other, self)
 
     def __matmul__(self, other: Any) -> Any:
-        untraceable(self, "a @ b", "Use layers.Dense, or layers.Dot([a, b]) / layers.dot.")
+        return _op("matmul", self, other)
 
-    __rmatmul__ = __matmul__
+    def __rmatmul__(self, other: Any) -> Any:
+        return _op("matmul", other, self)
 
     def __pow__(self, other: Any) -> Any:
-        untraceable(self, "a ** b", "Square with a * a, or write a custom Layer.")
+        return _op("power", self, other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return _op("power", other, self)
 
     def __neg__(self) -> Any:
-        untraceable(self, "-a", "Write b - a with two tensors, or a custom Layer.")
+        return _op("negative", self)
 
     def __bool__(self) -> bool:
         untraceable(
@@ -115,12 +124,19 @@ class SymbolicTensor:
         )
 
     def __lt__(self, other: Any) -> Any:
-        untraceable(self, "comparing a tensor (<, <=, >, >=)", _CUSTOM)
+        return _op("less", self, other)
 
-    __le__ = __gt__ = __ge__ = __lt__
+    def __le__(self, other: Any) -> Any:
+        return _op("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return _op("greater", self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return _op("greater_equal", self, other)
 
     def __getitem__(self, key: Any) -> Any:
-        untraceable(self, "indexing or slicing a tensor", "Use layers.Reshape, or a custom Layer.")
+        return _op("take_index", self, key)
 
     def __iter__(self) -> Any:
         untraceable(self, "iterating over a tensor", "Use layers.Reshape, or a custom Layer.")
@@ -138,7 +154,6 @@ class SymbolicTensor:
         untraceable(self, f"np.{func.__name__}(...)", _numpy_hint(func.__name__))
 
 
-_CUSTOM = "Write a custom Layer (forward and backward) for it."
 _NUMPY_HINTS = {
     "add": "Write a + b or layers.add([a, b]).",
     "subtract": "Write a - b or layers.subtract([a, b]).",
@@ -156,6 +171,8 @@ _NUMPY_HINTS = {
 def _numpy_hint(name: str) -> str:
     if name in _NUMPY_HINTS:
         return _NUMPY_HINTS[name]
+    if OPS and name in OPS[0].IMPLEMENTED:
+        return f"Write engram.nn.ops.{name}(...) (keras.ops), which records its derivative."
     return (
         "Use a layer: layers.Activation(...) for an activation such as 'tanh' or 'relu', or a "
         "custom Layer (forward and backward) for other math."
@@ -166,30 +183,66 @@ def untraceable(tensor: SymbolicTensor, what: str, instead: str) -> Any:
     """Raise the error for an operation on a symbolic tensor that a graph cannot record."""
     raise TypeError(
         f"{what} cannot run on the symbolic tensor {tensor.name!r}: it holds no values. A "
-        "model's call() is traced once into a graph of layer calls (each layer's own backward "
-        "then trains it), so call() may only call layers, merge tensors (layers.add, "
-        "layers.concatenate, ...) and write a + b, a - b, a * b between two tensors. "
+        "model's call() is traced once into a graph of layer calls and engram.nn.ops calls "
+        "(each with its own backward), so call() may call layers and ops (keras.ops) and use "
+        "Python's arithmetic operators on tensors. "
         f"{instead}"
     )
 
+
+#: `engram.nn.layers.op_call`'s (record, scalar), which it registers here when imported: ops on
+#: symbolic tensors record nodes through them (so that engram.nn.ops imports no layer module)
+OP_RECORDERS: list[Any] = []
 
 #: the layer class each Python operator records (``a + b`` is a call of ``Add()``): the merge
 #: layers register themselves here, so this module imports no layer module
 OPERATOR_LAYERS: dict[str, type] = {}
 
 
+_OP_NAMES = {"+": "add", "-": "subtract", "*": "multiply"}
+
+#: name counters of the subclassed model being traced (innermost last). Keras runs a subclassed
+#: call eagerly, so its operators and ops take none of the global names that layers and
+#: functional ops take: the nodes they record here are named from these fresh counters.
+_trace_names: list[dict[str, Any]] = []
+
+
+class TraceNames:
+    """While a subclassed model's ``call`` is traced, operators and ops are named apart."""
+
+    def __enter__(self) -> None:
+        _trace_names.append(collections.defaultdict(itertools.count))
+
+    def __exit__(self, *exc: Any) -> None:
+        _trace_names.pop()
+
+
+def tracing() -> bool:
+    """Whether a subclassed model's ``call`` is being traced now."""
+    return bool(_trace_names)
+
+
+def trace_name(base: str) -> str | None:
+    """A name for a node recorded by an operator or op: None (the global counters) outside a
+    subclassed model's trace."""
+    if not _trace_names:
+        return None
+    count = next(_trace_names[-1][base])
+    return base if count == 0 else f"{base}_{count}"
+
+
 def _operator(symbol: str, a: Any, b: Any) -> SymbolicTensor:
-    """``a <symbol> b`` between two symbolic tensors, recorded as a merge layer's call."""
-    layer_class = OPERATOR_LAYERS[symbol]
-    if not (isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor)):
-        tensor, other = (a, b) if isinstance(a, SymbolicTensor) else (b, a)
-        untraceable(
-            tensor,
-            f"a {symbol} {type(other).__name__}",
-            f"Only tensor {symbol} tensor is traced (as layers.{layer_class.__name__}). For a "
-            "constant, write a custom Layer (forward and backward) that applies it.",
-        )
-    return layer_class()([a, b])
+    """``a <symbol> b``: between two symbolic tensors of one shape a merge layer's call (as
+    Keras's summary names it); with a constant or broadcasting, the op of that name."""
+    if isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor) and a.shape == b.shape:
+        layer_class = OPERATOR_LAYERS[symbol]
+        return layer_class(name=trace_name(_OP_NAMES[symbol]))([a, b])
+    return _op(_OP_NAMES[symbol], a, b)
+
+
+def _op(name: str, *args: Any) -> Any:
+    """The `engram.nn.ops` op ``name`` on symbolic tensors: one recorded node (`OpCall`)."""
+    return getattr(OPS[0], name)(*args)
 
 
 class TracingTraining:

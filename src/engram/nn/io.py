@@ -134,7 +134,7 @@ def _serialize(model: Any, weights_only: bool, graph: tuple[str, str] | None = N
         if graph is not None:  # the wiring as data (engram.nn.saving.engram_graph)
             metadata[graph[0]] = graph[1]
         else:
-            metadata["model_config"] = json.dumps(model.get_config())
+            metadata["model_config"] = json.dumps(model._engram_config())
         metadata["rng_state"] = json.dumps(_rng_states(model))
         compile_config = _compile_config(model)
         if compile_config is not None:

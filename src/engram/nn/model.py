@@ -26,6 +26,9 @@ from engram.nn.graph import Graph, SymbolicTensor, call_layer, is_symbolic
 from engram.nn.input_checks import InputChecks
 from engram.nn.layers.base import Layer, register_layer, shape_str, weight_list
 from engram.nn.subclassing import (
+    add_loss as subclass_add_loss,
+)
+from engram.nn.subclassing import (
     check_model_kwargs,
     subclass_init,
     summary_rows,
@@ -42,11 +45,15 @@ _default_seed: list[int | None] = [None]
 def set_random_seed(seed: int | None) -> None:
     """Keras's ``utils.set_random_seed``: models created afterwards with ``seed=None`` use it.
 
-    engram never touches NumPy's global random state; this only sets the default seed of new
-    models (each model still owns its own generator).
+    engram never touches NumPy's global random state; this sets the default seed of new
+    models (each model still owns its own generator) and seeds the generator that
+    `engram.nn.random` draws from with ``seed=None``.
     """
+    from engram.nn import random
+
     as_rng(seed)  # validates
     _default_seed[0] = seed
+    random.reset_global(seed)
 
 
 @register_layer
@@ -100,6 +107,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             f"{type(self).__name__} must define call(self, inputs, training=None), made of "
             "calls of the layers created in __init__."
         )
+
+    def add_loss(self, loss: Any) -> None:
+        """Keras's ``add_loss``: in a subclassed model's ``call``, a value made with ops from
+        the call's tensors (a KL term) is added to the loss at every pass, its gradient flowing
+        back through the ops (`engram.nn.subclassing.add_loss`)."""
+        if not subclass_add_loss(self, loss):
+            super().add_loss(loss)
 
     def _is_subclassed(self) -> bool:
         return _subclassed(self)
@@ -203,7 +217,10 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         subclassed model, the layers assigned as attributes, in assignment order."""
         if _subclassed(self):
             return tracked_layers(self)
-        return self.graph.keras_layers if self.graph is not None else []
+        if self.graph is None:
+            return []
+        # ops calls are nodes of the graph (and rows of the summary) but no layers, as in Keras
+        return [layer for layer in self.graph.keras_layers if not layer.is_op_call]
 
     def graph_layers(self) -> list[Layer]:
         """The layers the graph runs (each once), without the input layers."""
@@ -397,7 +414,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         for node in nodes.values():
             calls.setdefault(id(node.layer), []).append(node)
         rows = []
-        for layer in self.layers:
+        for layer in self.graph.keras_layers:
             own = calls[id(layer)]
             links = [
                 f"{t.node.layer.name}[{calls[id(t.node.layer)].index(t.node)}]"
@@ -429,10 +446,9 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         built yet lists its layers with output shape ``?`` and ``0 (unbuilt)`` parameters where
         a layer has no weights yet (a layer built on its own, such as an adapted Normalization,
         shows its weights and its output shape with batch axis None, where Keras shows the
-        batch of the adapted data).
+        batch of the adapted data). A subclassed model before its first call lists the layers
+        assigned to it likewise, with zero parameters in total, as Keras prints it.
         """
-        if not self.built and _subclassed(self):
-            raise ValueError("summary() needs a built model: call build(input_shape) or fit.")
         rows = self._summary_rows()
         headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
         headers = headers[: len(rows[0]) if rows else 3]
@@ -481,7 +497,16 @@ class Model(Trainer, Compiled, InputChecks, Layer):
             )
         from engram.nn.saving.architecture import model_config
 
+        self._refuse_unsaveable("get_config()")  # ops calls and custom layers are code
         return model_config(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Keras's ``to_json()``: the architecture and compile settings as JSON (no weights);
+        `engram.nn.models.model_from_json` and Keras's read it. ``kwargs`` go to json.dumps."""
+        from engram.nn.saving.architecture import model_json
+
+        self.get_config()  # the same refusals (a subclassed model, dict inputs, ops calls)
+        return model_json(self, **kwargs)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Model:
@@ -495,7 +520,9 @@ class Model(Trainer, Compiled, InputChecks, Layer):
 
     # ------------------------------------------------------------------ files
     def _refuse_unsaveable(self, what: str) -> None:
-        """Files hold data, never code: a model with a custom layer is refused by name."""
+        """Files hold data, never code: a model with a custom layer or an ops call is refused by
+        name."""
+        _refuse_op_calls(self, what)
         custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
         if custom:
             raise NotImplementedError(
@@ -535,6 +562,20 @@ class Model(Trainer, Compiled, InputChecks, Layer):
 def _subclassed(model: Model) -> bool:
     """Whether ``model`` is a subclass that writes its own ``call`` (Keras's subclassing)."""
     return type(model).call is not Model.call
+
+
+def _refuse_op_calls(model: Model, what: str) -> None:
+    """A graph with `engram.nn.ops` calls holds Python functions, which no config names."""
+    ops_calls = [layer for layer in model._leaves() if layer.is_op_call]
+    if ops_calls:
+        op = ops_calls[0]
+        call = f"ops.{op.fn.__name__}" if hasattr(op, "fn") else "self.add_loss"
+        raise NotImplementedError(
+            f"{what} of a model whose graph calls engram.nn.ops (here {call} as "
+            f"{op.name!r}) is not supported: an op in a graph is Python code, and "
+            "a file or config never names code to run. Write that step as a built-in layer "
+            "(layers.Activation, layers.Add, ...), or keep the weights with get_weights()."
+        )
 
 
 def _refuse_custom_objects(custom_objects: Any) -> None:

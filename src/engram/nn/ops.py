@@ -21,6 +21,7 @@ there are (`IMPLEMENTED`).
 from __future__ import annotations
 
 import builtins
+import functools
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 
 from engram.nn import functional as F
 from engram.nn import tape as tape_module
+from engram.nn.graph import OP_RECORDERS, SymbolicTensor, is_symbolic
 from engram.nn.tape import Tensor, Variable, active_tape
 
 _py_abs, _py_max, _py_min, _py_sum = builtins.abs, builtins.max, builtins.min, builtins.sum
@@ -612,6 +614,56 @@ IMPLEMENTED = tuple(
     )
 )
 
+
+# ------------------------------------------------------- on symbolic tensors
+def _symbolic_kind(args: tuple, kwargs: dict) -> str | None:
+    """ "scalar" when an argument is a recipe reduced over the batch (`op_call.ScalarTensor`),
+    "graph" when one is a symbolic tensor, else None."""
+    kind = None
+    for value in (*args, *kwargs.values()):
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if getattr(item, "is_scalar_recipe", False):
+                return "scalar"
+            if isinstance(item, SymbolicTensor):
+                kind = "graph"
+    return kind
+
+
+def on_graph(fn: Any) -> Any:
+    """``fn`` as an op that also takes symbolic tensors (a model's traced ``call``, or the
+    functional API): there it records one `engram.nn.layers.op_call.OpCall` node (through
+    `engram.nn.graph.OP_RECORDERS`, which op_call fills when imported), whose forward
+    is ``fn`` on a tape and whose backward is ``fn``'s own vjp; on arrays and traced tensors it
+    is ``fn``."""
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        kind = _symbolic_kind(args, kwargs) if args or kwargs else None
+        if kind is None:
+            return fn(*args, **kwargs)
+        record, scalar = OP_RECORDERS  # registered by engram.nn.layers.op_call
+        if kind == "scalar":
+            return scalar(fn, args, kwargs)
+        return record(fn, args, kwargs, is_symbolic, fn.__name__)
+
+    return op
+
+
+def _symbolic_shape(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def op(x: Any) -> Any:
+        return x.shape if isinstance(x, SymbolicTensor) else fn(x)
+
+    return op
+
+
+for _name in (*IMPLEMENTED, "take_index"):
+    if _name == "shape":  # a symbolic tensor's shape, None for the batch, as Keras gives it
+        globals()[_name] = _symbolic_shape(globals()[_name])
+    elif _name != "convert_to_numpy":
+        globals()[_name] = on_graph(globals()[_name])
+del _name
 
 tape_module.OPS[:] = [sys.modules[__name__]]  # Python's operators on traced tensors use these
 

@@ -190,6 +190,17 @@ class Sequential(Model):
 
     # ------------------------------------------------------------ config / files
     def get_config(self) -> dict[str, Any]:
+        """Keras's ``Sequential.get_config()``: name, trainable, dtype policy and the layers'
+        entries as Keras writes them (an InputLayer first and ``build_input_shape`` once the
+        model is built); Keras's ``Sequential.from_config`` builds the same model from it."""
+        from engram.nn.saving.architecture import model_config
+
+        self._refuse_unsaveable("get_config()")  # a custom layer is code, which no config names
+        return model_config(self)
+
+    def _engram_config(self) -> dict[str, Any]:
+        """engram's own config of the model, as ``.engram`` files keep it (``model_config``):
+        its layers by engram class name, whatever package registered them, and its seed."""
         return {
             "name": self.name,
             "seed": self.seed if isinstance(self.seed, int) else None,
@@ -202,8 +213,8 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Sequential:
-        """A new model (fresh weights) from `get_config()`'s config, or from Keras's
-        ``Sequential.get_config()`` (read by the .keras reader's data-only checks)."""
+        """A new model (fresh weights) from `get_config()`'s config or Keras's (read by the
+        .keras reader's data-only checks), or from engram's own (`_engram_config`)."""
         from engram.nn.model import _refuse_custom_objects
 
         _refuse_custom_objects(custom_objects)

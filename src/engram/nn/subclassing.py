@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from engram.nn.graph import SymbolicTensor, TracingTraining, shape_str
+from engram.nn.graph import SymbolicTensor, TraceNames, TracingTraining, shape_str, trace_name
 from engram.nn.layers.base import Layer, _name_counters, _snake
+from engram.nn.layers.op_call import LossCarrier, ScalarTensor
 from engram.nn.layers.reshape import Input
 from engram.validation import check_array
 
@@ -156,12 +157,16 @@ def _trace(model: Any, specs: list[tuple[tuple, str]], multi: bool) -> None:
     inputs = [Input(shape=shape[1:], batch_size=shape[0], dtype=dtype) for shape, dtype in specs]
     args = inputs if multi else inputs[0]
     kwargs = {"training": TracingTraining()} if _takes_training(model.call) else {}
+    model._trace_losses = []
     try:
-        outputs = model.call(args, **kwargs)
+        with TraceNames():
+            outputs = model.call(args, **kwargs)
         _check_outputs(model, outputs)
+        outputs = _carry_losses(model, outputs)
         model._set_graph(args, list(outputs) if isinstance(outputs, tuple) else outputs)
         _check_untracked(model)
     except BaseException:
+        model.__dict__.pop("_trace_losses", None)
         model.graph, model.built = None, False
         for layer in tracked_layers(model):  # a failed trace leaves no shape behind
             if not layer.built:
@@ -174,6 +179,22 @@ def _trace(model: Any, specs: list[tuple[tuple, str]], multi: bool) -> None:
         model.compile(model.optimizer, *compile_args)  # per-output losses, now that they exist
 
 
+def _carry_losses(model: Any, outputs: Any) -> Any:
+    """The values ``call`` gave ``self.add_loss``, computed by a `LossCarrier` node on the
+    output's path (the output passes through it unchanged), so that every pass adds them."""
+    losses = model.__dict__.pop("_trace_losses", None)
+    if not losses:
+        return outputs
+    if isinstance(outputs, (list, tuple)):
+        raise NotImplementedError(
+            f"{type(model).__name__}.call() calls self.add_loss(...) and returns several "
+            "outputs; engram carries add_loss values of a model's call for a single output "
+            "only. Call self.add_loss inside a custom Layer's call() instead."
+        )
+    carrier = LossCarrier(losses, name=trace_name("add_loss"))
+    return carrier([outputs, *carrier.sources])
+
+
 def _check_outputs(model: Any, outputs: Any) -> None:
     if isinstance(outputs, dict):
         raise NotImplementedError(
@@ -182,6 +203,8 @@ def _check_outputs(model: Any, outputs: Any) -> None:
         )
     items = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     for item in items:
+        if isinstance(item, ScalarTensor):
+            raise item.refusal()
         if not isinstance(item, SymbolicTensor):
             raise TypeError(
                 f"{type(model).__name__}.call() returned {type(item).__name__}; it must return "
@@ -217,3 +240,24 @@ def summary_rows(model: Any, type_name: Any) -> list[tuple[str, str, str]]:
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
         rows.append((f"{layer.name} ({type_name(layer)})", shape, params))
     return rows
+
+
+def add_loss(model: Any, value: Any) -> bool:
+    """``self.add_loss(value)`` in a subclassed model's call while it is traced: kept for
+    `_carry_losses` (a batch tensor is summed, as Keras sums a non-scalar loss); False when
+    no trace is running (the caller then treats it as a layer's add_loss)."""
+    pending = model.__dict__.get("_trace_losses")
+    if pending is None:
+        return False
+    if isinstance(value, SymbolicTensor):
+        from engram.nn import ops
+
+        value = ops.sum(value)
+    if not isinstance(value, ScalarTensor):
+        raise TypeError(
+            f"{type(model).__name__}.call() gave add_loss a {type(value).__name__}; inside a "
+            "model's call() it takes a value computed with engram.nn.ops from the call's "
+            "tensors (e.g. ops.mean(...))."
+        )
+    pending.append(value)
+    return True

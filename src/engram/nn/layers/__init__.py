@@ -166,3 +166,6 @@ __all__ += [
 from engram.nn.layers.depthwise_conv2d import DepthwiseConv2D, SeparableConv2D  # noqa: E402
 
 __all__ += ["DepthwiseConv2D", "SeparableConv2D"]
+
+# ops calls on symbolic tensors (a node per op): registers itself where engram.nn.ops finds it
+from engram.nn.layers import op_call  # noqa: E402, F401

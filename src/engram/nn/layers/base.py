@@ -158,6 +158,9 @@ class Layer:
     #: tape (`engram.nn.layers.custom`). Set for each class when it is defined.
     runs_call: bool = False
     declares_output_shape: bool = True
+    #: True for an `engram.nn.ops` call recorded in a graph (`engram.nn.layers.op_call`): a
+    #: node and a summary row, but not one of a model's ``layers``, as in Keras
+    is_op_call: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -163,7 +163,7 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
 def require_graph_model(model: Any, what: str) -> None:
     """The one place that says which models these writers handle: Sequential and functional
     models (a `Model` built from inputs and outputs, nested models included)."""
-    from engram.nn.model import Model
+    from engram.nn.model import Model, _refuse_op_calls
     from engram.nn.sequential import Sequential
 
     if not isinstance(model, Sequential) and not (
@@ -173,6 +173,7 @@ def require_graph_model(model: Any, what: str) -> None:
             f"{what} handles Sequential and functional models only (layers called on Input "
             f"tensors); got {type(model).__name__}."
         )
+    _refuse_op_calls(model, what)  # an ops call in the graph is code: no file or export has it
 
 
 def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:
@@ -208,26 +209,27 @@ def _model_entry(model: Any) -> dict[str, Any]:
             "registered_name": "Functional",
             "build_config": {"input_shape": None},
         }
-    first = model._layers[0]  # an Input(...) given first holds the input's dtype
+    from engram.nn.layers import InputLayer
+
+    dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
+    config = {
+        "name": model.name,
+        "trainable": bool(model.trainable),
+        "dtype": {**dtype, "registered_name": None},
+        "layers": [_layer_entry(layer) for layer in children(model)],
+    }
+    entry = {"module": "keras", "class_name": "Sequential", "config": config}
+    entry["registered_name"] = None
+    if not model.built:  # as Keras writes an unbuilt Sequential: no input, no shapes
+        return entry
+    first = model._layers[0]  # an Input(...) given first holds the input's dtype and name
+    name = first.name if isinstance(first, InputLayer) else "input_layer"
     sample_shape = tuple(model.input_shape)[1:]  # a nested model's input_shape has the batch
     batch_shape = [None, *sample_shape]
-    dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
-    return {
-        "module": "keras",
-        "class_name": "Sequential",
-        "config": {
-            "name": model.name,
-            "trainable": bool(model.trainable),
-            "dtype": {**dtype, "registered_name": None},
-            "layers": [
-                _input_entry(sample_shape, first.dtype, "input_layer"),
-                *(_layer_entry(layer) for layer in children(model)),
-            ],
-            "build_input_shape": batch_shape,
-        },
-        "registered_name": None,
-        "build_config": {"input_shape": batch_shape},
-    }
+    config["layers"].insert(0, _input_entry(sample_shape, first.dtype, name))
+    config["build_input_shape"] = batch_shape
+    entry["build_config"] = {"input_shape": batch_shape}
+    return entry
 
 
 def keras_config(model: Any) -> dict[str, Any]:
@@ -255,9 +257,12 @@ def _engram_layer(entry: Any, name: str, where: str) -> dict[str, Any]:
     return {"class_name": mapping.engram_class, "config": converted}
 
 
-def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> dict[str, Any]:
+def _sequential_config(
+    inner: dict, name: str, where: str, depth: int = 0, unbuilt_ok: bool = False
+) -> dict[str, Any]:
     """A Keras Sequential config as engram's (every layer entry checked first; a nested
-    model's entry as ``{"model": its spec}``)."""
+    model's entry as ``{"model": its spec}``). Without an input shape (Keras's config of a
+    Sequential never built) only where ``unbuilt_ok``: a top-level config, not a file's."""
     entries = inner.get("layers")
     if not isinstance(entries, list) or not entries:
         raise allowlist.refuse(name, f"{where} has no list of layers")
@@ -265,7 +270,7 @@ def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> di
     if not isinstance(model_name, str):
         raise allowlist.refuse(name, f"{where}'s model name is not a string")
     layers = []
-    input_shape = None
+    input_shape = input_layer = None
     for i, entry in enumerate(entries):
         at = f"layer {i}" if depth == 0 else f"{where}.layers[{i}]"
         nested = _read_model(entry, name, at, depth + 1)
@@ -276,13 +281,15 @@ def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> di
         if converted["class_name"] == "InputLayer":
             if i != 0:
                 raise allowlist.refuse(name, f"{at} is an InputLayer after the first layer")
-            input_shape = converted["config"].get("shape")
+            input_shape, input_layer = converted["config"].get("shape"), converted
             continue
         layers.append(converted)
     build_shape = inner.get("build_input_shape")
     if input_shape is None and isinstance(build_shape, list) and build_shape:
         input_shape = build_shape[1:]
-    if input_shape is None or not all(isinstance(s, int) and s > 0 for s in input_shape):
+    if input_shape is None and not unbuilt_ok:
+        raise allowlist.refuse(name, f"{where} has no input shape (a model that was never built)")
+    if input_shape is not None and not all(isinstance(s, int) and s > 0 for s in input_shape):
         raise allowlist.refuse(
             name, f"the model's input shape {input_shape!r} is not a list of sizes"
         )
@@ -294,19 +301,22 @@ def _sequential_config(inner: dict, name: str, where: str, depth: int = 0) -> di
     return {
         "name": model_name,
         "layers": layers,
-        "input_shape": list(input_shape),
+        "input_shape": None if input_shape is None else list(input_shape),
+        "input_layer": input_layer,  # its name and dtype, kept as Keras keeps them
         "trainable": trainable,
     }
 
 
-def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str, Any] | None:
+def _read_model(
+    entry: Any, name: str, where: str, depth: int = 0, unbuilt_ok: bool = False
+) -> tuple[str, Any] | None:
     """The wiring, read in one place: a model entry as ``("sequential", engram config)`` or
     ``("functional", functional.GraphSpec)``, every name checked; None for a non-model entry."""
     module, class_name, inner = allowlist.check_entry(entry, name, where)
     if depth > functional.MAX_DEPTH:
         raise allowlist.refuse(name, f"{where} nests models more than {functional.MAX_DEPTH} deep")
     if (module, class_name) in functional.SEQUENTIAL:
-        return "sequential", _sequential_config(inner, name, where, depth)
+        return "sequential", _sequential_config(inner, name, where, depth, unbuilt_ok and not depth)
     if (module, class_name) not in functional.FUNCTIONAL:
         return None
 
@@ -325,10 +335,13 @@ def _read_model(entry: Any, name: str, where: str, depth: int = 0) -> tuple[str,
     return "functional", graph
 
 
-def read_config(config: Any, name: str, where: str = "config.json") -> tuple[str, Any]:
+def read_config(
+    config: Any, name: str, where: str = "config.json", unbuilt_ok: bool = False
+) -> tuple[str, Any]:
     """A Keras ``config.json``'s model, checked (`_read_model`); refuses any other class.
-    ``where`` names the part of the file (or the call) the config came from in errors."""
-    spec = _read_model(config, name, where)
+    ``where`` names the part of the file (or the call) the config came from in errors;
+    ``unbuilt_ok``: a Sequential without an input shape is read too (``from_config``)."""
+    spec = _read_model(config, name, where, unbuilt_ok=unbuilt_ok)
     if spec is None:
         module, class_name, _ = allowlist.check_entry(config, name, where)
         raise allowlist.refuse(
@@ -417,9 +430,12 @@ def assemble(spec: tuple[str, Any], make_layer: Any) -> Any:
         if kind == "functional":
             return functional.build(config, make_layer, make_model)
         model = Sequential(name=config["name"])
+        if config.get("input_layer") is not None:
+            model.add(make_layer(config["input_layer"]))
         for entry in config["layers"]:
             model.add(make_model(entry["model"]) if "model" in entry else make_layer(entry))
-        model.build((None, *config["input_shape"]))
+        if config["input_shape"] is not None and not model.built:
+            model.build((None, *config["input_shape"]))
         if not config["trainable"]:
             model.trainable = False
         return model
@@ -437,17 +453,18 @@ def model_from_config(config: Any, class_name: str) -> Any:
     """A new model (fresh weights) from Keras's ``get_config()`` of a ``class_name`` model
     ("Functional" or "Sequential"): the .keras reader's data-only path, every name checked
     against the allowlist and every reference in the wiring before anything is built."""
-    from engram.nn.layers import layers
-
     where = f"{class_name}.from_config"
     try:  # as config.json holds it: tuples become lists, anything but data is refused
         config = json.loads(json.dumps(config))
     except (TypeError, ValueError) as exc:
         message = f"{where}: the config holds something other than data: {exc}"
         raise ModelFileError(message) from None
-    spec = read_config(
-        {"module": "keras", "class_name": class_name, "config": config}, where, "the config"
-    )
+    entry = {"module": "keras", "class_name": class_name, "config": config}
+    return _assemble_checked(read_config(entry, where, "the config", unbuilt_ok=True), where)
+
+
+def _assemble_checked(spec: tuple[str, Any], where: str) -> Any:
+    from engram.nn.layers import layers
 
     def make_layer(layer_cfg: dict) -> Any:
         return layers.get(layer_cfg["class_name"]).from_config(layer_cfg["config"])
@@ -457,6 +474,43 @@ def model_from_config(config: Any, class_name: str) -> Any:
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         message = f"{where}: the architecture cannot be built in engram: {exc}"
         raise ModelFileError(message) from None
+
+
+def model_json(model: Any, **kwargs: Any) -> str:
+    """Keras's ``model.to_json()``: the model's entry (as ``config.json`` holds it) with its
+    compile settings (``{}`` before compile), as a JSON string; ``kwargs`` go to json.dumps."""
+    require_graph_model(model, "to_json()")
+    entry = _model_entry(model)
+    entry["compile_config"] = _keras_compile_config(model) or {}
+    return json.dumps(entry, **kwargs)
+
+
+def model_from_json(json_string: Any) -> Any:
+    """Keras's ``models.model_from_json``: the model (fresh weights, compiled when the JSON
+    holds compile settings) that `model_json` or Keras's ``to_json()`` wrote, through the same
+    checks as the .keras reader: nothing in it names code that is run."""
+    where = "model_from_json"
+    if not isinstance(json_string, (str, bytes)):
+        raise TypeError(
+            f"model_from_json takes the JSON string that to_json() returns. Received: "
+            f"{type(json_string).__name__}."
+        )
+    try:
+        entry = json.loads(json_string)
+    except ValueError as exc:
+        raise ModelFileError(f"{where}: the string is not JSON ({exc}).") from None
+    try:
+        spec = read_config(entry, where, "the JSON", unbuilt_ok=True)
+        compile_config = entry.get("compile_config")
+        args = compile_args(compile_config, where) if compile_config else None
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{where}: the JSON is malformed ({exc}). Refused.") from None
+    model = _assemble_checked(spec, where)
+    if args is not None:
+        model.compile(**args)
+    return model
 
 
 def _metric_list(value: Any, name: str, where: str) -> list[Any]:
