@@ -171,8 +171,9 @@ def write_programs(folder: Path, programs: list[str]) -> dict[tuple[str, str], P
     return paths
 
 
-def prepare_data(choice: str, folder: Path) -> tuple[Path, str]:
-    """The arrays of the programs' load_data(), saved to one .npz; returns (path, description)."""
+def prepare_data(choice: str, folder: Path) -> tuple[Path, str, int]:
+    """The arrays of the programs' load_data(), saved to one .npz; returns (path, description,
+    number of training images)."""
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -206,7 +207,7 @@ def prepare_data(choice: str, folder: Path) -> tuple[Path, str]:
     path = folder / "data.npz"
     np.savez(path, x_train=x_train, y_train=y_train.astype(np.uint8), x_test=x_test,
              y_test=y_test.astype(np.uint8))  # fmt: skip
-    return path, what
+    return path, what, len(x_train)
 
 
 def run_once(path: Path, env: dict[str, str], folder: Path) -> dict:
@@ -288,7 +289,7 @@ def main() -> None:
     args = parser.parse_args()
     programs = args.programs.split(",")
     folder = Path(tempfile.mkdtemp(prefix="bench_keras_programs_"))
-    data, what = prepare_data(args.data, folder)
+    data, what, n_train = prepare_data(args.data, folder)
     paths = write_programs(folder, programs)
     threads = str(args.threads)
     env = {
@@ -310,7 +311,8 @@ def main() -> None:
         run_env = {**env, "BENCH_SAMPLES": str(samples), "BENCH_EPOCHS": str(epochs)}
         repeats = 1 if args.quick else args.repeats
         r = bench_program(program, paths, run_env, folder, repeats, args.pause)
-        shown = "all" if samples >= 10**9 else f"{samples:,}"
+        # the programs slice x_train[:samples]: say how many images that is
+        shown = "all" if samples >= n_train else f"{samples:,}"
         settings = f"{shown} training images, {epochs} epochs, {repeats} pairs"
         report(program, r, settings)
         results[program] = {**r, "settings": settings}
