@@ -111,3 +111,18 @@ def test_experiment_in_workers_equals_serial_and_reports_its_shorter_search(tmp_
     assert f"load average {serial.metrics['load_average']:.1f} on" in serial.text
     assert "4 streams (strength search included)" in serial.text
     assert "on 2 worker processes" in parallel.text
+
+
+def test_a_failure_stops_the_running_workers_at_once():
+    """A failed job (or Ctrl-C) ends the other workers' running streams instead of waiting for
+    them: here a stream of minutes runs beside a job that fails at once."""
+    import multiprocessing
+    import time
+
+    long = Job(SOURCE, "none", "task", {**SETTINGS, "iterations": 200_000})
+    bad = Job(SOURCE, "none", "task", {**SETTINGS, "strength": 1.0})
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="takes no option 'strength'"):
+        run_jobs([long, bad], workers=2)
+    assert time.perf_counter() - start < 60  # the long stream alone takes minutes
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]

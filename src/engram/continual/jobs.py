@@ -196,14 +196,27 @@ def _parallel(queue: list[Job], workers: int, progress: Any) -> list[Done]:
 
     out: dict[int, Done] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    try:
         pending = {_submit(pool, job): i for i, job in enumerate(queue)}
-        try:
-            _collect(pool, queue, pending, out, progress)
-        except BaseException:  # a failed run or Ctrl-C: drop what has not started, then raise
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        _collect(pool, queue, pending, out, progress)
+    except BaseException:  # a failed run or Ctrl-C: stop everything now, then raise
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
     return [out[i] for i in range(len(queue))]
+
+
+def _stop(pool: Any) -> None:
+    """Drop the jobs that have not started and end the running workers at once (a stream can
+    take minutes, and nothing of an interrupted run is kept). The workers ignore SIGINT, so a
+    Ctrl-C reaches only this process: without this it would wait for every running stream."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _collect(pool: Any, queue: list[Job], pending: dict, out: dict[int, Done], progress) -> None:
