@@ -11,9 +11,11 @@ from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
     needs_preactivation,
+    next_step_inputs,
     project_inputs,
     run_rows,
     split_matmul,
+    step_inputs,
 )
 
 
@@ -96,19 +98,79 @@ class GRU(Recurrent):
         return h[1:], [h[-1].copy()]
 
     def _infer_sequence(self, xs, states):
-        """The same loop keeping one step's values (reused at every step) and no inputs."""
-        h = self._run(xs, states, keep=False)[:, :, : self.units]
-        return h[1:], [h[-1].copy()]
+        """The forward pass keeping nothing for backward (inference), with fewer passes.
+
+        When sigma has a tanh form s * tanh(k * a) + c (sigmoid: k = s = c = 1/2), every
+        elementwise pass runs on contiguous (batch, units) buffers, h_t is written straight
+        into the output, the matmul input [h_{t-1}, x_t, 1] is one buffer refreshed each step
+        (`step_inputs`), and the constants of sigma's and act's tanh forms are folded into the
+        weights where that saves a pass (`_stack_weights`'s ``candidate_scale``):
+
+            r_t * rh_t = (s * tr + c) * rh_t = rh'_t + (s / c) * tr * rh'_t,  rh' = c * rh
+            (c = 0: r_t * rh_t = tr * rh'_t with rh' = s * rh), and act's k multiplies both
+            rh' and the candidate's input part [x_t, 1] @ [weights_h; bias[0]_h], one small
+            matmul per step written into hh, so that
+            hh_t = act(input part + rh'_t + tr * rh'_t) is three passes and a tanh;
+            h_t  = hh_t + z_t * (h_{t-1} - hh_t).
+
+        Otherwise (sigma without a tanh form) it runs `_run` keeping nothing. The outputs
+        agree with `_forward_sequence` to float32 rounding (tested).
+        """
+        sigma, act = self.recurrent_activation, self.activation
+        if sigma.tanh_form is None:
+            h = self._run(xs, states, keep=False)[:, :, : self.units]
+            return h[1:], [h[-1].copy()]
+        n_steps, batch, _ = xs.shape
+        u, dtype = self.units, xs.dtype
+        _, s_sig, c_sig = (dtype.type(v) for v in sigma.tanh_form)
+        k_act = 1.0 if act.tanh_form is None else act.tanh_form[0]
+        stacked, cand_kernel = self._stack_weights(
+            dtype, candidate_scale=((c_sig if c_sig != 0 else s_sig) * k_act, k_act)
+        )
+        inputs = step_inputs(xs, states[0], self.use_bias)
+        x_part = inputs[:, u:]  # [x_t, 1]
+        h = np.empty((n_steps, batch, u), dtype)
+        gates = np.empty((3, batch, u), dtype)  # tz, tr (tanh parts of z and r), rh'
+        tz, tr, rh = gates
+        hh, tmp = np.empty((batch, u), dtype), np.empty((batch, u), dtype)
+        ratio = s_sig / c_sig if c_sig != 0 else None
+        for t in range(n_steps):
+            h_prev = h[t - 1] if t else states[0]
+            np.matmul(inputs, stacked, out=gates)
+            np.matmul(x_part, cand_kernel, out=hh)  # (times act's k) x_t @ W_h + bias[0]_h
+            np.tanh(gates[:2], out=gates[:2])
+            np.multiply(tr, rh, out=tmp)  # r_t * rh_t = tmp (* ratio) + rh'
+            if ratio is not None:
+                if ratio != 1:
+                    tmp *= ratio
+                hh += rh
+            hh += tmp
+            if act.tanh_form is None:
+                act.forward_into(hh, hh)
+            else:
+                np.tanh(hh, out=hh)
+                _, s_act, c_act = act.tanh_form
+                if s_act != 1:
+                    hh *= dtype.type(s_act)
+                if c_act != 0:
+                    hh += dtype.type(c_act)
+            if s_sig != 1:  # z_t = s * tz + c
+                tz *= s_sig
+            if c_sig != 0:
+                tz += c_sig
+            np.subtract(h_prev, hh, out=tmp)  # h_t = hh + z_t * (h_{t-1} - hh)
+            tmp *= tz
+            np.add(hh, tmp, out=h[t])
+            if self.skip is not None:  # masked steps carry the state over
+                np.copyto(h[t], h_prev, where=self.skip[t])
+            next_step_inputs(inputs, h[t], xs, t)
+        return h, [h[n_steps - 1].copy()]
 
     def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
         """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
         step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
 
-        Also sets ``self.stacked``, gate-major (3, width, units), so that hx[t] @ stacked is one
-        matmul per step giving [a_z, a_r, rh_t]: the z and r blocks are [recurrent_weights;
-        weights; bias[0] + bias[1]] (the whole pre-activation, no separate pass for the input
-        projection or the biases), the candidate's block is [recurrent_weights; 0; bias[1]]
-        (its input part is not multiplied by r_t). And ``self.cand_in``, x_t @ weights +
+        Also sets ``self.stacked`` (`_stack_weights`) and ``self.cand_in``, x_t @ weights +
         bias[0] of the candidate for all steps, (time, batch, units), one matmul.
         """
         n_steps, batch, n_in = xs.shape
@@ -119,25 +181,49 @@ class GRU(Recurrent):
         hx[:-1, :, u : u + n_in] = xs
         hx[-1, :, u : u + n_in] = 0  # never multiplied: h_T is read, x_{T+1} does not exist
         hx[:, :, u + n_in :] = 1
+        self.stacked, cand_kernel = self._stack_weights(dtype)
+        flat = xs.reshape(n_steps * batch, n_in)
+        cand_in = np.empty((n_steps * batch, u), dtype)
+        kernel, bias = (cand_kernel[:-1], cand_kernel[-1]) if self.use_bias else (cand_kernel, None)
+        self.cand_in = project_inputs(flat, kernel, bias, cand_in).reshape(n_steps, batch, u)
+        return hx
+
+    def _stack_weights(
+        self, dtype: np.dtype, candidate_scale: tuple[float, float] = (1.0, 1.0)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The step's weights: ``stacked``, gate-major (3, width, units), so that
+        [h_{t-1}, x_t, 1] @ stacked is one matmul per step giving [a_z, a_r, rh_t]: the z and r
+        blocks are [recurrent_weights; weights; bias[0] + bias[1]] (the whole pre-activation,
+        no separate pass for the input projection or the biases), the candidate's block is
+        [recurrent_weights; 0; bias[1]] (its input part is not multiplied by r_t). And the
+        candidate's input kernel [weights_h; bias[0]_h], (features + use_bias, units).
+        ``candidate_scale`` = (a factor of the candidate's block of ``stacked``, a factor of
+        the candidate's input kernel), for `_infer_sequence`'s folded constants.
+        """
+        u = self.units
+        n_in = self.params["weights"].shape[0]
+        width = u + n_in + self.use_bias
         kernel = self.params["weights"].reshape(n_in, 3, u).transpose(1, 0, 2)
         stacked = np.zeros((3, width, u), dtype)
         stacked[:, :u] = self.params["recurrent_weights"].reshape(u, 3, u).transpose(1, 0, 2)
         stacked[:2, u : u + n_in] = kernel[:2]
-        bias = None
+        cand_kernel = np.empty((n_in + self.use_bias, u), dtype)
+        cand_kernel[:n_in] = kernel[2]
         if self.use_bias:
             bias = self.params["bias"].reshape(2, 3, u)
             stacked[:2, -1] = bias[0, :2] + bias[1, :2]
             stacked[2, -1] = bias[1, 2]
-            bias = bias[0, 2]
+            cand_kernel[n_in] = bias[0, 2]
         # sigma(a) = s * tanh(k * a) + c (sigmoid: k = s = c = 1/2): k folded into the z and r
         # blocks, so sigma is a tanh pass, a scale and a shift (pre then holds k * a)
         if self.recurrent_activation.tanh_form is not None:
             stacked[:2] *= dtype.type(self.recurrent_activation.tanh_form[0])
-        self.stacked = stacked
-        flat = xs.reshape(n_steps * batch, n_in)
-        cand_in = np.empty((n_steps * batch, u), dtype)
-        self.cand_in = project_inputs(flat, kernel[2], bias, cand_in).reshape(n_steps, batch, u)
-        return hx
+        block_scale, input_scale = candidate_scale
+        if block_scale != 1:
+            stacked[2] *= dtype.type(block_scale)
+        if input_scale != 1:
+            cand_kernel *= dtype.type(input_scale)
+        return stacked, cand_kernel
 
     def _run(self, xs: np.ndarray, states: list[np.ndarray], keep: bool) -> np.ndarray:
         """The recurrence, gate-major: every gate of a step is one contiguous (batch, units)

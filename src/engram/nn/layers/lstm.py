@@ -11,8 +11,10 @@ from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
     needs_preactivation,
+    next_step_inputs,
     run_rows,
     split_matmul,
+    step_inputs,
 )
 
 #: the internal gate order (i, f, o, c) as Keras's blocks (i=0, f=1, c=2, o=3); swapping two
@@ -113,9 +115,7 @@ class LSTM(Recurrent):
     def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
         """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
         step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
-        Also sets ``self.stacked`` = [recurrent_weights; weights; bias] gate-major (4, width,
-        units), so that a_t = hx[t] @ stacked is one matmul per step: no separate pass for the
-        input projection, the bias or the sum."""
+        Also sets ``self.stacked`` (`_stack_weights`)."""
         steps, batch, n_in = xs.shape
         u, dtype = self.units, xs.dtype
         width = u + n_in + self.use_bias
@@ -123,6 +123,14 @@ class LSTM(Recurrent):
         hx[0, :, :u] = h0
         hx[:-1, :, u : u + n_in] = xs
         hx[:, :, u + n_in :] = 1
+        self._stack_weights(dtype)
+        return hx
+
+    def _stack_weights(self, dtype: np.dtype) -> None:
+        """``self.stacked`` = [recurrent_weights; weights; bias] gate-major (4, width, units),
+        so that a_t = [h_{t-1}, x_t, 1] @ stacked is one matmul per step: no separate pass for
+        the input projection, the bias or the sum."""
+        u = self.units
         self.recurrent = _to_gates(self.params["recurrent_weights"], u)  # (4, units, units)
         self.kernel = _to_gates(self.params["weights"], u)  # (4, features, units)
         stacked = [self.recurrent, self.kernel]
@@ -133,7 +141,6 @@ class LSTM(Recurrent):
         forms = [self.recurrent_activation.tanh_form] * 3 + [self.activation.tanh_form]
         scale = np.array([1 if form is None else form[0] for form in forms], dtype)
         self.stacked = np.concatenate(stacked, axis=1) * scale[:, None, None]  # (4, width, u)
-        return hx
 
     def _forward_sequence(self, xs, states):
         steps, batch, n_in = xs.shape
@@ -154,16 +161,19 @@ class LSTM(Recurrent):
 
     def _infer_sequence(self, xs, states):
         """`_forward_sequence` keeping nothing for backward: one gate buffer (4, batch,
-        units) and one cell state, reused at every step; the same arithmetic in the same
+        units), one cell state and one matmul input [h_{t-1}, x_t, 1] (`step_inputs`), reused
+        at every step, h_t written straight into the output; the same arithmetic in the same
         order, so the outputs and states are the same."""
         steps, batch, _ = xs.shape
-        u = self.units
-        hx = self._stack_inputs(xs, states[0])
-        a = np.empty((4, batch, u), xs.dtype)
-        c, tmp = states[1].copy(), np.empty((batch, u), xs.dtype)
+        u, dtype = self.units, xs.dtype
+        self._stack_weights(dtype)
+        inputs = step_inputs(xs, states[0], self.use_bias)
+        h = np.empty((steps, batch, u), dtype)
+        a = np.empty((4, batch, u), dtype)
+        c, tmp = states[1].copy(), np.empty((batch, u), dtype)
         c_prev = None if self.skip is None else np.empty_like(c)
         for t in range(steps):
-            np.matmul(hx[t], self.stacked, out=a)
+            np.matmul(inputs, self.stacked, out=a)
             self._activate_gates(a)
             i, f, o, g = a
             if c_prev is not None:
@@ -171,14 +181,14 @@ class LSTM(Recurrent):
             c *= f
             np.multiply(i, g, out=tmp)
             c += tmp
-            h_t = hx[t + 1, :, :u]
             self.activation.forward_into(c, tmp)
-            np.multiply(o, tmp, out=h_t)
+            np.multiply(o, tmp, out=h[t])
             if c_prev is not None:  # masked steps carry both states over
-                np.copyto(h_t, hx[t, :, :u], where=self.skip[t])
+                np.copyto(h[t], h[t - 1] if t else states[0], where=self.skip[t])
                 np.copyto(c, c_prev, where=self.skip[t])
+            next_step_inputs(inputs, h[t], xs, t)
         self.kernel = self.recurrent = self.stacked = None
-        return hx[1:, :, :u], [hx[steps, :, :u].copy(), c]
+        return h, [h[steps - 1].copy(), c]
 
     def _forward_rows(self, lo: int, hi: int) -> None:
         """The recurrence for the sequences lo:hi of the batch (one thread)."""

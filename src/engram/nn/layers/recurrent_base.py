@@ -176,6 +176,31 @@ def project_inputs(
     return np.matmul(xs1, np.concatenate([kernel, bias[..., None, :]], axis=-2), out=out)
 
 
+def step_inputs(xs: np.ndarray, h0: np.ndarray, use_bias: bool) -> np.ndarray:
+    """[h_0, x_1, 1]: one step's matmul input, (batch, units + features + use_bias), for the
+    inference loops, which refresh it in place each step (`next_step_inputs`).
+
+    Inference keeps one such buffer rather than the stacked inputs of all steps (the training
+    forward's (time + 1, batch, width) array, which backward reads): a few megabytes less to
+    allocate, and to fault in page by page, at every call.
+    """
+    batch, u = h0.shape
+    n_in = xs.shape[2]
+    inputs = np.empty((batch, u + n_in + use_bias), xs.dtype)
+    inputs[:, :u] = h0
+    inputs[:, u : u + n_in] = xs[0]
+    inputs[:, u + n_in :] = 1
+    return inputs
+
+
+def next_step_inputs(inputs: np.ndarray, h_t: np.ndarray, xs: np.ndarray, t: int) -> None:
+    """`step_inputs` after step t: [h_t, x_{t+1}, 1] (x_{t+1} only where it exists)."""
+    u = h_t.shape[1]
+    inputs[:, :u] = h_t
+    if t + 1 < xs.shape[0]:
+        inputs[:, u : u + xs.shape[2]] = xs[t + 1]
+
+
 def needs_preactivation(*acts: Any) -> bool:
     """Whether backpropagating through ``acts`` needs the pre-activations (not just outputs)."""
     return not all(a.derivative_from_output for a in acts)

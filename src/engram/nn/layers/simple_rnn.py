@@ -10,9 +10,11 @@ from engram.nn.layers.base import register_layer
 from engram.nn.layers.recurrent_base import (
     Recurrent,
     needs_preactivation,
+    next_step_inputs,
     project_inputs,
     run_rows,
     split_matmul,
+    step_inputs,
 )
 
 
@@ -78,25 +80,25 @@ class SimpleRNN(Recurrent):
     def _infer_sequence(self, xs, states):
         """`_forward_sequence` keeping nothing for backward: one matmul and one activation
         pass per step, z_t = [h_{t-1}, x_t, 1] @ [recurrent_weights; weights; bias] (the
-        input projection inside the step's product), written straight into h_t."""
-        steps, batch, n_in = xs.shape
+        input projection inside the step's product), h_t written straight into the output.
+        The matmul's input is one (batch, width) buffer refreshed each step
+        (`step_inputs`)."""
+        steps, batch, _ = xs.shape
         u = self.units
-        hx = np.empty((steps + 1, batch, u + n_in + self.use_bias), xs.dtype)
-        hx[0, :, :u] = states[0]
-        hx[:-1, :, u : u + n_in] = xs
+        inputs = step_inputs(xs, states[0], self.use_bias)
         stacked = [self.params["recurrent_weights"], self.params["weights"]]
         if self.use_bias:
-            hx[:, :, u + n_in :] = 1
             stacked.append(self.params["bias"][None])
         stacked = np.concatenate(stacked)
+        h = np.empty((steps, batch, u), xs.dtype)
         z = np.empty((batch, u), xs.dtype)
         for t in range(steps):
-            np.matmul(hx[t], stacked, out=z)
-            h_t = hx[t + 1, :, :u]
-            self.activation.forward_into(z, h_t)
+            np.matmul(inputs, stacked, out=z)
+            self.activation.forward_into(z, h[t])
             if self.skip is not None:  # masked steps carry the state over
-                np.copyto(h_t, hx[t, :, :u], where=self.skip[t])
-        return hx[1:, :, :u], [hx[steps, :, :u].copy()]
+                np.copyto(h[t], h[t - 1] if t else states[0], where=self.skip[t])
+            next_step_inputs(inputs, h[t], xs, t)
+        return h, [h[steps - 1].copy()]
 
     def _forward_rows(self, lo: int, hi: int) -> None:
         """The recurrence for the sequences lo:hi of the batch (one thread)."""
