@@ -2,11 +2,11 @@
 
 bench_rnn.py compares wall-clock time with two threads, which a shared machine makes noisy.
 This script answers a narrower question in single-thread CPU time (``time.thread_time``,
-which other processes taking the cores do not inflate): how long do the matrix products of
-one pass take on their own, with the shapes and layouts the layers use, how long does the
-whole pass take, and how long does PyTorch's pass take on one thread? A pass can never be
-faster than its matrix products with NumPy's OpenBLAS, so a target below that floor cannot be
-reached by rearranging the NumPy calls around them.
+which other processes taking the cores inflate far less than wall-clock time): how long do
+the matrix products of one pass take on their own, with the shapes and layouts the layers
+use, how long does the whole pass take, and how long does PyTorch's pass take on one thread?
+A pass can never be faster than its matrix products with NumPy's OpenBLAS, so a target below
+that floor cannot be reached by rearranging the NumPy calls around them.
 
 The workload is bench_rnn.py's (input 8, hidden 128, 100 steps, batch 64, float32). Run it
 once per BLAS core type (OpenBLAS reads ``OPENBLAS_CORETYPE`` when NumPy loads):
@@ -225,7 +225,8 @@ def main() -> None:
     set_blas_threads(1)  # CPU time of one thread measures all the work only on one thread
     print(
         f"input {FEATURES}, hidden {UNITS}, T={STEPS}, batch {BATCH}; {runtime.blas_corename()} "
-        f"kernels; single-thread CPU time, fastest of 9 runs of 2 calls"
+        f"kernels; single-thread CPU time, fastest of 9 runs of 2 calls",
+        flush=True,
     )
     rng = np.random.default_rng(0)
     for name, products in gemms(rng).items():
