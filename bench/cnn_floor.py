@@ -48,9 +48,11 @@ from engram import runtime
 Fn = Callable[[], object]
 #: batches per timed engram / PyTorch run (one epoch over this many batches)
 STEPS = 6
+#: rounds of (products, engram, PyTorch); each figure printed is the median over the rounds
+ROUNDS = 5
 
 
-def cpu_ms(fn: Fn, calls: int = 1, repeats: int = 7, clock=time.thread_time) -> float:
+def cpu_ms(fn: Fn, calls: int = 1, repeats: int = 5, clock=time.thread_time) -> float:
     """Median time of ``fn`` in ms by ``clock`` (after one warm-up call)."""
     fn()
     runs = []
@@ -204,20 +206,24 @@ def report(batch: int, threads: int, clock, verbose: bool, half: float | None = 
     import torch
 
     torch.set_num_threads(threads)
-    floor = floors(batch, clock, verbose)
     if half is not None:
         print(
             f"  batch {batch}: half the one-thread products: train {half['train']:.2f} ms, "
             f"infer {half['infer']:.2f} ms"
         )
     runs = steps(batch)
+    floor_runs: list[dict[str, float]] = []
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(ROUNDS):  # products, engram and PyTorch in turn: drifting load hits all
+        floor_runs.append(floors(batch, clock, verbose and r == 0))
+        for mode in ("train", "infer"):
+            for framework in ("engram", "torch"):
+                ms = cpu_ms(runs[framework][mode], repeats=1, clock=clock) / STEPS
+                times.setdefault((framework, mode), []).append(ms)
+    floor = {mode: statistics.median(f[mode] for f in floor_runs) for mode in ("train", "infer")}
     for mode in ("train", "infer"):
-        ours: list[float] = []
-        theirs: list[float] = []
-        for _ in range(5):  # alternating, so drifting load hits both
-            ours.append(cpu_ms(runs["engram"][mode], repeats=1, clock=clock) / STEPS)
-            theirs.append(cpu_ms(runs["torch"][mode], repeats=1, clock=clock) / STEPS)
-        e, t = statistics.median(ours), statistics.median(theirs)
+        e = statistics.median(times[("engram", mode)])
+        t = statistics.median(times[("torch", mode)])
         target = TARGETS[(mode, batch)]
         budget = t / target
         print(
@@ -243,7 +249,8 @@ def main() -> None:
     set_threads(1)
     print(
         f"{runtime.blas_corename()} kernels. One thread, CPU time (time.thread_time), ms per "
-        "batch; each product the best of its layouts (median of 7)"
+        "batch; each product the best of its layouts (median of 5), each figure the median of "
+        f"{ROUNDS} rounds of products, engram and PyTorch in turn (per-product lines: round 1)"
     )
     one = {b: report(b, 1, time.thread_time, not args.quiet) for b in args.batch_sizes}
     if args.layers:
