@@ -174,16 +174,30 @@ def col2im(
         out: optional buffer of ``x_shape``; it is zeroed first.
     """
     kh, kw = kernel_size
-    sh, sw = strides
     n, h, w, c = x_shape
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, ow = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    by_offset = cols.reshape(n, oh, ow, kh, kw, c).transpose(3, 4, 0, 1, 2, 5)
+    return _scatter_add(by_offset, x_shape, strides, out)
+
+
+def _scatter_add(
+    by_offset: np.ndarray, x_shape: tuple[int, ...], strides: Pair, out: np.ndarray | None
+) -> np.ndarray:
+    """The scatter `col2im` and `col2im_offsets` share: ``(kh, kw, batch, oh, ow, channels)``
+    pieces added onto the image pixels each kernel offset (i, j) was gathered from.
+
+    Math:
+        out[b, r * sh + i, c * sw + j, ch] += by_offset[i, j, b, r, c, ch]   for every i, j
+        (``out`` zeroed first, or allocated as zeros when None)
+    """
+    kh, kw, _, oh, ow, _ = by_offset.shape
+    sh, sw = strides
     if out is None:
-        out = np.zeros(x_shape, dtype=cols.dtype)
+        out = np.zeros(x_shape, dtype=by_offset.dtype)
     else:
         out.fill(0)
-    patches = cols.reshape(n, oh, ow, kh, kw, c)
     for i, j in itertools.product(range(kh), range(kw)):
-        out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += patches[:, :, :, i, j, :]
+        out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += by_offset[i, j]
     return out
 
 
@@ -236,17 +250,9 @@ def col2im_offsets(
         out: optional buffer of ``x_shape``; it is zeroed first.
     """
     kh, kw = kernel_size
-    sh, sw = strides
     n, h, w, c = x_shape
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    if out is None:
-        out = np.zeros(x_shape, dtype=patches.dtype)
-    else:
-        out.fill(0)
-    blocks = patches.reshape(kh, kw, n, oh, ow, c)
-    for i, j in itertools.product(range(kh), range(kw)):
-        out[:, _window_slice(i, sh, oh), _window_slice(j, sw, ow), :] += blocks[i, j]
-    return out
+    oh, ow = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    return _scatter_add(patches.reshape(kh, kw, n, oh, ow, c), x_shape, strides, out)
 
 
 def batch_blocks(n: int, bytes_per_sample: int, block_bytes: int, parts: int = 1) -> list[slice]:
