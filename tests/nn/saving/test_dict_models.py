@@ -19,7 +19,12 @@ import engram.nn
 from engram.nn import ModelFileError
 from engram.nn.models import clone_model, load_model
 from tests.nn.keras_reference import check_against_keras, import_keras
-from tests.nn.saving.test_hostile_files import PAYLOAD, trap, write_keras  # noqa: F401
+from tests.nn.saving.test_hostile_files import (  # noqa: F401
+    PAYLOAD,
+    count_refused_random_values,
+    trap,
+    write_keras,
+)
 from tests.nn.test_model_surface import dict_data, dict_model
 
 pytest.importorskip("h5py")
@@ -418,31 +423,8 @@ def test_dict_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
     nested call's dict included): each file loads or raises ModelFileError, never another
     exception."""
     config, weights = good_dict_file(tmp_path)
-    places = []
-
-    def walk(obj, prefix=()):
-        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
-            places.append((*prefix, key))
-            if isinstance(value, (dict, list)):
-                walk(value, (*prefix, key))
-
-    walk(config)
     values = [None, 0, "x", [], {}, {"a": 1}, {"k": ["o1", 0, 0]}, ["o1", 0, 0], 10**12]
-    rng = np.random.default_rng(3)
-    refused = 0
-    for _ in range(120):
-        changed = copy.deepcopy(config)
-        place = places[int(rng.integers(len(places)))]
-        target = changed
-        for key in place[:-1]:
-            target = target[key]
-        target[place[-1]] = values[int(rng.integers(len(values)))]
-        path = write_keras(tmp_path / "changed.keras", changed, weights)
-        try:
-            load_model(path)
-        except ModelFileError:
-            refused += 1
-    assert refused > 40
+    assert count_refused_random_values(tmp_path, config, weights, values, 3, 120) > 40
 
 
 def test_two_keys_reading_one_input_are_refused(tmp_path):
