@@ -308,6 +308,49 @@ def test_compile_settings_and_metrics_round_trip(tmp_path):
     assert back.loss.name == "mean_absolute_error" and back.metric_names == ["mse"]
 
 
+def saved_compile_config(path):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))["compile_config"]
+
+
+def test_loss_and_metric_names_are_written_as_given_as_keras_writes_them(tmp_path):
+    """Keras 3.15.1 keeps compile's spelling (loss="mse" stays "mse" in get_compile_config and
+    in the file); so does engram, both ways and through its own .engram file."""
+    theirs = keras.Sequential([keras.Input((4,)), K.Dense(2)])
+    theirs.compile("adam", loss="mse", metrics=["mae"])
+    theirs.save(tmp_path / "k.keras")
+    expected = theirs.get_compile_config()
+    assert (expected["loss"], expected["metrics"]) == ("mse", ["mae"])
+    assert saved_compile_config(tmp_path / "k.keras")["loss"] == "mse"
+    ours = load_model(tmp_path / "k.keras")
+    ours.save(tmp_path / "e.keras")
+    written = saved_compile_config(tmp_path / "e.keras")
+    assert (written["loss"], written["metrics"]) == ("mse", ["mae"])
+    again = keras.saving.load_model(tmp_path / "e.keras").get_compile_config()
+    assert (again["loss"], again["metrics"]) == ("mse", ["mae"])
+    ours.save(tmp_path / "m.engram")
+    load_model(tmp_path / "m.engram").save(tmp_path / "e2.keras")
+    assert saved_compile_config(tmp_path / "e2.keras")["loss"] == "mse"
+    # engram's own aliases Keras lacks are written as the names Keras reads
+    ours.compile("adam", "cce")
+    ours.save(tmp_path / "cce.keras")
+    assert saved_compile_config(tmp_path / "cce.keras")["loss"] == "categorical_crossentropy"
+    assert keras.saving.load_model(tmp_path / "cce.keras").loss == "categorical_crossentropy"
+
+
+def test_keras_loss_names_are_those_keras_and_engram_both_read():
+    from keras.src import losses as keras_losses
+
+    from engram.nn import losses
+    from engram.nn.saving import allowlist
+
+    both = {name for name in keras_losses.ALL_OBJECTS_DICT if name in losses.losses}
+    assert allowlist.KERAS_LOSS_NAMES == both
+
+
 def test_integer_inputs_and_loss_objects_from_keras(tmp_path):
     theirs = keras.Sequential(
         [keras.Input((6,), dtype="int32"), K.Embedding(10, 4), K.GRU(3), K.Dense(5)]

@@ -89,9 +89,13 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
     return entry
 
 
-def _keras_loss(loss: Any) -> Any:
+def _keras_loss(loss: Any, given: str | None = None) -> Any:
+    """A loss as Keras writes it: the name compile was given where Keras has that name
+    ("mse" stays "mse"), else engram's name, or a Keras loss entry for a loss with options."""
     from engram.nn import losses
 
+    if given in allowlist.KERAS_LOSS_NAMES:
+        return given
     value = losses.to_json(loss)
     if not isinstance(value, dict):
         return value
@@ -135,8 +139,9 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
             f"one of {', '.join(sorted(reverse))}."
         )
     opt_config = {"name": opt.name, **opt.get_config()}
-    loss = model.loss
-    loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
+    given = model.__dict__.get("_loss_names_given") or [None] * len(model._losses)
+    loss: Any = [_keras_loss(v, g) for v, g in zip(model._losses, given, strict=True)]
+    loss = loss if isinstance(model.loss, list) else loss[0]
     weights: Any = list(model._loss_weights)
     all_ones = all(w == 1.0 for w in weights)
     keys = model.__dict__.get("_output_dict")
