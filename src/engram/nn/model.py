@@ -595,6 +595,17 @@ def _flatten_dict(tensors: Any, what: str) -> tuple[Any, list[str] | None]:
     bad = [k for k in keys if not isinstance(k, str)]
     if bad:
         raise TypeError(f"Model({what}=dict): the keys must be strings. Received: {bad!r}.")
+    if what == "inputs":
+        first: dict[int, str] = {}
+        for key in keys:
+            other = first.setdefault(id(tensors[key]), key)
+            if other != key:
+                raise ValueError(
+                    f"Model(inputs=dict): the keys {other!r} and {key!r} both hold the Input "
+                    f"{getattr(tensors[key], 'name', '?')!r}, so one key's data would be ignored "
+                    "(Keras 3.15.1 builds such a model, warns, and reads only the last key). "
+                    "Give each key its own Input(..., name=key)."
+                )
     return [tensors[k] for k in keys], keys
 
 

@@ -427,6 +427,26 @@ def test_dict_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
     assert count_refused_random_values(tmp_path, config, weights, values, 3, 120) > 40
 
 
+def test_one_input_under_two_keys_is_refused_at_construction(keras):
+    """Keras 3.15.1 builds Model({"a": x, "b": x}, ...), warns, and reads only the last key's
+    array (the one under "a" changes nothing): engram refuses the wiring where it is written."""
+    x = engram.nn.Input((3,), name="x")
+    y = engram.nn.layers.Dense(2)(x)
+    with pytest.raises(ValueError, match=r"the keys 'a' and 'b' both hold the Input 'x'.*its own"):
+        engram.nn.Model({"a": x, "b": x}, y)
+    engram.nn.Model({"a": x}, y)  # one key is fine
+    kx = keras.Input((3,), name="x")
+    with pytest.warns(UserWarning, match="keys in the dict must match the names"):
+        kmodel = keras.Model({"a": kx, "b": kx}, keras.layers.Dense(2)(kx))
+    ones, zeros = np.ones((1, 3), np.float32), np.zeros((1, 3), np.float32)
+
+    def kpredict(a, b):
+        return keras.ops.convert_to_numpy(kmodel({"a": a, "b": b}))
+
+    np.testing.assert_array_equal(kpredict(zeros, ones), kpredict(ones, ones))
+    assert not np.array_equal(kpredict(ones, ones), kpredict(ones, zeros))
+
+
 def test_two_keys_reading_one_input_are_refused(tmp_path):
     config, weights = good_dict_file(tmp_path)
     inner = inner_layer(config, "dicts")["config"]
