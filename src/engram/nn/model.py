@@ -151,9 +151,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
         inputs, self._input_dict = _flatten_dict(inputs, "inputs")
         outputs, self._output_dict = _flatten_dict(outputs, "outputs")
-        self._multi_input = isinstance(inputs, (list, tuple))
+        # a dict of one Input is one input, as in Keras: input_shape (None, ...), and an
+        # array or a tensor is taken for it (Sequential([dict_model, ...]) chains it)
+        self._multi_input = isinstance(inputs, (list, tuple)) and not (
+            self._input_dict and len(inputs) == 1
+        )
         self._multi_output = isinstance(outputs, (list, tuple))
-        inputs = list(inputs) if self._multi_input else [inputs]
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         outputs = list(outputs) if self._multi_output else [outputs]
         for t in [*inputs, *outputs]:
             if not isinstance(t, SymbolicTensor):
@@ -336,6 +340,8 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def _symbolic_dict(self, x: Any) -> list[SymbolicTensor]:
         """A dict of symbolic inputs as the list this model's graph takes (sorted keys)."""
         keys = self._input_dict
+        if keys and len(keys) == 1 and not isinstance(x, dict):
+            return x  # Keras takes a tensor for a dict of one input
         if not keys or not isinstance(x, dict):
             takes = f"a dict keyed by {keys}" if keys else "a tensor or a list of tensors"
             raise TypeError(
@@ -346,7 +352,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
                 f"Model {self.name!r} takes a dict keyed by {keys}; it was called on one keyed "
                 f"by {sorted(map(str, x))}."
             )
-        return [x[k] for k in keys]
+        return [x[k] for k in keys] if self._multi_input else x[keys[0]]
 
     def astype(self, dtype: Any) -> Model:
         for layer in self._leaves():
