@@ -525,11 +525,14 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         return model_from_config(config, "Functional")
 
     # ------------------------------------------------------------------ files
-    def _refuse_unsaveable(self, what: str) -> None:
-        """Files hold data, never code: a model with a custom layer or an ops call is refused by
-        name."""
-        _refuse_op_calls(self, what)
-        custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
+    def _refuse_unsaveable(self, what: str, weights_only: bool = False) -> None:
+        """Files hold data, never code: a model with a custom layer, or an ops call in a file
+        with the architecture, is refused by name (ops hold no weights: weights files take
+        them, as Keras's do)."""
+        if not weights_only:
+            _refuse_op_calls(self, what)
+        leaves = self._leaves()
+        custom = [type(x).__name__ for x in leaves if x.runs_call and not x.is_op_call]
         if custom:
             raise NotImplementedError(
                 f"{what} of a model with the custom layer {custom[0]} is not supported: a "
@@ -555,13 +558,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def save_weights(self, filepath: str) -> None:
         from engram.nn.saving import save_weights
 
-        self._refuse_unsaveable("save_weights()")
+        self._refuse_unsaveable("save_weights()", weights_only=True)
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from engram.nn.saving import load_weights
 
-        self._refuse_unsaveable("load_weights()")
+        self._refuse_unsaveable("load_weights()", weights_only=True)
         load_weights(self, filepath)
 
 
@@ -580,7 +583,7 @@ def _refuse_op_calls(model: Model, what: str) -> None:
             f"{what} of a model whose graph calls engram.nn.ops (here {call} as "
             f"{op.name!r}) is not supported: an op in a graph is Python code, and "
             "a file or config never names code to run. Write that step as a built-in layer "
-            "(layers.Activation, layers.Add, ...), or keep the weights with get_weights()."
+            "(layers.Activation, layers.Add, ...), or keep the weights with save_weights()."
         )
 
 
