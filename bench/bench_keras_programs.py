@@ -69,13 +69,16 @@ def mark(name):
     STAMPS[name] = time.perf_counter()
 import numpy as np
 """
-CONVNET = """\
+# Both programs' load_data(): the arrays from BENCH_DATA, cut to BENCH_SAMPLES training images.
+LOAD = """\
 mark("import")
 data = np.load(os.environ["BENCH_DATA"])
 x_train, y_train = data["x_train"], data["y_train"]
 x_test, y_test = data["x_test"], data["y_test"]
 n_train, epochs = int(os.environ["BENCH_SAMPLES"]), int(os.environ["BENCH_EPOCHS"])
 x_train, y_train = x_train[:n_train], y_train[:n_train]
+"""
+CONVNET = """\
 
 # Model / data parameters
 num_classes = 10
@@ -115,12 +118,6 @@ print("Test loss:", score[0])
 print("Test accuracy:", score[1])
 """
 FUNCTIONAL = """\
-mark("import")
-data = np.load(os.environ["BENCH_DATA"])
-x_train, y_train = data["x_train"], data["y_train"]
-x_test, y_test = data["x_test"], data["y_test"]
-n_train, epochs = int(os.environ["BENCH_SAMPLES"]), int(os.environ["BENCH_EPOCHS"])
-x_train, y_train = x_train[:n_train], y_train[:n_train]
 x_train = x_train.reshape(len(x_train), 784).astype("float32") / 255
 x_test = x_test.reshape(len(x_test), 784).astype("float32") / 255
 mark("data")
@@ -153,7 +150,7 @@ PHASES = ("import", "data", "model", "fit", "evaluate")
 
 
 def program_text(program: str, framework: str) -> str:
-    return PRELUDE + IMPORTS[framework] + PROGRAMS[program] + EPILOGUE
+    return PRELUDE + IMPORTS[framework] + LOAD + PROGRAMS[program] + EPILOGUE
 
 
 def write_programs(folder: Path, programs: list[str]) -> dict[tuple[str, str], Path]:

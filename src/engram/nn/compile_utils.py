@@ -90,6 +90,8 @@ class Compiled:
             missing = [n for n, entry in zip(names, losses, strict=True) if entry is None]
             raise ValueError(f"compile() needs a loss for every output; none for {missing}.")
         self._losses = [losses_module.get(entry) for entry in losses]
+        # the names as given: files write loss="mse" as "mse", as Keras writes them
+        self._loss_names_given = [entry if isinstance(entry, str) else None for entry in losses]
         weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
         for w in weights:
             if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float))):

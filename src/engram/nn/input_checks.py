@@ -31,7 +31,7 @@ class InputChecks:
             if missing:
                 raise ValueError(f"{name} has no arrays for the inputs {missing}.")
             x = [x[n] for n in self._input_keys]
-        elif self.__dict__.get("_input_dict"):
+        elif self.__dict__.get("_input_dict") and len(inputs) > 1:
             raise ValueError(
                 f"{name} must be a dict keyed by the model's input names {self._input_keys} "
                 "(its inputs were given as a dict), as in Keras."

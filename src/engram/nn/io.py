@@ -101,12 +101,12 @@ def _compile_config(model: Any) -> dict[str, Any] | None:
             return [m for m in kept if m is not None]
         return metrics_module.to_json(metrics)
 
-    loss = model.loss
-    per_output = isinstance(loss, list)
+    given = model.__dict__.get("_loss_names_given") or [None] * len(model._losses)
+    loss = [g or losses.to_json(v) for v, g in zip(model._losses, given, strict=True)]
     config = {
         "optimizer": optimizers.to_json(model.optimizer),
         "optimizer_iterations": model.optimizer.iterations,
-        "loss": [losses.to_json(v) for v in loss] if per_output else losses.to_json(loss),
+        "loss": loss if isinstance(model.loss, list) else loss[0],
         "metrics": stored(model.metric_names or []),
     }
     if any(w != 1.0 for w in model._loss_weights):

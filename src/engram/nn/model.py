@@ -151,9 +151,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
         inputs, self._input_dict = _flatten_dict(inputs, "inputs")
         outputs, self._output_dict = _flatten_dict(outputs, "outputs")
-        self._multi_input = isinstance(inputs, (list, tuple))
+        # a dict of one Input is one input, as in Keras: input_shape (None, ...), and an
+        # array or a tensor is taken for it (Sequential([dict_model, ...]) chains it)
+        self._multi_input = isinstance(inputs, (list, tuple)) and not (
+            self._input_dict and len(inputs) == 1
+        )
         self._multi_output = isinstance(outputs, (list, tuple))
-        inputs = list(inputs) if self._multi_input else [inputs]
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         outputs = list(outputs) if self._multi_output else [outputs]
         for t in [*inputs, *outputs]:
             if not isinstance(t, SymbolicTensor):
@@ -336,6 +340,8 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def _symbolic_dict(self, x: Any) -> list[SymbolicTensor]:
         """A dict of symbolic inputs as the list this model's graph takes (sorted keys)."""
         keys = self._input_dict
+        if keys and len(keys) == 1 and not isinstance(x, dict):
+            return x  # Keras takes a tensor for a dict of one input
         if not keys or not isinstance(x, dict):
             takes = f"a dict keyed by {keys}" if keys else "a tensor or a list of tensors"
             raise TypeError(
@@ -346,7 +352,7 @@ class Model(Trainer, Compiled, InputChecks, Layer):
                 f"Model {self.name!r} takes a dict keyed by {keys}; it was called on one keyed "
                 f"by {sorted(map(str, x))}."
             )
-        return [x[k] for k in keys]
+        return [x[k] for k in keys] if self._multi_input else x[keys[0]]
 
     def astype(self, dtype: Any) -> Model:
         for layer in self._leaves():
@@ -519,11 +525,14 @@ class Model(Trainer, Compiled, InputChecks, Layer):
         return model_from_config(config, "Functional")
 
     # ------------------------------------------------------------------ files
-    def _refuse_unsaveable(self, what: str) -> None:
-        """Files hold data, never code: a model with a custom layer or an ops call is refused by
-        name."""
-        _refuse_op_calls(self, what)
-        custom = [type(layer).__name__ for layer in self._leaves() if layer.runs_call]
+    def _refuse_unsaveable(self, what: str, weights_only: bool = False) -> None:
+        """Files hold data, never code: a model with a custom layer, or an ops call in a file
+        with the architecture, is refused by name (ops hold no weights: weights files take
+        them, as Keras's do)."""
+        if not weights_only:
+            _refuse_op_calls(self, what)
+        leaves = self._leaves()
+        custom = [type(x).__name__ for x in leaves if x.runs_call and not x.is_op_call]
         if custom:
             raise NotImplementedError(
                 f"{what} of a model with the custom layer {custom[0]} is not supported: a "
@@ -549,13 +558,13 @@ class Model(Trainer, Compiled, InputChecks, Layer):
     def save_weights(self, filepath: str) -> None:
         from engram.nn.saving import save_weights
 
-        self._refuse_unsaveable("save_weights()")
+        self._refuse_unsaveable("save_weights()", weights_only=True)
         save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from engram.nn.saving import load_weights
 
-        self._refuse_unsaveable("load_weights()")
+        self._refuse_unsaveable("load_weights()", weights_only=True)
         load_weights(self, filepath)
 
 
@@ -574,7 +583,7 @@ def _refuse_op_calls(model: Model, what: str) -> None:
             f"{what} of a model whose graph calls engram.nn.ops (here {call} as "
             f"{op.name!r}) is not supported: an op in a graph is Python code, and "
             "a file or config never names code to run. Write that step as a built-in layer "
-            "(layers.Activation, layers.Add, ...), or keep the weights with get_weights()."
+            "(layers.Activation, layers.Add, ...), or keep the weights with save_weights()."
         )
 
 
@@ -595,6 +604,17 @@ def _flatten_dict(tensors: Any, what: str) -> tuple[Any, list[str] | None]:
     bad = [k for k in keys if not isinstance(k, str)]
     if bad:
         raise TypeError(f"Model({what}=dict): the keys must be strings. Received: {bad!r}.")
+    if what == "inputs":
+        first: dict[int, str] = {}
+        for key in keys:
+            other = first.setdefault(id(tensors[key]), key)
+            if other != key:
+                raise ValueError(
+                    f"Model(inputs=dict): the keys {other!r} and {key!r} both hold the Input "
+                    f"{getattr(tensors[key], 'name', '?')!r}, so one key's data would be ignored "
+                    "(Keras 3.15.1 builds such a model, warns, and reads only the last key). "
+                    "Give each key its own Input(..., name=key)."
+                )
     return [tensors[k] for k in keys], keys
 
 

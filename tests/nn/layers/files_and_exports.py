@@ -72,6 +72,16 @@ def check_exports(model: Any, x: np.ndarray, tmp_path: Any) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0, err_msg="to_onnx")
 
 
+def check_layers_export(
+    make: Callable[[Any], list], shape: tuple[int, ...], tmp_path: Any, batch: int = 3
+) -> None:
+    """``make(layers_module)``'s layers in a built engram model with random weights:
+    ``check_exports`` on a batch of normal inputs of ``shape``."""
+    model = built_model(make(L), shape)
+    x = np.random.default_rng(5).standard_normal((batch, *shape)).astype(np.float32)
+    check_exports(model, x, tmp_path)
+
+
 def built_model(layers: list, shape: tuple[int, ...], seed: int = 1) -> Any:
     model = Sequential(layers, seed=0)
     model.build((None, *shape))

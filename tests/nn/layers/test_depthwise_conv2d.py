@@ -13,7 +13,7 @@ from engram.nn import conv_functional as C
 from engram.nn import layers as L
 from tests.helpers import check_layer
 from tests.nn.keras_reference import check_against_keras, import_keras
-from tests.nn.layers.files_and_exports import built_model, check_exports, check_keras_files
+from tests.nn.layers.files_and_exports import check_keras_files, check_layers_export
 from tests.nn.layers.keras_parity import check_layer_against_keras
 
 ACTIVATIONS = {None: lambda z: z, "relu": torch.relu, "tanh": torch.tanh}
@@ -106,9 +106,7 @@ def test_keras_files_both_ways(tmp_path):
 
 
 def test_exports(tmp_path):
-    model = built_model(layers_of(L), (7, 6, 2))
-    x = np.random.default_rng(5).standard_normal((3, 7, 6, 2)).astype(np.float32)
-    check_exports(model, x, tmp_path)
+    check_layers_export(layers_of, (7, 6, 2), tmp_path)
 
 
 def test_regularizers_and_constraints_take_keras_names():

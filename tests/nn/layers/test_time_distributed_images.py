@@ -9,7 +9,7 @@ import numpy as np
 import engram.nn as en
 from engram.nn import layers as L
 from tests.nn.keras_reference import check_against_keras, import_keras
-from tests.nn.layers.files_and_exports import built_model, check_exports, check_keras_files
+from tests.nn.layers.files_and_exports import check_keras_files, check_layers_export
 
 
 def video_model(lib, layers):
@@ -49,6 +49,4 @@ def test_time_distributed_image_layers_in_keras_files_both_ways(tmp_path):
 
 
 def test_time_distributed_image_layers_export(tmp_path):
-    model = built_model(frames(L), (3, 4, 4, 2))
-    x = np.random.default_rng(5).standard_normal((2, 3, 4, 4, 2)).astype(np.float32)
-    check_exports(model, x, tmp_path)
+    check_layers_export(frames, (3, 4, 4, 2), tmp_path, batch=2)

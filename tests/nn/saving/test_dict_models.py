@@ -19,7 +19,12 @@ import engram.nn
 from engram.nn import ModelFileError
 from engram.nn.models import clone_model, load_model
 from tests.nn.keras_reference import check_against_keras, import_keras
-from tests.nn.saving.test_hostile_files import PAYLOAD, trap, write_keras  # noqa: F401
+from tests.nn.saving.test_hostile_files import (  # noqa: F401
+    PAYLOAD,
+    count_refused_random_values,
+    trap,
+    write_keras,
+)
 from tests.nn.test_model_surface import dict_data, dict_model
 
 pytest.importorskip("h5py")
@@ -257,6 +262,52 @@ def test_calling_a_dict_model_on_the_wrong_structure_says_what_it_takes():
         plain({"a": engram.nn.Input((3,))})
 
 
+def one_key_sequential(lib: Any) -> Any:
+    """A model whose inputs are a dict of one key, first in a Sequential (as Keras chains it)."""
+    x = lib.Input((3,), name="a")
+    inner = lib.Model({"a": x}, lib.layers.Dense(4, activation="tanh", name="d")(x), name="one")
+    return lib.Sequential([lib.Input((3,)), inner, lib.layers.Dense(2, name="head")], name="seq")
+
+
+def test_a_dict_model_of_one_key_takes_an_array_and_chains_in_a_sequential(tmp_path, keras):
+    """Keras 3.15.1 takes an array for a dict of one input (input_shape (None, 3)) and chains
+    Sequential([dict_model, ...]); so does engram: same outputs and one epoch, files both
+    ways, and the dict still names the input in files and exports."""
+    from engram.nn.export import to_torch
+
+    model, kmodel = one_key_sequential(engram.nn), one_key_sequential(keras)
+    inner = model.layers[0]
+    assert inner.input_shape == (None, 3) == kmodel.layers[0].input_shape
+    x = np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32)
+    y = np.random.default_rng(1).standard_normal((16, 2)).astype(np.float32)
+    np.testing.assert_array_equal(inner.predict(x), inner.predict({"a": x}))
+    check_against_keras(model, kmodel, x, y, loss="mse")
+    kmodel.save(tmp_path / "k.keras")
+    theirs = keras.ops.convert_to_numpy(kmodel(x))
+    np.testing.assert_allclose(load_model(tmp_path / "k.keras").predict(x), theirs, atol=1e-5)
+    model.save(tmp_path / "e.keras")
+    reopened = keras.saving.load_model(tmp_path / "e.keras")
+    ours = model.predict(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reopened(x)), ours, atol=1e-5)
+    assert load_model(tmp_path / "e.keras").layers[0]._input_dict == ["a"]
+    torch = pytest.importorskip("torch")
+    kt = keras.Input((3,))
+    kinner = kmodel.layers[0]
+    keras.Model(kt, kinner(kt)).save(tmp_path / "kf.keras")  # called on a tensor, in a file
+    np.testing.assert_allclose(
+        load_model(tmp_path / "kf.keras").predict(x),
+        keras.ops.convert_to_numpy(kinner(x)),
+        atol=1e-5,
+    )
+    t = engram.nn.Input((3,))
+    outer = engram.nn.Model(t, inner(t))  # called on a tensor in a functional model too
+    with torch.no_grad():
+        got = to_torch(outer)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, inner.predict(x), atol=1e-5)
+    with pytest.raises(ValueError, match=r"x has no arrays for the inputs \['a'\]"):
+        inner.predict({"b": x})
+
+
 # --------------------------------------------------------------------------- exports
 @pytest.mark.parametrize("build", [dict_model, nested_dict_model], ids=["dict", "nested"])
 def test_exports_name_the_inputs_and_outputs_by_their_keys(tmp_path, build):
@@ -418,31 +469,28 @@ def test_dict_configs_with_values_of_the_wrong_type_are_refused(tmp_path):
     nested call's dict included): each file loads or raises ModelFileError, never another
     exception."""
     config, weights = good_dict_file(tmp_path)
-    places = []
-
-    def walk(obj, prefix=()):
-        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
-            places.append((*prefix, key))
-            if isinstance(value, (dict, list)):
-                walk(value, (*prefix, key))
-
-    walk(config)
     values = [None, 0, "x", [], {}, {"a": 1}, {"k": ["o1", 0, 0]}, ["o1", 0, 0], 10**12]
-    rng = np.random.default_rng(3)
-    refused = 0
-    for _ in range(120):
-        changed = copy.deepcopy(config)
-        place = places[int(rng.integers(len(places)))]
-        target = changed
-        for key in place[:-1]:
-            target = target[key]
-        target[place[-1]] = values[int(rng.integers(len(values)))]
-        path = write_keras(tmp_path / "changed.keras", changed, weights)
-        try:
-            load_model(path)
-        except ModelFileError:
-            refused += 1
-    assert refused > 40
+    assert count_refused_random_values(tmp_path, config, weights, values, 3, 120) > 40
+
+
+def test_one_input_under_two_keys_is_refused_at_construction(keras):
+    """Keras 3.15.1 builds Model({"a": x, "b": x}, ...), warns, and reads only the last key's
+    array (the one under "a" changes nothing): engram refuses the wiring where it is written."""
+    x = engram.nn.Input((3,), name="x")
+    y = engram.nn.layers.Dense(2)(x)
+    with pytest.raises(ValueError, match=r"the keys 'a' and 'b' both hold the Input 'x'.*its own"):
+        engram.nn.Model({"a": x, "b": x}, y)
+    engram.nn.Model({"a": x}, y)  # one key is fine
+    kx = keras.Input((3,), name="x")
+    with pytest.warns(UserWarning, match="keys in the dict must match the names"):
+        kmodel = keras.Model({"a": kx, "b": kx}, keras.layers.Dense(2)(kx))
+    ones, zeros = np.ones((1, 3), np.float32), np.zeros((1, 3), np.float32)
+
+    def kpredict(a, b):
+        return keras.ops.convert_to_numpy(kmodel({"a": a, "b": b}))
+
+    np.testing.assert_array_equal(kpredict(zeros, ones), kpredict(ones, ones))
+    assert not np.array_equal(kpredict(ones, ones), kpredict(ones, zeros))
 
 
 def test_two_keys_reading_one_input_are_refused(tmp_path):

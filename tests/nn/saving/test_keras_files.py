@@ -308,6 +308,109 @@ def test_compile_settings_and_metrics_round_trip(tmp_path):
     assert back.loss.name == "mean_absolute_error" and back.metric_names == ["mse"]
 
 
+def saved_compile_config(path):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))["compile_config"]
+
+
+def test_loss_and_metric_names_are_written_as_given_as_keras_writes_them(tmp_path):
+    """Keras 3.15.1 keeps compile's spelling (loss="mse" stays "mse" in get_compile_config and
+    in the file); so does engram, both ways and through its own .engram file."""
+    theirs = keras.Sequential([keras.Input((4,)), K.Dense(2)])
+    theirs.compile("adam", loss="mse", metrics=["mae"])
+    theirs.save(tmp_path / "k.keras")
+    expected = theirs.get_compile_config()
+    assert (expected["loss"], expected["metrics"]) == ("mse", ["mae"])
+    assert saved_compile_config(tmp_path / "k.keras")["loss"] == "mse"
+    ours = load_model(tmp_path / "k.keras")
+    ours.save(tmp_path / "e.keras")
+    written = saved_compile_config(tmp_path / "e.keras")
+    assert (written["loss"], written["metrics"]) == ("mse", ["mae"])
+    again = keras.saving.load_model(tmp_path / "e.keras").get_compile_config()
+    assert (again["loss"], again["metrics"]) == ("mse", ["mae"])
+    ours.save(tmp_path / "m.engram")
+    load_model(tmp_path / "m.engram").save(tmp_path / "e2.keras")
+    assert saved_compile_config(tmp_path / "e2.keras")["loss"] == "mse"
+    # engram's own aliases Keras lacks are written as the names Keras reads
+    ours.compile("adam", "cce")
+    ours.save(tmp_path / "cce.keras")
+    assert saved_compile_config(tmp_path / "cce.keras")["loss"] == "categorical_crossentropy"
+    assert keras.saving.load_model(tmp_path / "cce.keras").loss == "categorical_crossentropy"
+
+
+def test_keras_loss_names_are_those_keras_and_engram_both_read():
+    from keras.src import losses as keras_losses
+
+    from engram.nn import losses
+    from engram.nn.saving import allowlist
+
+    both = {name for name in keras_losses.ALL_OBJECTS_DICT if name in losses.losses}
+    assert allowlist.KERAS_LOSS_NAMES == both
+
+
+def ops_model(lib):
+    """A subclassed model whose call uses ops, its layers held by attributes that sort before
+    and after Keras's ``layers`` (``zout``), in a list and twice (``again`` is ``d1``)."""
+
+    class OpsNet(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.d1 = lib.layers.Dense(4)
+            self.blocks = [lib.layers.Dense(4), lib.layers.Dense(4)]
+            self.zout = lib.layers.Dense(2)
+            self.a_first = lib.layers.Dense(3)
+            self.again = self.d1
+
+        def call(self, x):
+            h = lib.ops.relu(self.d1(self.a_first(x)))
+            for block in self.blocks:
+                h = lib.ops.tanh(block(h))
+            return self.zout(h * 2.0 + lib.ops.square(h))
+
+    return OpsNet()
+
+
+def h5_datasets(path):
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: found.update({n: o.shape}) if hasattr(o, "shape") else None)
+    return found
+
+
+def test_weights_of_a_subclassed_model_with_ops_both_ways(tmp_path):
+    """Keras 3.15.1 saves the weights of a subclassed model whose call uses ops, by attribute
+    (``d1/vars``, ``blocks/dense_1/vars``, ``layers/dense_3/vars``); engram writes the same
+    datasets, loads them back bit for bit (.weights.h5 and .engram), and each library loads
+    the other's file with the same outputs."""
+    import engram.nn
+
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    ours, theirs = ops_model(engram.nn), ops_model(keras)
+    ours.predict(x), theirs.predict(x, verbose=0)
+    ours.set_weights(random_weights(ours.get_weights(), 3))
+    expected = ours.predict(x)
+    for name in ("e.weights.h5", "e.engram"):
+        ours.save_weights(tmp_path / name)
+        again = ops_model(engram.nn)
+        again.predict(x)
+        again.load_weights(tmp_path / name)
+        np.testing.assert_array_equal(again.predict(x), expected)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    assert h5_datasets(tmp_path / "e.weights.h5") == h5_datasets(tmp_path / "k.weights.h5")
+    assert "layers/dense_3/vars/0" in h5_datasets(tmp_path / "k.weights.h5")
+    theirs.load_weights(tmp_path / "e.weights.h5")
+    np.testing.assert_allclose(keras_predict(theirs, x), expected, atol=1e-5, rtol=0)
+    theirs.set_weights(random_weights(keras_weights(theirs), 4))
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(ours.predict(x), keras_predict(theirs, x), atol=1e-5, rtol=0)
+
+
 def test_integer_inputs_and_loss_objects_from_keras(tmp_path):
     theirs = keras.Sequential(
         [keras.Input((6,), dtype="int32"), K.Embedding(10, 4), K.GRU(3), K.Dense(5)]

@@ -154,6 +154,15 @@ LOSSES.update(
     KLDivergence="kl_divergence",
     CosineSimilarity="cosine_similarity",
 )
+#: the loss names of Keras 3.15.1 (``keras.losses.get``) that engram has: a compile config
+#: holds the one compile was given, and engram writes one of these where it was given one
+KERAS_LOSS_NAMES = frozenset(
+    {
+        *LOSSES,
+        *LOSSES.values(),
+        *("mse", "MSE", "mae", "MAE", "bce", "BCE", "kld", "KLD"),
+    }
+)
 #: Keras metric classes (module keras.metrics) -> engram metric classes, for compile configs
 METRICS = {
     name: name

@@ -23,13 +23,13 @@ from engram.nn.saving import allowlist, functional
 def keras_class(layer: Any) -> str:
     """The class name Keras gives a layer or model (a functional model's is Functional)."""
     from engram.nn.layers import layers
-    from engram.nn.model import Model
+    from engram.nn.model import Model, _subclassed
     from engram.nn.sequential import Sequential
 
     if isinstance(layer, Sequential):
         return "Sequential"
     if isinstance(layer, Model):
-        return "Functional"
+        return type(layer).__name__ if _subclassed(layer) else "Functional"
     return layers.name_of(layer)
 
 
@@ -89,9 +89,13 @@ def _keras_layer(layer: Any) -> dict[str, Any]:
     return entry
 
 
-def _keras_loss(loss: Any) -> Any:
+def _keras_loss(loss: Any, given: str | None = None) -> Any:
+    """A loss as Keras writes it: the name compile was given where Keras has that name
+    ("mse" stays "mse"), else engram's name, or a Keras loss entry for a loss with options."""
     from engram.nn import losses
 
+    if given in allowlist.KERAS_LOSS_NAMES:
+        return given
     value = losses.to_json(loss)
     if not isinstance(value, dict):
         return value
@@ -135,8 +139,9 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
             f"one of {', '.join(sorted(reverse))}."
         )
     opt_config = {"name": opt.name, **opt.get_config()}
-    loss = model.loss
-    loss = [_keras_loss(v) for v in loss] if isinstance(loss, list) else _keras_loss(loss)
+    given = model.__dict__.get("_loss_names_given") or [None] * len(model._losses)
+    loss: Any = [_keras_loss(v, g) for v, g in zip(model._losses, given, strict=True)]
+    loss = loss if isinstance(model.loss, list) else loss[0]
     weights: Any = list(model._loss_weights)
     all_ones = all(w == 1.0 for w in weights)
     keys = model.__dict__.get("_output_dict")
@@ -160,9 +165,11 @@ def _keras_compile_config(model: Any) -> dict[str, Any] | None:
     }
 
 
-def require_graph_model(model: Any, what: str) -> None:
+def require_graph_model(model: Any, what: str, weights_only: bool = False) -> None:
     """The one place that says which models these writers handle: Sequential and functional
-    models (a `Model` built from inputs and outputs, nested models included)."""
+    models (a `Model` built from inputs and outputs, nested models included; a subclassed one
+    once traced). ``weights_only``: ops calls are allowed (they hold no weights, and a weights
+    file names no code), as Keras writes the weights of such a model."""
     from engram.nn.model import Model, _refuse_op_calls
     from engram.nn.sequential import Sequential
 
@@ -173,7 +180,8 @@ def require_graph_model(model: Any, what: str) -> None:
             f"{what} handles Sequential and functional models only (layers called on Input "
             f"tensors); got {type(model).__name__}."
         )
-    _refuse_op_calls(model, what)  # an ops call in the graph is code: no file or export has it
+    if not weights_only:  # an ops call in the graph is code: no config or export has it
+        _refuse_op_calls(model, what)
 
 
 def _input_entry(shape: Any, dtype: Any, name: str) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def _call(node: Any, name: str, where: str) -> Call:
     if isinstance(args[0], dict) and not _is_tensor_entry(args[0]):
         keys = _dict_keys(args[0], name, f"{where}.args[0]")
         refs = [_tensor_ref(args[0][k], name, f"{where}.args[0][{k!r}]") for k in keys]
-        return Call(refs, True, keys)
+        return Call(refs, len(refs) > 1, keys)  # a dict of one: one tensor, as Keras calls it
     multi = isinstance(args[0], list)
     tensors = args[0] if multi else [args[0]]
     if not tensors:
@@ -300,7 +300,8 @@ def _check_wiring(graph: GraphSpec, specs: dict[str, LayerSpec], name: str, wher
         for k, call in enumerate(spec.calls):
             for i, ref in enumerate(call.refs):
                 _check_ref(ref, specs, name, f"{where}: {spec.name!r} node {k} argument {i}")
-            if call.keys != spec.input_keys:
+            one_key = spec.input_keys is not None and len(spec.input_keys) == len(call.refs) == 1
+            if call.keys != spec.input_keys and not (call.keys is None and one_key):
                 takes = f"a dict keyed by {spec.input_keys}" if spec.input_keys else "no dict"
                 got = f"a dict keyed by {call.keys}" if call.keys else "no dict"
                 raise allowlist.refuse(

@@ -96,16 +96,57 @@ def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     return [("vars", layer.name, layer, layer.get_weights())]
 
 
+def _subclassed(model: Any) -> bool:
+    from engram.nn.model import _subclassed as subclassed
+
+    return subclassed(model)
+
+
 def _entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     """Every group Keras writes for ``model``'s layers: (path, name attribute, owner, arrays),
     paths from the class names made unique in order: ``layers/dense``, ``layers/dense_1``."""
+    if _subclassed(model):
+        return _attribute_entries(model)
+    return _container_entries("layers", architecture.children(model), set())
+
+
+def _container_entries(
+    path: str, layers: list[Any], written: set[int]
+) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """A list of layers' groups under ``path``: ``path/dense``, ``path/dense_1``, ... (each
+    name counted for every layer of the list, written already or not, as Keras counts)."""
     used: dict[str, int] = {}
     out = []
-    for layer in architecture.children(model):
+    for layer in layers:
         base = allowlist.snake_case(architecture.keras_class(layer))
         used[base] = used.get(base, -1) + 1
-        path = f"layers/{base}_{used[base]}" if used[base] else f"layers/{base}"
-        out += [(f"{path}/{sub}", n, o, w) for sub, n, o, w in _groups(layer)]
+        if id(layer) not in written:
+            written.add(id(layer))
+            sub = f"{path}/{base}_{used[base]}" if used[base] else f"{path}/{base}"
+            out += [(f"{sub}/{p}", n, o, w) for p, n, o, w in _groups(layer)]
+    return out
+
+
+def _attribute_entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+    """A subclassed model's groups as Keras 3.15.1 writes them (``saving_lib._walk_saveable``):
+    its attributes in sorted order, ``layers`` among them, each layer once where it is first
+    reached: a layer under its attribute's name (``d1/vars``), a list or dict of layers under
+    the attribute (``blocks/dense``, ``blocks/dense_1``), and a layer no attribute sorting
+    before ``layers`` holds under ``layers/<class>_<i>`` (i: its place among model.layers)."""
+    from engram.nn.layers.base import Layer
+
+    tracked = model.__dict__.get("_tracked", {})
+    written: set[int] = set()
+    out = []
+    for attr in sorted({*tracked, "layers"}):
+        value = model.layers if attr == "layers" else tracked[attr]
+        if isinstance(value, Layer):
+            if id(value) not in written:
+                written.add(id(value))
+                out += [(f"{attr}/{p}", n, o, w) for p, n, o, w in _groups(value)]
+            continue
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        out += _container_entries(attr, [v for v in items if isinstance(v, Layer)], written)
     return out
 
 
@@ -188,7 +229,8 @@ def _weights_h5(model: Any, with_optimizer: bool) -> bytes:
     h5py = _h5py()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        f.create_group("layers")
+        if not _subclassed(model):  # a subclassed model's groups are its attributes
+            f.create_group("layers")
         for path, name, _, arrays in _entries(model):
             group = f.require_group(path)
             group.attrs["name"] = name
@@ -238,7 +280,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
 
 def save_weights(model: Any, path: str | os.PathLike) -> Path:
     """Write the weights as Keras 3's ``.weights.h5`` (atomically)."""
-    architecture.require_graph_model(model, "Saving as .weights.h5")
+    architecture.require_graph_model(model, "Saving as .weights.h5", weights_only=True)
     if not model.built:
         raise ValueError("Only a built model can be saved: fit it, or pass input_shape.")
     return atomic_write_bytes(path, _weights_h5(model, with_optimizer=False))
@@ -482,7 +524,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load Keras 3 ``.weights.h5`` weights into a model of the same architecture."""
-    architecture.require_graph_model(model, "Loading .weights.h5")
+    architecture.require_graph_model(model, "Loading .weights.h5", weights_only=True)
     if not model.built:
         model.build()
     name = str(path)
