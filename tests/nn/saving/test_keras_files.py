@@ -622,3 +622,27 @@ def test_metric_objects_engram_lacks_are_refused_by_name(tmp_path, metric, match
     with pytest.raises(ModelFileError, match=match):
         load_model(tmp_path / "k.keras")
     assert load_model(tmp_path / "k.keras", compile=False).optimizer is None
+
+
+def test_weights_engram_wrote_for_a_subclassed_model_before_keras_layout_still_load(
+    tmp_path, monkeypatch
+):
+    """Before 2026-12-06 engram wrote a subclassed model's .weights.h5 with every layer under
+    ``layers/<class>_<i>``; such files still load, bit for bit (nothing saved is lost)."""
+    import engram.nn
+    from engram.nn.saving import keras_format
+
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    ours = ops_model(engram.nn)
+    ours.predict(x)
+    ours.set_weights(random_weights(ours.get_weights(), 5))
+    expected = ours.predict(x)
+    with monkeypatch.context() as patch:  # the old writer: the functional layout
+        patch.setattr(keras_format, "_subclassed", lambda model: False)
+        ours.save_weights(tmp_path / "old.weights.h5")
+    assert "layers/dense_4/vars/0" in h5_datasets(tmp_path / "old.weights.h5")
+    assert "d1/vars/0" not in h5_datasets(tmp_path / "old.weights.h5")
+    again = ops_model(engram.nn)
+    again.predict(x)
+    again.load_weights(tmp_path / "old.weights.h5")
+    np.testing.assert_array_equal(again.predict(x), expected)

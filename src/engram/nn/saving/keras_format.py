@@ -69,19 +69,19 @@ def _recurrent(layer: Any) -> bool:
     return isinstance(layer, Recurrent)
 
 
-def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+def _groups(layer: Any, legacy: bool = False) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     """(path inside the layer's group, the ``name`` attribute, the layer whose ``set_weights``
-    takes the arrays, arrays) in Keras's layout."""
+    takes the arrays, arrays) in Keras's layout (``legacy``: see `_legacy_layout`)."""
     from engram.nn.layers import Bidirectional, TimeDistributed
     from engram.nn.model import Model
 
     if isinstance(layer, Model):
-        return [*_entries(layer), ("vars", layer.name, layer, [])]
+        return [*_entries(layer, legacy), ("vars", layer.name, layer, [])]
     if _recurrent(layer):
         cell = f"{allowlist.snake_case(type(layer).__name__)}_cell"
         return [("vars", layer.name, layer, []), ("cell/vars", cell, layer, layer.get_weights())]
     if isinstance(layer, TimeDistributed):
-        inner = [(f"layer/{p}", n, o, w) for p, n, o, w in _groups(layer.layer)]
+        inner = [(f"layer/{p}", n, o, w) for p, n, o, w in _groups(layer.layer, legacy)]
         return [("vars", layer.name, layer, []), *inner]
     if isinstance(layer, Bidirectional):  # each direction's set_weights writes the wrapper's
         inner = [
@@ -90,7 +90,7 @@ def _groups(layer: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
                 ("forward_layer", layer.forward_layer),
                 ("backward_layer", layer.backward_layer),
             )
-            for p, n, o, w in _groups(sub)
+            for p, n, o, w in _groups(sub, legacy)
         ]
         return [("vars", layer.name, layer, []), *inner]
     return [("vars", layer.name, layer, layer.get_weights())]
@@ -102,16 +102,17 @@ def _subclassed(model: Any) -> bool:
     return subclassed(model)
 
 
-def _entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]]]:
+def _entries(model: Any, legacy: bool = False) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     """Every group Keras writes for ``model``'s layers: (path, name attribute, owner, arrays),
-    paths from the class names made unique in order: ``layers/dense``, ``layers/dense_1``."""
-    if _subclassed(model):
+    paths from the class names made unique in order: ``layers/dense``, ``layers/dense_1``
+    (a subclassed model's by attribute, unless ``legacy``: see `_legacy_layout`)."""
+    if _subclassed(model) and not legacy:
         return _attribute_entries(model)
-    return _container_entries("layers", architecture.children(model), set())
+    return _container_entries("layers", architecture.children(model), set(), legacy)
 
 
 def _container_entries(
-    path: str, layers: list[Any], written: set[int]
+    path: str, layers: list[Any], written: set[int], legacy: bool = False
 ) -> list[tuple[str, str, Any, list[np.ndarray]]]:
     """A list of layers' groups under ``path``: ``path/dense``, ``path/dense_1``, ... (each
     name counted for every layer of the list, written already or not, as Keras counts)."""
@@ -123,7 +124,7 @@ def _container_entries(
         if id(layer) not in written:
             written.add(id(layer))
             sub = f"{path}/{base}_{used[base]}" if used[base] else f"{path}/{base}"
-            out += [(f"{sub}/{p}", n, o, w) for p, n, o, w in _groups(layer)]
+            out += [(f"{sub}/{p}", n, o, w) for p, n, o, w in _groups(layer, legacy)]
     return out
 
 
@@ -150,11 +151,20 @@ def _attribute_entries(model: Any) -> list[tuple[str, str, Any, list[np.ndarray]
     return out
 
 
-def _weight_datasets(model: Any) -> dict[str, np.ndarray]:
+def _weight_datasets(model: Any, legacy: bool = False) -> dict[str, np.ndarray]:
     """Every weight dataset's path and the array the model holds for it."""
-    return {
-        f"{path}/{i}": a for path, _, _, arrays in _entries(model) for i, a in enumerate(arrays)
-    }
+    entries = _entries(model, legacy)
+    return {f"{path}/{i}": a for path, _, _, arrays in entries for i, a in enumerate(arrays)}
+
+
+def _legacy_layout(model: Any, datasets: dict[str, Any]) -> bool:
+    """Whether ``datasets`` hold a subclassed model's weights in the layout engram wrote before
+    2026-12-06 (every layer under ``layers/<class>_<i>``, as for a functional model), not in
+    Keras's layout by attribute: such files still load, so no saved weights become
+    unreadable."""
+    if not _subclassed(model) or all(p in datasets for p in _weight_datasets(model)):
+        return False
+    return all(p in datasets for p in _weight_datasets(model, legacy=True))
 
 
 # ------------------------------------------------------------------ optimizer slots
@@ -404,7 +414,8 @@ def _check_owner_names(model: Any, datasets: dict[str, Any], name: str) -> None:
 
 
 def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_ok: bool) -> None:
-    expected = _weight_datasets(model)
+    legacy = _legacy_layout(model, datasets)
+    expected = _weight_datasets(model, legacy)
     unexpected = [
         p
         for p in datasets
@@ -419,7 +430,7 @@ def _assign_weights(model: Any, datasets: dict[str, Any], name: str, optimizer_o
     if missing:
         raise ModelFileError(f"{name}: the weights file lacks {missing[:5]} for this architecture.")
     values = {p: _read_dataset(datasets[p], a.shape, a.dtype, name, p) for p, a in expected.items()}
-    for path, _, owner, arrays in _entries(model):
+    for path, _, owner, arrays in _entries(model, legacy):
         if arrays:
             owner.set_weights([values[f"{path}/{i}"] for i in range(len(arrays))])
 
