@@ -132,6 +132,9 @@ def test_scenario_sentence_and_opening_name_the_best_remedy_or_none():
     assert "the best remedy, si, on 70.0% (no better than fine-tuning)." in report.opening(worse)
     alone = report._scenario_sentence(_scenario({"none": 0.8, "joint": 0.9}), "domain")
     assert "remedy" not in alone and "upper bound: 90.0%" in alone
+    above = report._scenario_sentence(_scenario({"none": 0.95, "si": 0.9, "joint": 0.9}), "domain")
+    assert "meant as the upper bound, reached only 90.0% here" in above
+    assert "the upper bound: 90.0%" not in above
 
 
 def test_hippocampus_sentence_says_above_below_or_within_a_point():
