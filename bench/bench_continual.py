@@ -2,12 +2,19 @@
 three scenarios, one seed, the paper's settings (784-400-400, batch 128, 2000 iterations per
 context, 5 contexts), measured by parts and extrapolated.
 
-For each method, in the class-incremental scenario (the one with the most output units in play),
-the stream is learned twice, with N and 2N iterations per context; the difference gives the
-CPU time of one step (the method's extra terms included) and the rest the fixed cost per stream
-(testing, Fisher estimates, snapshots, memories). The parts run as `engram.continual.jobs` jobs
-(``--workers`` processes; each job's CPU time is measured in the process that ran it, so the
-parts may run in parallel without changing what is measured, apart from the cores' contention).
+For each method, in the class-incremental scenario (the one with the most output units in play;
+``--scenario`` for another: LwF's distillation in the task scenario has one copy of the batch
+per earlier head, so its step there costs more), the stream is learned twice, with N and 2N
+iterations per context; the difference gives the CPU time of one step (the method's extra
+terms included) and the rest the fixed cost per stream
+(testing, Fisher estimates, snapshots, memories). A method that shares work across scenarios
+(generative replay's generator, `Method.share`) is measured as the full run runs it: one job of
+the three scenarios side by side, whose "step" is then one step of each scenario. Nothing in a
+step grows with the length of training any more (the optimizer flushes subnormal state, see
+bench/README), so the short runs' step stands for the full run's. The parts run as
+`engram.continual.jobs` jobs (``--workers`` processes; each job's CPU time is measured in the
+process that ran it, so the parts may run in parallel without changing what is measured, apart
+from the cores' contention).
 
 The full benchmark's CPU time is then 3 scenarios x sum over methods of (fixed + 5 x 2000 x
 step), plus the strength search: for each regularised method (EWC, online EWC, SI) and scenario,
@@ -37,7 +44,9 @@ from engram.experiments.continual_learning import (
     EXPERIMENT,
     METHOD_NAMES,
     REGULARISED,
+    SCENARIO_NAMES,
     method_options,
+    shares_across_scenarios,
 )
 
 RUN_ITERATIONS, CONTEXTS, SCENARIOS = 2000, 5, 3
@@ -52,6 +61,10 @@ def main() -> None:
     parser.add_argument("--search-iterations", type=int, default=RUN_ITERATIONS // 4)
     parser.add_argument("--workers", type=int, default=1, help="processes for the parts")
     parser.add_argument("--cores", type=int, default=2, help="W of the idle wall estimate")
+    parser.add_argument(
+        "--scenario", default="class", choices=SCENARIO_NAMES,
+        help="the scenario measured (and counted for all three) for the methods that share nothing",
+    )  # fmt: skip
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     config = {**EXPERIMENT.defaults, "benchmark": "split"}  # the full run's settings
@@ -66,10 +79,12 @@ def main() -> None:
             "hidden": (400, 400),
             "learning_rate": 1e-3,
             "seed": 0,
-            **method_options(config, method, "class"),
+            **method_options(config, method, args.scenario),
         }
+        together = shares_across_scenarios(method)  # one job of all three scenarios
+        scenario = SCENARIO_NAMES if together else args.scenario
         jobs = [
-            Job(source, method, "class", {**settings, "iterations": n}, key=n)
+            Job(source, method, scenario, {**settings, "iterations": n}, key=n)
             for n in (args.iterations, 2 * args.iterations)
         ]
         t1, t2 = (d.cpu_seconds for d in run_jobs(jobs, args.workers))
@@ -78,14 +93,17 @@ def main() -> None:
         fixed = max(0.0, t1 - steps * step)
         stream = fixed + CONTEXTS * RUN_ITERATIONS * step
         searched = fixed + CONTEXTS * args.search_iterations * step
-        runs += SCENARIOS * stream
+        runs += stream if together else SCENARIOS * stream
         if method in REGULARISED:
             search += SCENARIOS * args.candidates * searched
             chain = max(chain, searched + stream)
         chain = max(chain, stream)
-        rows[method] = {"step_ms": 1e3 * step, "fixed_s": fixed, "stream_s": stream}
+        rows[method] = {"step_ms": 1e3 * step, "fixed_s": fixed, "stream_s": stream,
+                        "scenarios_per_job": 3 if together else 1}  # fmt: skip
         print(
-            f"{method:20s} step {1e3 * step:6.2f} ms CPU; fixed {fixed:5.1f} s CPU; stream "
+            f"{method:20s} step {1e3 * step:6.2f} ms CPU"
+            + (" (3 scenarios side by side)" if together else "")
+            + f"; fixed {fixed:5.1f} s CPU; stream "
             f"{stream / 60:5.2f} min CPU; searched stream {searched / 60:5.2f} min CPU "
             f"(load {os.getloadavg()[0]:.1f})",
             flush=True,

@@ -112,3 +112,47 @@ def test_time_sentence_follows_the_values():
     m.update(seconds=400.0, load_average=9.5)
     assert "waited for the cores" in report._time_sentence(m)
     assert report._time_sentence({"seconds": 5.0}) == "All runs took 5 s."
+
+
+def _scenario(acc, bwt=-0.5):
+    return {"accuracy": {"domain": acc}, "bwt": {"domain": {m: bwt for m in acc}},
+            "contexts": ["a", "b"]}  # fmt: skip
+
+
+def test_scenario_sentence_and_opening_name_the_best_remedy_or_none():
+    better = _scenario({"none": 0.5, "ewc": 0.6, "si": 0.7, "joint": 0.9})
+    sentence = report._scenario_sentence(better, "domain")
+    assert "fine-tuning ends at 50.0% (backward transfer -0.50)" in sentence
+    assert "the best remedy is si at 70.0%" in sentence and "upper bound: 90.0%" in sentence
+    assert "the best remedy, si, on 70.0%." in report.opening(better)
+    worse = _scenario({"none": 0.8, "ewc": 0.6, "si": 0.7, "joint": 0.9})
+    sentence = report._scenario_sentence(worse, "domain")
+    assert "no remedy did better than fine-tuning (the best, si: 70.0%)" in sentence
+    assert "best remedy is" not in sentence
+    assert "the best remedy, si, on 70.0% (no better than fine-tuning)." in report.opening(worse)
+    alone = report._scenario_sentence(_scenario({"none": 0.8, "joint": 0.9}), "domain")
+    assert "remedy" not in alone and "upper bound: 90.0%" in alone
+    above = report._scenario_sentence(_scenario({"none": 0.95, "si": 0.9, "joint": 0.9}), "domain")
+    assert "meant as the upper bound, reached only 90.0% here" in above
+    assert "the upper bound: 90.0%" not in above
+
+
+def test_hippocampus_sentence_says_above_below_or_within_a_point():
+    def sentence(hippocampal, replay):
+        acc = {"class": {"replay": replay, "hippocampal-replay": hippocampal}}
+        return report.hippocampus_sentence({"accuracy": acc})
+
+    assert "reaches 60.0% in the class scenario, above experience replay's 50.0%" in sentence(
+        0.6, 0.5
+    )
+    assert "below experience replay's 50.0%" in sentence(0.4, 0.5)
+    assert "within a point of experience replay's 50.0%" in sentence(0.505, 0.5)
+    assert report.hippocampus_sentence({"accuracy": {"class": {"replay": 0.5}}}) == ""
+
+
+def test_search_length_says_whether_the_search_was_shorter():
+    shorter = report._search_length({"search_iterations": 500, "iterations": 2000})
+    assert shorter.startswith("each with 500 iterations per context where the runs have 2000")
+    assert "need not be the best for the runs" in shorter
+    same = report._search_length({"search_iterations": 2000, "iterations": 2000})
+    assert same == "each with the runs' 2000 iterations per context"

@@ -33,6 +33,26 @@ def test_vae_gradient_matches_central_differences_float64():
             assert np.abs(grad - numeric).max() / scale < 1e-5, (layer.name, key)
 
 
+def test_vae_computes_in_float32_and_matches_its_float64_gradient():
+    """The float32 VAE (the default) keeps every array in float32 (no float64 passes over the
+    (batch, inputs) arrays) and gives the float64 gradient to float32 precision."""
+    single, double = VAE(12, (10,), 3, seed=0), VAE(12, (10,), 3, seed=0)
+    for layer in double.layers:
+        layer.astype(np.float64)
+    rng = np.random.default_rng(2)
+    x, eps = rng.random((8, 12)).astype(np.float32), rng.standard_normal((8, 3))
+    weights = rng.random(8) / 4.0
+    assert single.loss_and_gradients(x, eps, weights) == pytest.approx(
+        double.loss_and_gradients(x.astype(np.float64), eps, weights), rel=1e-5
+    )
+    for a, b in zip(single.layers, double.layers, strict=True):
+        for key in a.params:
+            assert a.grads[key].dtype == np.float32
+            scale = np.abs(b.grads[key]).max()
+            assert np.abs(a.grads[key] - b.grads[key]).max() <= 1e-5 * scale, (a.name, key)
+    assert single.sample(4).dtype == np.float32
+
+
 def test_vae_learns_to_reconstruct_and_samples_in_range():
     rng = np.random.default_rng(0)
     prototypes = (rng.random((2, 16)) > 0.5).astype(np.float32)

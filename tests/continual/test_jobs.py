@@ -92,8 +92,8 @@ def test_experiment_in_workers_equals_serial_and_reports_its_shorter_search(tmp_
             out_dir=tmp_path / str(workers),
             verbose=0,
             overrides=[
-                "methods=none,si",
-                "scenarios=domain",
+                "methods=none,si,generative-replay",
+                "scenarios=domain,class",
                 "iterations=12",
                 "strength_search=0.01,1",
                 f"workers={workers}",
@@ -106,11 +106,76 @@ def test_experiment_in_workers_equals_serial_and_reports_its_shorter_search(tmp_
     assert (serial.metrics["workers"], parallel.metrics["workers"]) == (1, 2)
     assert serial.metrics["search_iterations"] == 3  # a quarter of 12
     assert serial.metrics["strength_search"]["domain/si"]["iterations"] == 3
-    assert serial.metrics["streams"] == 2 + 2  # 2 candidates of one search + 2 runs
+    assert serial.metrics["streams"] == 2 * 2 + 2 * 3  # 2 searches of 2 candidates + 6 runs
     assert "each with 3 iterations per context where the runs have 12: a shorter" in serial.text
     assert f"load average {serial.metrics['load_average']:.1f} on" in serial.text
-    assert "4 streams (strength search included)" in serial.text
+    assert "10 streams (strength search included)" in serial.text
+    # generative replay learned both scenarios side by side in one job: each as alone
+    stream = load_stream("digits", "split", seed=0)
+    for scenario in ("domain", "class"):
+        alone = train_stream(
+            "generative-replay", stream, scenario, iterations=12, batch_size=32, hidden=(64,),
+            learning_rate=1e-3, seed=0, generator_hidden=(64,), latent=8,
+        )  # fmt: skip
+        matrix = serial.metrics["matrices"][scenario]["generative-replay"]
+        np.testing.assert_array_equal(np.array(matrix), alone.accuracy.round(4))
     assert "on 2 worker processes" in parallel.text
+
+
+def test_scenarios_side_by_side_give_each_scenarios_run_alone_bit_for_bit():
+    """`train_streams`: the scenarios' learners step side by side; generative replay trains its
+    generator once per step for all of them (its results would differ if it trained it once per
+    scenario), every other method shares nothing; a job of several scenarios does the same in a
+    worker."""
+    from engram.continual import train_streams
+
+    stream = load_stream("digits", "split", seed=0)
+    scenarios = ("task", "domain", "class")
+    cases = {
+        "generative-replay": {"generator_hidden": (16,), "latent": 4},
+        "replay": {"capacity": 40},
+        "ewc": {"strength": 10.0, "fisher_samples": 20},
+    }
+    for method, options in cases.items():
+        settings = {**SETTINGS, "seed": 3, **options}
+        bar = Counter()
+        together = train_streams(method, stream, scenarios, progress=bar, **settings)
+        assert bar.calls == [1] * 15
+        for scenario, result in zip(scenarios, together, strict=True):
+            alone = train_stream(method, stream, scenario, **settings)
+            assert result.scenario == scenario
+            for key in ("accuracy", "baseline", "curves", "curve_steps"):
+                np.testing.assert_array_equal(getattr(result, key), getattr(alone, key))
+            assert result.info == alone.info
+    job = Job(SOURCE, "generative-replay", scenarios, {**SETTINGS, "seed": 3,
+              **cases["generative-replay"]})  # fmt: skip
+    (serial,), (parallel,) = run_jobs([job]), run_jobs([job], workers=2)
+    assert [r.scenario for r in parallel.results] == list(scenarios)
+    for a, b in zip(serial.results, parallel.results, strict=True):
+        np.testing.assert_array_equal(a.accuracy, b.accuracy)
+
+
+def test_a_shared_generator_is_trained_once_per_step_and_refuses_other_batches():
+    from engram.continual import Learner
+    from engram.continual.methods import make
+
+    stream = load_stream("digits", "split", seed=0)
+    learners = [Learner(stream, s, (8,), seed=0) for s in ("task", "class")]
+    methods = [make("generative-replay", generator_hidden=(8,), latent=2) for _ in learners]
+    for learner, method in zip(learners, methods, strict=True):
+        method.begin(learner)
+    methods[1].share(methods[0])
+    x = stream.contexts[0].x_train[:8]
+    for learner, method in zip(learners, methods, strict=True):
+        method.terms(learner, 0, x, learner.targets(0, stream.contexts[0].y_train[:8], 0))
+    assert methods[0].generation.done == 1 and methods[1].generator is methods[0].generator
+    methods[0].generation.step(methods[0], 0, x)
+    with pytest.raises(RuntimeError, match="same steps with the same batches"):
+        methods[1].generation.step(methods[1], 0, x + 1)
+    other = make("generative-replay", generator_hidden=(8,), latent=2)
+    other.begin(Learner(stream, "task", (8,), seed=1))
+    with pytest.raises(ValueError, match="same seed and generator settings"):
+        other.share(methods[0])
 
 
 def test_a_failure_stops_the_running_workers_at_once():

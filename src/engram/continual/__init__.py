@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from engram.continual.learner import Learner, StreamResult, train_stream
+from engram.continual.learner import Learner, StreamResult, train_stream, train_streams
 from engram.continual.metrics import average_accuracy, backward_transfer, forward_transfer
 from engram.continual.scenarios import SCENARIOS, Scenario
 from engram.continual.search import StrengthSearch, search_strength
@@ -45,4 +45,5 @@ __all__ = [
     "search_strength",
     "split_stream",
     "train_stream",
+    "train_streams",
 ]

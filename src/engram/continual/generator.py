@@ -13,6 +13,10 @@ with weights w_i summing to 1, divided by D; below, 1/B stands for w_i):
               dL/dmu = dL/dz + mu / (B D)
               dL/dlog s2 = dL/dz * eps * s / 2 + (s2 - 1) / (2 B D)
 
+Every pass runs in the network's dtype (float32 by default, like the classifier; float64 when
+the layers are cast, as the gradient test does); the loss's value, when asked for, is summed in
+float64.
+
 Reference:
     Kingma & Welling (2014), "Auto-Encoding Variational Bayes", ICLR; van de Ven, Siegelmann &
     Tolias (2020), "Brain-inspired replay for continual learning with artificial neural
@@ -36,6 +40,15 @@ def _mlp(sizes: list[int], n_inputs: int, seed: int):
     layers += [Dense(h, activation="relu") for h in sizes[1:-1]]
     layers.append(Dense(sizes[-1]))
     return Sequential(layers, seed=seed)
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """sigmoid(a) = (1 + tanh(a / 2)) / 2 in ``a``'s dtype: stable for any a, in [0, 1]."""
+    out = np.multiply(a, a.dtype.type(0.5))
+    np.tanh(out, out=out)
+    out += 1
+    out *= a.dtype.type(0.5)
+    return out
 
 
 class VAE:
@@ -85,24 +98,34 @@ class VAE:
         they do not read it), which saves a pass of logaddexp over the (B, D) logits.
         """
         b, d = x.shape
-        w = np.full((b, 1), 1.0 / b) if weights is None else np.asarray(weights, float)[:, None]
         out = self.encoder.forward(x, training=True)
-        dtype = out.dtype  # the network's own (float32 by default)
-        h = out.astype(np.float64)
-        mu, log_s2 = h[:, : self.latent], h[:, self.latent :]
-        s = np.exp(0.5 * log_s2)
-        z = (mu + s * eps).astype(dtype)
-        a = self.decoder.forward(z, training=True).astype(np.float64)
-        scale = w / d
-        x_hat = 0.5 * (1.0 + np.tanh(0.5 * a))  # sigmoid, stable for any a
-        grad_z = self.decoder.backward(((x_hat - x) * scale).astype(dtype)).astype(np.float64)
-        grad_mu = grad_z + mu * scale
-        grad_log_s2 = grad_z * eps * 0.5 * s + 0.5 * (s * s - 1.0) * scale
-        self.encoder.backward(np.concatenate([grad_mu, grad_log_s2], axis=1).astype(dtype))
+        dtype = out.dtype  # the network's own (float32 by default): every pass in it
+        w = np.full((b, 1), 1.0 / b) if weights is None else np.asarray(weights, float)[:, None]
+        w = w.astype(dtype)
+        eps = np.asarray(eps, dtype)
+        mu, log_s2 = out[:, : self.latent], out[:, self.latent :]
+        s = np.exp(log_s2 * dtype.type(0.5))
+        z = s * eps
+        z += mu
+        a = self.decoder.forward(z, training=True)
+        scale = w / dtype.type(d)
+        x_hat = _sigmoid(a)
+        x_hat -= x
+        x_hat *= scale
+        grad_z = self.decoder.backward(x_hat)
+        grad = np.empty_like(out)
+        np.add(grad_z, mu * scale, out=grad[:, : self.latent])
+        grad_log_s2 = grad[:, self.latent :]
+        np.multiply(grad_z, eps, out=grad_log_s2)
+        grad_log_s2 *= s
+        grad_log_s2 += (s * s - dtype.type(1.0)) * scale
+        grad_log_s2 *= dtype.type(0.5)
+        self.encoder.backward(grad)
         if not with_loss:
             return None
+        a, mu, log_s2, w = (v.astype(np.float64) for v in (a, mu, log_s2, w))  # sums in float64
         recon = np.sum(w * (np.logaddexp(0.0, a) - x * a))
-        kl = 0.5 * np.sum(w * (mu * mu + s * s - 1.0 - log_s2))
+        kl = 0.5 * np.sum(w * (mu * mu + np.exp(log_s2) - 1.0 - log_s2))
         return float((recon + kl) / d)
 
     def train_step(
@@ -110,7 +133,7 @@ class VAE:
     ) -> float | None:
         """One Adam step on a batch (samples weighted as in `loss_and_gradients`); the loss
         before the step (None with ``with_loss=False``)."""
-        eps = self.rng.standard_normal((len(x), self.latent))
+        eps = self.rng.standard_normal((len(x), self.latent), dtype=np.float32)
         loss = self.loss_and_gradients(np.asarray(x), eps, weights, with_loss)
         self.optimizer.step(self.layers)
         return loss
@@ -118,8 +141,7 @@ class VAE:
     def sample(self, n: int) -> np.ndarray:
         """``n`` generated inputs: the decoder's sigmoid output for z ~ N(0, I)."""
         z = self.rng.standard_normal((int(n), self.latent)).astype(np.float32)
-        a = self.decoder.forward(z).astype(np.float64)
-        return (0.5 * (1.0 + np.tanh(0.5 * a))).astype(np.float32)
+        return _sigmoid(self.decoder.forward(z))
 
     def copy(self) -> VAE:
         """A frozen copy (same weights, its own noise stream) to replay from."""

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engram.continual.learner import StreamResult, train_stream
+from engram.continual.learner import StreamResult, train_stream, train_streams
 from engram.continual.streams import Stream, hold_out, load_stream
 
 _WORKER_STREAMS: dict[Any, Stream] = {}  # a worker process's loaded streams, by Source
@@ -78,14 +78,16 @@ class Source:
 
 @dataclass(frozen=True)
 class Job:
-    """One `train_stream` run: ``train_stream(method, stream, scenario, **settings)``.
+    """One `train_stream` run: ``train_stream(method, stream, scenario, **settings)``; with a
+    tuple of scenarios, one `train_streams` run (the scenarios side by side, sharing what the
+    method does the same in each), whose `Done` holds a list of results, one per scenario.
 
     ``key`` labels it for the caller; ``then``, if given, is called in the parent with the
     finished `Done` and returns further jobs to run (or none)."""
 
     source: Source | Stream
     method: str
-    scenario: str
+    scenario: str | tuple[str, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     key: Any = None
     then: Callable[[Done], Sequence[Job]] | None = field(default=None, compare=False)
@@ -96,11 +98,17 @@ class Job:
 
 @dataclass(frozen=True)
 class Done:
-    """A finished job: its result and the CPU seconds the run took in its process."""
+    """A finished job: its result (a list of them for a job of several scenarios) and the CPU
+    seconds the run took in its process."""
 
     job: Job
-    result: StreamResult
+    result: StreamResult | list[StreamResult]
     cpu_seconds: float
+
+    @property
+    def results(self) -> list[StreamResult]:
+        """The job's results as a list (one per scenario)."""
+        return self.result if isinstance(self.result, list) else [self.result]
 
 
 def available_cores() -> int:
@@ -123,12 +131,15 @@ def resolve_workers(workers: int, n_jobs: int | None = None) -> int:
     return max(1, min(n, n_jobs)) if n_jobs is not None else n
 
 
-def _train(job: Job, progress: Any = None, cache: dict | None = None) -> tuple[StreamResult, float]:
-    """Run one job here; (result, CPU seconds of this process while it ran). Streams come from
-    ``cache`` (None: this worker process's own)."""
+def _train(job: Job, progress: Any = None, cache: dict | None = None) -> tuple[Any, float]:
+    """Run one job here; (result or list of results, CPU seconds of this process while it
+    ran). Streams come from ``cache`` (None: this worker process's own)."""
     stream = job.stream(_WORKER_STREAMS if cache is None else cache)
     start = time.process_time()
-    result = train_stream(job.method, stream, job.scenario, progress=progress, **job.settings)
+    if isinstance(job.scenario, str):
+        result = train_stream(job.method, stream, job.scenario, progress=progress, **job.settings)
+    else:
+        result = train_streams(job.method, stream, job.scenario, progress=progress, **job.settings)
     return result, time.process_time() - start
 
 
@@ -229,7 +240,7 @@ def _collect(pool: Any, queue: list[Job], pending: dict, out: dict[int, Done], p
             result, cpu = future.result()
             out[i] = Done(queue[i], result, cpu)
             if progress is not None:
-                progress.update(len(result.accuracy))
+                progress.update(sum(len(r.accuracy) for r in out[i].results))
             for follow in queue[i].then(out[i]) if queue[i].then is not None else ():
                 queue.append(follow)
                 pending[_submit(pool, follow)] = len(queue) - 1

@@ -11,6 +11,8 @@ what the regularisation methods' formulas are written in.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,43 +240,91 @@ def train_stream(
     Returns:
         A `StreamResult` with the accuracy matrix R[i, j] and the curves.
     """
+    (result,) = train_streams(
+        method, stream, (scenario,), iterations, batch_size, hidden, learning_rate, seed,
+        curve_points, progress, **options,
+    )  # fmt: skip
+    return result
+
+
+def train_streams(
+    method: Any,
+    stream: Stream,
+    scenarios: Sequence[str | Scenario],
+    iterations: int = 2000,
+    batch_size: int = 128,
+    hidden: tuple[int, ...] = (400, 400),
+    learning_rate: float = 1e-3,
+    seed: Seed = 0,
+    curve_points: int = 4,
+    progress: Any = None,
+    **options: Any,
+) -> list[StreamResult]:
+    """`train_stream` in several scenarios at once, step by step side by side: one learner and
+    one method instance per scenario, each result the same, bit for bit, as `train_stream`'s
+    for its scenario alone (with an int ``seed``).
+
+    What a method does the same way in every scenario is then done once: a method whose
+    ``share`` accepts the first scenario's instance (generative replay: its generator learns
+    the inputs, which are the same batches in every scenario, and never sees a label or
+    output unit) hands that work to it. ``progress`` is updated once per context of each
+    scenario.
+    """
     from engram.continual.methods import make
 
     check_positive(iterations, "iterations", integer=True)
     check_positive(batch_size, "batch_size", integer=True)
-    learner = Learner(stream, scenario, hidden, learning_rate, seed)
-    method = make(method, **options)
+    if not scenarios:
+        raise ValueError("scenarios must name at least one scenario (task, domain, class).")
+    if len(scenarios) > 1 and not isinstance(seed, numbers.Integral):
+        raise ValueError(
+            "Several scenarios side by side need an int seed (each learner draws from its own "
+            f"generator seeded with it). Got {seed!r} instead."
+        )
+    learners = [Learner(stream, s, hidden, learning_rate, seed) for s in scenarios]
+    methods = [make(method, **options) for _ in scenarios]
+    if len(methods) > 1 and len({id(m) for m in methods}) < len(methods):
+        raise ValueError("A method instance can learn one scenario; give its name for several.")
     t = len(stream)
-    baseline = np.array([learner.accuracy(j, j) for j in range(t)])
-    r = np.zeros((t, t))
+    baselines = [np.array([lr.accuracy(j, j) for j in range(t)]) for lr in learners]
+    rs = [np.zeros((t, t)) for _ in learners]
     steps: list[int] = []
-    curves: list[list[float]] = []
+    curves: list[list[list[float]]] = [[] for _ in learners]
     with single_blas_thread():  # small matmuls: BLAS threads cost more than they save
-        method.begin(learner)
-        _learn(learner, method, iterations, batch_size, curve_points, r, steps, curves, progress)
-    return StreamResult(
-        method.name,
-        learner.scenario.name,
-        r,
-        baseline,
-        np.array(steps),
-        np.array(curves),
-        dict(method.info()),
-    )
+        for lr, m in zip(learners, methods, strict=True):
+            m.begin(lr)
+            if m is not methods[0]:
+                m.share(methods[0])
+        _learn(learners, methods, iterations, batch_size, curve_points, rs, steps, curves,
+               progress)  # fmt: skip
+    return [
+        StreamResult(
+            m.name, lr.scenario.name, r, baseline, np.array(steps), np.array(curve), dict(m.info())
+        )
+        for lr, m, r, baseline, curve in zip(learners, methods, rs, baselines, curves, strict=True)
+    ]
 
 
-def _learn(learner, method, iterations, batch_size, curve_points, r, steps, curves, progress):
-    t = len(r)
+def _learn(learners, methods, iterations, batch_size, curve_points, rs, steps, curves, progress):
+    """The stream loop, the scenarios' learners side by side (each sees the same calls, in the
+    same order, as alone)."""
+    t = len(rs[0])
     every = max(1, iterations // max(1, curve_points))
+    pairs = list(zip(learners, methods, strict=True))
     for k in range(t):
-        for it, (x, targets) in enumerate(method.batches(learner, k, iterations, batch_size)):
-            learner.step(method.terms(learner, k, x, targets), method)
+        feeds = [m.batches(lr, k, iterations, batch_size) for lr, m in pairs]
+        for it in range(iterations):
+            for (lr, m), feed in zip(pairs, feeds, strict=True):
+                x, targets = next(feed)
+                lr.step(m.terms(lr, k, x, targets), m)
             if (it + 1) % every == 0 and it + 1 < iterations:
                 steps.append(k * iterations + it + 1)
-                curves.append([learner.accuracy(j, k) for j in range(t)])
-        method.end_context(learner, k)
-        r[k] = [learner.accuracy(j, k) for j in range(t)]
+                for (lr, _), curve in zip(pairs, curves, strict=True):
+                    curve.append([lr.accuracy(j, k) for j in range(t)])
+        for (lr, m), r, curve in zip(pairs, rs, curves, strict=True):
+            m.end_context(lr, k)
+            r[k] = [lr.accuracy(j, k) for j in range(t)]
+            curve.append(r[k].copy())
+            if progress is not None:
+                progress.update(1)
         steps.append((k + 1) * iterations)
-        curves.append(r[k].copy())
-        if progress is not None:
-            progress.update(1)

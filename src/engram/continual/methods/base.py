@@ -50,6 +50,11 @@ class Method:
     def end_context(self, learner: Learner, k: int) -> None:
         """Called once context ``k`` is learned."""
 
+    def share(self, first: Method) -> None:
+        """Take over from ``first`` (this method in the first of several scenarios learned side
+        by side, `engram.continual.learner.train_streams`) the work that is the same in every
+        scenario; called after `begin`. Nothing is shared by default."""
+
     def acts_in_step(self) -> bool:
         """Whether this method overrides ``penalty_gradient`` or ``after_step`` (the learner
         then hands them the flat gradient and weights)."""
