@@ -79,15 +79,25 @@ def energy(weights: np.ndarray, states: np.ndarray) -> np.ndarray:
     return -0.5 * np.einsum("bi,bi->b", s @ np.asarray(weights, np.float64), s)
 
 
+#: float32 bit patterns: the sign bit, and 1.0 (a sign bit OR-ed into it gives +1.0 or -1.0)
+_SIGN_BIT = np.int32(-(2**31))
+_ONE_BITS = np.int32(0x3F800000)
+
+
 def _sign_keep_ties(fields: np.ndarray, states: np.ndarray, ties: np.ndarray) -> None:
     """fields <- sign(fields) in place, where a zero field keeps the unit's current state.
 
-    ``ties`` is a boolean scratch buffer of the same shape. (np.copysign is ~10x faster than
-    np.sign on float32 here; exact zeros, which it would map to +/-1, are found first.)
+    Plain form: ``np.where(fields > 0, 1, np.where(fields < 0, -1, states))`` (tested equal).
+    ``ties`` is a boolean scratch buffer of the same shape. The sign is written as bits: each
+    float32 keeps its sign bit and takes 1.0's exponent and mantissa, two integer passes that
+    run at copy speed (np.copysign(1, fields) is the same numbers at half that speed, np.sign
+    ~10x slower); exact zeros, which that maps to +/-1, are found first.
     """
     np.equal(fields, 0, out=ties)
     has_ties = ties.any()
-    np.copysign(np.float32(1), fields, out=fields)
+    bits = fields.view(np.int32)
+    np.bitwise_and(bits, _SIGN_BIT, out=bits)
+    np.bitwise_or(bits, _ONE_BITS, out=bits)
     if has_ties:
         np.copyto(fields, states, where=ties)
 
@@ -120,13 +130,21 @@ def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
         steps[rows] += changed
         cur, nxt = nxt, cur
         if early_stop and not changed.all():
-            done = rows[~changed]
-            states[done] = cur[:m][~changed]
+            gone = np.flatnonzero(~changed)  # places in cur of the cues at a fixed point
+            done = rows[gone]
+            states[done] = cur[gone]
             moving[done] = False
             if trace is not None:
                 trace[t + 1 :, done] = trace[t, done]
-            rows = rows[changed]
-            cur[: len(rows)] = cur[:m][changed]
+            # the moving cues behind the first `stay` places fill the finished cues' places
+            # among them: only as many rows move as cues finished there (shifting every
+            # moving cue forward copied the whole active set twice, each step)
+            stay = m - len(gone)
+            holes = gone[gone < stay]
+            movers = stay + np.flatnonzero(changed[stay:])
+            cur[holes] = cur[movers]
+            rows[holes] = rows[movers]
+            rows = rows[:stay]
             if not len(rows):
                 return moving, steps
     states[rows] = cur[: len(rows)]
