@@ -272,6 +272,7 @@ def test_sync_recall_matches_the_plain_loop(early_stop):
     cues = np.concatenate([flip(xs, 0.1), flip(xs, 0.3, seed=2), random_patterns(40, 64, 3)])
     states, steps, converged = plain_sync_recall(w, cues, 12)
     assert 0 < converged.sum() < len(cues) and len(np.unique(steps)) > 4  # a varied workload
+    cues.setflags(write=False)  # recall reads the cues in place and must never write them
     got = recall(w, cues, max_steps=12, chunk_size=5, early_stop=early_stop)
     np.testing.assert_array_equal(got.states, states)
     np.testing.assert_array_equal(got.steps, steps)

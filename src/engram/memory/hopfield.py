@@ -102,17 +102,20 @@ def _sign_keep_ties(fields: np.ndarray, states: np.ndarray, ties: np.ndarray) ->
         np.copyto(fields, states, where=ties)
 
 
-def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
-    """Synchronous updates of all cues, in place in ``states``; returns (moving, steps).
+def _sync_recall(w, cues, max_steps, trace, early_stop, chunk_size):
+    """Synchronous updates of all cues; returns (states, moving, steps), ``cues`` unchanged.
 
     Each step multiplies the active cues chunk by chunk (buffers stay in cache). With
-    ``early_stop`` a cue that reaches a fixed point is written back and dropped, so later steps
-    multiply only the cues still moving, all of them together.
+    ``early_stop`` a cue that reaches a fixed point is written out and dropped, so later steps
+    multiply only the cues still moving, all of them together. The first step reads the cues
+    themselves (no copy of them is made: the states live in two buffers the steps alternate
+    between).
     """
     from engram.runtime import blas_threads, parallel_map
 
-    batch, units = states.shape
-    cur, nxt = states.copy(), np.empty_like(states)
+    batch, units = cues.shape
+    cur, nxt = cues, np.empty_like(cues)
+    states = None  # the finished cues, in their order, once some finish early
     rows = np.arange(batch)  # the cues still active, in the order they sit in cur
     steps = np.zeros(batch, np.int64)
     moving = np.ones(batch, bool)
@@ -128,10 +131,12 @@ def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
         step = functools.partial(_sync_share, w, cur, nxt, rows, changed, trace, t, chunk_size)
         parallel_map(step, shares)
         steps[rows] += changed
-        cur, nxt = nxt, cur
+        cur, nxt = nxt, (np.empty_like(cues) if cur is cues else cur)
         if early_stop and not changed.all():
             gone = np.flatnonzero(~changed)  # places in cur of the cues at a fixed point
             done = rows[gone]
+            if states is None:
+                states = np.empty_like(cues)
             states[done] = cur[gone]
             moving[done] = False
             if trace is not None:
@@ -146,11 +151,13 @@ def _sync_recall(w, states, max_steps, trace, early_stop, chunk_size):
             rows[holes] = rows[movers]
             rows = rows[:stay]
             if not len(rows):
-                return moving, steps
-    states[rows] = cur[: len(rows)]
+                return states, moving, steps
     if not early_stop and max_steps:
         moving = changed
-    return moving, steps
+    if states is None:  # no cue left early: cur holds them all, in order
+        return (cur.copy() if cur is cues else cur), moving, steps
+    states[rows] = cur[: len(rows)]
+    return states, moving, steps
 
 
 def _sync_share(w, cur, nxt, rows, changed, trace, t, chunk_size, share) -> None:
@@ -233,16 +240,17 @@ def recall(
     """
     check_choice(update, "update", UPDATES)
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    states = np.array(cues, dtype=np.float32, order="C")
-    batch, n = states.shape
+    cues = np.ascontiguousarray(cues, dtype=np.float32)  # read only: never written to
+    batch, n = cues.shape
     rng = as_rng(seed)
     steps = np.zeros(batch, np.int64)
     converged = np.zeros(batch, bool)
     trace = np.empty((max_steps + 1, batch), np.float64) if track_energy else None
     if update == "sync":
-        changed, steps = _sync_recall(w, states, max_steps, trace, early_stop, chunk_size)
+        states, changed, steps = _sync_recall(w, cues, max_steps, trace, early_stop, chunk_size)
         converged = ~changed
     else:
+        states = cues.copy()
         for lo in range(0, batch, chunk_size):
             hi = min(lo + chunk_size, batch)
             rows = None if trace is None else trace[:, lo:hi]
