@@ -15,8 +15,10 @@ FLOPs counted: 2 N^2 per cue per synchronous step, plus 2 B N P for the final ov
 (classic); 4 B P d per update (modern: the scores and the read-out), the softmax not counted.
 Every round times the sgemm, engram and PyTorch back to back (``--repeats`` rounds): throughputs
 are medians, ratios and the share of the sgemm peak are medians of the per-round pairs, so a
-change in the machine's load between rounds hits both sides alike. Both libraries use the same
-number of threads (``--threads``, default 2).
+change in the machine's load between rounds hits both sides alike. Each timed call starts 0.25 s
+after the one before (OpenBLAS's threads spin after a multi-threaded product and took a core
+from whatever ran next: `PAUSE`). Both libraries use the same number of threads (``--threads``,
+default 2).
 
 Usage:
     python bench/bench_hopfield.py [--threads 2] [--repeats 5] [--json out.json] [--quick]
@@ -44,14 +46,23 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+#: seconds of rest before each timed call: OpenBLAS's threads busy-wait after a multi-threaded
+#: product (0.06 s of CPU in the 0.5 s after NumPy's 2-thread sgemm 2048, measured; PyTorch's
+#: threads under 0.01 s), so without it the call after the sgemm shared the cores with a
+#: spinning thread at its start
+PAUSE = 0.25
+
+
 def rounds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Seconds per call, the functions taking turns in every round (after one warm-up each), so
-    a change in the machine's load hits all of them alike and paired ratios stay meaningful."""
+    a change in the machine's load hits all of them alike and paired ratios stay meaningful;
+    each call starts `PAUSE` seconds after the one before."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(PAUSE)
             times[name].append(timed(fn))
     return times
 

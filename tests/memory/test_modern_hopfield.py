@@ -8,6 +8,8 @@ from engram.memory.modern_hopfield import (
     DenseAssociativeMemory,
     ModernHopfield,
     _dense_fields,
+    _softmax_read,
+    _softmax_read_plain,
     attention,
     dense_energy,
     modern_energy,
@@ -200,3 +202,24 @@ def test_recall_rejects_a_bad_chunk_size():
     net = ModernHopfield(beta=0.5).store(random_patterns(5, 8))
     with pytest.raises(ValueError, match="chunk_size"):
         net.recall(random_patterns(2, 8), chunk_size=0)
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 3 * 4 * 70])
+@pytest.mark.parametrize("beta", [0.05, 1.0, 40.0])
+def test_blocked_softmax_read_matches_the_plain_reference(monkeypatch, block_bytes, beta):
+    """Blocks of rows in cache (one block, or 3 rows each with a ragged last block): the same
+    read-out, best match and largest weight as one pass over the whole chunk, also where beta
+    makes the scores overflow float32's exp without the shift (beta 40: scores ~ 1,000)."""
+    import engram.memory.modern_hopfield as modern
+
+    monkeypatch.setattr(modern, "SOFTMAX_BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(70, 24)).astype(np.float32)
+    q = (x[rng.integers(0, 70, 11)] + rng.normal(size=(11, 24))).astype(np.float32) * beta
+    out, ref = np.empty((11, 24), np.float32), np.empty((11, 24), np.float32)
+    best, weight = _softmax_read(q, x, np.empty((11, 70), np.float32), out, np.ones(70, np.float32))
+    ref_best, ref_weight = _softmax_read_plain(q, x, np.empty((11, 70), np.float32), ref)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(best, ref_best)
+    np.testing.assert_allclose(weight, ref_weight, rtol=1e-5)
