@@ -114,13 +114,17 @@ class Learner:
             mask[rows] = self.scenario.mask(self.stream, int(k), current)
         return pack(onehot, mask)
 
-    def soft_targets(self, logits: np.ndarray, mask: np.ndarray, temperature: float) -> np.ndarray:
-        """Packed targets: softmax(logits / T) over the mask's units (a teacher's outputs)."""
+    def soft_targets(
+        self, logits: np.ndarray, mask: np.ndarray, temperature: float, active: Any = None
+    ) -> np.ndarray:
+        """Packed targets: softmax(logits / T) over the mask's units (a teacher's outputs), 0 on
+        the other units of ``active`` (the student's softmax units, a superset of the mask;
+        default: the mask itself)."""
         s = np.where(mask > 0, logits.astype(np.float64) / temperature, -np.inf)
         s -= s.max(axis=1, keepdims=True)
         p = np.exp(s)
         p /= p.sum(axis=1, keepdims=True)
-        return pack(p.astype(np.float32), mask)
+        return pack(p.astype(np.float32), mask if active is None else active)
 
     # ------------------------------------------------------------ the step
     def gradient(self, x: np.ndarray, targets: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -4,9 +4,11 @@ for the earlier contexts' output units (knowledge distillation; no old data is k
 
 Math:
     L = (1/(k+1)) L_current(x) + (k/(k+1)) L_distill(x)
-    L_distill = T^2 CE(softmax(z_old(x) / T), softmax(z(x) / T)) over earlier contexts' units:
-        task: each earlier head separately (averaged); domain: all units; class: the units of
-        the classes of contexts 0 .. k-1.   T = 2.
+    L_distill = T^2 CE(softmax(z_old(x) / T), softmax(z(x) / T)): the teacher's softmax over
+        earlier contexts' units (task: each earlier head separately, averaged; domain: all
+        units; class: the classes of contexts 0 .. k-1), the student's over the units active
+        now (class: those of contexts 0 .. k; the targets 0 on context k's), as in van de Ven
+        & Tolias's code.   T = 2.
 
 Reference:
     Li & Hoiem (2017), "Learning without Forgetting", IEEE TPAMI 40(12); van de Ven & Tolias
@@ -24,14 +26,31 @@ from engram.validation import check_positive
 
 def distillation_term(learner, teacher, x, k: int, weight: float, temperature: float) -> Term:
     """The teacher's softened outputs on ``x`` over the units of contexts 0 .. k-1, as one loss
-    term (one copy of ``x`` per distinct output mask: each earlier head in the task scenario)."""
-    masks = np.unique(
-        np.stack([learner.scenario.mask(learner.stream, m, k - 1) for m in range(k)]), axis=0
-    )
+    term (one copy of ``x`` per distinct output mask: each earlier head in the task scenario).
+
+    The student's softmax runs over the units a sample of that context has now, at context k
+    (class scenario: the new context's classes too), the teacher's targets being 0 on units it
+    did not have, as van de Ven & Tolias's ``loss_fn_kd`` pads them with zeros: so the new
+    classes' outputs are pushed down on old-looking inputs (without it, generative replay in
+    the class scenario ended where fine-tuning did)."""
+    scenario, stream = learner.scenario, learner.stream
+    pairs = np.unique(
+        np.stack(
+            [np.stack([scenario.mask(stream, m, k - 1), scenario.mask(stream, m, k)])
+             for m in range(k)]
+        ),
+        axis=0,
+    )  # fmt: skip
     teacher_logits = teacher.forward(x)
-    xs = np.concatenate([x] * len(masks))
+    xs = np.concatenate([x] * len(pairs))
+    n = len(x)
     soft = np.concatenate(
-        [learner.soft_targets(teacher_logits, np.tile(m, (len(x), 1)), temperature) for m in masks]
+        [
+            learner.soft_targets(
+                teacher_logits, np.tile(old, (n, 1)), temperature, np.tile(now, (n, 1))
+            )
+            for old, now in pairs
+        ]
     )
     return Term(xs, soft, weight, temperature)
 
