@@ -15,6 +15,7 @@ from engram.nn.layers.recurrent_base import (
     project_inputs,
     run_rows,
     split_matmul,
+    stacked_inputs,
     step_inputs,
 )
 
@@ -167,20 +168,13 @@ class GRU(Recurrent):
         return h, [h[n_steps - 1].copy()]
 
     def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
-        """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
-        step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
-
-        Also sets ``self.stacked`` (`_stack_weights`) and ``self.cand_in``, x_t @ weights +
-        bias[0] of the candidate for all steps, (time, batch, units), one matmul.
+        """`stacked_inputs`; also sets ``self.stacked`` (`_stack_weights`) and
+        ``self.cand_in``, x_t @ weights + bias[0] of the candidate for all steps, (time, batch,
+        units), one matmul.
         """
         n_steps, batch, n_in = xs.shape
         u, dtype = self.units, xs.dtype
-        width = u + n_in + self.use_bias
-        hx = np.empty((n_steps + 1, batch, width), dtype)
-        hx[0, :, :u] = h0
-        hx[:-1, :, u : u + n_in] = xs
-        hx[-1, :, u : u + n_in] = 0  # never multiplied: h_T is read, x_{T+1} does not exist
-        hx[:, :, u + n_in :] = 1
+        hx = stacked_inputs(xs, h0, self.use_bias)
         self.stacked, cand_kernel = self._stack_weights(dtype)
         flat = xs.reshape(n_steps * batch, n_in)
         cand_in = np.empty((n_steps * batch, u), dtype)

@@ -14,6 +14,7 @@ from engram.nn.layers.recurrent_base import (
     next_step_inputs,
     run_rows,
     split_matmul,
+    stacked_inputs,
     step_inputs,
 )
 
@@ -113,18 +114,9 @@ class LSTM(Recurrent):
                 self.params["bias"] = self.bias_initializer((4 * u,), rng, self.dtype)
 
     def _stack_inputs(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
-        """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias):
-        step t reads hx[t] (hx[0] holds the initial state) and writes h_t into hx[t + 1, :, :u].
-        Also sets ``self.stacked`` (`_stack_weights`)."""
-        steps, batch, n_in = xs.shape
-        u, dtype = self.units, xs.dtype
-        width = u + n_in + self.use_bias
-        hx = np.empty((steps + 1, batch, width), dtype)
-        hx[0, :, :u] = h0
-        hx[:-1, :, u : u + n_in] = xs
-        hx[:, :, u + n_in :] = 1
-        self._stack_weights(dtype)
-        return hx
+        """`stacked_inputs`; also sets ``self.stacked`` (`_stack_weights`)."""
+        self._stack_weights(xs.dtype)
+        return stacked_inputs(xs, h0, self.use_bias)
 
     def _stack_weights(self, dtype: np.dtype) -> None:
         """``self.stacked`` = [recurrent_weights; weights; bias] gate-major (4, width, units),

@@ -176,6 +176,21 @@ def project_inputs(
     return np.matmul(xs1, np.concatenate([kernel, bias[..., None, :]], axis=-2), out=out)
 
 
+def stacked_inputs(xs: np.ndarray, h0: np.ndarray, use_bias: bool) -> np.ndarray:
+    """[h_{t-1}, x_t, 1] for every step, (time + 1, batch, units + features + use_bias), the
+    training forward's matmul inputs, which backward reads: step t reads hx[t] (hx[0] holds
+    the initial state) and writes h_t into hx[t + 1, :, :units]. The last row's x part is 0
+    (never multiplied: h_T is read there, x_{T+1} does not exist)."""
+    n_steps, batch, n_in = xs.shape
+    u = h0.shape[1]
+    hx = np.empty((n_steps + 1, batch, u + n_in + use_bias), xs.dtype)
+    hx[0, :, :u] = h0
+    hx[:-1, :, u : u + n_in] = xs
+    hx[-1, :, u : u + n_in] = 0
+    hx[:, :, u + n_in :] = 1
+    return hx
+
+
 def step_inputs(xs: np.ndarray, h0: np.ndarray, use_bias: bool) -> np.ndarray:
     """[h_0, x_1, 1]: one step's matmul input, (batch, units + features + use_bias), for the
     inference loops, which refresh it in place each step (`next_step_inputs`).
