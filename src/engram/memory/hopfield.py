@@ -112,9 +112,10 @@ def _sync_recall(w, cues, max_steps, trace, early_stop, chunk_size):
     fixed point stays where it is (its state is final) and leaves the active set: later steps
     gather the active cues chunk by chunk into scratch (the product then reads them from
     cache) and scatter them back, so all of them are multiplied together and no rows move
-    between buffers. (Compacting the active cues in a second buffer, with a third for the
-    finished ones, cost 20-30 ms of a 0.35-0.6 s recall, most of it first writes to fresh
-    40 MB buffers: bench/README.md, "Issue 17, Hopfield, early stop".)
+    between buffers. (Two buffers the steps alternated between, with the active cues
+    compacted in them and the finished ones copied to a third, spent 25-37 ms of a 0.35-0.62 s
+    two-thread recall between the steps, on one core: those copies and the first writes to
+    the third buffer; bench/README.md, "Issue 17, Hopfield, early stop in place".)
     """
     from engram.runtime import blas_threads, parallel_map
 
