@@ -113,7 +113,7 @@ def _sync_recall(w, cues, max_steps, trace, early_stop, chunk_size):
     gather the active cues chunk by chunk into scratch (the product then reads them from
     cache) and scatter them back, so all of them are multiplied together and no rows move
     between buffers. (Two buffers the steps alternated between, with the active cues
-    compacted in them and the finished ones copied to a third, spent 25-37 ms of a 0.35-0.62 s
+    compacted in them and the finished ones copied to a third, spent 25-35 ms of a 0.35-0.54 s
     two-thread recall between the steps, on one core: those copies and the first writes to
     the third buffer; bench/README.md, "Issue 17, Hopfield, early stop in place".)
     """
