@@ -105,76 +105,103 @@ def _sign_keep_ties(fields: np.ndarray, states: np.ndarray, ties: np.ndarray) ->
 def _sync_recall(w, cues, max_steps, trace, early_stop, chunk_size):
     """Synchronous updates of all cues; returns (states, moving, steps), ``cues`` unchanged.
 
-    Each step multiplies the active cues chunk by chunk (buffers stay in cache). With
-    ``early_stop`` a cue that reaches a fixed point is written out and dropped, so later steps
-    multiply only the cues still moving, all of them together. The first step reads the cues
-    themselves (no copy of them is made: the states live in two buffers the steps alternate
-    between).
+    The states live in one array, in the cues' order, updated in place chunk by chunk: the
+    first step reads the cues and writes its signs straight into the states; later steps write
+    each chunk's fields into a scratch buffer of its worker (reused, so it stays in cache),
+    take their signs there and copy the chunk back. With ``early_stop`` a cue that reaches a
+    fixed point stays where it is (its state is final) and leaves the active set: later steps
+    gather the active cues chunk by chunk into scratch (the product then reads them from
+    cache) and scatter them back, so all of them are multiplied together and no rows move
+    between buffers. (Two buffers the steps alternated between, with the active cues
+    compacted in them and the finished ones copied to a third, spent 25-35 ms of a 0.35-0.54 s
+    two-thread recall between the steps, on one core: those copies and the first writes to
+    the third buffer; bench/README.md, "Issue 17, Hopfield, early stop in place".)
     """
     from engram.runtime import blas_threads, parallel_map
 
     batch, units = cues.shape
-    cur, nxt = cues, np.empty_like(cues)
-    states = None  # the finished cues, in their order, once some finish early
-    rows = np.arange(batch)  # the cues still active, in the order they sit in cur
+    states = cues.copy() if not max_steps else np.empty_like(cues)
+    active = None  # the cues still updated, ascending, once some stopped (None: all)
     steps = np.zeros(batch, np.int64)
     moving = np.ones(batch, bool)
+    workers = blas_threads()
+    size = min(chunk_size, batch)
+    # per worker: fields, gathered states, ties (untouched pages cost nothing)
+    scratch = [
+        (np.empty((size, units), np.float32), np.empty((size, units), np.float32),
+         np.empty((size, units), bool))
+        for _ in range(workers)
+    ]  # fmt: skip
     for t in range(max_steps):
-        m = len(rows)
+        m = batch if active is None else len(active)
         changed = np.empty(m, bool)
-        # one contiguous share of the active cues per BLAS thread, all at once (the sign and
-        # the comparisons, which NumPy runs on one core, then run on every core); each share
-        # writes only its rows
-        workers = min(blas_threads(), -(-m // chunk_size))
-        bounds = np.linspace(0, m, workers + 1).astype(int)
-        shares = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
-        step = functools.partial(_sync_share, w, cur, nxt, rows, changed, trace, t, chunk_size)
+        shares = _shares(m, workers, chunk_size)
+        source = cues if t == 0 else states
+        step = functools.partial(
+            _sync_share, w, source, states, active, changed, trace, t, chunk_size, scratch
+        )
         parallel_map(step, shares)
-        steps[rows] += changed
-        cur, nxt = nxt, (np.empty_like(cues) if cur is cues else cur)
+        if active is None:
+            steps += changed
+        else:
+            steps[active] += changed
         if early_stop and not changed.all():
-            gone = np.flatnonzero(~changed)  # places in cur of the cues at a fixed point
-            done = rows[gone]
-            if states is None:
-                states = np.empty_like(cues)
-            states[done] = cur[gone]
+            done = np.flatnonzero(~changed) if active is None else active[~changed]
             moving[done] = False
             if trace is not None:
                 trace[t + 1 :, done] = trace[t, done]
-            # the moving cues behind the first `stay` places fill the finished cues' places
-            # among them: only as many rows move as cues finished there (shifting every
-            # moving cue forward copied the whole active set twice, each step)
-            stay = m - len(gone)
-            holes = gone[gone < stay]
-            movers = stay + np.flatnonzero(changed[stay:])
-            cur[holes] = cur[movers]
-            rows[holes] = rows[movers]
-            rows = rows[:stay]
-            if not len(rows):
-                return states, moving, steps
+            active = np.flatnonzero(changed) if active is None else active[changed]
+            if not len(active):
+                break
     if not early_stop and max_steps:
         moving = changed
-    if states is None:  # no cue left early: cur holds them all, in order
-        return (cur.copy() if cur is cues else cur), moving, steps
-    states[rows] = cur[: len(rows)]
     return states, moving, steps
 
 
-def _sync_share(w, cur, nxt, rows, changed, trace, t, chunk_size, share) -> None:
-    """One synchronous update of the active cues lo:hi of ``cur`` into ``nxt``, chunk by
-    chunk, writing their ``changed`` flags (and energies into ``trace``)."""
-    lo, hi = share
-    units = cur.shape[1]
-    ties = np.empty((min(chunk_size, hi - lo), units), bool)
+def _shares(m: int, workers: int, chunk_size: int) -> list[tuple[int, int, int]]:
+    """(worker, lo, hi): one contiguous share of the ``m`` active cues per BLAS thread, all
+    at once (the sign and the comparisons, which NumPy runs on one core, then run on every
+    core); fewer than ``chunk_size`` cues make one share, whose product runs on OpenBLAS's
+    threads."""
+    n_shares = min(workers, -(-m // chunk_size))
+    bounds = np.linspace(0, m, n_shares + 1).astype(int)
+    return [(i, int(bounds[i]), int(bounds[i + 1])) for i in range(n_shares)]
+
+
+def _sync_share(w, source, states, active, changed, trace, t, chunk_size, scratch, share):
+    """One synchronous update of the active cues lo:hi (places in ``active``, or cue indices
+    when all are active) from ``source`` into ``states``, chunk by chunk, writing their
+    ``changed`` flags (and energies into ``trace``); ``scratch[i]`` is this share's."""
+    i, lo, hi = share
+    fields, gathered, ties = scratch[i]
+    units = states.shape[1]
+    direct = active is None and source is not states  # the first step: no copy back
     for start in range(lo, hi, chunk_size):
         stop = min(start + chunk_size, hi)
-        s, h = cur[start:stop], nxt[start:stop]
+        k = stop - start
+        if active is None:
+            rows = slice(start, stop)
+            s = source[rows]
+        else:
+            rows = active[start:stop]
+            s = np.take(source, rows, axis=0, out=gathered[:k], mode="clip")  # unbuffered
+        h = states[rows] if direct else fields[:k]
         np.matmul(s, w, out=h)  # local fields h = s W
         if trace is not None:
-            trace[t, rows[start:stop]] = -0.5 * np.einsum("bi,bi->b", s, h)
-        _sign_keep_ties(h, s, ties[: stop - start])
+            trace[t, rows] = -0.5 * np.einsum("bi,bi->b", s, h)
+        _sign_keep_ties(h, s, ties[:k])
         # rows are +/-1, so s . s_new == N exactly when nothing changed
-        changed[start:stop] = np.einsum("bi,bi->b", s, h) != units
+        flags = changed[start:stop]
+        np.not_equal(np.einsum("bi,bi->b", s, h), units, out=flags)
+        if direct:
+            continue
+        # a cue that did not change has h equal to its state: only the changed rows go back
+        # (after the first few steps of a 20-step run, about 1 in 100)
+        if flags.all():
+            states[rows] = h
+        elif flags.any():
+            moved = np.flatnonzero(flags)
+            states[start + moved if active is None else rows[moved]] = h[moved]
 
 
 def _async_chunk(w, s, rng, max_steps, energy_rows):
