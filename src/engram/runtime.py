@@ -14,14 +14,16 @@ Policy:
     * where NumPy's OpenBLAS cannot be found (another BLAS), everything runs in the calling
       thread, unchanged;
     * a model with a layer that runs blocks (``parallel_blocks``: Conv2D, MaxPooling2D) runs
-      each train, test and predict step inside `worker_threads`: OpenBLAS stays on one thread
-      for the whole step, `parallel_map` uses the cores, and large products outside the blocks
+      each fit, evaluate, predict, *_on_batch and compute_gradients call whole (input checks
+      and callbacks included) inside `worker_threads`: OpenBLAS stays on one thread
+      throughout, `parallel_map` uses the cores, and large products outside the blocks
       (Dense's) are split by rows over the same workers (`matmul`). OpenBLAS's own threads
       busy-wait for about 0.1 s after each multi-threaded product (its THREAD_TIMEOUT, fixed
       when the library loads), so one Dense product per step kept one of them spinning
       throughout and took a core from the workers: at 2 threads the seed CNN's batch-256
       training step used 160 ms of CPU for the 95 ms of work it does on one thread (measured
-      on a loaded 2-core machine).
+      on a loaded 2-core machine). A scope per step only still let the input check's
+      finiteness sum (a matrix-vector product over the whole data) wake them once per call.
 NumPy releases the GIL inside copies, ufuncs and matrix products of large arrays, so the
 workers run in parallel on threads of this process (no processes, no pickling).
 """

@@ -251,6 +251,62 @@ def test_a_cnn_step_runs_with_blas_held_and_a_dense_model_without(two_blas_threa
         assert runtime.blas_threads() == 2  # restored after each step
 
 
+def test_a_cnn_call_holds_blas_from_its_input_checks_to_its_return(two_blas_threads, monkeypatch):
+    """fit / evaluate / predict / *_on_batch / compute_gradients of a CNN hold OpenBLAS on one
+    thread for the whole call: the input checks' finiteness sum (a matrix-vector product that
+    would wake OpenBLAS's busy-waiting worker on two threads) and the callbacks run held too;
+    the count comes back after each call, also when a callback raises. A Dense model's calls
+    leave it alone."""
+    from engram import validation
+    from engram.nn import Sequential
+    from engram.nn.callbacks import Callback
+    from engram.nn.layers import Dense, Flatten
+
+    checks, hooks = [], []
+    real = validation._all_finite
+
+    def recorded(arr):
+        checks.append(runtime.blas_threads())
+        return real(arr)
+
+    monkeypatch.setattr(validation, "_all_finite", recorded)
+
+    class Probe(Callback):
+        def __init__(self, fail=False):
+            super().__init__()
+            self.fail = fail
+
+        def _seen(self, *args):
+            hooks.append((runtime.blas_threads(), runtime.worker_count()))
+            if self.fail:
+                raise RuntimeError("callback failed")
+
+        on_train_begin = on_test_begin = on_predict_begin = on_epoch_end = _seen
+
+    x = np.random.default_rng(0).random((8, 6, 6, 1), dtype=np.float32)
+    y = np.arange(8) % 2
+    for layers, expected in (
+        ([Conv2D(2, 3), MaxPooling2D(), Flatten()], 1),
+        ([Flatten()], 2),
+    ):
+        model = Sequential([*layers, Dense(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        checks.clear(), hooks.clear()
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Probe()])
+        model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[Probe()])
+        model.predict(x, batch_size=4, callbacks=[Probe()])
+        model.train_on_batch(x, y)
+        model.test_on_batch(x, y)
+        model.predict_on_batch(x)
+        model.compute_gradients(x, y)
+        assert len(checks) >= 7 and set(checks) == {expected}
+        assert len(hooks) == 4 and set(hooks) == {(expected, 2)}
+        assert runtime.blas_threads() == 2  # restored after each call
+        with pytest.raises(RuntimeError, match="callback failed"):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Probe(fail=True)])
+        assert runtime.blas_threads() == 2 and runtime._HOLD[0] == 0
+
+
 def test_matmul_splits_rows_over_the_workers_only_inside_worker_threads(
     two_blas_threads, monkeypatch
 ):
