@@ -13,6 +13,8 @@ process (engram's workers follow it, `engram.runtime.worker_count`), runs altern
   products): calls per step, wall ms per step at 1 and 2 threads, and at 2 threads each
   worker's busy time (its share, including any wait for the GIL inside it); the time
   outside every region (loss, Adam, the loop's Python) on its own line;
+* ``--framework torch``: the same 1 against 2 threads for PyTorch (``torch.set_num_threads``
+  switched between runs; wall and per-thread CPU only), to set engram's scaling beside it;
 * ``--handoff``: what one `parallel_map` hand-off costs here (two no-op items), and what two
   workers give on a chain of small NumPy calls (each call releases and takes back the GIL).
 
@@ -20,6 +22,7 @@ Usage (a speed measurement: under the shared lock on the 2-core machine):
     flock /work/wt/bench.lock python bench/cnn_threads.py --batch-sizes 32 128 256 --pairs 7
     OPENBLAS_CORETYPE=Haswell flock /work/wt/bench.lock python bench/cnn_threads.py
     flock /work/wt/bench.lock python bench/cnn_threads.py --handoff
+    flock /work/wt/bench.lock python bench/cnn_threads.py --framework torch
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import sys
 import threading
 import time
 
-from bench_cnn import engram_runner, synthetic_data
+from bench_cnn import engram_runner, synthetic_data, torch_runner
 
 
 def thread_cpu() -> dict[str, float]:
@@ -93,18 +96,29 @@ class Regions:
             module.parallel_map = self.real_map
 
 
-def set_threads(threads: int) -> None:
+def set_threads(threads: int, framework: str = "engram") -> None:
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return
     from engram import runtime
 
     runtime._openblas()[1](threads)
 
 
-def measure(batch: int, steps: int, pairs: int, mode: str) -> None:
+def measure(batch: int, steps: int, pairs: int, mode: str, framework: str = "engram") -> None:
     x, y = synthetic_data(batch * steps)
-    train, infer = engram_runner(x, y, batch)
+    if framework == "torch":
+        import torch
+
+        x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        train, infer = torch_runner(x, torch.from_numpy(y), batch)
+    else:
+        train, infer = engram_runner(x, y, batch)
     run = train if mode == "fit" else infer
     for threads in (1, 2):
-        set_threads(threads)
+        set_threads(threads, framework)
         run()  # warm-up: buffers, the pool
     walls = {1: [], 2: []}
     cpus = {1: [], 2: []}
@@ -112,7 +126,7 @@ def measure(batch: int, steps: int, pairs: int, mode: str) -> None:
     with Regions() as recorder:
         for r in range(pairs):
             for threads in (1, 2) if r % 2 == 0 else (2, 1):
-                set_threads(threads)
+                set_threads(threads, framework)
                 time.sleep(0.2)  # any spinning thread of the other run has stopped
                 recorder.calls.clear()
                 before = thread_cpu()
@@ -131,11 +145,12 @@ def measure(batch: int, steps: int, pairs: int, mode: str) -> None:
                     entry[3] += busy[1] if len(busy) > 1 else 0.0
                 for name, entry in per.items():
                     regions[threads][name].append([v / steps for v in entry])
-    set_threads(2)
+    set_threads(2, framework)
     ratios = [a / b for a, b in zip(walls[1], walls[2], strict=True)]
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     print(
-        f"\nbatch {batch} {mode}: 1 thread {one:.2f} ms/step, 2 threads {two:.2f} ms/step, "
+        f"\n{framework} batch {batch} {mode}: 1 thread {one:.2f} ms/step, "
+        f"2 threads {two:.2f} ms/step, "
         f"scaling {statistics.median(ratios):.2f}x [{min(ratios):.2f}, {max(ratios):.2f}] "
         f"({pairs} pairs)"
     )
@@ -146,6 +161,8 @@ def measure(batch: int, steps: int, pairs: int, mode: str) -> None:
             for i in range(width)
         ]
         print(f"  CPU ms/step per thread at {threads}: " + " + ".join(f"{c:.2f}" for c in columns))
+    if framework == "torch":
+        return
     print(f"  {'region':40s} {'calls':>5s} {'1 thread':>9s} {'2 threads':>9s} {'busy a/b':>13s}")
     total = {1: 0.0, 2: 0.0}
     for name in regions[2].keys() | regions[1].keys():
@@ -217,6 +234,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2560, help="samples per run")
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--handoff", action="store_true")
+    parser.add_argument("--framework", choices=["engram", "torch"], default="engram")
     args = parser.parse_args()
     from engram import runtime
 
@@ -228,7 +246,7 @@ def main() -> None:
         return
     for batch in args.batch_sizes:
         for mode in args.modes:
-            measure(batch, max(10, args.samples // batch), args.pairs, mode)
+            measure(batch, max(10, args.samples // batch), args.pairs, mode, args.framework)
 
 
 if __name__ == "__main__":
