@@ -62,7 +62,10 @@ class Regions:
         from engram.nn.layers import conv2d, pooling
 
         self.modules = (runtime, conv2d, pooling)
-        self.real_map, self.real_run = runtime.parallel_map, runtime._drain
+        # one call per worker per region: `_drain` (or `_run`, before dynamic scheduling)
+        self.worker_loop = "_drain" if hasattr(runtime, "_drain") else "_run"
+        self.real_map = runtime.parallel_map
+        self.real_run = getattr(runtime, self.worker_loop)
         self.calls: list[tuple[str, float, list[float]]] = []
         self.busy: dict[int, float] = {}
 
@@ -71,8 +74,9 @@ class Regions:
 
         def drain(*args):
             start = time.perf_counter()
-            self.real_run(*args)
+            result = self.real_run(*args)
             self.busy[threading.get_ident()] = time.perf_counter() - start
+            return result
 
         def mapped(function, items):
             self.busy = {}
@@ -83,7 +87,7 @@ class Regions:
             self.calls.append((name, wall, sorted(self.busy.values(), reverse=True)))
             return result
 
-        runtime._drain = drain
+        setattr(runtime, self.worker_loop, drain)
         for module in self.modules:
             module.parallel_map = mapped
         return self
@@ -91,7 +95,7 @@ class Regions:
     def __exit__(self, *exc) -> None:
         from engram import runtime
 
-        runtime._drain = self.real_run
+        setattr(runtime, self.worker_loop, self.real_run)
         for module in self.modules:
             module.parallel_map = self.real_map
 
