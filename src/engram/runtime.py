@@ -14,14 +14,16 @@ Policy:
     * where NumPy's OpenBLAS cannot be found (another BLAS), everything runs in the calling
       thread, unchanged;
     * a model with a layer that runs blocks (``parallel_blocks``: Conv2D, MaxPooling2D) runs
-      each train, test and predict step inside `worker_threads`: OpenBLAS stays on one thread
-      for the whole step, `parallel_map` uses the cores, and large products outside the blocks
+      each fit, evaluate, predict, *_on_batch and compute_gradients call whole (input checks
+      and callbacks included) inside `worker_threads`: OpenBLAS stays on one thread
+      throughout, `parallel_map` uses the cores, and large products outside the blocks
       (Dense's) are split by rows over the same workers (`matmul`). OpenBLAS's own threads
       busy-wait for about 0.1 s after each multi-threaded product (its THREAD_TIMEOUT, fixed
       when the library loads), so one Dense product per step kept one of them spinning
       throughout and took a core from the workers: at 2 threads the seed CNN's batch-256
       training step used 160 ms of CPU for the 95 ms of work it does on one thread (measured
-      on a loaded 2-core machine).
+      on a loaded 2-core machine). A scope per step only still let the input check's
+      finiteness sum (a matrix-vector product over the whole data) wake them once per call.
 NumPy releases the GIL inside copies, ufuncs and matrix products of large arrays, so the
 workers run in parallel on threads of this process (no processes, no pickling).
 """
@@ -29,6 +31,7 @@ workers run in parallel on threads of this process (no processes, no pickling).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -182,37 +185,51 @@ def _pool(workers: int) -> Any:
 def parallel_map(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``[function(item) for item in items]``, the items spread over `worker_count` workers.
 
-    Worker w runs items w, w + workers, ...: the calling thread runs worker 0's share
-    itself, the others run on pool threads. OpenBLAS runs single-threaded meanwhile.
-    ``function`` must only write to what its item owns (its block of an output). Results come
-    back in the items' order; an exception in any worker is raised here after all finished.
+    The calling thread is one worker, pool threads the others; each worker takes the next
+    item not yet taken whenever it is free (so a worker that starts late, or runs slower
+    while the machine is shared, does less, instead of the others waiting for it). Which
+    worker runs an item never changes what it computes: ``function`` must only write to what
+    its item owns (its block of an output), and results come back in the items' order, so
+    the numbers are the same run to run. OpenBLAS runs single-threaded meanwhile. An exception
+    in any worker is raised here after all finished.
     """
     workers = min(worker_count(), len(items))
     if workers <= 1 or not _LOCK.acquire(blocking=False):  # nested or concurrent: inline
         return [function(item) for item in items]
     from concurrent.futures import wait
 
+    results: list[Any] = [None] * len(items)
+    # taking a number from the counter is one C call under the GIL: atomic
+    take = itertools.count().__next__
     try:
         blas = _openblas()
         threads = blas[0]()
         blas[1](1)
         try:
-            shares = [items[w::workers] for w in range(workers)]
-            futures = [_pool(workers - 1).submit(_run, function, s) for s in shares[1:]]
+            futures = [
+                _pool(workers - 1).submit(_drain, function, items, results, take)
+                for _ in range(workers - 1)
+            ]
             try:
-                first = _run(function, shares[0])
+                _drain(function, items, results, take)
             finally:
                 wait(futures)  # no worker may still run when BLAS's thread count goes back
-            rest = [future.result() for future in futures]
+            for future in futures:
+                future.result()  # a pool worker's exception
         finally:
             blas[1](threads)
     finally:
         _LOCK.release()
-    results: list[Any] = [None] * len(items)
-    for w, share in enumerate([first, *rest]):
-        results[w::workers] = share
     return results
 
 
-def _run(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    return [function(item) for item in items]
+def _drain(
+    function: Callable[[Any], Any],
+    items: Sequence[Any],
+    results: list[Any],
+    take: Callable[[], int],
+) -> None:
+    """One worker's loop: run the next item not yet taken until none is left."""
+    count = len(items)
+    while (index := take()) < count:
+        results[index] = function(items[index])

@@ -248,9 +248,11 @@ class Compiled:
             penalties (`losses`), as Keras adds them.
         """
         self._require_compiled("compute_gradients")
-        xs, ys = self._check_xy(x, y)
-        weights = self._sample_weights(sample_weight, len(xs[0]), ys=ys)
-        return self._gradients(xs, ys, weights, training)[0]
+        with self._step_threads():
+            xs, ys = self._check_xy(x, y)
+            weights = self._sample_weights(sample_weight, len(xs[0]), ys=ys)
+            with self._step_threads():  # a subclassed model traced by the check: known now
+                return self._gradients(xs, ys, weights, training)[0]
 
     def _train_step(self, xs, ys, sample_weight, need_output: bool):
         """fit's train step: `compute_gradients` on checked arrays, then the update."""
@@ -260,9 +262,11 @@ class Compiled:
         return loss, per, outs
 
     def _step_threads(self):
-        """The thread policy of one step (`engram.runtime`): a model with a layer that runs
-        its work in parallel blocks (``parallel_blocks``, e.g. Conv2D) holds OpenBLAS on one
-        thread for the step (`runtime.worker_threads`); other models leave it as it is."""
+        """The thread policy of a call (`engram.runtime`): a model with a layer that runs its
+        work in parallel blocks (``parallel_blocks``, e.g. Conv2D) holds OpenBLAS on one thread
+        (`runtime.worker_threads`) for the whole of each fit, evaluate, predict, *_on_batch
+        and compute_gradients call, its input checks and callbacks included; other models
+        leave it as it is."""
         blocks = any(getattr(layer, "parallel_blocks", False) for layer in self._leaves())
         return worker_threads(blocks)
 

@@ -8,6 +8,7 @@ give exactly the math of `conv_functional.conv2d_reference` / `conv2d_backward_r
 """
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -161,6 +162,7 @@ def test_parallel_map_keeps_order_restores_blas_and_raises(monkeypatch):
     def square(v):
         seen.add(threading.get_ident())
         assert runtime.blas_threads() == 1 or threads == 1  # single-threaded BLAS inside
+        time.sleep(0.01)  # long enough for every worker to take an item
         return v * v
 
     assert runtime.parallel_map(square, list(range(9))) == [v * v for v in range(9)]
@@ -175,6 +177,46 @@ def test_parallel_map_keeps_order_restores_blas_and_raises(monkeypatch):
     with pytest.raises(ValueError, match="block 3 failed"):
         runtime.parallel_map(fail, list(range(6)))
     assert runtime.blas_threads() == threads
+
+
+def test_parallel_map_gives_a_slow_worker_fewer_items(two_blas_threads):
+    """Each worker takes the next free item when it is ready: the pool worker, slowed down
+    here, runs one or two items while the calling thread runs the rest; the results still
+    come back in the items' order, each item run once."""
+    main = threading.get_ident()
+    ran = []
+
+    def item(v):
+        ran.append((v, threading.get_ident()))
+        time.sleep(0.001 if threading.get_ident() == main else 0.2)
+        return -v
+
+    assert runtime.parallel_map(item, list(range(8))) == [-v for v in range(8)]
+    assert sorted(v for v, _ in ran) == list(range(8))
+    by_main = sum(ident == main for _, ident in ran)
+    assert 6 <= by_main <= 7
+
+
+def test_conv_and_pooling_blocks_give_the_same_bits_every_run(two_blas_threads, monkeypatch):
+    """Whichever worker takes which block (timing decides), the numbers are the same: a
+    Conv2D + MaxPooling2D forward and backward in small blocks on two workers, five times."""
+    monkeypatch.setattr(conv2d_module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(pooling_module, "BLOCK_BYTES", 1)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((12, 10, 10, 3)).astype(np.float32)
+    conv, pool = Conv2D(8, 3, padding="same", activation="relu"), MaxPooling2D()
+    conv.build(x.shape[1:], rng)
+    pool.build((10, 10, 8), rng)
+    grad = rng.standard_normal((12, 5, 5, 8)).astype(np.float32)
+    runs = []
+    with runtime.worker_threads():
+        for _ in range(5):
+            y = pool.forward(conv.forward(x, training=True), training=True).copy()
+            grad_x = conv.backward(pool.backward(grad)).copy()
+            runs.append([y, grad_x, conv.grads["kernel"].copy(), conv.grads["bias"].copy()])
+    for run in runs[1:]:
+        for first, again in zip(runs[0], run, strict=True):
+            np.testing.assert_array_equal(again, first)
 
 
 def test_parallel_map_works_in_a_forked_child():
@@ -205,6 +247,7 @@ def test_worker_threads_hold_blas_on_one_thread_and_keep_the_workers(two_blas_th
 
     def record(v):
         seen.add(threading.get_ident())
+        time.sleep(0.01)  # long enough for both workers to take an item
         return runtime.blas_threads()
 
     with runtime.worker_threads():
@@ -249,6 +292,62 @@ def test_a_cnn_step_runs_with_blas_held_and_a_dense_model_without(two_blas_threa
         model.predict_on_batch(x)
         assert seen and set(seen) == {expected}
         assert runtime.blas_threads() == 2  # restored after each step
+
+
+def test_a_cnn_call_holds_blas_from_its_input_checks_to_its_return(two_blas_threads, monkeypatch):
+    """fit / evaluate / predict / *_on_batch / compute_gradients of a CNN hold OpenBLAS on one
+    thread for the whole call: the input checks' finiteness sum (a matrix-vector product that
+    would wake OpenBLAS's busy-waiting worker on two threads) and the callbacks run held too;
+    the count comes back after each call, also when a callback raises. A Dense model's calls
+    leave it alone."""
+    from engram import validation
+    from engram.nn import Sequential
+    from engram.nn.callbacks import Callback
+    from engram.nn.layers import Dense, Flatten
+
+    checks, hooks = [], []
+    real = validation._all_finite
+
+    def recorded(arr):
+        checks.append(runtime.blas_threads())
+        return real(arr)
+
+    monkeypatch.setattr(validation, "_all_finite", recorded)
+
+    class Probe(Callback):
+        def __init__(self, fail=False):
+            super().__init__()
+            self.fail = fail
+
+        def _seen(self, *args):
+            hooks.append((runtime.blas_threads(), runtime.worker_count()))
+            if self.fail:
+                raise RuntimeError("callback failed")
+
+        on_train_begin = on_test_begin = on_predict_begin = on_epoch_end = _seen
+
+    x = np.random.default_rng(0).random((8, 6, 6, 1), dtype=np.float32)
+    y = np.arange(8) % 2
+    for layers, expected in (
+        ([Conv2D(2, 3), MaxPooling2D(), Flatten()], 1),
+        ([Flatten()], 2),
+    ):
+        model = Sequential([*layers, Dense(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        checks.clear(), hooks.clear()
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Probe()])
+        model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[Probe()])
+        model.predict(x, batch_size=4, callbacks=[Probe()])
+        model.train_on_batch(x, y)
+        model.test_on_batch(x, y)
+        model.predict_on_batch(x)
+        model.compute_gradients(x, y)
+        assert len(checks) >= 7 and set(checks) == {expected}
+        assert len(hooks) == 4 and set(hooks) == {(expected, 2)}
+        assert runtime.blas_threads() == 2  # restored after each call
+        with pytest.raises(RuntimeError, match="callback failed"):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Probe(fail=True)])
+        assert runtime.blas_threads() == 2 and runtime._HOLD[0] == 0
 
 
 def test_matmul_splits_rows_over_the_workers_only_inside_worker_threads(
