@@ -26,6 +26,7 @@ inherits its ``Trainer``). They read the model's ``graph`` and layers and never 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,27 @@ from engram.nn import losses as losses_module
 from engram.nn import metrics as metrics_module
 from engram.nn import optimizers as optimizers_module
 from engram.runtime import worker_threads
+
+
+def holding_threads(method: Any) -> Any:
+    """Run the model method ``method`` whole, from its input checks to its return, inside the
+    model's thread policy (`Compiled._step_threads`: OpenBLAS held on one thread for a model
+    whose layers run parallel blocks, e.g. Conv2D).
+
+    One scope per call, not only per step: the input check's finiteness sum (a
+    matrix-vector product, `engram.validation`) then also runs on one BLAS thread. On two
+    threads it woke OpenBLAS's worker, which busy-waits about 0.1 s after each multi-threaded
+    product, beside the first steps' own workers, on the core they need. The steps keep their
+    own (nested) scopes: a subclassed model is traced by its first call's input check, so its
+    layers, and the policy, are known only from then on.
+    """
+
+    @functools.wraps(method)
+    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._step_threads():
+            return method(self, *args, **kwargs)
+
+    return held
 
 
 def _per_output(value: Any, names: list[str], what: str) -> list[Any]:
@@ -223,6 +245,7 @@ class Compiled:
                 outs[k] = self.graph.outputs[k].node.layer.activation.forward(outs[k])
         return total, per, outs if need_output else None
 
+    @holding_threads
     def compute_gradients(
         self, x: Any, y: Any, sample_weight: Any = None, *, training: bool = True
     ) -> float:
@@ -248,11 +271,10 @@ class Compiled:
             penalties (`losses`), as Keras adds them.
         """
         self._require_compiled("compute_gradients")
-        with self._step_threads():
-            xs, ys = self._check_xy(x, y)
-            weights = self._sample_weights(sample_weight, len(xs[0]), ys=ys)
-            with self._step_threads():  # a subclassed model traced by the check: known now
-                return self._gradients(xs, ys, weights, training)[0]
+        xs, ys = self._check_xy(x, y)
+        weights = self._sample_weights(sample_weight, len(xs[0]), ys=ys)
+        with self._step_threads():  # a subclassed model traced by the check: known now
+            return self._gradients(xs, ys, weights, training)[0]
 
     def _train_step(self, xs, ys, sample_weight, need_output: bool):
         """fit's train step: `compute_gradients` on checked arrays, then the update."""

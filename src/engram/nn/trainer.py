@@ -8,7 +8,6 @@ batch sources (arrays, `Sequence`, generators) come from `engram.nn.data_adapter
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import types
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engram.nn.callbacks import Callback, CallbackList, History, ProgbarLogger, as_callbacks
+from engram.nn.compile_utils import holding_threads
 from engram.nn.data_adapters import (
     ArrayBatches,
     EpochIterator,
@@ -31,27 +31,6 @@ from engram.nn.data_adapters import (
     unpack,
 )
 from engram.validation import check_fraction, check_positive
-
-
-def _holding_threads(method: Any) -> Any:
-    """Run the model method ``method`` whole, from its input checks to its return, inside the
-    model's thread policy (`Compiled._step_threads`: OpenBLAS held on one thread for a model
-    whose layers run parallel blocks, e.g. Conv2D).
-
-    One scope per call, not only per step: the input check's finiteness sum (a
-    matrix-vector product, `engram.validation`) then also runs on one BLAS thread. On two
-    threads it woke OpenBLAS's worker, which busy-waits about 0.1 s after each multi-threaded
-    product, beside the first steps' own workers, on the core they need. The steps keep their
-    own (nested) scopes: a subclassed model is traced by its first call's input check, so its
-    layers, and the policy, are known only from then on.
-    """
-
-    @functools.wraps(method)
-    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self._step_threads():
-            return method(self, *args, **kwargs)
-
-    return held
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -94,7 +73,7 @@ class Trainer:
     """``fit``, ``evaluate``, ``predict`` and ``train/test/predict_on_batch`` (mixed into
     `Model`)."""
 
-    @_holding_threads
+    @holding_threads
     def train_on_batch(
         self,
         x: Any,
@@ -120,7 +99,7 @@ class Trainer:
         logs = self._batch_logs(loss, per, outs, ys, totals, len(xs[0]), sws)
         return _returned(logs, return_dict)
 
-    @_holding_threads
+    @holding_threads
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> float | list[float] | dict[str, float]:
@@ -131,7 +110,7 @@ class Trainer:
         totals = {key: [0.0, 0] for key in self._log_keys()}
         return _returned(self._test_batch(xs, ys, sws, totals), return_dict)
 
-    @_holding_threads
+    @holding_threads
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch (inference mode); a list for several outputs."""
         xs = self._check_x(x)
@@ -139,7 +118,7 @@ class Trainer:
             outs = [out.copy() for out in self.graph.forward(xs, False)]
         return self._structured(outs)
 
-    @_holding_threads
+    @holding_threads
     def fit(
         self,
         x: Any = None,
@@ -359,7 +338,7 @@ class Trainer:
         callback_list.on_test_end(logs)
         return logs
 
-    @_holding_threads
+    @holding_threads
     def evaluate(
         self,
         x: Any = None,
@@ -387,7 +366,7 @@ class Trainer:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         return _returned(logs, return_dict)
 
-    @_holding_threads
+    @holding_threads
     def predict(
         self,
         x: Any,
